@@ -1,0 +1,303 @@
+// pwsync/store.h — the encrypted configuration and state store of pwsync.
+//
+// One LMDB environment in a folder, shared by pwsyncd and the pwsync CLI
+// (several processes may open it at once). Every secret in it is sealed with
+// AES-256-GCM under the master key; principal secrets are slow salted hashes.
+// All access goes through transactions: ReadTxn for snapshots, WriteTxn for
+// changes (one writer at a time across all processes). Mutating calls check
+// the ESSO rules and append an audit record in the same transaction, so a
+// change and its audit commit or vanish together.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pwsync/util.h"
+
+namespace pwsync::store {
+
+inline constexpr std::uint32_t kSchemaVersion = 1;
+
+struct Options {
+    std::string dir;                          // the store folder
+    std::string key_file;                     // empty: <dir>/master.key
+    std::size_t map_size = std::size_t{16} << 30;  // LMDB map (sparse)
+    const Clock* clock = nullptr;             // nullptr: the system clock
+};
+
+// ------------------------------------------------------------------ records
+
+enum class SyncMode { windows, partial, full };
+const char* sync_mode_name(SyncMode m) noexcept;
+std::optional<SyncMode> parse_sync_mode(std::string_view s) noexcept;
+
+// Global switches: everything starts disabled, as in ESSO.
+struct SyncSettings {
+    bool windows = false;   // Windows -> External
+    bool partial = false;   // External -> Windows, store only
+    bool full = false;      // External -> Windows, store and AD
+};
+
+struct App {
+    std::string name;         // as created; matched case-insensitively
+    std::string description;
+    std::string contact;
+    bool enabled = true;
+    std::string adapter;      // empty: belongs to no adapter
+    TimePoint created{};
+    TimePoint updated{};
+};
+
+struct AdapterFlags {
+    bool enabled = false;                  // [enableApp]
+    bool sync_to_adapter = false;          // [syncToAdapter]   Windows -> External
+    bool sync_from_adapter = false;        // [syncFromAdapter] partial
+    bool change_windows_password = false;  // [changeWindowsPassword] full
+    bool verify_old_password = true;       // [verifyOldPassword]
+    bool send_old_password = false;        // [sendOldPassword]
+    bool allow_mapping_conflicts = false;  // [allowMappingConflicts]
+};
+
+struct Adapter {
+    std::string name;
+    std::string type;                      // registered adapter type: ldap, exec, ...
+    std::string description;
+    AdapterFlags flags;
+    std::uint32_t retry_count = 5;
+    std::uint32_t retry_delay = 60;        // seconds, first backoff step
+    std::uint32_t max_age = 86400;         // seconds a change may wait before it dead-letters
+    std::uint32_t concurrency = 1;
+    std::uint32_t timeout = 30;            // seconds per delivery attempt
+    std::map<std::string, std::string> properties;
+    std::vector<std::string> secret_properties;  // names only; values are sealed
+    std::string group;                     // empty: in no group
+    TimePoint created{};
+    TimePoint updated{};
+};
+
+// Partial update of an adapter: only the fields that are set change.
+struct AdapterUpdate {
+    std::optional<std::string> description;
+    std::optional<bool> enabled, sync_to_adapter, sync_from_adapter, change_windows_password,
+        verify_old_password, send_old_password, allow_mapping_conflicts;
+    std::optional<std::uint32_t> retry_count, retry_delay, max_age, concurrency, timeout;
+    std::map<std::string, std::string> set_properties;
+    std::vector<std::string> unset_properties;   // plain or secret
+    std::map<std::string, Secret> set_secrets;
+};
+
+struct Group {
+    std::string name;
+    std::string description;
+    TimePoint created{};
+};
+
+enum class MappingStatus { ok, stale };
+
+struct Mapping {
+    std::string app;
+    std::string windows;        // as given: DOMAIN\sam, sam or UPN
+    std::string external;       // the external user id
+    bool enabled = true;
+    bool has_credential = false;
+    MappingStatus status = MappingStatus::ok;
+    std::string object_guid;    // set once the directory resolved the account
+    TimePoint created{};
+    TimePoint updated{};
+    TimePoint credential_updated{};
+};
+
+struct MappingKey {
+    std::string app;
+    std::string windows;
+};
+
+struct MappingFilter {
+    std::optional<std::string> app;
+    std::optional<std::string> windows;
+    std::optional<std::string> external;
+};
+
+enum class PrincipalKind { windows, adapter };
+enum class CaptureMode { none, pre_commit, post_commit };
+const char* principal_kind_name(PrincipalKind k) noexcept;
+const char* capture_mode_name(CaptureMode m) noexcept;
+
+struct Principal {
+    std::string name;
+    PrincipalKind kind = PrincipalKind::adapter;
+    std::string adapter;            // kind adapter: the one adapter it speaks for
+    CaptureMode capture = CaptureMode::none;  // kind windows: pre- or post-commit
+    std::string certificate_subject;  // optional, for SASL EXTERNAL
+    TimePoint created{};
+};
+
+struct AuditRecord {
+    std::uint64_t id = 0;       // increasing; derived from the time
+    TimePoint time{};
+    std::string actor;          // OS user or principal
+    std::string action;         // e.g. "mapping.create"
+    std::string object;         // what it acted on
+    std::string detail;         // never a secret
+};
+
+struct StoreInfo {
+    std::uint32_t schema_version = 0;
+    std::uint32_t key_id = 0;
+    std::string dir;
+    std::string key_file;
+};
+
+// One line of `pwsync store verify`.
+struct VerifyReport {
+    std::size_t records = 0;
+    std::size_t secrets = 0;
+    std::vector<std::string> problems;
+};
+
+struct Counts {
+    std::size_t apps = 0, adapters = 0, groups = 0, mappings = 0, principals = 0, audit = 0;
+};
+
+// ------------------------------------------------------------- transactions
+
+class Store;
+struct TxnState;
+
+class ReadTxn {
+public:
+    ReadTxn(ReadTxn&&) noexcept;
+    ReadTxn& operator=(ReadTxn&&) noexcept;
+    virtual ~ReadTxn();
+
+    Result<SyncSettings> sync_settings() const;
+
+    Result<App> app(std::string_view name) const;
+    Result<std::vector<App>> apps() const;
+
+    Result<Adapter> adapter(std::string_view name) const;
+    Result<std::vector<Adapter>> adapters() const;
+    Result<Secret> adapter_secret(std::string_view adapter, std::string_view property) const;
+    // Applications that belong to the adapter.
+    Result<std::vector<std::string>> adapter_apps(std::string_view adapter) const;
+
+    Result<Group> group(std::string_view name) const;
+    Result<std::vector<Group>> groups() const;
+    Result<std::vector<std::string>> group_members(std::string_view group) const;
+
+    Result<Mapping> mapping(const MappingKey& key) const;
+    Result<std::vector<Mapping>> mappings(const MappingFilter& filter = {}) const;
+    // Visits mappings in key order without building a vector (large stores).
+    Status for_each_mapping(const MappingFilter& filter,
+                            const std::function<bool(const Mapping&)>& visit) const;
+    // The mappings of an external user in one application (index lookup).
+    Result<std::vector<Mapping>> mappings_by_external(std::string_view app,
+                                                      std::string_view external) const;
+    // The stored external credential; not_found when none was set.
+    Result<Secret> mapping_credential(const MappingKey& key) const;
+
+    Result<Principal> principal(std::string_view name) const;
+    Result<std::vector<Principal>> principals() const;
+    // True when the secret matches (constant time, slow hash).
+    Result<bool> verify_principal_secret(std::string_view name, std::string_view secret) const;
+
+    Result<std::vector<AuditRecord>> audit(TimePoint since = {}, std::size_t limit = 0) const;
+    Result<Counts> counts() const;
+
+protected:
+    friend class Store;
+    explicit ReadTxn(std::unique_ptr<TxnState> state);
+    std::unique_ptr<TxnState> s_;
+};
+
+class WriteTxn final : public ReadTxn {
+public:
+    WriteTxn(WriteTxn&&) noexcept;
+    WriteTxn& operator=(WriteTxn&&) noexcept;
+    ~WriteTxn() override;  // aborts unless committed
+
+    // Makes every change of this transaction durable (fsync) at once.
+    Status commit();
+
+    Status set_sync(SyncMode mode, bool enabled);
+
+    Status create_app(App app);
+    Status update_app(const App& app);   // description, contact, enabled
+    Status delete_app(std::string_view name);
+
+    Status create_adapter(Adapter adapter, std::map<std::string, Secret> secrets = {});
+    Status update_adapter(std::string_view name, AdapterUpdate update);
+    Status delete_adapter(std::string_view name);
+    Status add_app_to_adapter(std::string_view adapter, std::string_view app);
+    Status remove_app_from_adapter(std::string_view app);
+
+    Status create_group(Group group);
+    Status delete_group(std::string_view name);
+    Status add_to_group(std::string_view group, std::string_view adapter);
+    Status remove_from_group(std::string_view group, std::string_view adapter);
+
+    Status create_mapping(Mapping mapping);
+    Status delete_mapping(const MappingKey& key);
+    Status set_mapping_enabled(const MappingKey& key, bool enabled);
+    Status set_mapping_credential(const MappingKey& key, const Secret& credential);
+    Status set_mapping_status(const MappingKey& key, MappingStatus status);
+    Status set_mapping_guid(const MappingKey& key, std::string_view object_guid);
+    // Reads the credential and records in the audit that it was revealed.
+    Result<Secret> reveal_mapping_credential(const MappingKey& key);
+
+    Status create_principal(Principal principal, const Secret& secret);
+    Status delete_principal(std::string_view name);
+
+    // Appends an audit record (the store adds time and id).
+    Status audit(std::string_view action, std::string_view object, std::string_view detail = {});
+
+private:
+    friend class Store;
+    using ReadTxn::ReadTxn;
+};
+
+// ------------------------------------------------------------------- store
+
+class Store {
+public:
+    // Creates the folder (0700), the master key (0600) and the databases.
+    // Fails when a store already exists there.
+    static Result<Store> init(const Options& options);
+    // Opens an existing store: checks the key file's mode, the key, and the
+    // schema version (running migrations when the store is older).
+    static Result<Store> open(const Options& options);
+
+    Store(Store&&) noexcept;
+    Store& operator=(Store&&) noexcept;
+    ~Store();
+
+    Result<ReadTxn> read() const;
+    // `actor` is written into every audit record of the transaction.
+    Result<WriteTxn> write(std::string_view actor);
+
+    // New master key; every secret re-sealed in one transaction.
+    Result<std::uint32_t> rotate_key(std::string_view actor);
+    // A compact, consistent copy of the databases into `dest` (not the key).
+    Status backup(const std::string& dest) const;
+    // Decodes every record, opens every secret, checks every index.
+    Result<VerifyReport> verify() const;
+    StoreInfo info() const;
+
+    struct Impl;  // opaque
+
+private:
+    explicit Store(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Checks that a key file exists, is a regular file and is not readable or
+// writable by group or others. Every command calls this before using a key.
+Status check_key_file_mode(const std::string& path);
+
+}  // namespace pwsync::store

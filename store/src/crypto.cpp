@@ -1,0 +1,193 @@
+#include "crypto.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+namespace pwsync::store::crypto {
+namespace {
+
+std::string openssl_error(std::string_view what) {
+    std::string msg(what);
+    const unsigned long e = ERR_get_error();
+    if (e != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        msg += ": ";
+        msg += buf;
+    }
+    ERR_clear_error();
+    return msg;
+}
+
+struct CipherCtx {
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    CipherCtx() = default;
+    CipherCtx(const CipherCtx&) = delete;
+    CipherCtx& operator=(const CipherCtx&) = delete;
+    ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
+};
+
+void put_be32(std::string& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+std::uint32_t get_be32(std::string_view in) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+    return v;
+}
+
+const unsigned char* uc(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
+
+// scrypt cost: 16 MiB of memory per hash, about 40 ms on one core here.
+constexpr std::uint64_t kScryptN = 1u << 14, kScryptR = 8, kScryptP = 1;
+constexpr std::size_t kSaltSize = 16, kHashSize = 32;
+
+}  // namespace
+
+Status random_bytes(unsigned char* out, std::size_t n) {
+    if (RAND_bytes(out, static_cast<int>(n)) != 1) return fail(Errc::crypto, openssl_error("random generator failed"));
+    return {};
+}
+
+Result<Key> Key::from_bytes(std::string_view bytes) {
+    if (bytes.size() != kKeySize)
+        return fail(Errc::crypto, "a master key is " + std::to_string(kKeySize) + " bytes, this one has " +
+                                      std::to_string(bytes.size()));
+    Key k;
+    k.bytes_ = Secret(bytes);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    EVP_MD_CTX* md = EVP_MD_CTX_new();
+    static constexpr std::string_view label = "pwsync master key id";
+    const bool ok = md != nullptr && EVP_DigestInit_ex(md, EVP_sha256(), nullptr) == 1 &&
+                    EVP_DigestUpdate(md, label.data(), label.size()) == 1 &&
+                    EVP_DigestUpdate(md, bytes.data(), bytes.size()) == 1 &&
+                    EVP_DigestFinal_ex(md, digest, nullptr) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok) return fail(Errc::crypto, openssl_error("cannot compute the key id"));
+    k.id_ = get_be32(std::string_view(reinterpret_cast<const char*>(digest), 4));
+    wipe(digest, sizeof digest);
+    return k;
+}
+
+Result<Key> Key::generate() {
+    Secret raw;
+    raw.resize(kKeySize);
+    if (auto st = random_bytes(reinterpret_cast<unsigned char*>(raw.data()), raw.size()); !st)
+        return std::unexpected(st.error());
+    return from_bytes(raw.view());
+}
+
+const Key* KeyRing::find(std::uint32_t id) const noexcept {
+    for (const auto& k : keys)
+        if (k.id() == id) return &k;
+    return nullptr;
+}
+
+std::string seal_context(std::string_view db, std::string_view record_key, std::string_view field) {
+    std::string ctx = "pwsync-seal-v1";
+    for (auto part : {db, record_key, field}) {
+        ctx.push_back('\0');
+        ctx.append(std::to_string(part.size()));
+        ctx.push_back(':');
+        ctx.append(part);
+    }
+    return ctx;
+}
+
+Result<std::string> seal(const Key& key, std::string_view plaintext, std::string_view context) {
+    std::string out;
+    out.reserve(1 + 4 + kNonceSize + plaintext.size() + kTagSize);
+    out.push_back(static_cast<char>(kSealFormat));
+    put_be32(out, key.id());
+    unsigned char nonce[kNonceSize];
+    if (auto st = random_bytes(nonce, sizeof nonce); !st) return std::unexpected(st.error());
+    out.append(reinterpret_cast<const char*>(nonce), sizeof nonce);
+
+    CipherCtx c;
+    int len = 0;
+    const std::size_t ct_at = out.size();
+    out.resize(ct_at + plaintext.size() + kTagSize);
+    auto* ct = reinterpret_cast<unsigned char*>(out.data() + ct_at);
+    if (c.ctx == nullptr || EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
+        EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, key.bytes(), nonce) != 1 ||
+        EVP_EncryptUpdate(c.ctx, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) != 1 ||
+        EVP_EncryptUpdate(c.ctx, ct, &len, uc(plaintext.data()), static_cast<int>(plaintext.size())) != 1 ||
+        EVP_EncryptFinal_ex(c.ctx, ct + len, &len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1)
+        return fail(Errc::crypto, openssl_error("sealing failed"));
+    return out;
+}
+
+std::string key_id_hex(std::uint32_t id) {
+    std::string be;
+    put_be32(be, id);
+    return hex_encode(be);
+}
+
+Result<std::uint32_t> sealed_key_id(std::string_view sealed) {
+    if (sealed.size() < 1 + 4 + kNonceSize + kTagSize || static_cast<unsigned char>(sealed[0]) != kSealFormat)
+        return fail(Errc::corrupt, "not a sealed value");
+    return get_be32(sealed.substr(1, 4));
+}
+
+Result<Secret> open(const KeyRing& ring, std::string_view sealed, std::string_view context) {
+    auto id = sealed_key_id(sealed);
+    if (!id) return std::unexpected(id.error());
+    const Key* key = ring.find(*id);
+    if (key == nullptr)
+        return fail(Errc::crypto, "secret is sealed with key " + key_id_hex(*id) +
+                                      ", which is not in the key file (wrong master key?)");
+    const auto* nonce = uc(sealed.data() + 5);
+    const std::string_view body = sealed.substr(5 + kNonceSize);
+    const std::size_t ct_len = body.size() - kTagSize;
+    Secret plain;
+    plain.resize(ct_len);
+    CipherCtx c;
+    int len = 0;
+    // The tag is passed in a copy because the API wants a non-const pointer.
+    unsigned char tag[kTagSize];
+    std::copy(body.end() - kTagSize, body.end(), reinterpret_cast<char*>(tag));
+    const bool ok =
+        c.ctx != nullptr && EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) == 1 &&
+        EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key->bytes(), nonce) == 1 &&
+        EVP_DecryptUpdate(c.ctx, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) == 1 &&
+        EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &len, uc(body.data()),
+                          static_cast<int>(ct_len)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, tag) == 1 &&
+        EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) == 1;
+    ERR_clear_error();
+    if (!ok)
+        return fail(Errc::corrupt, "a sealed secret failed its integrity check (tampered, or moved from another record)");
+    return plain;
+}
+
+Result<SecretHash> hash_secret(std::string_view secret) {
+    SecretHash h{kScryptN, kScryptR, kScryptP, std::string(kSaltSize, '\0'), std::string(kHashSize, '\0')};
+    if (auto st = random_bytes(reinterpret_cast<unsigned char*>(h.salt.data()), h.salt.size()); !st)
+        return std::unexpected(st.error());
+    if (EVP_PBE_scrypt(secret.data(), secret.size(), uc(h.salt.data()), h.salt.size(), h.n, h.r, h.p,
+                       0, reinterpret_cast<unsigned char*>(h.hash.data()), h.hash.size()) != 1)
+        return fail(Errc::crypto, openssl_error("scrypt failed"));
+    return h;
+}
+
+Result<bool> verify_secret(const SecretHash& stored, std::string_view secret) {
+    // Bounds keep a corrupt record from asking for gigabytes of memory.
+    if (stored.hash.size() != kHashSize || stored.salt.empty() || stored.n < 2 || stored.n > (1u << 20) ||
+        stored.r == 0 || stored.r > 32 || stored.p == 0 || stored.p > 16)
+        return fail(Errc::corrupt, "principal secret hash has invalid parameters");
+    Secret out;
+    out.resize(kHashSize);
+    if (EVP_PBE_scrypt(secret.data(), secret.size(), uc(stored.salt.data()), stored.salt.size(), stored.n,
+                       stored.r, stored.p, std::uint64_t{1} << 30, reinterpret_cast<unsigned char*>(out.data()),
+                       out.size()) != 1)
+        return fail(Errc::crypto, openssl_error("scrypt failed"));
+    return constant_time_equal(out.view(), stored.hash);
+}
+
+}  // namespace pwsync::store::crypto

@@ -1,0 +1,117 @@
+// Internals shared by the store's source files: the environment, its named
+// databases, the key ring, and the state behind a transaction handle.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "crypto.h"
+#include "mdb.h"
+#include "pwsync/store.h"
+#include "records.h"
+
+namespace pwsync::store {
+
+// The named databases. Adding one: a member here, a row in kDatabases
+// (schema.cpp), and a migration when older stores lack it.
+struct Dbs {
+    MDB_dbi settings = 0;    // setting name -> value
+    MDB_dbi apps = 0;        // lower(app) -> App
+    MDB_dbi adapters = 0;    // lower(adapter) -> AdapterRecord
+    MDB_dbi groups = 0;      // lower(group) -> Group
+    MDB_dbi mappings = 0;    // lower(app) \0 lower(windows) -> MappingRecord
+    MDB_dbi map_by_ext = 0;  // lower(app) \0 lower(external) \0 lower(windows) -> ""
+    MDB_dbi map_by_win = 0;  // lower(windows) \0 lower(app) -> ""
+    MDB_dbi principals = 0;  // lower(principal) -> PrincipalRecord
+    MDB_dbi audit = 0;       // big-endian u64 id (unix microseconds, made unique) -> AuditRecord
+};
+
+struct DatabaseDef {
+    const char* name;
+    MDB_dbi Dbs::*member;
+};
+extern const DatabaseDef kDatabases[];
+extern const std::size_t kDatabaseCount;
+
+// Setting names.
+inline constexpr std::string_view kSettingSchema = "schema";
+inline constexpr std::string_view kSettingKeyCheck = "keycheck";
+inline constexpr std::string_view kKeyCheckText = "pwsync key check";
+
+struct Store::Impl {
+    std::string dir;
+    std::string key_file;
+    lmdb::Env env;
+    Dbs dbs;
+    SystemClock system_clock;
+    const Clock* clock = nullptr;
+
+    mutable std::mutex key_mutex;
+    mutable std::shared_ptr<const crypto::KeyRing> ring;
+
+    std::shared_ptr<const crypto::KeyRing> keys() const;
+    // Reads the key file(s) again, e.g. after another process rotated.
+    Result<std::shared_ptr<const crypto::KeyRing>> reload_keys(std::uint32_t current) const;
+};
+
+struct TxnState {
+    Store::Impl* store = nullptr;
+    lmdb::Txn txn;
+    bool write = false;
+    std::string actor;
+    std::shared_ptr<const crypto::KeyRing> ring;
+    std::uint64_t last_audit = 0;
+
+    MDB_txn* t() const { return txn.get(); }
+    const Dbs& db() const { return store->dbs; }
+    TimePoint now() const { return store->clock->now(); }
+    // Opens a sealed value, re-reading the key file once if its key is unknown.
+    Result<Secret> open_sealed(std::string_view sealed, std::string_view context);
+    Result<std::string> seal(std::string_view plaintext, std::string_view context) const;
+};
+
+// Loads and decodes one record; not_found with `missing` when it is absent.
+template <class Decode>
+auto load(const TxnState& s, MDB_dbi dbi, std::string_view key, Decode decode, const std::string& missing)
+    -> decltype(decode(std::string_view{})) {
+    auto v = lmdb::get(s.t(), dbi, key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return fail(Errc::not_found, missing);
+    return decode(**v);
+}
+
+// Decodes every record of a database (or those under a key prefix).
+template <class Decode>
+auto load_all(const TxnState& s, MDB_dbi dbi, Decode decode, std::string_view prefix = {})
+    -> Result<std::vector<typename decltype(decode(std::string_view{}))::value_type>> {
+    std::vector<typename decltype(decode(std::string_view{}))::value_type> out;
+    PWSYNC_TRY(lmdb::scan(s.t(), dbi, prefix, [&](std::string_view, std::string_view v) -> Result<bool> {
+        auto rec = decode(v);
+        if (!rec) return std::unexpected(rec.error());
+        out.push_back(std::move(*rec));
+        return true;
+    }));
+    return out;
+}
+
+inline std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Record keys.
+std::string app_key(std::string_view app);
+std::string mapping_key(std::string_view app, std::string_view windows);
+std::string ext_index_key(std::string_view app, std::string_view external, std::string_view windows);
+std::string win_index_key(std::string_view windows, std::string_view app);
+std::string audit_key(std::uint64_t id);
+std::uint64_t audit_id(std::string_view key);
+
+// Names of apps, adapters, groups, principals, accounts: printable UTF-8.
+Status check_name(std::string_view what, std::string_view name);
+
+// Key files.
+Result<Secret> read_key_file(const std::string& path);
+Status write_key_file(const std::string& path, const crypto::Key& key);
+Result<crypto::KeyRing> load_key_ring(const std::string& key_file);
+Status fsync_dir_of(const std::string& path);
+
+}  // namespace pwsync::store

@@ -1,0 +1,77 @@
+// Principals: identities allowed to send changes to the gateway.
+#include "impl.h"
+
+namespace pwsync::store {
+
+const char* principal_kind_name(PrincipalKind k) noexcept {
+    return k == PrincipalKind::windows ? "windows" : "adapter";
+}
+
+const char* capture_mode_name(CaptureMode m) noexcept {
+    switch (m) {
+        case CaptureMode::none: return "none";
+        case CaptureMode::pre_commit: return "pre-commit";
+        case CaptureMode::post_commit: return "post-commit";
+    }
+    return "?";
+}
+
+namespace {
+Result<records::PrincipalRecord> load_principal(const TxnState& s, std::string_view name) {
+    return load(s, s.db().principals, app_key(name), records::decode_principal,
+                "principal " + quoted(name) + " does not exist");
+}
+constexpr std::size_t kMinSecret = 12;
+}  // namespace
+
+Result<Principal> ReadTxn::principal(std::string_view name) const {
+    PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
+    return std::move(rec.principal);
+}
+
+Result<std::vector<Principal>> ReadTxn::principals() const {
+    PWSYNC_ASSIGN(auto recs, load_all(*s_, s_->db().principals, records::decode_principal));
+    std::vector<Principal> out;
+    for (auto& r : recs) out.push_back(std::move(r.principal));
+    return out;
+}
+
+Result<bool> ReadTxn::verify_principal_secret(std::string_view name, std::string_view secret) const {
+    PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
+    return crypto::verify_secret(rec.secret, secret);
+}
+
+Status WriteTxn::create_principal(Principal p, const Secret& secret) {
+    PWSYNC_TRY(check_name("principal name", p.name));
+    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().principals, app_key(p.name)));
+    if (existing) return fail(Errc::already_exists, "principal " + quoted(p.name) + " already exists");
+    if (p.kind == PrincipalKind::adapter) {
+        if (p.adapter.empty()) return fail(Errc::invalid_argument, "an adapter principal needs --adapter");
+        if (p.capture != CaptureMode::none)
+            return fail(Errc::invalid_argument, "--capture applies to windows principals only");
+        PWSYNC_ASSIGN(Adapter a, adapter(p.adapter));
+        p.adapter = a.name;
+    } else {
+        if (!p.adapter.empty()) return fail(Errc::invalid_argument, "a windows principal has no adapter");
+        if (p.capture == CaptureMode::none)
+            return fail(Errc::invalid_argument, "a windows principal needs --capture pre-commit or post-commit");
+    }
+    if (secret.size() < kMinSecret)
+        return fail(Errc::invalid_argument,
+                    "a principal secret must be at least " + std::to_string(kMinSecret) + " characters");
+    PWSYNC_ASSIGN(auto hash, crypto::hash_secret(secret.view()));
+    p.created = s_->now();
+    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().principals, app_key(p.name), records::encode(records::PrincipalRecord{p, hash})));
+    std::string detail = std::string("kind=") + principal_kind_name(p.kind);
+    if (p.kind == PrincipalKind::adapter) detail += " adapter=" + p.adapter;
+    else detail += std::string(" capture=") + capture_mode_name(p.capture);
+    return audit("principal.create", p.name, detail);
+}
+
+Status WriteTxn::delete_principal(std::string_view name) {
+    PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
+    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().principals, app_key(name)));
+    return audit("principal.delete", rec.principal.name);
+}
+
+}  // namespace pwsync::store

@@ -1,0 +1,243 @@
+#include "records.h"
+
+#include "codec.h"
+
+namespace pwsync::store::records {
+namespace {
+
+using codec::Encoder;
+
+std::int64_t micros(TimePoint t) { return to_unix_micros(t); }
+
+// Helpers that turn a field into a member, reporting decode errors.
+Status set(std::string& out, std::string_view v) {
+    out.assign(v);
+    return {};
+}
+Status set(bool& out, std::string_view v) {
+    auto b = codec::as_bool(v);
+    if (!b) return std::unexpected(b.error());
+    out = *b;
+    return {};
+}
+Status set(std::uint32_t& out, std::string_view v) {
+    auto n = codec::as_u64(v);
+    if (!n) return std::unexpected(n.error());
+    if (*n > 0xffffffffu) return fail(Errc::corrupt, "integer field out of range");
+    out = static_cast<std::uint32_t>(*n);
+    return {};
+}
+Status set(std::uint64_t& out, std::string_view v) {
+    auto n = codec::as_u64(v);
+    if (!n) return std::unexpected(n.error());
+    out = *n;
+    return {};
+}
+Status set(TimePoint& out, std::string_view v) {
+    auto n = codec::as_i64(v);
+    if (!n) return std::unexpected(n.error());
+    out = from_unix_micros(*n);
+    return {};
+}
+template <class E>
+Status set_enum(E& out, std::string_view v, std::uint32_t max) {
+    std::uint32_t n = 0;
+    if (auto st = set(n, v); !st) return st;
+    if (n > max) return fail(Errc::corrupt, "enumeration field out of range");
+    out = static_cast<E>(n);
+    return {};
+}
+
+// A key/value pair nested in a field.
+std::string pair(std::string_view k, std::string_view v) { return Encoder(kFormat).str(1, k).str(2, v).take(); }
+Status unpair(std::string_view data, std::string& k, std::string& v) {
+    return codec::decode(data, kFormat, "property", [&](std::uint32_t tag, std::string_view val) -> Status {
+        if (tag == 1) return set(k, val);
+        if (tag == 2) return set(v, val);
+        return {};
+    });
+}
+
+}  // namespace
+
+std::string encode(const App& a) {
+    return Encoder(kFormat)
+        .str(1, a.name).str(2, a.description).str(3, a.contact).boolean(4, a.enabled).str(5, a.adapter)
+        .i64(6, micros(a.created)).i64(7, micros(a.updated)).take();
+}
+
+Result<App> decode_app(std::string_view data) {
+    App a;
+    auto st = codec::decode(data, kFormat, "application", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(a.name, v);
+            case 2: return set(a.description, v);
+            case 3: return set(a.contact, v);
+            case 4: return set(a.enabled, v);
+            case 5: return set(a.adapter, v);
+            case 6: return set(a.created, v);
+            case 7: return set(a.updated, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return a;
+}
+
+std::string encode(const AdapterRecord& r) {
+    const Adapter& a = r.adapter;
+    Encoder e(kFormat);
+    e.str(1, a.name).str(2, a.type).str(3, a.description)
+        .boolean(10, a.flags.enabled).boolean(11, a.flags.sync_to_adapter).boolean(12, a.flags.sync_from_adapter)
+        .boolean(13, a.flags.change_windows_password).boolean(14, a.flags.verify_old_password)
+        .boolean(15, a.flags.send_old_password).boolean(16, a.flags.allow_mapping_conflicts)
+        .u64(20, a.retry_count).u64(21, a.retry_delay).u64(22, a.max_age).u64(23, a.concurrency).u64(24, a.timeout);
+    for (const auto& [k, v] : a.properties) e.bytes(30, pair(k, v));
+    for (const auto& [k, v] : r.sealed) e.bytes(31, pair(k, v));
+    e.str(40, a.group).i64(50, micros(a.created)).i64(51, micros(a.updated));
+    return e.take();
+}
+
+Result<AdapterRecord> decode_adapter(std::string_view data) {
+    AdapterRecord r;
+    Adapter& a = r.adapter;
+    auto st = codec::decode(data, kFormat, "adapter", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(a.name, v);
+            case 2: return set(a.type, v);
+            case 3: return set(a.description, v);
+            case 10: return set(a.flags.enabled, v);
+            case 11: return set(a.flags.sync_to_adapter, v);
+            case 12: return set(a.flags.sync_from_adapter, v);
+            case 13: return set(a.flags.change_windows_password, v);
+            case 14: return set(a.flags.verify_old_password, v);
+            case 15: return set(a.flags.send_old_password, v);
+            case 16: return set(a.flags.allow_mapping_conflicts, v);
+            case 20: return set(a.retry_count, v);
+            case 21: return set(a.retry_delay, v);
+            case 22: return set(a.max_age, v);
+            case 23: return set(a.concurrency, v);
+            case 24: return set(a.timeout, v);
+            case 30: case 31: {
+                std::string key, value;
+                if (auto s = unpair(v, key, value); !s) return s;
+                if (tag == 30) a.properties[key] = std::move(value);
+                else r.sealed[key] = std::move(value);
+                return {};
+            }
+            case 40: return set(a.group, v);
+            case 50: return set(a.created, v);
+            case 51: return set(a.updated, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    for (const auto& kv : r.sealed) a.secret_properties.push_back(kv.first);
+    return r;
+}
+
+std::string encode(const Group& g) {
+    return Encoder(kFormat).str(1, g.name).str(2, g.description).i64(3, micros(g.created)).take();
+}
+
+Result<Group> decode_group(std::string_view data) {
+    Group g;
+    auto st = codec::decode(data, kFormat, "group", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(g.name, v);
+            case 2: return set(g.description, v);
+            case 3: return set(g.created, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return g;
+}
+
+std::string encode(const MappingRecord& r) {
+    const Mapping& m = r.mapping;
+    Encoder e(kFormat);
+    e.str(1, m.app).str(2, m.windows).str(3, m.external).boolean(4, m.enabled)
+        .u64(5, static_cast<std::uint64_t>(m.status)).str(6, m.object_guid);
+    if (!r.sealed_credential.empty()) e.bytes(7, r.sealed_credential);
+    e.i64(8, micros(m.created)).i64(9, micros(m.updated)).i64(10, micros(m.credential_updated));
+    return e.take();
+}
+
+Result<MappingRecord> decode_mapping(std::string_view data) {
+    MappingRecord r;
+    Mapping& m = r.mapping;
+    auto st = codec::decode(data, kFormat, "mapping", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(m.app, v);
+            case 2: return set(m.windows, v);
+            case 3: return set(m.external, v);
+            case 4: return set(m.enabled, v);
+            case 5: return set_enum(m.status, v, static_cast<std::uint32_t>(MappingStatus::stale));
+            case 6: return set(m.object_guid, v);
+            case 7: return set(r.sealed_credential, v);
+            case 8: return set(m.created, v);
+            case 9: return set(m.updated, v);
+            case 10: return set(m.credential_updated, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    m.has_credential = !r.sealed_credential.empty();
+    return r;
+}
+
+std::string encode(const PrincipalRecord& r) {
+    const Principal& p = r.principal;
+    return Encoder(kFormat)
+        .str(1, p.name).u64(2, static_cast<std::uint64_t>(p.kind)).str(3, p.adapter)
+        .u64(4, static_cast<std::uint64_t>(p.capture)).str(5, p.certificate_subject).i64(6, micros(p.created))
+        .u64(10, r.secret.n).u64(11, r.secret.r).u64(12, r.secret.p).bytes(13, r.secret.salt).bytes(14, r.secret.hash)
+        .take();
+}
+
+Result<PrincipalRecord> decode_principal(std::string_view data) {
+    PrincipalRecord r;
+    Principal& p = r.principal;
+    auto st = codec::decode(data, kFormat, "principal", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(p.name, v);
+            case 2: return set_enum(p.kind, v, static_cast<std::uint32_t>(PrincipalKind::adapter));
+            case 3: return set(p.adapter, v);
+            case 4: return set_enum(p.capture, v, static_cast<std::uint32_t>(CaptureMode::post_commit));
+            case 5: return set(p.certificate_subject, v);
+            case 6: return set(p.created, v);
+            case 10: return set(r.secret.n, v);
+            case 11: return set(r.secret.r, v);
+            case 12: return set(r.secret.p, v);
+            case 13: return set(r.secret.salt, v);
+            case 14: return set(r.secret.hash, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return r;
+}
+
+std::string encode(const AuditRecord& a) {
+    return Encoder(kFormat)
+        .i64(1, micros(a.time)).str(2, a.actor).str(3, a.action).str(4, a.object).str(5, a.detail).take();
+}
+
+Result<AuditRecord> decode_audit(std::string_view data) {
+    AuditRecord a;
+    auto st = codec::decode(data, kFormat, "audit", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(a.time, v);
+            case 2: return set(a.actor, v);
+            case 3: return set(a.action, v);
+            case 4: return set(a.object, v);
+            case 5: return set(a.detail, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return a;
+}
+
+}  // namespace pwsync::store::records

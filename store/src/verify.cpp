@@ -1,0 +1,116 @@
+// `pwsync store verify`: every record decodes, every secret opens, every
+// index entry matches its record and every reference resolves.
+#include "codec.h"
+#include "impl.h"
+
+namespace pwsync::store {
+
+Result<VerifyReport> Store::verify() const {
+    VerifyReport rep;
+    PWSYNC_ASSIGN(ReadTxn snapshot, read());
+    TxnState& s = *snapshot.s_;
+    const Dbs& d = s.db();
+    auto problem = [&](std::string text) { rep.problems.push_back(std::move(text)); };
+    auto printable = [](std::string_view k) {
+        std::string out(k);
+        for (char& c : out)
+            if (c == '\0') c = '/';
+        return out;
+    };
+    auto exists = [&](MDB_dbi dbi, std::string_view key) -> Result<bool> {
+        PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), dbi, key));
+        return v.has_value();
+    };
+    auto check_secret = [&](std::string_view sealed, std::string_view ctx, const std::string& where) {
+        ++rep.secrets;
+        if (auto o = s.open_sealed(sealed, ctx); !o) problem(where + ": " + o.error().message);
+    };
+
+    // Settings: schema and key check.
+    PWSYNC_ASSIGN(auto schema, lmdb::get(s.t(), d.settings, kSettingSchema));
+    if (!schema) problem("settings: no schema version");
+    else if (auto v = codec::as_u64(*schema); !v || *v != kSchemaVersion) problem("settings: unexpected schema version");
+    PWSYNC_ASSIGN(auto check, lmdb::get(s.t(), d.settings, kSettingKeyCheck));
+    if (!check) problem("settings: no key check value");
+    else check_secret(*check, crypto::seal_context("settings", kSettingKeyCheck, "value"), "settings/keycheck");
+
+    // Generic walk: decode each record, then run a per-record check.
+    auto walk = [&](MDB_dbi dbi, const char* name, const auto& decode, const auto& each) -> Status {
+        return lmdb::scan(s.t(), dbi, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+            ++rep.records;
+            auto rec = decode(v);
+            if (!rec) {
+                problem(std::string(name) + "/" + printable(k) + ": " + rec.error().message);
+                return true;
+            }
+            PWSYNC_TRY(each(k, *rec));
+            return true;
+        });
+    };
+
+    PWSYNC_TRY(walk(d.apps, "apps", records::decode_app, [&](std::string_view k, const App& a) -> Status {
+        if (app_key(a.name) != k) problem("apps/" + std::string(k) + ": key does not match the name");
+        if (!a.adapter.empty()) {
+            PWSYNC_ASSIGN(bool ok, exists(d.adapters, app_key(a.adapter)));
+            if (!ok) problem("apps/" + a.name + ": names missing adapter " + a.adapter);
+        }
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.adapters, "adapters", records::decode_adapter, [&](std::string_view k, const records::AdapterRecord& r) -> Status {
+        for (const auto& [prop, sealed] : r.sealed)
+            check_secret(sealed, crypto::seal_context("adapters", k, prop), "adapters/" + r.adapter.name + "/" + prop);
+        if (!r.adapter.group.empty()) {
+            PWSYNC_ASSIGN(bool ok, exists(d.groups, app_key(r.adapter.group)));
+            if (!ok) problem("adapters/" + r.adapter.name + ": names missing group " + r.adapter.group);
+        }
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.groups, "groups", records::decode_group, [](std::string_view, const Group&) -> Status { return {}; }));
+    PWSYNC_TRY(walk(d.mappings, "mappings", records::decode_mapping, [&](std::string_view k, const records::MappingRecord& r) -> Status {
+        const Mapping& m = r.mapping;
+        const std::string where = "mappings/" + m.app + "/" + m.windows;
+        if (mapping_key(m.app, m.windows) != k) problem(where + ": key does not match the record");
+        if (!r.sealed_credential.empty()) check_secret(r.sealed_credential, crypto::seal_context("mappings", k, "credential"), where);
+        PWSYNC_ASSIGN(bool app_ok, exists(d.apps, app_key(m.app)));
+        if (!app_ok) problem(where + ": application does not exist");
+        PWSYNC_ASSIGN(bool ext_ok, exists(d.map_by_ext, ext_index_key(m.app, m.external, m.windows)));
+        if (!ext_ok) problem(where + ": missing from the external user index");
+        PWSYNC_ASSIGN(bool win_ok, exists(d.map_by_win, win_index_key(m.windows, m.app)));
+        if (!win_ok) problem(where + ": missing from the Windows account index");
+        return {};
+    }));
+    // Index entries must point back at a record that agrees with them.
+    PWSYNC_TRY(lmdb::scan(s.t(), d.map_by_ext, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+        const auto a = k.find('\0'), b = k.find('\0', a == std::string_view::npos ? 0 : a + 1);
+        if (a == std::string_view::npos || b == std::string_view::npos) {
+            problem("mappings_by_external/" + printable(k) + ": malformed key");
+            return true;
+        }
+        PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), d.mappings, std::string(k.substr(0, a)) + '\0' + std::string(k.substr(b + 1))));
+        auto rec = v ? records::decode_mapping(*v) : Result<records::MappingRecord>(fail(Errc::not_found, ""));
+        if (!rec || ascii_lower(rec->mapping.external) != k.substr(a + 1, b - a - 1))
+            problem("mappings_by_external/" + printable(k) + ": no matching mapping");
+        return true;
+    }));
+    PWSYNC_TRY(lmdb::scan(s.t(), d.map_by_win, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+        const auto a = k.find('\0');
+        if (a == std::string_view::npos) {
+            problem("mappings_by_windows/" + printable(k) + ": malformed key");
+            return true;
+        }
+        PWSYNC_ASSIGN(bool ok, exists(d.mappings, std::string(k.substr(a + 1)) + '\0' + std::string(k.substr(0, a))));
+        if (!ok) problem("mappings_by_windows/" + printable(k) + ": no matching mapping");
+        return true;
+    }));
+    PWSYNC_TRY(walk(d.principals, "principals", records::decode_principal, [&](std::string_view, const records::PrincipalRecord& r) -> Status {
+        if (r.principal.kind == PrincipalKind::adapter) {
+            PWSYNC_ASSIGN(bool ok, exists(d.adapters, app_key(r.principal.adapter)));
+            if (!ok) problem("principals/" + r.principal.name + ": names missing adapter " + r.principal.adapter);
+        }
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.audit, "audit", records::decode_audit, [](std::string_view, const AuditRecord&) -> Status { return {}; }));
+    return rep;
+}
+
+}  // namespace pwsync::store
