@@ -64,13 +64,15 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         bool known_noun = false;
         for (const auto& c : cmds) known_noun |= c.noun == args[0];
         if (known_noun) {
-            const bool asked = args.size() > 1 && (args[1] == "--help" || args[1] == "-h");
-            if (!asked)
-                err << "pwsync: error: " << (args.size() > 1 ? "unknown command 'pwsync " + args[0] + " " + args[1] + "'"
-                                                             : "'pwsync " + args[0] + "' needs a subcommand")
-                    << "\n";
-            print_usage(asked ? out : err, cmds, args[0]);
-            return asked ? kExitOk : kExitUsage;
+            if (args.size() > 1 && (args[1] == "--help" || args[1] == "-h")) {
+                print_usage(out, cmds, args[0]);
+                return kExitOk;
+            }
+            err << "pwsync: error: "
+                << (args.size() > 1 ? "unknown command 'pwsync " + args[0] + " " + args[1] + "'"
+                                    : "'pwsync " + args[0] + "' needs a subcommand")
+                << " (see pwsync " << args[0] << " --help)\n";
+            return kExitUsage;
         }
         err << "pwsync: error: unknown command '" << args[0] << "' (see pwsync --help)\n";
         return kExitUsage;

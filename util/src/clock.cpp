@@ -37,7 +37,7 @@ std::optional<TimePoint> parse_iso8601(std::string_view text) {
         if (!(str.size() == 16 || (str.size() == 17 && str.back() == 'Z'))) return std::nullopt;
     }
     if (n == 7 && std::string_view(tail) != "Z") return std::nullopt;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970) return std::nullopt;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970 || y > 2200) return std::nullopt;  // system_clock ends in 2262
     std::tm tm{};
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;

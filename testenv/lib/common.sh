@@ -1,0 +1,39 @@
+# Shared by testenv/test and testenv/demo: install what is missing, build.
+# shellcheck shell=bash
+
+PWSYNC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs every package named in testenv/packages*.txt that is missing:
+# one apt-get update, then one apt-get install.
+pwsync_install() {
+    local f pkg missing=()
+    for f in "$PWSYNC_TOP"/testenv/packages*.txt; do
+        while read -r pkg; do
+            pkg=${pkg%%#*}
+            pkg=${pkg//[[:space:]]/}
+            [ -n "$pkg" ] || continue
+            dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+        done <"$f"
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "all packages present"
+        return
+    fi
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root to install them"
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures and builds into $1 with extra CMake arguments after it.
+pwsync_build() {
+    local dir=$1
+    shift
+    say "building in $dir $*"
+    cmake -S "$PWSYNC_TOP" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -- -j"$(nproc)"
+}

@@ -1,0 +1,290 @@
+// The pwsync CLI run as a program against a temporary store.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers.h"
+
+namespace pwsync::cli::testing {
+namespace {
+
+using nlohmann::json;
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto r = pw({"init"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    test::RunResult pw(std::vector<std::string> args, std::string_view input = {}) {
+        args.insert(args.begin(), test::program("pwsync"));
+        return test::run(args, input, {"PWSYNC_STORE=" + store(), "PWSYNC_CONFIG="});
+    }
+    // Runs a command that must succeed and returns its stdout.
+    std::string ok(std::vector<std::string> args, std::string_view input = {}) {
+        auto r = pw(args, input);
+        EXPECT_EQ(r.exit_code, 0) << "pwsync " << args[0] << ": " << r.err;
+        EXPECT_EQ(r.err, "");
+        return r.out;
+    }
+    json js(std::vector<std::string> args) {
+        args.push_back("--json");
+        return json::parse(ok(args));
+    }
+    // A failure: exit code and one line on stderr.
+    std::string failing(std::vector<std::string> args, int code, std::string_view input = {}) {
+        auto r = pw(args, input);
+        EXPECT_EQ(r.exit_code, code) << r.out << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_EQ(r.err.rfind("pwsync: error: ", 0), 0u) << r.err;
+        return r.err;
+    }
+    std::string store() const { return dir_ / "store"; }
+    void setup_racf() {
+        ok({"app", "create", "RACF", "--description", "Mainframe", "--contact", "ops@example.com"});
+        ok({"adapter", "create", "ldap1", "--type", "ldap", "--property", "uri=ldaps://ext.example", "--sync-to-adapter"});
+        ok({"adapter", "add-app", "ldap1", "RACF"});
+        ok({"mapping", "create", "--app", "RACF", "--windows", "TEST\\alice", "--external", "ALICE"});
+    }
+
+    test::TempDir dir_;
+};
+
+TEST_F(Cli, InitCreatesAPrivateStoreOnce) {
+    struct stat st {};
+    ASSERT_EQ(::stat((store() + "/master.key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ASSERT_EQ(::stat(store().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    EXPECT_NE(failing({"init"}, 1).find("already exists"), std::string::npos);
+}
+
+TEST_F(Cli, HelpVersionAndUsageErrors) {
+    EXPECT_NE(ok({"--help"}).find("mapping set-credentials"), std::string::npos);
+    EXPECT_NE(ok({"--version"}).find("pwsync "), std::string::npos);
+    EXPECT_NE(ok({"adapter", "create", "--help"}).find("--sync-to-adapter"), std::string::npos);
+    EXPECT_EQ(pw({}).exit_code, 2);
+    failing({"nonsense"}, 2);
+    failing({"app", "frobnicate"}, 2);
+    failing({"app", "create"}, 2);
+    failing({"app", "create", "X", "--no-such-option"}, 2);
+    failing({"sync", "enable", "sideways"}, 2);
+    failing({"adapter", "create", "a", "--type", "carrier-pigeon"}, 2);
+    failing({"adapter", "create", "a", "--type", "ldap", "--property", "noequals"}, 2);
+    failing({"adapter", "create", "a", "--type", "ldap", "--retry-count", "many"}, 2);
+    failing({"audit", "--since", "last tuesday"}, 2);
+    failing({"audit", "--since", "2999-01-01"}, 2);
+}
+
+TEST_F(Cli, SyncSwitches) {
+    auto s = js({"sync", "show"});
+    EXPECT_EQ(s, json({{"windows", false}, {"partial", false}, {"full", false}}));
+    ok({"sync", "enable", "windows"});
+    ok({"sync", "enable", "full"});
+    ok({"sync", "disable", "full"});
+    s = js({"sync", "show"});
+    EXPECT_TRUE(s["windows"]);
+    EXPECT_FALSE(s["full"]);
+}
+
+TEST_F(Cli, ApplicationsLifecycle) {
+    ok({"app", "create", "RACF", "--description", "Mainframe", "--disabled"});
+    auto a = js({"app", "show", "racf"});
+    EXPECT_EQ(a["name"], "RACF");
+    EXPECT_EQ(a["description"], "Mainframe");
+    EXPECT_FALSE(a["enabled"]);
+    EXPECT_EQ(a["mappings"], 0);
+    ok({"app", "update", "RACF", "--enabled", "--contact", "ops"});
+    a = js({"app", "show", "RACF"});
+    EXPECT_TRUE(a["enabled"]);
+    EXPECT_EQ(a["contact"], "ops");
+    EXPECT_EQ(a["description"], "Mainframe");  // untouched
+    EXPECT_EQ(js({"app", "list"}).size(), 1u);
+    failing({"app", "create", "racf"}, 1);
+    failing({"app", "update", "RACF", "--enabled", "--disabled"}, 2);
+    ok({"app", "delete", "RACF"});
+    EXPECT_TRUE(js({"app", "list"}).empty());
+    EXPECT_NE(failing({"app", "show", "RACF"}, 1).find("does not exist"), std::string::npos);
+}
+
+TEST_F(Cli, AdaptersFlagsPropertiesAndSecrets) {
+    ok({"adapter", "create", "ldap1", "--type", "ldap", "--property", "uri=ldaps://ext", "--secret-property",
+        "bind-password", "--sync-to-adapter", "--no-verify-old-password", "--retry-count", "7"},
+       "Adapter-Bind-Secret\n");
+    auto a = js({"adapter", "show", "ldap1"});
+    EXPECT_FALSE(a["enabled"]);
+    EXPECT_TRUE(a["sync_to_adapter"]);
+    EXPECT_FALSE(a["verify_old_password"]);
+    EXPECT_FALSE(a["allow_mapping_conflicts"]);
+    EXPECT_EQ(a["retry_count"], 7);
+    EXPECT_EQ(a["properties"]["uri"], "ldaps://ext");
+    EXPECT_EQ(a["secret_properties"], json::array({"bind-password"}));
+    EXPECT_EQ(ok({"adapter", "show", "ldap1"}).find("Adapter-Bind-Secret"), std::string::npos);
+    // A secret may not be given as a plain property (it would sit in argv).
+    failing({"adapter", "update", "ldap1", "--property", "bind-password=oops"}, 2);
+    ok({"adapter", "update", "ldap1", "--sync-to-adapter=no", "--sync-from-adapter", "--timeout", "5"});
+    ok({"adapter", "enable", "ldap1"});
+    a = js({"adapter", "show", "ldap1"});
+    EXPECT_TRUE(a["enabled"]);
+    EXPECT_FALSE(a["sync_to_adapter"]);
+    EXPECT_TRUE(a["sync_from_adapter"]);
+    EXPECT_EQ(a["timeout"], 5);
+    ok({"adapter", "disable", "ldap1"});
+    EXPECT_FALSE(js({"adapter", "list"})[0]["enabled"]);
+    EXPECT_TRUE(test::files_containing(store(), "Adapter-Bind-Secret").empty());
+    ok({"adapter", "delete", "ldap1"});
+    EXPECT_TRUE(js({"adapter", "list"}).empty());
+}
+
+TEST_F(Cli, EssoRulesGiveClearErrors) {
+    setup_racf();
+    ok({"adapter", "create", "ldap2", "--type", "exec", "--property", "program=/bin/true"});
+    EXPECT_NE(failing({"adapter", "add-app", "ldap2", "RACF"}, 1).find("already belongs to adapter 'ldap1'"),
+              std::string::npos);
+    EXPECT_NE(failing({"adapter", "delete", "ldap1"}, 1).find("RACF"), std::string::npos);
+    ok({"group", "create", "mainframes", "--description", "z/OS"});
+    ok({"group", "add", "mainframes", "ldap2"});
+    failing({"group", "add", "mainframes", "ldap2", "extra"}, 2);
+    auto groups = js({"group", "list"});
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0]["adapters"], json::array({"ldap2"}));
+    EXPECT_NE(failing({"adapter", "delete", "ldap2"}, 1).find("group"), std::string::npos);
+    EXPECT_NE(failing({"group", "delete", "mainframes"}, 1).find("ldap2"), std::string::npos);
+    ok({"group", "remove", "mainframes", "ldap2"});
+    ok({"group", "delete", "mainframes"});
+    ok({"adapter", "delete", "ldap2"});
+    // Mapping conflict within one adapter.
+    ok({"app", "create", "LINUX"});
+    ok({"adapter", "add-app", "ldap1", "LINUX"});
+    EXPECT_NE(failing({"mapping", "create", "--app", "LINUX", "--windows", "TEST\\bob", "--external", "alice"}, 1)
+                  .find("does not allow mapping conflicts"),
+              std::string::npos);
+    ok({"adapter", "update", "ldap1", "--allow-mapping-conflicts"});
+    ok({"mapping", "create", "--app", "LINUX", "--windows", "TEST\\bob", "--external", "alice"});
+    ok({"adapter", "remove-app", "LINUX"});
+    EXPECT_TRUE(js({"app", "show", "LINUX"})["adapter"].is_null());
+}
+
+TEST_F(Cli, CredentialSetRevealedAndNeverInTheStoreFiles) {
+    setup_racf();
+    const std::string password = "Zebra-Quartz-\xC3\xA9t\xC3\xA9-2026!";
+    ok({"mapping", "set-credentials", "--app", "RACF", "--windows", "TEST\\alice"}, password + "\n");
+    auto m = js({"mapping", "show", "--app", "RACF", "--windows", "test\\ALICE"});
+    EXPECT_TRUE(m["has_credential"]);
+    EXPECT_FALSE(m.contains("password"));
+    auto revealed = js({"mapping", "show", "--app", "RACF", "--windows", "TEST\\alice", "--reveal"});
+    EXPECT_EQ(revealed["password"], password);
+    EXPECT_NE(ok({"mapping", "show", "--app", "RACF", "--windows", "TEST\\alice", "--reveal"}).find(password),
+              std::string::npos);
+    EXPECT_TRUE(test::files_containing(store(), password).empty());
+    EXPECT_TRUE(test::files_containing(store(), "Zebra-Quartz").empty());
+    // The audit says it was revealed and never holds the password.
+    const std::string audit = ok({"audit", "--json"});
+    EXPECT_EQ(audit.find("Zebra"), std::string::npos);
+    auto records = json::parse(audit);
+    int reveals = 0;
+    for (const auto& r : records) reveals += r["action"] == "mapping.reveal";
+    EXPECT_EQ(reveals, 2);
+    // From a file too.
+    test::write_file(dir_ / "pw.txt", "From-A-File-123\n");
+    ok({"mapping", "set-credentials", "--app", "RACF", "--windows", "TEST\\alice", "--password-file", dir_ / "pw.txt"});
+    EXPECT_EQ(js({"mapping", "show", "--app", "RACF", "--windows", "TEST\\alice", "--reveal"})["password"], "From-A-File-123");
+    failing({"mapping", "set-credentials", "--app", "RACF", "--windows", "TEST\\alice"}, 1, "");
+    failing({"mapping", "set-credentials", "--app", "RACF", "--windows", "TEST\\nobody"}, 1, "x");
+}
+
+TEST_F(Cli, MappingListFiltersEnableDisableDelete) {
+    setup_racf();
+    ok({"mapping", "create", "--app", "RACF", "--windows", "bob@test.example", "--external", "BOB", "--disabled"});
+    auto all = js({"mapping", "list"});
+    ASSERT_EQ(all.size(), 2u);
+    auto bob = js({"mapping", "list", "--windows", "BOB@test.example"});
+    ASSERT_EQ(bob.size(), 1u);
+    EXPECT_FALSE(bob[0]["enabled"]);
+    EXPECT_EQ(js({"mapping", "list", "--external", "alice"}).size(), 1u);
+    EXPECT_TRUE(js({"mapping", "list", "--app", "NOAPP"}).empty());
+    ok({"mapping", "enable", "--app", "RACF", "--windows", "bob@test.example"});
+    EXPECT_TRUE(js({"mapping", "show", "--app", "RACF", "--windows", "bob@test.example"})["enabled"]);
+    ok({"mapping", "disable", "--app", "RACF", "--windows", "TEST\\alice"});
+    ok({"mapping", "delete", "--app", "RACF", "--windows", "bob@test.example"});
+    EXPECT_EQ(js({"mapping", "list"}).size(), 1u);
+    failing({"mapping", "delete", "--app", "RACF"}, 2);
+    ok({"store", "verify"});
+}
+
+TEST_F(Cli, MappingImportIsAllOrNothing) {
+    ok({"app", "create", "RACF"});
+    test::write_file(dir_ / "good.csv", "windows,external\n# comment\nTEST\\u1,U1\n\"TEST\\u2\",\"U,2\"\nu3@test.example,U3\n");
+    EXPECT_NE(ok({"mapping", "import", "--app", "RACF", dir_ / "good.csv"}).find("imported 3"), std::string::npos);
+    EXPECT_EQ(js({"mapping", "list", "--external", "U,2"}).size(), 1u);
+    test::write_file(dir_ / "bad.csv", "TEST\\u4,U4\nTEST\\u5,U1\n");  // U1 already mapped: conflict on line 2
+    EXPECT_NE(failing({"mapping", "import", "--app", "RACF", dir_ / "bad.csv"}, 1).find("line 2"), std::string::npos);
+    EXPECT_EQ(js({"mapping", "list"}).size(), 3u);  // u4 was not imported
+    test::write_file(dir_ / "malformed.csv", "TEST\\u6,U6,extra\n");
+    EXPECT_NE(failing({"mapping", "import", "--app", "RACF", dir_ / "malformed.csv"}, 1).find("line 1"), std::string::npos);
+    failing({"mapping", "import", "--app", "RACF", dir_ / "missing.csv"}, 1);
+}
+
+TEST_F(Cli, PrincipalsSecretsFromStdinOnly) {
+    ok({"adapter", "create", "ldap1", "--type", "ldap"});
+    ok({"principal", "create", "dc1", "--kind", "windows", "--capture", "pre-commit"}, "Principal-Secret-1\n");
+    ok({"principal", "create", "agent", "--kind", "adapter", "--adapter", "ldap1"}, "Principal-Secret-2");
+    failing({"principal", "create", "x", "--kind", "robot"}, 2, "Principal-Secret-3");
+    failing({"principal", "create", "x", "--kind", "windows"}, 1, "Principal-Secret-3");
+    failing({"principal", "create", "x", "--kind", "adapter", "--adapter", "ldap1"}, 1, "short");
+    auto list = js({"principal", "list"});
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0]["name"], "agent");
+    EXPECT_EQ(list[0]["adapter"], "ldap1");
+    EXPECT_EQ(list[1]["capture"], "pre-commit");
+    EXPECT_TRUE(test::files_containing(store(), "Principal-Secret").empty());
+    EXPECT_EQ(ok({"audit"}).find("Principal-Secret"), std::string::npos);
+    ok({"principal", "delete", "agent"});
+    EXPECT_EQ(js({"principal", "list"}).size(), 1u);
+}
+
+TEST_F(Cli, KeyRotateBackupVerifyAndPermissions) {
+    setup_racf();
+    ok({"mapping", "set-credentials", "--app", "RACF", "--windows", "TEST\\alice"}, "Rotate-Me-123");
+    const std::string before = test::read_file(store() + "/master.key");
+    ok({"key", "rotate"});
+    EXPECT_NE(test::read_file(store() + "/master.key"), before);
+    EXPECT_EQ(js({"mapping", "show", "--app", "RACF", "--windows", "TEST\\alice", "--reveal"})["password"], "Rotate-Me-123");
+    auto v = js({"store", "verify"});
+    EXPECT_TRUE(v["ok"]);
+    EXPECT_EQ(v["secrets"], 2);
+    ok({"store", "backup", dir_ / "backup"});
+    EXPECT_TRUE(test::files_containing(dir_ / "backup", "Rotate-Me").empty());
+    EXPECT_GT(test::read_file(dir_ / "backup/data.mdb").size(), 0u);
+    failing({"store", "backup", dir_ / "backup"}, 1);
+    ::chmod((store() + "/master.key").c_str(), 0644);
+    EXPECT_NE(failing({"app", "list"}, 1).find("chmod 600"), std::string::npos);
+    ::chmod((store() + "/master.key").c_str(), 0600);
+}
+
+TEST_F(Cli, AuditRecordsEveryChangeWithTheOsUser) {
+    setup_racf();
+    auto records = js({"audit"});
+    std::vector<std::string> actions;
+    for (const auto& r : records) actions.push_back(r["action"]);
+    EXPECT_EQ(actions, (std::vector<std::string>{"store.init", "app.create", "adapter.create", "adapter.add-app",
+                                                 "mapping.create"}));
+    EXPECT_FALSE(records[0]["actor"].get<std::string>().empty());
+    EXPECT_EQ(js({"audit", "--since", "2000-01-01"}).size(), 5u);
+    EXPECT_TRUE(js({"audit", "--since", "2199-12-31"}).empty());
+    EXPECT_EQ(js({"audit", "--limit", "2"}).size(), 2u);
+}
+
+TEST_F(Cli, StoreLocationFromConfigFile) {
+    test::write_file(dir_ / "pwsyncd.conf", "# comment\nstore = " + store() + "\n[listen]\nuri = ldaps://0.0.0.0:1636\n");
+    auto r = test::run({test::program("pwsync"), "app", "list", "--json"}, {}, {"PWSYNC_STORE=", "PWSYNC_CONFIG=" + (dir_ / "pwsyncd.conf")});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out), json::array());
+    auto none = test::run({test::program("pwsync"), "app", "list"}, {}, {"PWSYNC_STORE=", "PWSYNC_CONFIG=" + (dir_ / "missing.conf")});
+    EXPECT_EQ(none.exit_code, 1);
+    EXPECT_NE(none.err.find("missing.conf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pwsync::cli::testing

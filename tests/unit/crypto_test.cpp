@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include "crypto.h"
+
+namespace pwsync::store::crypto {
+namespace {
+
+using namespace std::string_view_literals;
+
+KeyRing ring_of(Key k) {
+    KeyRing r;
+    r.current = k.id();
+    r.keys.push_back(std::move(k));
+    return r;
+}
+
+TEST(Crypto, SealOpenRoundTrip) {
+    auto ring = ring_of(*Key::generate());
+    const auto ctx = seal_context("mappings", "racf\0alice"sv, "credential");
+    auto sealed = seal(ring.keys[0], "P\xC3\xA4ssw0rd!", ctx);
+    ASSERT_TRUE(sealed);
+    EXPECT_EQ(sealed->find("ssw0rd"), std::string::npos);
+    EXPECT_EQ(sealed->size(), 1 + 4 + kNonceSize + 10 + kTagSize);
+    EXPECT_EQ(*sealed_key_id(*sealed), ring.current);
+    auto opened = open(ring, *sealed, ctx);
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(opened->view(), "P\xC3\xA4ssw0rd!");
+    // Random nonces: sealing twice differs.
+    EXPECT_NE(*seal(ring.keys[0], "x", ctx), *seal(ring.keys[0], "x", ctx));
+}
+
+TEST(Crypto, TamperedCiphertextFails) {
+    auto ring = ring_of(*Key::generate());
+    const auto ctx = seal_context("a", "b", "c");
+    auto sealed = *seal(ring.keys[0], "secret value", ctx);
+    for (std::size_t i = 5; i < sealed.size(); ++i) {  // every byte after the key id
+        std::string bad = sealed;
+        bad[i] = static_cast<char>(bad[i] ^ 0x01);
+        auto r = open(ring, bad, ctx);
+        ASSERT_FALSE(r) << "byte " << i;
+        EXPECT_EQ(r.error().code, Errc::corrupt);
+    }
+}
+
+TEST(Crypto, WrongKeyFails) {
+    auto a = ring_of(*Key::generate());
+    auto b = ring_of(*Key::generate());
+    auto sealed = *seal(a.keys[0], "secret", "ctx");
+    auto r = open(b, sealed, "ctx");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::crypto);
+    EXPECT_NE(r.error().message.find("not in the key file"), std::string::npos);
+}
+
+TEST(Crypto, ValueMovedToAnotherRecordFails) {
+    auto ring = ring_of(*Key::generate());
+    auto sealed = *seal(ring.keys[0], "alice's password", seal_context("mappings", "racf\0alice"sv, "credential"));
+    EXPECT_FALSE(open(ring, sealed, seal_context("mappings", "racf\0bob"sv, "credential")));
+    EXPECT_FALSE(open(ring, sealed, seal_context("adapters", "racf\0alice"sv, "credential")));
+    EXPECT_TRUE(open(ring, sealed, seal_context("mappings", "racf\0alice"sv, "credential")));
+}
+
+TEST(Crypto, ContextIsUnambiguous) {
+    EXPECT_NE(seal_context("ab", "c", "d"), seal_context("a", "bc", "d"));
+}
+
+TEST(Crypto, KeyIdIsStableAndKeySizeChecked) {
+    const std::string raw(32, 'k');
+    EXPECT_EQ(Key::from_bytes(raw)->id(), Key::from_bytes(raw)->id());
+    EXPECT_FALSE(Key::from_bytes(std::string(31, 'k')));
+    EXPECT_EQ(key_id_hex(0x01abcdefu), "01abcdef");
+}
+
+TEST(Crypto, SecretHashVerifies) {
+    auto h = hash_secret("principal-secret-1");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->hash.size(), 32u);
+    EXPECT_EQ(h->hash.find("principal"), std::string::npos);
+    EXPECT_TRUE(*verify_secret(*h, "principal-secret-1"));
+    EXPECT_FALSE(*verify_secret(*h, "principal-secret-2"));
+    auto h2 = hash_secret("principal-secret-1");
+    EXPECT_NE(h->salt, h2->salt);
+    EXPECT_NE(h->hash, h2->hash);
+    SecretHash absurd = *h;
+    absurd.n = std::uint64_t{1} << 40;  // a corrupt record must not allocate terabytes
+    EXPECT_FALSE(verify_secret(absurd, "x"));
+}
+
+}  // namespace
+}  // namespace pwsync::store::crypto

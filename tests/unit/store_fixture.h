@@ -1,0 +1,83 @@
+// A fresh store in a temporary folder, with a clock the test controls.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "helpers.h"
+#include "pwsync/store.h"
+
+namespace pwsync::store::testing {
+
+#define ASSERT_OK(expr)                                                     \
+    do {                                                                    \
+        auto&& ok_ = (expr);                                                \
+        ASSERT_TRUE(ok_) << #expr << ": " << ok_.error().message;           \
+    } while (0)
+
+#define EXPECT_ERRC(expr, want)                                             \
+    do {                                                                    \
+        auto&& r_ = (expr);                                                 \
+        EXPECT_FALSE(r_) << #expr << " succeeded";                          \
+        if (!r_) {                                                          \
+            EXPECT_EQ(r_.error().code, want) << r_.error().message;         \
+        }                                                                   \
+    } while (0)
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto s = Store::init(options());
+        ASSERT_TRUE(s) << s.error().message;
+        store_.emplace(std::move(*s));
+    }
+    Options options() const {
+        Options o;
+        o.dir = dir_ / "store";
+        o.clock = &clock_;
+        o.map_size = std::size_t{1} << 30;
+        return o;
+    }
+    Store& store() { return *store_; }
+    WriteTxn w() {
+        auto t = store_->write("tester");
+        EXPECT_TRUE(t) << t.error().message;
+        return std::move(*t);
+    }
+    ReadTxn r() {
+        auto t = store_->read();
+        EXPECT_TRUE(t) << t.error().message;
+        return std::move(*t);
+    }
+    // Apps, an adapter holding them, and helpers to add mappings.
+    void make_app(const std::string& name) {
+        auto t = w();
+        App a;
+        a.name = name;
+        ASSERT_OK(t.create_app(a));
+        ASSERT_OK(t.commit());
+    }
+    void make_adapter(const std::string& name, bool allow_conflicts = false) {
+        auto t = w();
+        Adapter a;
+        a.name = name;
+        a.type = "ldap";
+        a.flags.allow_mapping_conflicts = allow_conflicts;
+        ASSERT_OK(t.create_adapter(a));
+        ASSERT_OK(t.commit());
+    }
+    Status map(const std::string& app, const std::string& windows, const std::string& external) {
+        auto t = w();
+        Mapping m;
+        m.app = app;
+        m.windows = windows;
+        m.external = external;
+        PWSYNC_TRY(t.create_mapping(m));
+        return t.commit();
+    }
+
+    test::TempDir dir_;
+    ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
+    std::optional<Store> store_;
+};
+
+}  // namespace pwsync::store::testing

@@ -1,0 +1,208 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store_fixture.h"
+
+namespace pwsync::store::testing {
+namespace {
+
+TEST_F(StoreTest, InitRefusesAnExistingStoreAndOpenFindsIt) {
+    EXPECT_ERRC(Store::init(options()), Errc::already_exists);
+    auto again = Store::open(options());
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again->info().schema_version, kSchemaVersion);
+    Options missing = options();
+    missing.dir = dir_ / "nothing-here";
+    auto none = Store::open(missing);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, Errc::not_found);
+    EXPECT_NE(none.error().message.find("pwsync init"), std::string::npos);
+}
+
+TEST_F(StoreTest, SyncSwitchesStartDisabled) {
+    auto s = r().sync_settings();
+    ASSERT_OK(s);
+    EXPECT_FALSE(s->windows || s->partial || s->full);
+    auto t = w();
+    ASSERT_OK(t.set_sync(SyncMode::full, true));
+    ASSERT_OK(t.commit());
+    s = r().sync_settings();
+    EXPECT_TRUE(s->full);
+    EXPECT_FALSE(s->windows);
+}
+
+TEST_F(StoreTest, AbortedTransactionLeavesNoTrace) {
+    {
+        auto t = w();
+        App a;
+        a.name = "Ghost";
+        ASSERT_OK(t.create_app(a));
+    }  // destroyed without commit
+    EXPECT_ERRC(r().app("Ghost"), Errc::not_found);
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    for (const auto& rec : *audit) EXPECT_NE(rec.object, "Ghost");
+}
+
+TEST_F(StoreTest, NamesAreCaseInsensitiveAndValidated) {
+    make_app("RACF");
+    auto a = r().app("racf");
+    ASSERT_OK(a);
+    EXPECT_EQ(a->name, "RACF");
+    App dup;
+    dup.name = "Racf";
+    auto t = w();
+    EXPECT_ERRC(t.create_app(dup), Errc::already_exists);
+    App bad;
+    bad.name = "tab\there";
+    EXPECT_ERRC(t.create_app(bad), Errc::invalid_argument);
+    bad.name = "";
+    EXPECT_ERRC(t.create_app(bad), Errc::invalid_argument);
+    bad.name = "\xff\xfe";
+    EXPECT_ERRC(t.create_app(bad), Errc::invalid_argument);
+}
+
+TEST_F(StoreTest, IndexesFollowCreatesAndDeletes) {
+    make_app("RACF");
+    make_app("LINUX");
+    ASSERT_OK(map("RACF", "TEST\\alice", "ALICE"));
+    ASSERT_OK(map("LINUX", "TEST\\alice", "alice"));
+    ASSERT_OK(map("LINUX", "TEST\\bob", "bob"));
+
+    MappingFilter by_win;
+    by_win.windows = "test\\ALICE";  // matched case-insensitively
+    auto alice = r().mappings(by_win);
+    ASSERT_OK(alice);
+    ASSERT_EQ(alice->size(), 2u);
+
+    auto ext = r().mappings_by_external("racf", "alice");
+    ASSERT_OK(ext);
+    ASSERT_EQ(ext->size(), 1u);
+    EXPECT_EQ((*ext)[0].windows, "TEST\\alice");
+
+    MappingFilter by_app;
+    by_app.app = "LINUX";
+    EXPECT_EQ(r().mappings(by_app)->size(), 2u);
+
+    {
+        auto t = w();
+        ASSERT_OK(t.delete_mapping({"LINUX", "TEST\\alice"}));
+        ASSERT_OK(t.set_mapping_enabled({"RACF", "test\\alice"}, false));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ(r().mappings(by_win)->size(), 1u);
+    EXPECT_TRUE(r().mappings_by_external("LINUX", "alice")->empty());
+    EXPECT_FALSE(r().mapping({"RACF", "TEST\\alice"})->enabled);
+    auto rep = store().verify();
+    ASSERT_OK(rep);
+    EXPECT_TRUE(rep->problems.empty()) << rep->problems.front();
+    // The external user is free again in LINUX.
+    ASSERT_OK(map("LINUX", "TEST\\carol", "alice"));
+}
+
+TEST_F(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
+    make_app("RACF");
+    ASSERT_OK(map("RACF", "TEST\\alice", "ALICE"));
+    const std::string password = "Unmistakable-Pa55word-\xE2\x82\xAC";
+    {
+        auto t = w();
+        ASSERT_OK(t.set_mapping_credential({"RACF", "TEST\\alice"}, Secret(password)));
+        ASSERT_OK(t.commit());
+    }
+    auto back = r().mapping_credential({"racf", "test\\alice"});
+    ASSERT_OK(back);
+    EXPECT_EQ(back->view(), password);
+    EXPECT_TRUE(r().mapping({"RACF", "TEST\\alice"})->has_credential);
+    EXPECT_TRUE(test::files_containing(dir_.path(), password).empty());
+    EXPECT_TRUE(test::files_containing(dir_.path(), "Unmistakable").empty());
+}
+
+TEST_F(StoreTest, RevealIsAudited) {
+    make_app("RACF");
+    ASSERT_OK(map("RACF", "alice", "ALICE"));
+    {
+        auto t = w();
+        ASSERT_OK(t.set_mapping_credential({"RACF", "alice"}, Secret("pw-1234567")));
+        ASSERT_OK(t.commit());
+    }
+    auto t = w();
+    auto v = t.reveal_mapping_credential({"RACF", "alice"});
+    ASSERT_OK(v);
+    ASSERT_OK(t.commit());
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    ASSERT_FALSE(audit->empty());
+    EXPECT_EQ(audit->back().action, "mapping.reveal");
+    EXPECT_EQ(audit->back().actor, "tester");
+    for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("pw-1234567"), std::string::npos);
+}
+
+TEST_F(StoreTest, AuditUsesTheInjectedClockAndFiltersByTime) {
+    make_app("A1");
+    clock_.advance(std::chrono::hours(1));
+    const auto later = clock_.now();
+    make_app("A2");
+    make_app("A3");
+    auto all = r().audit();
+    ASSERT_OK(all);
+    auto since = r().audit(later);
+    ASSERT_OK(since);
+    ASSERT_EQ(since->size(), 2u);
+    EXPECT_EQ((*since)[0].object, "A2");
+    EXPECT_EQ((*since)[0].time, later);
+    // Same instant, distinct increasing ids.
+    EXPECT_LT((*since)[0].id, (*since)[1].id);
+    EXPECT_EQ(r().audit({}, 1)->size(), 1u);
+    // The clock stepping back does not reorder or collide.
+    clock_.advance(-std::chrono::hours(2));
+    make_app("A4");
+    auto after = r().audit();
+    EXPECT_EQ(after->back().object, "A4");
+    EXPECT_GT(after->back().id, (*since)[1].id);
+}
+
+// Two processes write at once: LMDB serialises them and nothing is lost.
+TEST_F(StoreTest, TwoProcessesWriteAtOnce) {
+    make_app("SHARED");
+    constexpr int kPerProcess = 150;
+    pid_t kids[2];
+    for (int k = 0; k < 2; ++k) {
+        kids[k] = ::fork();
+        ASSERT_GE(kids[k], 0);
+        if (kids[k] == 0) {
+            auto s = Store::open(options());
+            if (!s) ::_exit(10);
+            for (int i = 0; i < kPerProcess; ++i) {
+                auto t = s->write("child");
+                if (!t) ::_exit(11);
+                Mapping m;
+                m.app = "SHARED";
+                m.windows = "p" + std::to_string(k) + "-user" + std::to_string(i);
+                m.external = m.windows;
+                if (!t->create_mapping(m)) ::_exit(12);
+                if (!t->set_mapping_credential({m.app, m.windows}, Secret("pw" + m.windows))) ::_exit(13);
+                if (!t->commit()) ::_exit(14);
+            }
+            ::_exit(0);
+        }
+    }
+    for (pid_t pid : kids) {
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0);
+    }
+    MappingFilter f;
+    f.app = "SHARED";
+    auto all = r().mappings(f);
+    ASSERT_OK(all);
+    EXPECT_EQ(all->size(), 2u * kPerProcess);
+    EXPECT_EQ(r().mapping_credential({"SHARED", "p1-user77"})->view(), "pwp1-user77");
+    auto rep = store().verify();
+    ASSERT_OK(rep);
+    EXPECT_TRUE(rep->problems.empty());
+    EXPECT_EQ(rep->secrets, 2u * kPerProcess + 1);  // + the key check
+}
+
+}  // namespace
+}  // namespace pwsync::store::testing

@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+
+#include "pwsync/util.h"
+
+namespace pwsync {
+namespace {
+
+TEST(Util, ConstantTimeEqual) {
+    EXPECT_TRUE(constant_time_equal("secret", "secret"));
+    EXPECT_FALSE(constant_time_equal("secret", "secreT"));
+    EXPECT_FALSE(constant_time_equal("secret", "secret2"));
+    EXPECT_FALSE(constant_time_equal("", "x"));
+    EXPECT_TRUE(constant_time_equal("", ""));
+}
+
+TEST(Util, SecretIsMoveOnlyAndClears) {
+    Secret s("hunter2hunter2");
+    Secret t = std::move(s);
+    EXPECT_EQ(t.view(), "hunter2hunter2");
+    Secret u = t.clone();
+    t.clear();
+    EXPECT_TRUE(t.empty());
+    EXPECT_EQ(u.view(), "hunter2hunter2");
+}
+
+TEST(Util, Iso8601RoundTrip) {
+    auto t = parse_iso8601("2026-11-24T21:49:59Z");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(format_iso8601(*t), "2026-11-24T21:49:59Z");
+    EXPECT_EQ(format_iso8601(*parse_iso8601("2026-11-24")), "2026-11-24T00:00:00Z");
+    EXPECT_EQ(format_iso8601(*parse_iso8601("2026-11-24T10:30")), "2026-11-24T10:30:00Z");
+    EXPECT_FALSE(parse_iso8601("yesterday"));
+    EXPECT_FALSE(parse_iso8601("2026-13-01"));
+    EXPECT_FALSE(parse_iso8601("2026-11-24T10:30:00+02:00"));
+}
+
+TEST(Util, Utf8Validation) {
+    EXPECT_TRUE(valid_utf8("plain"));
+    EXPECT_TRUE(valid_utf8("P\xC3\xA4ssw\xC3\xB6rd \xE2\x82\xAC \xF0\x9F\x94\x91"));
+    EXPECT_FALSE(valid_utf8("\xC0\xAF"));          // overlong
+    EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));      // surrogate
+    EXPECT_FALSE(valid_utf8("\xE2\x82"));          // truncated
+}
+
+TEST(Util, ManualClockMovesOnlyWhenTold) {
+    ManualClock c(from_unix_micros(1'000'000));
+    EXPECT_EQ(to_unix_micros(c.now()), 1'000'000);
+    c.advance(std::chrono::seconds(2));
+    EXPECT_EQ(to_unix_micros(c.now()), 3'000'000);
+}
+
+}  // namespace
+}  // namespace pwsync
