@@ -279,23 +279,29 @@ if [[ $RC == 0 ]] && grep -q '^pwdLastSet:' "$T/out" && grep -qi 'dirsync' "$T/o
 else
     fail "DirSync search: rc $RC" "$T/out"
 fi
-timeout 10 ldapsearch -LLL -x -o nettimeout=5 -H "$DC" -D "$PWSYNC_TEST_SVC_DN" -y "$SVC_PW" \
+timeout 20 ldapsearch -LLL -x -o nettimeout=5 -H "$DC" -D "$PWSYNC_TEST_SVC_DN" -y "$SVC_PW" \
     -E '!1.2.840.113556.1.4.528' -b "CN=Users,$PWSYNC_TEST_DC_BASE" -s one '(objectClass=*)' pwdLastSet \
     >"$T/notify" 2>&1 &
 npid=$!
-sleep 0.5
-NEW_PW="Smoke-$(rnd)-Notify.1"
-rc dc_modify <<EOF
+# The search may take a moment to be registered, and a change made before
+# that is not replayed: change the password until the change shows up (at
+# most 5 times).
+seen=0
+for _ in 1 2 3 4 5; do
+    sleep 0.5
+    rc dc_modify <<EOF
 dn: $ADU_DN
 changetype: modify
 replace: unicodePwd
-unicodePwd:: $(utf16 "$NEW_PW")
+unicodePwd:: $(utf16 "Smoke-$(rnd)-Notify.1")
 -
 EOF
-seen=0
-for _ in $(seq 1 30); do
-    if grep -qi "^dn: $ADU_DN" "$T/notify"; then seen=1; break; fi
-    sleep 0.1
+    [[ $RC == 0 ]] || break
+    for _ in $(seq 1 10); do
+        if grep -qi "^dn: $ADU_DN" "$T/notify"; then seen=1; break; fi
+        sleep 0.1
+    done
+    [[ $seen == 0 ]] || break
 done
 kill "$npid" 2>/dev/null || true
 wait "$npid" 2>/dev/null || true
