@@ -63,3 +63,6 @@ endfunction()
 pwsync_integration_test(testenv_smoke
     COMMAND "${PWSYNC_TESTENV_DIR}/../tests/integration/testenv_smoke.sh"
     TIMEOUT 120)
+# The check password script slot (cps-hook.d/hook) is one per DC: tests that
+# install a hook take this lock so that they do not run at the same time.
+set_tests_properties(testenv_smoke PROPERTIES RESOURCE_LOCK testenv-cps-hook)
