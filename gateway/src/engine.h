@@ -1,0 +1,97 @@
+// The sync engine: decides what a password change means and where it goes.
+// It answers the listener (bind, Password Modify) and the directory watcher
+// (confirmed or uncaptured changes). A change is "stored" — and the sender
+// told success — only once it is committed to the store.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pwsync/gateway.h"
+#include "pwsync/store.h"
+
+namespace pwsync::gateway {
+
+// RFC 4511 result codes the gateway answers with.
+namespace ldap_rc {
+inline constexpr int success = 0;
+inline constexpr int protocol_error = 2;
+inline constexpr int confidentiality_required = 13;
+inline constexpr int constraint_violation = 19;
+inline constexpr int no_such_object = 32;
+inline constexpr int invalid_credentials = 49;
+inline constexpr int insufficient_access = 50;
+inline constexpr int busy = 51;
+inline constexpr int unavailable = 52;
+inline constexpr int unwilling_to_perform = 53;
+inline constexpr int other = 80;
+}  // namespace ldap_rc
+
+struct ChangeResult {
+    int code = ldap_rc::success;
+    std::string message;
+};
+
+// Writes a password into AD (full sync). Permanent refusals (policy) come
+// back as Errc::refused with AD's text; unreachable as Errc::unavailable.
+using AdWriter = std::function<Status(std::string_view windows_account, const Secret& password)>;
+
+// Alternative names of a Windows account (sam, DOMAIN\sam, UPN), so that a
+// mapping made with any of them matches. The default derives what it can
+// from the text; the directory can do better.
+using AccountAliases = std::function<std::vector<std::string>(std::string_view account)>;
+
+struct EngineOptions {
+    const Clock* clock = nullptr;
+    std::string domain;                                   // NetBIOS name, for DOMAIN\sam
+    std::chrono::seconds pending_ttl{120};                // pre-commit captures wait this long
+    std::chrono::seconds damping_window{600};             // same change again within: dropped
+    std::chrono::seconds echo_window{600};
+    AdWriter ad_writer;                                   // nullptr: full sync queues every AD write
+    AccountAliases aliases;                               // nullptr: derive from the text
+    std::function<void()> queued;                         // new jobs: wake the dispatcher
+};
+
+// Name of the built-in dispatcher target that writes AD passwords.
+inline constexpr std::string_view kWindowsTarget = "@windows";
+
+class Engine {
+public:
+    Engine(store::Store& store, EngineOptions options);
+
+    // Bind DN "cn=NAME,…" or plain NAME. nullopt: invalid credentials.
+    std::optional<std::string> authenticate(std::string_view bind_dn, const Secret& secret);
+    std::optional<std::string> authenticate_certificate(std::string_view subject);
+
+    // Password Modify from an authenticated principal.
+    ChangeResult change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                        const Secret& new_password);
+
+    // The watcher saw `account`'s pwdLastSet advance: confirm its pending
+    // captures, or mark its mappings stale when nothing explains the change.
+    Status password_changed(std::string_view account);
+    // Drops pre-commit captures that were never confirmed. Returns how many.
+    Result<std::size_t> expire_pending();
+
+    std::vector<std::string> aliases(std::string_view account) const;
+
+private:
+    ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password);
+    ChangeResult from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
+                              const Secret& password);
+    // Damping, echo, fan-out; inside the caller's transaction.
+    Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
+                   std::string_view skip_adapter, std::size_t& queued);
+    Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
+    TimePoint now() const { return clock_->now(); }
+
+    store::Store& store_;
+    EngineOptions options_;
+    SystemClock system_clock_;
+    const Clock* clock_;
+};
+
+}  // namespace pwsync::gateway
