@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.h"
+#include "pwsync/store.h"
 
 namespace pwsync::cli::testing {
 namespace {
@@ -284,6 +285,53 @@ TEST_F(Cli, StoreLocationFromConfigFile) {
     auto none = test::run({test::program("pwsync"), "app", "list"}, {}, {"PWSYNC_STORE=", "PWSYNC_CONFIG=" + (dir_ / "missing.conf")});
     EXPECT_EQ(none.exit_code, 1);
     EXPECT_NE(none.err.find("missing.conf"), std::string::npos);
+}
+
+TEST_F(Cli, StatusQueueAndDamping) {
+    setup_racf();
+    ok({"adapter", "enable", "ldap1"});
+    std::uint64_t dead_id = 0;
+    {
+        store::Options o;
+        o.dir = store();
+        auto s = store::Store::open(o);
+        ASSERT_TRUE(s) << s.error().message;
+        auto w = std::move(*s->write("test"));
+        store::Job j;
+        j.adapter = "ldap1";
+        j.app = "RACF";
+        j.windows = "TEST\\alice";
+        j.external = "ALICE";
+        j.origin = "dc1";
+        ASSERT_TRUE(w.enqueue_job(j, Secret("Queued-Secret-1")));
+        j.external = "OTHER";
+        dead_id = *w.enqueue_job(j, Secret("Dead-Secret-2"));
+        ASSERT_TRUE(w.job_dead(dead_id, "no such user"));
+        ASSERT_TRUE(w.set_marker(store::MarkerKind::damping, "alice", "x", {"dc1", TimePoint::max() - std::chrono::hours(1)}));
+        ASSERT_TRUE(w.commit());
+    }
+    auto st = js({"status"});
+    EXPECT_EQ(st["queued"], 1);
+    EXPECT_EQ(st["dead_letters"], 1);
+    EXPECT_EQ(st["pending_captures"], 0);
+    EXPECT_EQ(st["adapters"][0]["name"], "ldap1");
+    EXPECT_EQ(st["adapters"][0]["queued"], 1);
+    EXPECT_EQ(st["adapters"][0]["dead_letters"], 1);
+    EXPECT_NE(ok({"status"}).find("dead letters: 1"), std::string::npos);
+    const std::string listing = ok({"queue", "list", "--json"});
+    EXPECT_EQ(listing.find("Secret"), std::string::npos);
+    auto q = json::parse(listing);
+    ASSERT_EQ(q["queued"].size(), 1u);
+    ASSERT_EQ(q["dead_letters"].size(), 1u);
+    EXPECT_EQ(q["dead_letters"][0]["reason"], "no such user");
+    failing({"queue", "retry", "abc"}, 2);
+    failing({"queue", "retry", "999999"}, 1);
+    ok({"queue", "retry", std::to_string(dead_id)});
+    q = js({"queue", "list"});
+    EXPECT_EQ(q["queued"].size(), 2u);
+    EXPECT_TRUE(q["dead_letters"].empty());
+    EXPECT_NE(ok({"damping", "reset"}).find("forgot 1"), std::string::npos);
+    EXPECT_NE(ok({"audit"}).find("damping.reset"), std::string::npos);
 }
 
 }  // namespace
