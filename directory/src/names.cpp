@@ -29,7 +29,10 @@ bool valid_dn(std::string_view s) {
     LDAPDN dn = nullptr;
     const std::string copy(s);
     const int rc = ldap_str2dn(copy.c_str(), &dn, LDAP_DN_FORMAT_LDAPV3);
-    const bool ok = rc == LDAP_SUCCESS && dn != nullptr && dn[0] != nullptr;
+    // Every RDN needs a value ("CN=" parses, but names nothing).
+    bool ok = rc == LDAP_SUCCESS && dn != nullptr && dn[0] != nullptr;
+    for (int i = 0; ok && dn[i] != nullptr; ++i)
+        for (int j = 0; ok && dn[i][j] != nullptr; ++j) ok = dn[i][j]->la_value.bv_len > 0;
     if (dn != nullptr) ldap_dnfree(dn);
     return ok;
 }
