@@ -85,6 +85,17 @@ void add_principal_commands(std::vector<Command>& out);
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);
 
+// Runs `op` in one write transaction and prints `done` once it commits.
+template <class F>
+Status write_and_say(Context& c, F op, const std::string& done) {
+    PWSYNC_ASSIGN(auto s, c.open_store());
+    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
+    PWSYNC_TRY(op(w));
+    PWSYNC_TRY(w.commit());
+    c.out() << done << "\n";
+    return {};
+}
+
 // ------------------------------------------------------------ output helpers
 
 json to_json(const store::App& a);

@@ -133,16 +133,6 @@ Status set_enabled(Context& c, bool enabled) {
     return {};
 }
 
-// Runs one write on the store and prints `done` when it commits.
-template <class F>
-Status write_and_say(Context& c, F op, const std::string& done) {
-    PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-    PWSYNC_TRY(op(w));
-    PWSYNC_TRY(w.commit());
-    c.out() << done << "\n";
-    return {};
-}
 
 void print_adapter(Context& c, const store::Adapter& a, const std::vector<std::string>& apps) {
     auto& o = c.out();

@@ -42,15 +42,6 @@ std::optional<std::vector<std::string>> split_csv(std::string_view line) {
     return fields;
 }
 
-template <class F>
-Status write_and_say(Context& c, F op, const std::string& done) {
-    PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-    PWSYNC_TRY(op(w));
-    PWSYNC_TRY(w.commit());
-    c.out() << done << "\n";
-    return {};
-}
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "crypto.h"
 
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -50,6 +51,15 @@ constexpr std::size_t kSaltSize = 16, kHashSize = 32;
 Status random_bytes(unsigned char* out, std::size_t n) {
     if (RAND_bytes(out, static_cast<int>(n)) != 1) return fail(Errc::crypto, openssl_error("random generator failed"));
     return {};
+}
+
+Result<std::string> hmac_sha256(std::string_view key, std::string_view data) {
+    std::string out(32, '\0');
+    unsigned int len = 0;
+    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), uc(data.data()), data.size(),
+             reinterpret_cast<unsigned char*>(out.data()), &len) == nullptr || len != out.size())
+        return fail(Errc::crypto, openssl_error("HMAC failed"));
+    return out;
 }
 
 Result<Key> Key::from_bytes(std::string_view bytes) {

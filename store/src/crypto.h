@@ -60,6 +60,8 @@ Result<std::uint32_t> sealed_key_id(std::string_view sealed);
 std::string key_id_hex(std::uint32_t id);
 
 Status random_bytes(unsigned char* out, std::size_t n);
+// HMAC-SHA256 of `data` under `key` (32 bytes out).
+Result<std::string> hmac_sha256(std::string_view key, std::string_view data);
 
 // Slow salted hash of a principal secret.
 struct SecretHash {

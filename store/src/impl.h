@@ -25,6 +25,13 @@ struct Dbs {
     MDB_dbi map_by_win = 0;  // lower(windows) \0 lower(app) -> ""
     MDB_dbi principals = 0;  // lower(principal) -> PrincipalRecord
     MDB_dbi audit = 0;       // big-endian u64 id (unix microseconds, made unique) -> AuditRecord
+    // Schema 2: the gateway.
+    MDB_dbi outbox = 0;      // job id (u64 BE) -> JobRecord
+    MDB_dbi outbox_by_target = 0;  // lower(adapter) \0 lower(external) \0 job id -> ""
+    MDB_dbi dead = 0;        // job id -> DeadRecord
+    MDB_dbi pending = 0;     // capture id -> PendingRecord
+    MDB_dbi markers = 0;     // kind byte + HMAC(account \0 password) -> Marker
+    MDB_dbi cursors = 0;     // name -> opaque bytes (DirSync cookie, ...)
 };
 
 struct DatabaseDef {
@@ -38,6 +45,7 @@ extern const std::size_t kDatabaseCount;
 inline constexpr std::string_view kSettingSchema = "schema";
 inline constexpr std::string_view kSettingKeyCheck = "keycheck";
 inline constexpr std::string_view kKeyCheckText = "pwsync key check";
+inline constexpr std::string_view kSettingNextId = "next-id";
 
 struct Store::Impl {
     std::string dir;
@@ -102,7 +110,7 @@ std::string app_key(std::string_view app);
 std::string mapping_key(std::string_view app, std::string_view windows);
 std::string ext_index_key(std::string_view app, std::string_view external, std::string_view windows);
 std::string win_index_key(std::string_view windows, std::string_view app);
-std::string audit_key(std::uint64_t id);
+std::string audit_key(std::uint64_t id);  // also job, capture and dead-letter ids
 std::uint64_t audit_id(std::string_view key);
 
 // Names of apps, adapters, groups, principals, accounts: printable UTF-8.

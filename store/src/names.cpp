@@ -9,6 +9,9 @@ const DatabaseDef kDatabases[] = {
     {"mappings", &Dbs::mappings},     {"mappings_by_external", &Dbs::map_by_ext},
     {"mappings_by_windows", &Dbs::map_by_win}, {"principals", &Dbs::principals},
     {"audit", &Dbs::audit},
+    {"outbox", &Dbs::outbox},         {"outbox_by_target", &Dbs::outbox_by_target},
+    {"dead_letters", &Dbs::dead},     {"pending_captures", &Dbs::pending},
+    {"markers", &Dbs::markers},       {"cursors", &Dbs::cursors},
 };
 const std::size_t kDatabaseCount = sizeof kDatabases / sizeof kDatabases[0];
 

@@ -240,4 +240,111 @@ Result<AuditRecord> decode_audit(std::string_view data) {
     return a;
 }
 
+namespace {
+void put_job(Encoder& e, const JobRecord& r) {
+    const Job& j = r.job;
+    e.u64(1, j.id).str(2, j.adapter).str(3, j.app).str(4, j.windows).str(5, j.external).str(6, j.origin)
+        .u64(7, j.attempts).i64(8, micros(j.created)).i64(9, micros(j.next_attempt)).str(10, j.last_error)
+        .bytes(11, r.sealed_password);
+    if (!r.sealed_old_password.empty()) e.bytes(12, r.sealed_old_password);
+}
+// Fields 1..12 of a job; false when the tag is not one of them.
+Status job_field(JobRecord& r, std::uint32_t tag, std::string_view v, bool& known) {
+    Job& j = r.job;
+    known = true;
+    switch (tag) {
+        case 1: return set(j.id, v);
+        case 2: return set(j.adapter, v);
+        case 3: return set(j.app, v);
+        case 4: return set(j.windows, v);
+        case 5: return set(j.external, v);
+        case 6: return set(j.origin, v);
+        case 7: return set(j.attempts, v);
+        case 8: return set(j.created, v);
+        case 9: return set(j.next_attempt, v);
+        case 10: return set(j.last_error, v);
+        case 11: return set(r.sealed_password, v);
+        case 12: return set(r.sealed_old_password, v);
+        default: known = false; return {};
+    }
+}
+}  // namespace
+
+std::string encode(const JobRecord& r) {
+    Encoder e(kFormat);
+    put_job(e, r);
+    return e.take();
+}
+
+Result<JobRecord> decode_job(std::string_view data) {
+    JobRecord r;
+    bool known = false;
+    auto st = codec::decode(data, kFormat, "job", [&](std::uint32_t tag, std::string_view v) {
+        return job_field(r, tag, v, known);
+    });
+    if (!st) return std::unexpected(st.error());
+    r.job.has_old_password = !r.sealed_old_password.empty();
+    return r;
+}
+
+std::string encode(const DeadRecord& r) {
+    Encoder e(kFormat);
+    put_job(e, r.job);
+    e.str(30, r.reason).i64(31, micros(r.died));
+    return e.take();
+}
+
+Result<DeadRecord> decode_dead(std::string_view data) {
+    DeadRecord r;
+    bool known = false;
+    auto st = codec::decode(data, kFormat, "dead letter", [&](std::uint32_t tag, std::string_view v) -> Status {
+        PWSYNC_TRY(job_field(r.job, tag, v, known));
+        if (known) return {};
+        if (tag == 30) return set(r.reason, v);
+        if (tag == 31) return set(r.died, v);
+        return {};
+    });
+    if (!st) return std::unexpected(st.error());
+    r.job.job.has_old_password = !r.job.sealed_old_password.empty();
+    return r;
+}
+
+std::string encode(const PendingRecord& r) {
+    const PendingCapture& c = r.capture;
+    return Encoder(kFormat)
+        .u64(1, c.id).str(2, c.account).str(3, c.principal).i64(4, micros(c.created)).i64(5, micros(c.expires))
+        .bytes(6, r.sealed_password).take();
+}
+
+Result<PendingRecord> decode_pending(std::string_view data) {
+    PendingRecord r;
+    PendingCapture& c = r.capture;
+    auto st = codec::decode(data, kFormat, "pending capture", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(c.id, v);
+            case 2: return set(c.account, v);
+            case 3: return set(c.principal, v);
+            case 4: return set(c.created, v);
+            case 5: return set(c.expires, v);
+            case 6: return set(r.sealed_password, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return r;
+}
+
+std::string encode(const Marker& m) { return Encoder(kFormat).str(1, m.origin).i64(2, micros(m.expires)).take(); }
+
+Result<Marker> decode_marker(std::string_view data) {
+    Marker m;
+    auto st = codec::decode(data, kFormat, "marker", [&](std::uint32_t tag, std::string_view v) -> Status {
+        if (tag == 1) return set(m.origin, v);
+        if (tag == 2) return set(m.expires, v);
+        return {};
+    });
+    if (!st) return std::unexpected(st.error());
+    return m;
+}
+
 }  // namespace pwsync::store::records

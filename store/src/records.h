@@ -28,6 +28,23 @@ struct PrincipalRecord {
     crypto::SecretHash secret;
 };
 
+struct JobRecord {
+    Job job;
+    std::string sealed_password;
+    std::string sealed_old_password;  // empty: none
+};
+
+struct DeadRecord {
+    JobRecord job;
+    std::string reason;
+    TimePoint died{};
+};
+
+struct PendingRecord {
+    PendingCapture capture;
+    std::string sealed_password;
+};
+
 std::string encode(const App& app);
 Result<App> decode_app(std::string_view data);
 
@@ -45,5 +62,17 @@ Result<PrincipalRecord> decode_principal(std::string_view data);
 
 std::string encode(const AuditRecord& rec);
 Result<AuditRecord> decode_audit(std::string_view data);
+
+std::string encode(const JobRecord& rec);
+Result<JobRecord> decode_job(std::string_view data);
+
+std::string encode(const DeadRecord& rec);
+Result<DeadRecord> decode_dead(std::string_view data);
+
+std::string encode(const PendingRecord& rec);
+Result<PendingRecord> decode_pending(std::string_view data);
+
+std::string encode(const Marker& m);
+Result<Marker> decode_marker(std::string_view data);
 
 }  // namespace pwsync::store::records

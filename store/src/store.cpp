@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "impl.h"
+#include "sealed_fields.h"
 
 namespace pwsync::store {
 namespace {
@@ -35,10 +36,12 @@ private:
     bool ok_ = false;
 };
 
-// Schema migrations: migrations[i] takes a store from version i+1 to i+2.
-// Version 1 is the first; the gateway's databases will arrive as version 2.
+// Schema migrations: migrations[i] takes a store from version i+1 to i+2,
+// inside the write transaction that also creates any new database.
+// 1 -> 2 adds the gateway's databases and needs nothing else.
 using Migration = Status (*)(MDB_txn*, const Dbs&);
 constexpr Migration kMigrations[] = {nullptr};
+static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
 Status open_databases(MDB_txn* txn, Dbs& dbs, bool create) {
     for (std::size_t i = 0; i < kDatabaseCount; ++i) {
@@ -313,44 +316,25 @@ Result<std::uint32_t> Store::rotate_key(std::string_view actor) {
 
     auto st = [&]() -> Status {
         TxnState& s = *w->s_;
-        auto reseal = [&](std::string& sealed, std::string_view ctx) -> Status {
-            auto plain = s.open_sealed(sealed, ctx);
-            if (!plain) return std::unexpected(plain.error());
-            auto again = s.seal(plain->view(), ctx);
-            if (!again) return std::unexpected(again.error());
-            sealed = std::move(*again);
-            return {};
+        auto reseal = [&](auto& rec, const std::string& key) -> Result<bool> {
+            bool changed = false;
+            for (auto& f : sealed::fields(rec, key)) {
+                if (f.value->empty()) continue;
+                PWSYNC_ASSIGN(Secret plain, s.open_sealed(*f.value, f.context));
+                PWSYNC_ASSIGN(*f.value, s.seal(plain.view(), f.context));
+                changed = true;
+            }
+            return changed;
         };
-        // Adapters are few: collect, re-seal, write back.
-        std::vector<std::pair<std::string, std::string>> updates;
-        auto scanned = lmdb::scan(s.t(), s.db().adapters, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-            auto rec = records::decode_adapter(v);
-            if (!rec) return std::unexpected(rec.error());
-            for (auto& [prop, sealed] : rec->sealed)
-                if (auto r = reseal(sealed, crypto::seal_context("adapters", k, prop)); !r) return std::unexpected(r.error());
-            updates.emplace_back(std::string(k), records::encode(*rec));
-            return true;
-        });
-        if (!scanned) return scanned;
-        for (const auto& [k, v] : updates)
-            if (auto r = lmdb::put(s.t(), s.db().adapters, k, v); !r) return r;
-        // Mappings may be millions: rewrite each in place under the cursor.
-        auto cur = lmdb::Cursor::open(s.t(), s.db().mappings);
-        if (!cur) return std::unexpected(cur.error());
-        MDB_val k{}, v{};
-        int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
-        for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
-            auto rec = records::decode_mapping(lmdb::view(v));
-            if (!rec) return std::unexpected(rec.error());
-            if (rec->sealed_credential.empty()) continue;
-            const std::string key(lmdb::view(k));
-            if (auto r = reseal(rec->sealed_credential, crypto::seal_context("mappings", key, "credential")); !r) return r;
-            const std::string enc = records::encode(*rec);
-            MDB_val nv = lmdb::val(enc);
-            if (auto r = lmdb::check(mdb_cursor_put(cur->get(), &k, &nv, MDB_CURRENT), "cannot re-seal a mapping"); !r)
-                return r;
-        }
-        if (rc != MDB_NOTFOUND) return lmdb::check(rc, "cannot iterate over mappings");
+        const Dbs& d = s.db();
+        PWSYNC_TRY(sealed::rewrite_all(s, d.adapters, records::decode_adapter, reseal));
+        PWSYNC_TRY(sealed::rewrite_all(s, d.mappings, records::decode_mapping, reseal));
+        PWSYNC_TRY(sealed::rewrite_all(s, d.outbox, records::decode_job, reseal));
+        PWSYNC_TRY(sealed::rewrite_all(s, d.dead, records::decode_dead, reseal));
+        PWSYNC_TRY(sealed::rewrite_all(s, d.pending, records::decode_pending, reseal));
+        // Markers are keyed by a hash under the old key: they cannot be
+        // carried over, and at worst a damping or echo window is forgotten.
+        PWSYNC_TRY(w->purge_markers({}, true));
         auto check = crypto::seal(ring->keys.back(), kKeyCheckText, keycheck_context());
         if (!check) return std::unexpected(check.error());
         if (auto r = lmdb::put(s.t(), s.db().settings, kSettingKeyCheck, *check); !r) return r;

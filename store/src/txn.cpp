@@ -88,7 +88,8 @@ Result<Counts> ReadTxn::counts() const {
     const Dbs& d = s_->db();
     for (auto [dbi, n] : {std::pair{d.apps, &c.apps}, std::pair{d.adapters, &c.adapters}, std::pair{d.groups, &c.groups},
                           std::pair{d.mappings, &c.mappings}, std::pair{d.principals, &c.principals},
-                          std::pair{d.audit, &c.audit}}) {
+                          std::pair{d.audit, &c.audit}, std::pair{d.outbox, &c.jobs}, std::pair{d.dead, &c.dead_letters},
+                          std::pair{d.pending, &c.pending}, std::pair{d.markers, &c.markers}}) {
         PWSYNC_ASSIGN(*n, lmdb::entries(s_->t(), dbi));
     }
     return c;

@@ -2,6 +2,7 @@
 // index entry matches its record and every reference resolves.
 #include "codec.h"
 #include "impl.h"
+#include "sealed_fields.h"
 
 namespace pwsync::store {
 
@@ -56,9 +57,12 @@ Result<VerifyReport> Store::verify() const {
         }
         return {};
     }));
+    auto check_sealed = [&](auto rec, std::string_view k, const std::string& where) {
+        for (const auto& f : sealed::fields(rec, k))
+            if (!f.value->empty()) check_secret(*f.value, f.context, where);
+    };
     PWSYNC_TRY(walk(d.adapters, "adapters", records::decode_adapter, [&](std::string_view k, const records::AdapterRecord& r) -> Status {
-        for (const auto& [prop, sealed] : r.sealed)
-            check_secret(sealed, crypto::seal_context("adapters", k, prop), "adapters/" + r.adapter.name + "/" + prop);
+        check_sealed(r, k, "adapters/" + r.adapter.name);
         if (!r.adapter.group.empty()) {
             PWSYNC_ASSIGN(bool ok, exists(d.groups, app_key(r.adapter.group)));
             if (!ok) problem("adapters/" + r.adapter.name + ": names missing group " + r.adapter.group);
@@ -70,7 +74,7 @@ Result<VerifyReport> Store::verify() const {
         const Mapping& m = r.mapping;
         const std::string where = "mappings/" + m.app + "/" + m.windows;
         if (mapping_key(m.app, m.windows) != k) problem(where + ": key does not match the record");
-        if (!r.sealed_credential.empty()) check_secret(r.sealed_credential, crypto::seal_context("mappings", k, "credential"), where);
+        check_sealed(r, k, where);
         PWSYNC_ASSIGN(bool app_ok, exists(d.apps, app_key(m.app)));
         if (!app_ok) problem(where + ": application does not exist");
         PWSYNC_ASSIGN(bool ext_ok, exists(d.map_by_ext, ext_index_key(m.app, m.external, m.windows)));
@@ -110,6 +114,30 @@ Result<VerifyReport> Store::verify() const {
         return {};
     }));
     PWSYNC_TRY(walk(d.audit, "audit", records::decode_audit, [](std::string_view, const AuditRecord&) -> Status { return {}; }));
+    // Gateway state: jobs (and their target index), dead letters, captures.
+    PWSYNC_TRY(walk(d.outbox, "outbox", records::decode_job, [&](std::string_view k, const records::JobRecord& r) -> Status {
+        const std::string where = "outbox/" + std::to_string(r.job.id);
+        if (audit_key(r.job.id) != k) problem(where + ": key does not match the record");
+        check_sealed(r, k, where);
+        PWSYNC_ASSIGN(bool ok, exists(d.outbox_by_target, ascii_lower(r.job.adapter) + '\0' + ascii_lower(r.job.external) +
+                                                              '\0' + audit_key(r.job.id)));
+        if (!ok) problem(where + ": missing from the target index");
+        return {};
+    }));
+    PWSYNC_TRY(lmdb::scan(s.t(), d.outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+        PWSYNC_ASSIGN(bool ok, exists(d.outbox, k.size() >= 8 ? k.substr(k.size() - 8) : k));
+        if (!ok) problem("outbox_by_target/" + printable(k.substr(0, k.size() >= 8 ? k.size() - 8 : 0)) + ": no matching job");
+        return true;
+    }));
+    PWSYNC_TRY(walk(d.dead, "dead_letters", records::decode_dead, [&](std::string_view k, const records::DeadRecord& r) -> Status {
+        check_sealed(r, k, "dead_letters/" + std::to_string(r.job.job.id));
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.pending, "pending_captures", records::decode_pending, [&](std::string_view k, const records::PendingRecord& r) -> Status {
+        check_sealed(r, k, "pending_captures/" + std::to_string(r.capture.id));
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.markers, "markers", records::decode_marker, [](std::string_view, const Marker&) -> Status { return {}; }));
     return rep;
 }
 

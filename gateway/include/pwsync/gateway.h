@@ -1,23 +1,66 @@
-// pwsync/gateway.h — the sync gateway (pwsyncd): adapters and, as it grows,
-// the engine, dispatcher and listener.
+// pwsync/gateway.h — the sync gateway (pwsyncd): the adapter extension point
+// and the pieces the daemon is built from.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "pwsync/store.h"
+#include "pwsync/util.h"
+
 namespace pwsync::gateway {
 
-// An adapter type as the CLI and the configuration know it. Types are
-// registered by name; each one describes the properties it reads.
+// ---------------------------------------------------------------- adapters
+
+// One password to set on one external account.
+struct Delivery {
+    std::string windows;           // the Windows account it came from (for programs that want it)
+    std::string external;          // the account to change
+    const Secret* password = nullptr;
+    const Secret* old_password = nullptr;  // with send-old-password, when the store had one
+};
+
+enum class Outcome {
+    done,       // the external system has the password
+    retry,      // try again later (server down, busy, timeout)
+    permanent,  // will not work by retrying (no such user, policy refusal)
+};
+
+struct DeliveryResult {
+    Outcome outcome = Outcome::done;
+    std::string message;  // for the audit and dead letters: never a password
+};
+
+// An adapter talks to one external system. Instances are made from the
+// adapter's stored configuration and may be used from several threads.
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+    virtual DeliveryResult deliver(const Delivery& delivery) = 0;
+};
+
+// What a factory gets: the stored configuration and a way to open its secrets.
+struct AdapterContext {
+    store::Adapter config;
+    std::function<Result<Secret>(std::string_view property)> secret;
+};
+
+using AdapterFactory = std::function<Result<std::unique_ptr<Adapter>>(const AdapterContext&)>;
+
+// An adapter type as the CLI and the daemon know it, registered by name.
 struct AdapterType {
     std::string name;
     std::string summary;
     std::vector<std::string> properties;         // plain properties it understands
     std::vector<std::string> secret_properties;  // properties that must be set as secrets
+    AdapterFactory factory;
 };
 
 const std::vector<AdapterType>& adapter_types();
 const AdapterType* find_adapter_type(std::string_view name);
+Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context);
 
 }  // namespace pwsync::gateway

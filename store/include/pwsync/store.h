@@ -22,7 +22,7 @@
 
 namespace pwsync::store {
 
-inline constexpr std::uint32_t kSchemaVersion = 1;
+inline constexpr std::uint32_t kSchemaVersion = 2;  // 2: the gateway's queues and markers
 
 struct Options {
     std::string dir;                          // the store folder
@@ -147,6 +147,48 @@ struct AuditRecord {
     std::string detail;         // never a secret
 };
 
+// ------------------------------------------------------------ gateway state
+
+// One delivery of a password to one external account through one adapter.
+// Jobs for the same (adapter, external account) apply in id order; the
+// dispatcher sends only the newest and drops the older ones (superseded).
+struct Job {
+    std::uint64_t id = 0;        // increasing across the store
+    std::string adapter;
+    std::string app;             // the mapping (app, windows) the job serves
+    std::string windows;
+    std::string external;        // the account in the external system
+    std::string origin;          // the principal that sent the change
+    bool has_old_password = false;
+    std::uint32_t attempts = 0;  // failed attempts so far
+    TimePoint created{};
+    TimePoint next_attempt{};
+    std::string last_error;
+};
+
+struct DeadLetter {
+    Job job;
+    std::string reason;
+    TimePoint died{};
+};
+
+// A pre-commit capture waiting for the directory to confirm the change.
+struct PendingCapture {
+    std::uint64_t id = 0;
+    std::string account;         // as the capture hook named it
+    std::string principal;
+    TimePoint created{};
+    TimePoint expires{};
+};
+
+// Remembered (account, password) pairs, kept as keyed hashes only:
+// damping (the same change again) and echo (a change pwsync wrote to AD).
+enum class MarkerKind { damping, echo };
+struct Marker {
+    std::string origin;          // echo: the adapter the change came from
+    TimePoint expires{};
+};
+
 struct StoreInfo {
     std::uint32_t schema_version = 0;
     std::uint32_t key_id = 0;
@@ -163,6 +205,7 @@ struct VerifyReport {
 
 struct Counts {
     std::size_t apps = 0, adapters = 0, groups = 0, mappings = 0, principals = 0, audit = 0;
+    std::size_t jobs = 0, dead_letters = 0, pending = 0, markers = 0;
 };
 
 // ------------------------------------------------------------- transactions
@@ -210,6 +253,22 @@ public:
     Result<std::vector<AuditRecord>> audit(TimePoint since = {}, std::size_t limit = 0) const;
     Result<Counts> counts() const;
 
+    // Gateway state.
+    Result<Job> job(std::uint64_t id) const;
+    // All jobs in id order, or those of one adapter.
+    Result<std::vector<Job>> jobs(std::string_view adapter = {}) const;
+    // The jobs of one (adapter, external account), oldest first.
+    Result<std::vector<Job>> jobs_for_target(std::string_view adapter, std::string_view external) const;
+    Result<Secret> job_password(std::uint64_t id) const;
+    Result<Secret> job_old_password(std::uint64_t id) const;
+    Result<std::vector<DeadLetter>> dead_letters() const;
+    Result<std::vector<PendingCapture>> pending_captures(std::string_view account = {}) const;
+    Result<Secret> pending_password(std::uint64_t id) const;
+    // A live marker for (account, password) at `now`, if one exists.
+    Result<std::optional<Marker>> marker(MarkerKind kind, std::string_view account, std::string_view password,
+                                         TimePoint now) const;
+    Result<std::optional<std::string>> cursor(std::string_view name) const;
+
 protected:
     friend class Store;
     explicit ReadTxn(std::unique_ptr<TxnState> state);
@@ -253,6 +312,23 @@ public:
 
     Status create_principal(Principal principal, const Secret& secret);
     Status delete_principal(std::string_view name);
+
+    // Gateway state. Passwords are sealed; the audit never holds them.
+    Result<std::uint64_t> enqueue_job(Job job, const Secret& password, const Secret* old_password = nullptr);
+    // Delivered: the job goes, and its mapping's credential becomes the password.
+    Status job_delivered(std::uint64_t id);
+    Status job_retry(std::uint64_t id, TimePoint next_attempt, std::string_view error);
+    Status job_superseded(std::uint64_t id, std::uint64_t by);
+    Status job_dead(std::uint64_t id, std::string_view reason);
+    // `pwsync queue retry|drop` on a dead letter.
+    Status dead_letter_retry(std::uint64_t id);
+    Status dead_letter_drop(std::uint64_t id);
+    Result<std::uint64_t> add_pending_capture(PendingCapture capture, const Secret& password);
+    Status remove_pending_capture(std::uint64_t id, std::string_view why);
+    Status set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& marker);
+    // Removes expired markers (all when `all`); returns how many went.
+    Result<std::size_t> purge_markers(TimePoint now, bool all = false);
+    Status set_cursor(std::string_view name, std::string_view value);
 
     // Appends an audit record (the store adds time and id).
     Status audit(std::string_view action, std::string_view object, std::string_view detail = {});

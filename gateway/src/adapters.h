@@ -1,0 +1,11 @@
+// Factories of the built-in adapter types.
+#pragma once
+
+#include "pwsync/gateway.h"
+
+namespace pwsync::gateway {
+
+Result<std::unique_ptr<Adapter>> make_exec_adapter(const AdapterContext& context);
+Result<std::unique_ptr<Adapter>> make_ldap_adapter(const AdapterContext& context);
+
+}  // namespace pwsync::gateway

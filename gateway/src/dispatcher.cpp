@@ -1,0 +1,240 @@
+#include "dispatcher.h"
+
+#include <algorithm>
+
+#include "backoff.h"
+
+namespace pwsync::gateway {
+namespace {
+
+std::string target_key(const store::Job& j) { return ascii_lower(j.adapter) + '\0' + ascii_lower(j.external); }
+
+// A message from an adapter must not carry the password into the audit.
+std::string scrub(std::string msg, const Secret& pw, const Secret* old) {
+    for (const Secret* s : {&pw, old}) {
+        if (s == nullptr || s->empty()) continue;
+        for (auto at = msg.find(s->view()); at != std::string::npos; at = msg.find(s->view()))
+            msg.replace(at, s->size(), "***");
+    }
+    return msg;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(store::Store& store, DispatcherOptions options)
+    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_),
+      prng_(static_cast<std::uint64_t>(to_unix_micros(clock_->now())) | 1) {
+    if (!options_.factory) options_.factory = make_adapter;
+}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::add_builtin(const std::string& name, BuiltinTarget target) { builtins_[ascii_lower(name)] = std::move(target); }
+
+Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& config) {
+    const std::string key = ascii_lower(config.name);
+    {
+        std::lock_guard lock(mutex_);
+        auto it = cache_.find(key);
+        if (it != cache_.end() && it->second.first == config.updated) return it->second.second;
+    }
+    // Made outside the lock: a factory may connect somewhere.
+    AdapterContext ctx{config, [this, name = config.name](std::string_view prop) -> Result<Secret> {
+                           PWSYNC_ASSIGN(auto r, store_.read());
+                           return r.adapter_secret(name, prop);
+                       }};
+    PWSYNC_ASSIGN(std::unique_ptr<Adapter> made, options_.factory(ctx));
+    std::shared_ptr<Adapter> shared = std::move(made);
+    std::lock_guard lock(mutex_);
+    cache_[key] = {config.updated, shared};
+    return shared;
+}
+
+Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
+    std::vector<Work> work;
+    std::vector<std::pair<std::uint64_t, std::string>> dead;  // decided outside the scan
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    PWSYNC_ASSIGN(auto jobs, w.jobs());
+    // Newest job per target; the others are superseded unless one is in flight.
+    std::map<std::string, std::vector<store::Job>> by_target;
+    for (auto& j : jobs) by_target[target_key(j)].push_back(std::move(j));
+    std::map<std::string, std::optional<store::Adapter>> configs;
+    const TimePoint t = now();
+    std::lock_guard lock(mutex_);
+    for (auto& [key, list] : by_target) {
+        const store::Job& newest = list.back();
+        const bool busy = in_flight_.contains(key);
+        for (std::size_t i = 0; i + 1 < list.size(); ++i)
+            if (!busy) PWSYNC_TRY(w.job_superseded(list[i].id, newest.id));
+        if (busy) continue;
+        const std::string adapter_key = ascii_lower(newest.adapter);
+        store::Adapter settings;
+        std::shared_ptr<Adapter> builtin;
+        if (auto b = builtins_.find(adapter_key); b != builtins_.end()) {
+            settings = b->second.settings;
+            builtin = b->second.adapter;
+        } else {
+            auto [it, fresh] = configs.try_emplace(adapter_key);
+            if (fresh) {
+                auto a = w.adapter(newest.adapter);
+                if (a) it->second = std::move(*a);
+                else if (a.error().code != Errc::not_found) return std::unexpected(a.error());
+            }
+            if (!it->second) {
+                PWSYNC_TRY(w.job_dead(newest.id, "adapter '" + newest.adapter + "' no longer exists"));
+                continue;
+            }
+            settings = *it->second;
+        }
+        if (t - newest.created > std::chrono::seconds(settings.max_age)) {
+            PWSYNC_TRY(w.job_dead(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
+                                                 " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error)));
+            continue;
+        }
+        if (!builtin && !settings.flags.enabled) continue;  // held until the adapter is enabled again
+        if (newest.next_attempt > t) continue;
+        if (adapter_load_[adapter_key] >= std::max<std::uint32_t>(1, settings.concurrency)) continue;
+        ++adapter_load_[adapter_key];
+        in_flight_.insert(key);
+        work.push_back({newest, settings, builtin});
+    }
+    PWSYNC_TRY(w.commit());
+    return work;
+}
+
+void Dispatcher::finish(const Work& work) {
+    std::lock_guard lock(mutex_);
+    in_flight_.erase(target_key(work.job));
+    auto& load = adapter_load_[ascii_lower(work.job.adapter)];
+    if (load > 0) --load;
+    woken_ = true;
+    wake_cv_.notify_all();
+}
+
+void Dispatcher::execute(const Work& work) {
+    const store::Job& job = work.job;
+    DeliveryResult result{Outcome::retry, {}};
+    Secret password, old;
+    bool have_old = false;
+    {
+        auto r = store_.read();
+        auto pw = r ? r->job_password(job.id) : Result<Secret>(std::unexpected(r.error()));
+        if (!pw) {
+            // Dropped or delivered meanwhile (`pwsync queue drop`): nothing to do.
+            finish(work);
+            return;
+        }
+        password = std::move(*pw);
+        if (job.has_old_password && work.settings.flags.send_old_password) {
+            if (auto o = r->job_old_password(job.id)) {
+                old = std::move(*o);
+                have_old = true;
+            }
+        }
+    }
+    std::shared_ptr<Adapter> adapter = work.adapter;
+    if (!adapter) {
+        auto a = adapter_for(work.settings);
+        if (a) adapter = *a;
+        else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
+    }
+    if (adapter) {
+        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr};
+        result = adapter->deliver(d);
+    }
+    const std::string msg = scrub(result.message, password, have_old ? &old : nullptr);
+    password.clear();
+    old.clear();
+
+    auto w = store_.write("pwsyncd");
+    if (w) {
+        Status st;
+        if (result.outcome == Outcome::done) {
+            st = w->job_delivered(job.id);
+        } else if (result.outcome == Outcome::permanent) {
+            st = w->job_dead(job.id, msg);
+        } else if (job.attempts + 1 > work.settings.retry_count) {
+            st = w->job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
+        } else {
+            double u = 0;
+            if (options_.random) u = options_.random();
+            else {
+                std::lock_guard lock(random_mutex_);
+                prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
+                u = static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
+            }
+            st = w->job_retry(job.id, now() + retry_delay(job.attempts + 1, work.settings.retry_delay, u), msg);
+        }
+        // not_found: the job was dropped by an admin while it was being sent.
+        if (st || st.error().code == Errc::not_found) (void)w->commit();
+    }
+    finish(work);
+}
+
+Result<std::size_t> Dispatcher::run_once() {
+    PWSYNC_ASSIGN(auto work, plan());
+    for (const auto& item : work) execute(item);
+    return work.size();
+}
+
+void Dispatcher::start() {
+    std::lock_guard lock(mutex_);
+    if (!threads_.empty()) return;
+    stopping_ = false;
+    threads_.emplace_back([this] { scheduler_loop(); });
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.workers); ++i)
+        threads_.emplace_back([this] { worker_loop(); });
+}
+
+void Dispatcher::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_cv_.notify_all();
+    work_cv_.notify_all();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void Dispatcher::wake() {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+    wake_cv_.notify_all();
+}
+
+void Dispatcher::scheduler_loop() {
+    while (true) {
+        auto work = plan();
+        {
+            std::unique_lock lock(mutex_);
+            if (work) {
+                for (auto& item : *work) queue_.push_back(std::move(item));
+                if (!work->empty()) work_cv_.notify_all();
+            }
+            if (stopping_) return;
+            // The next pass: when woken (a new job, a delivery finished) or
+            // after idle_poll, which also catches retries coming due.
+            wake_cv_.wait_for(lock, options_.idle_poll, [this] { return stopping_ || woken_; });
+            woken_ = false;
+            if (stopping_) return;
+        }
+    }
+}
+
+void Dispatcher::worker_loop() {
+    while (true) {
+        Work item;
+        {
+            std::unique_lock lock(mutex_);
+            work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping and nothing left to finish
+            item = std::move(queue_.front());
+            queue_.erase(queue_.begin());
+        }
+        execute(item);
+    }
+}
+
+}  // namespace pwsync::gateway

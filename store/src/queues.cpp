@@ -1,0 +1,258 @@
+// The gateway's durable state: outbox jobs, dead letters, pending captures,
+// damping/echo markers and watcher cursors.
+#include "codec.h"
+#include "impl.h"
+#include "sealed_fields.h"
+
+namespace pwsync::store {
+namespace {
+
+std::string id_key(std::uint64_t id) { return audit_key(id); }
+
+std::string target_prefix(std::string_view adapter, std::string_view external) {
+    return ascii_lower(adapter) + '\0' + ascii_lower(external) + '\0';
+}
+
+// Sealed values of a job keep the same context in the outbox and among the
+// dead letters, so moving a job between them needs no re-sealing.
+using sealed::job_context;
+using sealed::pending_context;
+
+Result<records::JobRecord> load_job(const TxnState& s, std::uint64_t id) {
+    return load(s, s.db().outbox, id_key(id), records::decode_job, "no job " + std::to_string(id) + " in the outbox");
+}
+
+Result<records::DeadRecord> load_dead(const TxnState& s, std::uint64_t id) {
+    return load(s, s.db().dead, id_key(id), records::decode_dead, "no dead letter " + std::to_string(id));
+}
+
+Result<std::uint64_t> next_id(TxnState& s) {
+    PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), s.db().settings, kSettingNextId));
+    std::uint64_t id = 1;
+    if (v) {
+        PWSYNC_ASSIGN(id, codec::as_u64(*v));
+    }
+    std::string next;
+    codec::put_varint(next, id + 1);
+    PWSYNC_TRY(lmdb::put(s.t(), s.db().settings, kSettingNextId, next));
+    return id;
+}
+
+Status put_job(TxnState& s, const records::JobRecord& r) {
+    PWSYNC_TRY(lmdb::put(s.t(), s.db().outbox, id_key(r.job.id), records::encode(r)));
+    return lmdb::put(s.t(), s.db().outbox_by_target, target_prefix(r.job.adapter, r.job.external) + id_key(r.job.id), "");
+}
+
+Status drop_job(TxnState& s, const Job& j) {
+    PWSYNC_TRY(lmdb::del(s.t(), s.db().outbox, id_key(j.id)));
+    return lmdb::del(s.t(), s.db().outbox_by_target, target_prefix(j.adapter, j.external) + id_key(j.id));
+}
+
+std::string describe(const Job& j) {
+    return "job " + std::to_string(j.id) + " " + j.adapter + ":" + j.external;
+}
+
+// Markers are found by a keyed hash of (account, password), so the store
+// never holds anything a password could be recovered or guessed from offline
+// without the master key.
+Result<std::string> marker_key(const TxnState& s, MarkerKind kind, std::string_view account, std::string_view password) {
+    const crypto::Key* key = s.ring->find(s.ring->current);
+    if (key == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
+    PWSYNC_ASSIGN(auto mkey, crypto::hmac_sha256(key->view(), "pwsync marker key v1"));
+    std::string data = ascii_lower(account);
+    data.push_back('\0');
+    data.append(password);
+    auto mac = crypto::hmac_sha256(mkey, data);
+    wipe(data.data(), data.size());
+    wipe(mkey.data(), mkey.size());
+    if (!mac) return std::unexpected(mac.error());
+    return std::string(1, kind == MarkerKind::damping ? 'd' : 'e') + *mac;
+}
+
+}  // namespace
+
+// --------------------------------------------------------------- reading
+
+Result<Job> ReadTxn::job(std::uint64_t id) const {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    return std::move(r.job);
+}
+
+Result<std::vector<Job>> ReadTxn::jobs(std::string_view adapter) const {
+    std::vector<Job> out;
+    const std::string want = ascii_lower(adapter);
+    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().outbox, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+        PWSYNC_ASSIGN(auto r, records::decode_job(v));
+        if (want.empty() || ascii_lower(r.job.adapter) == want) out.push_back(std::move(r.job));
+        return true;
+    }));
+    return out;
+}
+
+Result<std::vector<Job>> ReadTxn::jobs_for_target(std::string_view adapter, std::string_view external) const {
+    std::vector<Job> out;
+    const std::string prefix = target_prefix(adapter, external);
+    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().outbox_by_target, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
+        PWSYNC_ASSIGN(auto r, load_job(*s_, audit_id(k.substr(prefix.size()))));
+        out.push_back(std::move(r.job));
+        return true;
+    }));
+    return out;
+}
+
+Result<Secret> ReadTxn::job_password(std::uint64_t id) const {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    return s_->open_sealed(r.sealed_password, job_context(id, "password"));
+}
+
+Result<Secret> ReadTxn::job_old_password(std::uint64_t id) const {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    if (r.sealed_old_password.empty()) return fail(Errc::not_found, "job " + std::to_string(id) + " has no old password");
+    return s_->open_sealed(r.sealed_old_password, job_context(id, "old-password"));
+}
+
+Result<std::vector<DeadLetter>> ReadTxn::dead_letters() const {
+    PWSYNC_ASSIGN(auto recs, load_all(*s_, s_->db().dead, records::decode_dead));
+    std::vector<DeadLetter> out;
+    for (auto& r : recs) out.push_back({std::move(r.job.job), std::move(r.reason), r.died});
+    return out;
+}
+
+Result<std::vector<PendingCapture>> ReadTxn::pending_captures(std::string_view account) const {
+    PWSYNC_ASSIGN(auto recs, load_all(*s_, s_->db().pending, records::decode_pending));
+    std::vector<PendingCapture> out;
+    for (auto& r : recs)
+        if (account.empty() || ascii_lower(r.capture.account) == ascii_lower(account)) out.push_back(std::move(r.capture));
+    return out;
+}
+
+Result<Secret> ReadTxn::pending_password(std::uint64_t id) const {
+    PWSYNC_ASSIGN(auto r, load(*s_, s_->db().pending, id_key(id), records::decode_pending,
+                               "no pending capture " + std::to_string(id)));
+    return s_->open_sealed(r.sealed_password, pending_context(id));
+}
+
+Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, std::string_view account, std::string_view password,
+                                              TimePoint now) const {
+    PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
+    PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().markers, key));
+    if (!v) return std::optional<Marker>{};
+    PWSYNC_ASSIGN(auto m, records::decode_marker(*v));
+    if (m.expires <= now) return std::optional<Marker>{};
+    return std::optional<Marker>{std::move(m)};
+}
+
+Result<std::optional<std::string>> ReadTxn::cursor(std::string_view name) const {
+    PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().cursors, name));
+    if (!v) return std::optional<std::string>{};
+    return std::optional<std::string>{std::string(*v)};
+}
+
+// --------------------------------------------------------------- writing
+
+Result<std::uint64_t> WriteTxn::enqueue_job(Job job, const Secret& password, const Secret* old_password) {
+    PWSYNC_ASSIGN(job.id, next_id(*s_));
+    job.created = s_->now();
+    if (job.next_attempt == TimePoint{}) job.next_attempt = job.created;
+    records::JobRecord r{job, {}, {}};
+    PWSYNC_ASSIGN(r.sealed_password, s_->seal(password.view(), job_context(job.id, "password")));
+    if (old_password != nullptr) {
+        PWSYNC_ASSIGN(r.sealed_old_password, s_->seal(old_password->view(), job_context(job.id, "old-password")));
+    }
+    r.job.has_old_password = old_password != nullptr;
+    PWSYNC_TRY(put_job(*s_, r));
+    PWSYNC_TRY(audit("job.queued", describe(job), "mapping=" + job.app + "/" + job.windows + " from=" + job.origin));
+    return job.id;
+}
+
+Status WriteTxn::job_delivered(std::uint64_t id) {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    PWSYNC_TRY(drop_job(*s_, r.job));
+    // The mapping may have gone meanwhile; the delivery still happened.
+    PWSYNC_ASSIGN(auto mapping_there, lmdb::get(s_->t(), s_->db().mappings, mapping_key(r.job.app, r.job.windows)));
+    if (mapping_there) {
+        PWSYNC_ASSIGN(Secret pw, s_->open_sealed(r.sealed_password, job_context(id, "password")));
+        PWSYNC_TRY(set_mapping_credential({r.job.app, r.job.windows}, pw));
+    }
+    return audit("job.delivered", describe(r.job), "attempts=" + std::to_string(r.job.attempts + 1));
+}
+
+Status WriteTxn::job_retry(std::uint64_t id, TimePoint next_attempt, std::string_view error) {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    r.job.attempts += 1;
+    r.job.next_attempt = next_attempt;
+    r.job.last_error = error;
+    PWSYNC_TRY(put_job(*s_, r));
+    return audit("job.retry", describe(r.job),
+                 "attempt " + std::to_string(r.job.attempts) + " failed: " + std::string(error) + "; next " +
+                     format_iso8601(next_attempt));
+}
+
+Status WriteTxn::job_superseded(std::uint64_t id, std::uint64_t by) {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    PWSYNC_TRY(drop_job(*s_, r.job));
+    return audit("job.superseded", describe(r.job), "by job " + std::to_string(by));
+}
+
+Status WriteTxn::job_dead(std::uint64_t id, std::string_view reason) {
+    PWSYNC_ASSIGN(auto r, load_job(*s_, id));
+    PWSYNC_TRY(drop_job(*s_, r.job));
+    records::DeadRecord d{r, std::string(reason), s_->now()};
+    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().dead, id_key(id), records::encode(d)));
+    return audit("job.dead", describe(r.job), reason);
+}
+
+Status WriteTxn::dead_letter_retry(std::uint64_t id) {
+    PWSYNC_ASSIGN(auto d, load_dead(*s_, id));
+    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().dead, id_key(id)));
+    d.job.job.attempts = 0;
+    d.job.job.next_attempt = s_->now();
+    d.job.job.last_error.clear();
+    PWSYNC_TRY(put_job(*s_, d.job));
+    return audit("job.requeued", describe(d.job.job));
+}
+
+Status WriteTxn::dead_letter_drop(std::uint64_t id) {
+    PWSYNC_ASSIGN(auto d, load_dead(*s_, id));
+    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().dead, id_key(id)));
+    return audit("job.dropped", describe(d.job.job), d.reason);
+}
+
+Result<std::uint64_t> WriteTxn::add_pending_capture(PendingCapture c, const Secret& password) {
+    PWSYNC_ASSIGN(c.id, next_id(*s_));
+    c.created = s_->now();
+    records::PendingRecord r{c, {}};
+    PWSYNC_ASSIGN(r.sealed_password, s_->seal(password.view(), pending_context(c.id)));
+    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().pending, id_key(c.id), records::encode(r)));
+    PWSYNC_TRY(audit("capture.pending", c.account, "from " + c.principal + " until " + format_iso8601(c.expires)));
+    return c.id;
+}
+
+Status WriteTxn::remove_pending_capture(std::uint64_t id, std::string_view why) {
+    PWSYNC_ASSIGN(auto r, load(*s_, s_->db().pending, id_key(id), records::decode_pending,
+                               "no pending capture " + std::to_string(id)));
+    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().pending, id_key(id)));
+    return audit("capture." + std::string(why), r.capture.account, "capture " + std::to_string(id));
+}
+
+Status WriteTxn::set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& m) {
+    PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
+    return lmdb::put(s_->t(), s_->db().markers, key, records::encode(m));
+}
+
+Result<std::size_t> WriteTxn::purge_markers(TimePoint now, bool all) {
+    std::vector<std::string> gone;
+    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().markers, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        auto m = records::decode_marker(v);
+        if (all || !m || m->expires <= now) gone.emplace_back(k);
+        return true;
+    }));
+    for (const auto& k : gone) PWSYNC_TRY(lmdb::del(s_->t(), s_->db().markers, k));
+    return gone.size();
+}
+
+Status WriteTxn::set_cursor(std::string_view name, std::string_view value) {
+    return lmdb::put(s_->t(), s_->db().cursors, name, value);
+}
+
+}  // namespace pwsync::store

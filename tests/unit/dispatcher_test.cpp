@@ -1,0 +1,254 @@
+// The dispatcher against a real store and the exec adapter running a script.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "backoff.h"
+#include "dispatcher.h"
+#include "helpers.h"
+
+namespace pwsync::gateway {
+namespace {
+
+class DispatcherTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store::Options o;
+        o.dir = dir_ / "store";
+        o.clock = &clock_;
+        o.map_size = std::size_t{1} << 30;
+        auto s = store::Store::init(o);
+        ASSERT_TRUE(s) << s.error().message;
+        store_.emplace(std::move(*s));
+        // The external system: a script that records "external password" or
+        // fails as told by a control file.
+        test::write_file(dir_ / "target.sh",
+                         "#!/bin/bash\nread -r pw\nread -r old || true\n"
+                         "mode=$(cat " + (dir_ / "mode") + " 2>/dev/null)\n"
+                         "case \"$mode\" in\n"
+                         "  retry) echo 'server busy'; exit 75;;\n"
+                         "  fail) echo \"refused $pw\"; exit 3;;\n"
+                         "  slow) sleep 5;;\n"
+                         "esac\n"
+                         "echo \"$1 $pw ${old:--}\" >> " + (dir_ / "log") + "\n",
+                         0700);
+        auto w = store_->write("test");
+        ASSERT_TRUE(w);
+        store::App app;
+        app.name = "LINUX";
+        ASSERT_TRUE(w->create_app(app));
+        store::Adapter a;
+        a.name = "ext";
+        a.type = "exec";
+        a.flags.enabled = true;
+        a.flags.sync_to_adapter = true;
+        a.retry_count = 2;
+        a.retry_delay = 10;
+        a.max_age = 3600;
+        a.timeout = 2;
+        a.concurrency = 4;
+        a.properties["program"] = dir_ / "target.sh";
+        ASSERT_TRUE(w->create_adapter(a));
+        ASSERT_TRUE(w->add_app_to_adapter("ext", "LINUX"));
+        for (int i = 0; i < 20; ++i) {
+            store::Mapping m;
+            m.app = "LINUX";
+            m.windows = "TEST\\u" + std::to_string(i);
+            m.external = "u" + std::to_string(i);
+            ASSERT_TRUE(w->create_mapping(m));
+        }
+        ASSERT_TRUE(w->commit());
+        DispatcherOptions opts;
+        opts.clock = &clock_;
+        opts.random = [] { return 0.5; };
+        opts.idle_poll = std::chrono::milliseconds(50);
+        dispatcher_.emplace(*store_, opts);
+    }
+
+    std::uint64_t enqueue(int user, const std::string& pw, const Secret* old = nullptr) {
+        auto w = store_->write("test");
+        store::Job j;
+        j.adapter = "ext";
+        j.app = "LINUX";
+        j.windows = "TEST\\u" + std::to_string(user);
+        j.external = "u" + std::to_string(user);
+        j.origin = "dc1";
+        auto id = w->enqueue_job(j, Secret(pw), old);
+        EXPECT_TRUE(id);
+        EXPECT_TRUE(w->commit());
+        return *id;
+    }
+    void set_mode(const std::string& m) { test::write_file(dir_ / "mode", m); }
+    std::vector<std::string> log() {
+        std::vector<std::string> lines;
+        std::istringstream in(test::read_file(dir_ / "log"));
+        for (std::string l; std::getline(in, l);) lines.push_back(l);
+        return lines;
+    }
+    std::size_t run() {
+        auto n = dispatcher_->run_once();
+        EXPECT_TRUE(n) << n.error().message;
+        return n.value_or(0);
+    }
+    store::ReadTxn r() { return std::move(*store_->read()); }
+
+    test::TempDir dir_;
+    ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
+    std::optional<store::Store> store_;
+    std::optional<Dispatcher> dispatcher_;
+};
+
+TEST(Backoff, DoublesWithJitterAndCap) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(retry_delay(1, 10, 0.0), milliseconds(5000));
+    EXPECT_EQ(retry_delay(1, 10, 0.5), milliseconds(7500));
+    EXPECT_EQ(retry_delay(2, 10, 0.0), milliseconds(10000));
+    EXPECT_EQ(retry_delay(3, 10, 0.0), milliseconds(20000));
+    EXPECT_LT(retry_delay(3, 10, 0.9999), milliseconds(40000));
+    EXPECT_EQ(retry_delay(40, 10, 0.0), milliseconds(1800000));  // capped at an hour, then jittered
+}
+
+TEST_F(DispatcherTest, OnlyTheNewestJobOfAnAccountIsSent) {
+    enqueue(1, "Old-Pass-1");
+    enqueue(1, "Mid-Pass-2");
+    const Secret old("Prev-Pass-0");
+    enqueue(1, "New-Pass-3", &old);
+    enqueue(2, "Other-Pass-1");
+    EXPECT_EQ(run(), 2u);
+    auto lines = log();
+    std::sort(lines.begin(), lines.end());
+    // send-old-password is off: the old password is not passed on.
+    EXPECT_EQ(lines, (std::vector<std::string>{"u1 New-Pass-3 -", "u2 Other-Pass-1 -"}));
+    EXPECT_TRUE(r().jobs()->empty());
+    EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\u1"})->view(), "New-Pass-3");
+    int superseded = 0;
+    auto audit = r().audit();
+    for (const auto& a : *audit) superseded += a.action == "job.superseded";
+    EXPECT_EQ(superseded, 2);
+    EXPECT_EQ(run(), 0u);
+}
+
+TEST_F(DispatcherTest, SendOldPasswordPassesTheStoredOne) {
+    {
+        auto w = store_->write("test");
+        store::AdapterUpdate u;
+        u.send_old_password = true;
+        ASSERT_TRUE(w->update_adapter("ext", std::move(u)));
+        ASSERT_TRUE(w->commit());
+    }
+    const Secret old("Prev-Pass-0");
+    enqueue(3, "New-Pass-9", &old);
+    EXPECT_EQ(run(), 1u);
+    EXPECT_EQ(log(), std::vector<std::string>{"u3 New-Pass-9 Prev-Pass-0"});
+}
+
+TEST_F(DispatcherTest, RetryableFailuresBackOffThenDeadLetter) {
+    set_mode("retry");
+    const auto id = enqueue(1, "Retry-Pass-1");
+    EXPECT_EQ(run(), 1u);
+    auto job = r().job(id);
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->attempts, 1u);
+    EXPECT_EQ(job->next_attempt, clock_.now() + std::chrono::milliseconds(7500));  // 10 s * (0.5 + 0.5/2)
+    EXPECT_EQ(job->last_error, dir_ / "target.sh" + " exited with 75: server busy");
+    EXPECT_EQ(run(), 0u);  // not due yet
+    clock_.advance(std::chrono::seconds(8));
+    EXPECT_EQ(run(), 1u);
+    EXPECT_EQ(r().job(id)->attempts, 2u);
+    clock_.advance(std::chrono::seconds(16));
+    EXPECT_EQ(run(), 1u);  // third failure > retry-count 2: dead
+    EXPECT_FALSE(r().job(id));
+    auto dead = r().dead_letters();
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_NE((*dead)[0].reason.find("gave up after 3 attempts"), std::string::npos);
+    // Requeued by an admin, it goes through once the target is back.
+    set_mode("ok");
+    {
+        auto w = store_->write("admin");
+        ASSERT_TRUE(w->dead_letter_retry(id));
+        ASSERT_TRUE(w->commit());
+    }
+    EXPECT_EQ(run(), 1u);
+    EXPECT_EQ(log(), std::vector<std::string>{"u1 Retry-Pass-1 -"});
+}
+
+TEST_F(DispatcherTest, PermanentFailureIsADeadLetterWithoutThePassword) {
+    set_mode("fail");
+    const auto id = enqueue(1, "Secret-Pass-7");
+    EXPECT_EQ(run(), 1u);
+    auto dead = r().dead_letters();
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_EQ((*dead)[0].job.id, id);
+    EXPECT_NE((*dead)[0].reason.find("exited with 3: refused ***"), std::string::npos) << (*dead)[0].reason;
+    auto audit = r().audit();
+    for (const auto& a : *audit) EXPECT_EQ(a.detail.find("Secret-Pass-7"), std::string::npos);
+    EXPECT_FALSE(r().mapping({"LINUX", "TEST\\u1"})->has_credential);
+}
+
+TEST_F(DispatcherTest, TimeoutIsRetryable) {
+    set_mode("slow");
+    const auto id = enqueue(1, "Slow-Pass-1");
+    EXPECT_EQ(run(), 1u);
+    EXPECT_NE(r().job(id)->last_error.find("timed out"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, DisabledAdapterHoldsJobsAndMaxAgeExpiresThem) {
+    {
+        auto w = store_->write("admin");
+        store::AdapterUpdate u;
+        u.enabled = false;
+        ASSERT_TRUE(w->update_adapter("ext", std::move(u)));
+        ASSERT_TRUE(w->commit());
+    }
+    const auto id = enqueue(1, "Held-Pass-1");
+    EXPECT_EQ(run(), 0u);
+    EXPECT_TRUE(r().job(id));
+    clock_.advance(std::chrono::seconds(3601));
+    EXPECT_EQ(run(), 0u);
+    auto dead = r().dead_letters();
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_NE((*dead)[0].reason.find("max-age"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, ThreadedDeliveryKeepsTheLastPasswordPerAccount) {
+    dispatcher_->start();
+    for (int round = 0; round < 5; ++round)
+        for (int u = 0; u < 20; ++u) {
+            enqueue(u, "P" + std::to_string(u) + "-round" + std::to_string(round));
+            dispatcher_->wake();
+        }
+    for (int i = 0; i < 400 && !r().jobs()->empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    dispatcher_->stop();
+    EXPECT_TRUE(r().jobs()->empty());
+    for (int u = 0; u < 20; ++u)
+        EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\u" + std::to_string(u)})->view(),
+                  "P" + std::to_string(u) + "-round4");
+    // Per account, the log is in round order (never an older after a newer).
+    std::map<std::string, int> last_round;
+    for (const auto& line : log()) {
+        const auto user = line.substr(0, line.find(' '));
+        const int round = line[line.find("-round") + 6] - '0';
+        EXPECT_GT(round, last_round.contains(user) ? last_round[user] : -1) << line;
+        last_round[user] = round;
+    }
+    EXPECT_EQ(last_round.size(), 20u);
+    EXPECT_TRUE(store_->verify()->problems.empty());
+}
+
+TEST_F(DispatcherTest, UnknownAdapterTypeIsPermanent) {
+    {
+        auto w = store_->write("admin");
+        store::AdapterUpdate u;
+        u.unset_properties = {"program"};
+        ASSERT_TRUE(w->update_adapter("ext", std::move(u)));
+        ASSERT_TRUE(w->commit());
+    }
+    enqueue(1, "No-Program-1");
+    EXPECT_EQ(run(), 1u);
+    auto dead = r().dead_letters();
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_NE((*dead)[0].reason.find("needs property program"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pwsync::gateway

@@ -1,0 +1,181 @@
+// The gateway's durable state in the store.
+#include "store_fixture.h"
+
+namespace pwsync::store::testing {
+namespace {
+
+class QueueTest : public StoreTest {
+protected:
+    void SetUp() override {
+        StoreTest::SetUp();
+        make_app("LINUX");
+        ASSERT_OK(map("LINUX", "TEST\\alice", "alice"));
+    }
+    std::uint64_t enqueue(const std::string& pw, const std::string& external = "alice", const Secret* old = nullptr) {
+        auto t = w();
+        Job j;
+        j.adapter = "ldap1";
+        j.app = "LINUX";
+        j.windows = "TEST\\alice";
+        j.external = external;
+        j.origin = "dc1";
+        auto id = t.enqueue_job(j, Secret(pw), old);
+        EXPECT_TRUE(id) << id.error().message;
+        EXPECT_TRUE(t.commit());
+        return id.value_or(0);
+    }
+};
+
+TEST_F(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
+    const Secret old("Old-Password-0");
+    const auto a = enqueue("Queued-Password-1", "alice", &old);
+    const auto b = enqueue("Queued-Password-2");
+    const auto c = enqueue("Other-Target-3", "ALICE2");
+    EXPECT_LT(a, b);
+    EXPECT_LT(b, c);
+    auto target = r().jobs_for_target("LDAP1", "Alice");
+    ASSERT_OK(target);
+    ASSERT_EQ(target->size(), 2u);
+    EXPECT_EQ((*target)[0].id, a);
+    EXPECT_EQ((*target)[1].id, b);
+    EXPECT_TRUE((*target)[0].has_old_password);
+    EXPECT_EQ(r().job_password(b)->view(), "Queued-Password-2");
+    EXPECT_EQ(r().job_old_password(a)->view(), "Old-Password-0");
+    EXPECT_ERRC(r().job_old_password(b), Errc::not_found);
+    EXPECT_EQ(r().jobs("ldap1")->size(), 3u);
+    EXPECT_TRUE(r().jobs("other")->empty());
+    EXPECT_TRUE(test::files_containing(dir_.path(), "Queued-Password").empty());
+    EXPECT_TRUE(test::files_containing(dir_.path(), "Old-Password").empty());
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("Password"), std::string::npos) << rec.detail;
+}
+
+TEST_F(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
+    const auto a = enqueue("Superseded-1");
+    const auto b = enqueue("Newest-2");
+    {
+        auto t = w();
+        ASSERT_OK(t.job_superseded(a, b));
+        ASSERT_OK(t.job_delivered(b));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_TRUE(r().jobs()->empty());
+    EXPECT_TRUE(r().jobs_for_target("ldap1", "alice")->empty());
+    EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\alice"})->view(), "Newest-2");
+    EXPECT_TRUE(store().verify()->problems.empty());
+}
+
+TEST_F(QueueTest, RetryThenDeadLetterThenRequeue) {
+    const auto a = enqueue("Retry-Me-1");
+    const auto next = clock_.now() + std::chrono::seconds(60);
+    {
+        auto t = w();
+        ASSERT_OK(t.job_retry(a, next, "server down"));
+        ASSERT_OK(t.commit());
+    }
+    auto j = r().job(a);
+    ASSERT_OK(j);
+    EXPECT_EQ(j->attempts, 1u);
+    EXPECT_EQ(j->next_attempt, next);
+    EXPECT_EQ(j->last_error, "server down");
+    {
+        auto t = w();
+        ASSERT_OK(t.job_dead(a, "no such user in the external system"));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_ERRC(r().job(a), Errc::not_found);
+    auto dead = r().dead_letters();
+    ASSERT_OK(dead);
+    ASSERT_EQ(dead->size(), 1u);
+    EXPECT_EQ((*dead)[0].reason, "no such user in the external system");
+    EXPECT_EQ((*dead)[0].job.id, a);
+    EXPECT_TRUE(store().verify()->problems.empty());
+    {
+        auto t = w();
+        ASSERT_OK(t.dead_letter_retry(a));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_TRUE(r().dead_letters()->empty());
+    EXPECT_EQ(r().job(a)->attempts, 0u);
+    EXPECT_EQ(r().job_password(a)->view(), "Retry-Me-1");  // same seal context in both places
+    {
+        auto t = w();
+        ASSERT_OK(t.job_dead(a, "again"));
+        ASSERT_OK(t.dead_letter_drop(a));
+        EXPECT_ERRC(t.dead_letter_drop(a), Errc::not_found);
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_TRUE(r().dead_letters()->empty());
+}
+
+TEST_F(QueueTest, PendingCapturesAndMarkers) {
+    std::uint64_t id = 0;
+    {
+        auto t = w();
+        PendingCapture c;
+        c.account = "alice";
+        c.principal = "dc1";
+        c.expires = clock_.now() + std::chrono::minutes(2);
+        auto added = t.add_pending_capture(c, Secret("Pending-Pass-1"));
+        ASSERT_OK(added);
+        id = *added;
+        Marker m{"ext-ldap", clock_.now() + std::chrono::minutes(10)};
+        ASSERT_OK(t.set_marker(MarkerKind::echo, "TEST\\Alice", "Echo-Pass-1", m));
+        ASSERT_OK(t.commit());
+    }
+    auto pending = r().pending_captures("ALICE");
+    ASSERT_OK(pending);
+    ASSERT_EQ(pending->size(), 1u);
+    EXPECT_EQ(r().pending_password(id)->view(), "Pending-Pass-1");
+    auto echo = r().marker(MarkerKind::echo, "test\\alice", "Echo-Pass-1", clock_.now());
+    ASSERT_OK(echo);
+    ASSERT_TRUE(echo->has_value());
+    EXPECT_EQ((*echo)->origin, "ext-ldap");
+    EXPECT_FALSE(r().marker(MarkerKind::echo, "test\\alice", "Echo-Pass-2", clock_.now())->has_value());
+    EXPECT_FALSE(r().marker(MarkerKind::damping, "test\\alice", "Echo-Pass-1", clock_.now())->has_value());
+    EXPECT_FALSE(r().marker(MarkerKind::echo, "test\\alice", "Echo-Pass-1", clock_.now() + std::chrono::minutes(11))->has_value());
+    EXPECT_TRUE(test::files_containing(dir_.path(), "Pending-Pass").empty());
+    EXPECT_TRUE(test::files_containing(dir_.path(), "Echo-Pass").empty());
+    {
+        auto t = w();
+        EXPECT_EQ(*t.purge_markers(clock_.now() + std::chrono::minutes(11)), 1u);
+        ASSERT_OK(t.remove_pending_capture(id, "confirmed"));
+        ASSERT_OK(t.set_cursor("dirsync", std::string("\x01\x00cookie", 8)));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_TRUE(r().pending_captures()->empty());
+    EXPECT_EQ(**r().cursor("dirsync"), std::string("\x01\x00cookie", 8));
+    EXPECT_FALSE(r().cursor("none")->has_value());
+}
+
+TEST_F(QueueTest, RotationReSealsQueuedPasswords) {
+    const Secret old("Rotate-Old-0");
+    const auto a = enqueue("Rotate-Queued-1", "alice", &old);
+    const auto b = enqueue("Rotate-Dead-2", "bob");
+    {
+        auto t = w();
+        ASSERT_OK(t.job_dead(b, "permanent"));
+        PendingCapture c;
+        c.account = "alice";
+        c.principal = "dc1";
+        ASSERT_OK(t.add_pending_capture(c, Secret("Rotate-Pending-3")));
+        ASSERT_OK(t.commit());
+    }
+    ASSERT_OK(store().rotate_key("tester"));
+    EXPECT_EQ(r().job_password(a)->view(), "Rotate-Queued-1");
+    EXPECT_EQ(r().job_old_password(a)->view(), "Rotate-Old-0");
+    {
+        auto t = w();
+        ASSERT_OK(t.dead_letter_retry(b));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ(r().job_password(b)->view(), "Rotate-Dead-2");
+    auto rep = store().verify();
+    ASSERT_OK(rep);
+    EXPECT_TRUE(rep->problems.empty());
+    EXPECT_EQ(rep->secrets, 1u /*keycheck*/ + 3u /*jobs*/ + 1u /*pending*/);
+}
+
+}  // namespace
+}  // namespace pwsync::store::testing
