@@ -39,6 +39,7 @@ std::vector<Command> all_commands() {
     add_adapter_commands(cmds);
     add_mapping_commands(cmds);
     add_principal_commands(cmds);
+    add_directory_commands(cmds);
     return cmds;
 }
 

@@ -81,6 +81,7 @@ void add_app_commands(std::vector<Command>& out);
 void add_adapter_commands(std::vector<Command>& out);    // adapters and groups
 void add_mapping_commands(std::vector<Command>& out);
 void add_principal_commands(std::vector<Command>& out);
+void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);

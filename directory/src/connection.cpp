@@ -351,7 +351,8 @@ LdapResult<Connection> Connection::open(ConnectOptions options) {
              "directory can impersonate it and read every password sent");
     if (o.protection == Protection::none)
         warn("WARNING: connection without TLS or SASL sealing: reads only, password operations will be refused");
-    if (o.protection == Protection::sasl_seal && o.credentials.method != BindMethod::gssapi)
+    // Anonymous is allowed (it sends no secret; `pwsync check` binds later).
+    if (o.protection == Protection::sasl_seal && o.credentials.method == BindMethod::simple)
         return std::unexpected(client_error(Reason::invalid_request,
                                             "a SASL-sealed connection needs bind = gssapi (ldap:// without StartTLS)"));
     PWSYNC_TRY(impl->connect_any());

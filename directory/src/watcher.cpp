@@ -401,3 +401,25 @@ bool Watcher::notifications_active() const { return impl_->notify_msgid >= 0; }
 const std::string& Watcher::cookie() const { return impl_->cookie; }
 
 }  // namespace pwsync::directory
+
+namespace pwsync::directory {
+
+LdapStatus check_dirsync_rights(Connection& c, std::string_view base, std::uint32_t flags) {
+    Search s;
+    s.base = std::string(base);
+    s.scope = Scope::subtree;
+    // Matches nothing, so the answer is quick; the rights check comes first.
+    s.filter = "(&(objectClass=user)(sAMAccountName=pwsync-dirsync-probe-none))";
+    s.attributes = {"objectGUID"};
+    const std::string value = ber::dirsync_request(flags, 1024, {});
+    ControlPtr ctrl = make_control(LDAP_CONTROL_X_DIRSYNC, value, true);
+    LDAPControl* ctrls[] = {ctrl.get(), nullptr};
+    auto& impl = c.impl();
+    auto page = impl.read([&] { return impl.search_once(s, ctrls); });
+    if (!page) return std::unexpected(std::move(page).error());
+    if (!page->control(LDAP_CONTROL_X_DIRSYNC))
+        return std::unexpected(client_error(Reason::unwilling, "DirSync on " + s.base + ": the DC sent no DirSync response"));
+    return {};
+}
+
+}  // namespace pwsync::directory

@@ -338,6 +338,42 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// DirSync with the given flags on `base`, matching nothing: succeeds only
+// when the bound identity may use DirSync there.
+LdapStatus check_dirsync_rights(Connection& c, std::string_view base, std::uint32_t flags);
+
+// ------------------------------------------------- the [directory] section
+
+// The [directory] section of pwsyncd.conf, keys as written there.
+struct Settings {
+    std::vector<std::string> uris;     // uri = (space-separated, in failover order)
+    std::string base;                  // base =
+    std::string domain;                // domain = NetBIOS name
+    BindMethod bind = BindMethod::simple;  // bind = simple | gssapi
+    std::string bind_dn;               // bind-dn = DN or UPN
+    std::string bind_password_file;    // bind-password-file = (mode 0600)
+    std::string keytab;                // keytab =
+    std::string principal;             // principal =
+    std::string krb5_config;           // krb5-config =
+    std::string ca;                    // ca =
+    bool insecure_skip_verify = false; // insecure-skip-verify = yes (loud)
+    bool sasl_seal = false;            // sasl-seal = yes: ldap:// without StartTLS, GSSAPI sealing
+    std::chrono::seconds timeout{30};  // timeout = seconds per operation
+    WatchMode watch = WatchMode::dirsync;  // watch = dirsync | usn
+    std::chrono::seconds poll_interval{10};  // poll-interval =
+    std::uint32_t dirsync_flags = 0;   // dirsync-flags =
+};
+
+// Parses the section's key/value pairs; unknown keys and bad values fail.
+Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::string>>& section);
+// Connection options from settings; reads the bind password file, which
+// must be a regular file not readable or writable by group or others.
+Result<ConnectOptions> connect_options(const Settings& s);
+Domain domain_of(const Settings& s);
+// Reads a secret from a file (one trailing newline dropped), refusing a
+// file that group or others may read or write.
+Result<Secret> read_secret_file(const std::string& path);
+
 // --------------------------------------------- external LDAP (ldap adapter)
 
 // RFC 3062 Password Modify. `old_password` may be null (admin change);
