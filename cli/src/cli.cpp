@@ -40,6 +40,7 @@ std::vector<Command> all_commands() {
     add_mapping_commands(cmds);
     add_principal_commands(cmds);
     add_queue_commands(cmds);
+    add_directory_commands(cmds);
     return cmds;
 }
 

@@ -82,6 +82,7 @@ void add_adapter_commands(std::vector<Command>& out);    // adapters and groups
 void add_mapping_commands(std::vector<Command>& out);
 void add_principal_commands(std::vector<Command>& out);
 void add_queue_commands(std::vector<Command>& out);     // status, queue, damping
+void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);

@@ -1,0 +1,212 @@
+// pwsync check, pwsync mapping resolve: the commands that talk to the
+// directory named in the [directory] section of the configuration file.
+#include <cstdlib>
+#include <fstream>
+
+#include "cli.h"
+#include "pwsync/directory.h"
+
+namespace pwsync::cli {
+namespace {
+
+namespace dir = pwsync::directory;
+
+std::string config_path(const Context& c) {
+    if (c.vm().count("config")) return c.vm()["config"].as<std::string>();
+    if (const char* e = std::getenv("PWSYNC_CONFIG"); e != nullptr && *e != '\0') return e;
+    return "/etc/pwsync/pwsyncd.conf";
+}
+
+// The [directory] section, every key in it (unknown ones too, so that a
+// typo is reported instead of ignored).
+Result<dir::Settings> load_settings(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
+    std::vector<std::pair<std::string, std::string>> section;
+    try {
+        po::options_description none;
+        const auto parsed = po::parse_config_file(f, none, true);
+        for (const auto& o : parsed.options) {
+            if (!o.string_key.starts_with("directory.")) continue;
+            section.emplace_back(o.string_key.substr(10), o.value.empty() ? std::string() : o.value.front());
+        }
+    } catch (const po::error& e) {
+        return fail(Errc::invalid_argument, "configuration file " + path + ": " + e.what());
+    }
+    if (section.empty()) return fail(Errc::invalid_argument, "configuration file " + path + " has no [directory] section");
+    auto s = dir::parse_settings(section);
+    if (!s) return fail(s.error().code, path + ": " + s.error().message);
+    return s;
+}
+
+std::string identity(const dir::Settings& s) {
+    if (s.bind == dir::BindMethod::gssapi)
+        return "gssapi as " + (s.principal.empty() ? "the keytab's principal" : s.principal) + " (keytab " + s.keytab + ")";
+    return "simple as " + s.bind_dn;
+}
+
+Status check(Context& c) {
+    int failed = 0;
+    const auto ok = [&](const std::string& line) { c.out() << "OK  " << line << "\n"; };
+    const auto bad = [&](const std::string& what, const std::string& reason) {
+        c.out() << "FAIL " << what << ": " << reason << "\n";
+        ++failed;
+    };
+    const auto done = [&]() -> Status {
+        if (failed == 0) return {};
+        return fail(Errc::refused, std::to_string(failed) + " check" + (failed == 1 ? "" : "s") + " failed");
+    };
+    const auto user = c.opt<std::string>("user");
+
+    const std::string path = config_path(c);
+    auto settings = load_settings(path);
+    if (!settings) {
+        bad("config", settings.error().message);
+        return done();
+    }
+    auto options = dir::connect_options(*settings);
+    if (!options) {
+        bad("config", options.error().message);
+        return done();
+    }
+    ok("config: " + path + ": " + std::to_string(settings->uris.size()) + " URI" + (settings->uris.size() == 1 ? "" : "s") +
+       ", bind " + identity(*settings));
+    // Loud warnings go to stderr too, where an admin's terminal shows them.
+    options->warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
+
+    // Connect first without credentials, so that a connection problem and a
+    // bind problem are told apart.
+    dir::ConnectOptions anonymous = options->clone();
+    anonymous.credentials = dir::Credentials{};
+    auto conn = dir::Connection::open(std::move(anonymous));
+    if (!conn) {
+        bad("connect", conn.error().message);
+        bad("bind", "not tried (no connection)");
+        if (user) bad("user " + *user, "not tried (no connection)");
+        bad("dirsync", "not tried (no connection)");
+        return done();
+    }
+    ok("connect: " + conn->uri() + (conn->tls() ? settings->insecure_skip_verify ? " (TLS, certificate NOT verified)" : " (TLS, certificate verified)"
+                                                : " (no TLS yet: GSSAPI must seal)"));
+    dir::Credentials creds = options->credentials.method == dir::BindMethod::simple
+                                 ? dir::Credentials{dir::BindMethod::simple, options->credentials.name,
+                                                    options->credentials.password.clone(), {}, {}}
+                                 : dir::Credentials{dir::BindMethod::gssapi, options->credentials.name, Secret(),
+                                                    options->credentials.keytab, options->credentials.krb5_config};
+    if (auto b = conn->bind(std::move(creds)); !b) {
+        bad("bind", b.error().message);
+        if (user) bad("user " + *user, "not tried (not bound)");
+        bad("dirsync", "not tried (not bound)");
+        return done();
+    }
+    ok("bind: " + identity(*settings) +
+       (conn->sasl_ssf() > 0 ? " (SASL SSF " + std::to_string(conn->sasl_ssf()) + ")" : std::string()) +
+       (conn->protected_for_passwords() ? "" : " — WARNING: connection not protected, password writes will be refused"));
+
+    std::string base = settings->base;
+    if (auto root = conn->root_dse(); !root) {
+        bad("base", root.error().message);
+    } else if (base.empty()) {
+        base = root->default_naming_context;
+        ok("base: " + base + " (the DC's naming context; set base = to pin it)");
+    } else if (ascii_lower(base) != ascii_lower(root->default_naming_context)) {
+        bad("base", base + " is not the DC's naming context " + root->default_naming_context +
+                        " (DirSync and notifications need the naming context)");
+    } else {
+        ok("base: " + base);
+    }
+
+    if (user) {
+        dir::Domain d = dir::domain_of(*settings);
+        d.base = base;
+        if (auto a = dir::resolve_account(*conn, d, *user); !a) bad("user " + *user, a.error().message);
+        else ok("user " + *user + ": " + a->guid + " " + a->dn + (a->enabled ? " (enabled)" : " (disabled)"));
+    }
+
+    if (settings->watch == dir::WatchMode::dirsync) {
+        if (auto r = dir::check_dirsync_rights(*conn, base, settings->dirsync_flags); !r)
+            bad("dirsync", r.error().message);
+        else
+            ok("dirsync: allowed on " + base + " (flags " + std::to_string(settings->dirsync_flags) + ")");
+    } else if (auto root = conn->root_dse(); !root) {
+        bad("usn", root.error().message);
+    } else {
+        ok("usn: highestCommittedUSN " + std::to_string(root->highest_committed_usn));
+    }
+    return done();
+}
+
+Status resolve_mappings(Context& c) {
+    const bool all = c.vm().count("all") > 0;
+    PWSYNC_ASSIGN(dir::Settings settings, load_settings(config_path(c)));
+    PWSYNC_ASSIGN(dir::ConnectOptions options, dir::connect_options(settings));
+    options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
+    PWSYNC_ASSIGN(auto s, c.open_store());
+
+    std::vector<store::Mapping> todo;
+    {
+        PWSYNC_ASSIGN(auto r, s.read());
+        store::MappingFilter f;
+        f.app = c.opt<std::string>("app");
+        PWSYNC_TRY(r.for_each_mapping(f, [&](const store::Mapping& m) {
+            if (all || m.object_guid.empty()) todo.push_back(m);
+            return true;
+        }));
+    }
+    if (todo.empty()) {
+        c.out() << "nothing to resolve\n";
+        return {};
+    }
+    PWSYNC_ASSIGN(dir::Connection conn, dir::Connection::open(std::move(options)));
+    const dir::Domain domain = dir::domain_of(settings);
+
+    // Resolve with no store transaction open: the directory may be slow,
+    // and a write transaction would block the daemon meanwhile.
+    std::vector<std::pair<store::MappingKey, std::string>> resolved;
+    std::size_t unresolved = 0;
+    for (const auto& m : todo) {
+        auto a = dir::resolve_account(conn, domain, m.windows);
+        if (!a) {
+            // An outage stops the run: every later lookup would fail the same way.
+            if (a.error().retryable()) return fail(a.error().code, a.error().message);
+            c.out() << "unresolved " << m.windows << " in " << m.app << ": " << a.error().message << "\n";
+            ++unresolved;
+            continue;
+        }
+        if (a->guid == m.object_guid) {
+            c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << a->guid << "\n";
+            continue;
+        }
+        c.out() << "resolved   " << m.windows << " in " << m.app << ": " << a->guid << " " << a->dn << "\n";
+        resolved.emplace_back(store::MappingKey{m.app, m.windows}, a->guid);
+    }
+    if (!resolved.empty()) {
+        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
+        for (const auto& [key, guid] : resolved) PWSYNC_TRY(w.set_mapping_guid(key, guid));
+        PWSYNC_TRY(w.commit());
+    }
+    c.out() << resolved.size() << " resolved, " << unresolved << " unresolved\n";
+    if (unresolved > 0) return fail(Errc::not_found, std::to_string(unresolved) + " mapping(s) could not be resolved");
+    return {};
+}
+
+}  // namespace
+
+void add_directory_commands(std::vector<Command>& out) {
+    out.push_back({"check", "", "[--user NAME]",
+                   "check the [directory] settings: connection, bind, a user, DirSync rights (one line each)",
+                   [](auto& d, auto&) {
+                       d.add_options()("user", po::value<std::string>()->value_name("NAME"),
+                                       "also resolve this account (sam, DOMAIN\\sam, UPN, DN or {GUID})");
+                   },
+                   check});
+    out.push_back({"mapping", "resolve", "[--app APP] [--all]",
+                   "resolve mappings' Windows accounts to objectGUIDs in the directory and store them",
+                   [](auto& d, auto&) {
+                       d.add_options()("app", po::value<std::string>()->value_name("APP"), "only this application")
+                                      ("all", "also re-resolve mappings that already have an objectGUID");
+                   },
+                   resolve_mappings});
+}
+
+}  // namespace pwsync::cli

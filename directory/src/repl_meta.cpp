@@ -1,0 +1,35 @@
+#include "repl_meta.h"
+
+#include <cstring>
+
+namespace pwsync::directory {
+namespace {
+
+template <class T>
+T little_endian(std::string_view b, std::size_t at) {
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<unsigned char>(b[at + i])) << (8 * i);
+    return v;
+}
+
+}  // namespace
+
+std::optional<std::vector<AttributeMeta>> parse_repl_metadata(std::string_view blob) {
+    // version u32, reserved u32, count u32, reserved u32, then 48-byte
+    // entries: attid u32, version u32, originating time u64, originating
+    // invocation GUID (16), originating USN u64, local USN u64.
+    constexpr std::size_t kHeader = 16, kEntry = 48;
+    if (blob.size() < kHeader || little_endian<std::uint32_t>(blob, 0) != 1) return std::nullopt;
+    const auto count = little_endian<std::uint32_t>(blob, 8);
+    if (count > (blob.size() - kHeader) / kEntry) return std::nullopt;
+    std::vector<AttributeMeta> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t at = kHeader + i * kEntry;
+        out.push_back({little_endian<std::uint32_t>(blob, at), little_endian<std::uint32_t>(blob, at + 4),
+                       little_endian<std::uint64_t>(blob, at + 40)});
+    }
+    return out;
+}
+
+}  // namespace pwsync::directory

@@ -1,0 +1,425 @@
+// The change watcher: DirSync (or uSNChanged polling) for what changed, the
+// notification control to wake up at once, a periodic poll as the floor.
+// The caller drives it: wait(), then poll(deliver).
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "ber.h"
+#include "connection_impl.h"
+#include "repl_meta.h"
+
+namespace pwsync::directory {
+namespace {
+
+constexpr const char* kNotificationOid = "1.2.840.113556.1.4.528";
+constexpr std::int32_t kDirSyncMaxBytes = 1 << 20;
+constexpr std::string_view kDirSyncPrefix = "dirsync:";
+constexpr std::string_view kUsnPrefix = "usn:";
+
+const std::vector<std::string> kWatchAttributes = {"objectGUID",  "sAMAccountName", "userPrincipalName",
+                                                   "userAccountControl", "pwdLastSet", "name",
+                                                   "isDeleted", "whenCreated"};
+
+std::string base64(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::optional<std::string> unbase64(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::string out(3 * text.size() / 4 + 1, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    if (n < 0) return std::nullopt;
+    std::size_t len = static_cast<std::size_t>(n);
+    // EVP_DecodeBlock counts the padding as zero bytes.
+    if (text.size() >= 1 && text[text.size() - 1] == '=') --len;
+    if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
+    out.resize(len);
+    return out;
+}
+
+struct UsnCookie {
+    std::string invocation_id;
+    std::uint64_t usn = 0;
+};
+
+std::optional<UsnCookie> parse_usn_cookie(std::string_view c) {
+    if (!c.starts_with(kUsnPrefix)) return std::nullopt;
+    c.remove_prefix(kUsnPrefix.size());
+    const auto colon = c.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    UsnCookie u{std::string(c.substr(0, colon)), 0};
+    const std::string n(c.substr(colon + 1));
+    char* end = nullptr;
+    u.usn = std::strtoull(n.c_str(), &end, 10);
+    if (n.empty() || end == nullptr || *end != '\0' || !parse_guid(u.invocation_id)) return std::nullopt;
+    return u;
+}
+
+bool is_true(const Entry& e, std::string_view attr) { return ascii_lower(e.first(attr)) == "true"; }
+
+// Fills the account fields of an event from whatever the entry carries.
+Event event_of(EventKind kind, const Entry& e) {
+    const Account a = account_from_entry(e);
+    Event ev;
+    ev.kind = kind;
+    ev.guid = a.guid;
+    ev.dn = e.dn;
+    ev.sam = a.sam;
+    ev.upn = a.upn;
+    if (e.has("userAccountControl")) ev.enabled = a.enabled;
+    ev.pwd_last_set = a.pwd_last_set;
+    return ev;
+}
+
+// What changed in one entry, given the set of attributes that changed.
+struct Changed {
+    bool created = false, deleted = false, password = false, renamed = false, uac = false;
+};
+
+void push_events(std::vector<Event>& out, const Entry& e, const Changed& c) {
+    if (c.deleted) {
+        out.push_back(event_of(EventKind::deleted, e));
+        return;
+    }
+    if (c.created) {
+        out.push_back(event_of(EventKind::created, e));
+        return;
+    }
+    const Account a = account_from_entry(e);
+    if (c.password && a.pwd_last_set != 0) out.push_back(event_of(EventKind::password_changed, e));
+    if (c.renamed) out.push_back(event_of(EventKind::renamed, e));
+    if (c.uac) out.push_back(event_of(a.enabled ? EventKind::enabled : EventKind::disabled, e));
+}
+
+}  // namespace
+
+const char* event_kind_name(EventKind k) noexcept {
+    switch (k) {
+    case EventKind::present: return "present";
+    case EventKind::created: return "created";
+    case EventKind::password_changed: return "password-changed";
+    case EventKind::renamed: return "renamed";
+    case EventKind::disabled: return "disabled";
+    case EventKind::enabled: return "enabled";
+    case EventKind::deleted: return "deleted";
+    }
+    return "?";
+}
+
+struct Watcher::Impl {
+    ConnectOptions connect;
+    WatchOptions options;
+    SystemClock system_clock;
+    const Clock* clock = nullptr;
+    std::optional<Connection> conn;
+    std::string cookie;
+    TimePoint last_poll{};
+
+    // The notification search, on a connection of its own.
+    std::optional<Connection> notify_conn;
+    int notify_msgid = -1;
+    bool notify_supported = false;
+    std::chrono::steady_clock::time_point last_arm_attempt{};
+
+    LdapStatus ensure_conn() {
+        if (conn) return {};
+        PWSYNC_ASSIGN(Connection c, Connection::open(connect.clone()));
+        conn.emplace(std::move(c));
+        return {};
+    }
+
+    LdapStatus poll_dirsync(const std::function<Status(Batch&)>& deliver);
+    LdapStatus poll_usn(const std::function<Status(Batch&)>& deliver);
+    LdapStatus arm_notification();
+    void disarm() {
+        if (notify_conn && notify_msgid >= 0 && notify_conn->impl().ld)
+            ldap_abandon_ext(notify_conn->impl().ld.get(), notify_msgid, nullptr, nullptr);
+        notify_msgid = -1;
+        notify_conn.reset();
+    }
+};
+
+LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deliver) {
+    std::string raw;
+    if (cookie.starts_with(kDirSyncPrefix)) {
+        auto d = unbase64(std::string_view(cookie).substr(kDirSyncPrefix.size()));
+        if (!d) return std::unexpected(client_error(Reason::invalid_request, "the saved DirSync cookie does not decode"));
+        raw = std::move(*d);
+    }
+    Search s;
+    s.base = options.base;
+    s.scope = Scope::subtree;
+    s.filter = options.filter;
+    s.attributes = kWatchAttributes;
+    for (;;) {
+        const bool full = raw.empty();
+        const std::string value = ber::dirsync_request(options.dirsync_flags, kDirSyncMaxBytes, raw);
+        ControlPtr ctrl = make_control(LDAP_CONTROL_X_DIRSYNC, value, true);
+        if (!ctrl) return std::unexpected(client_error(Reason::invalid_request, "cannot build the DirSync control"));
+        LDAPControl* ctrls[] = {ctrl.get(), nullptr};
+        // Idempotent for a given cookie: a read, retried after a reconnect.
+        PWSYNC_ASSIGN(Page page, conn->impl().read([&] { return conn->impl().search_once(s, ctrls); }));
+        const auto resp_value = page.control(LDAP_CONTROL_X_DIRSYNC);
+        if (!resp_value) return std::unexpected(client_error(Reason::invalid_request, "DirSync: the DC sent no response control"));
+        auto resp = ber::dirsync_response(*resp_value);
+        if (!resp) return std::unexpected(client_error(Reason::invalid_request, "DirSync: malformed response control"));
+
+        Batch b;
+        b.full_sync = full;
+        b.observed = clock->now();
+        b.cookie = std::string(kDirSyncPrefix) + base64(resp->cookie);
+        for (const Entry& e : page.entries) {
+            if (full) {
+                if (!is_true(e, "isDeleted")) b.events.push_back(event_of(EventKind::present, e));
+                continue;
+            }
+            // Incremental results carry only the attributes that changed.
+            Changed c;
+            c.deleted = is_true(e, "isDeleted");
+            c.created = e.has("whenCreated");
+            c.password = e.has("pwdLastSet");
+            c.renamed = e.has("name") || e.has("sAMAccountName") || e.has("userPrincipalName");
+            c.uac = e.has("userAccountControl");
+            push_events(b.events, e, c);
+        }
+        if (auto st = deliver(b); !st) return std::unexpected(from_error(st.error()));
+        cookie = b.cookie;
+        raw = std::move(resp->cookie);
+        if (!resp->more) break;
+    }
+    return {};
+}
+
+LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver) {
+    PWSYNC_ASSIGN(RootDse root, conn->root_dse());
+    if (root.ds_service_name.empty()) return std::unexpected(client_error(Reason::invalid_request, "uSNChanged: the rootDSE has no dsServiceName"));
+    Search ntds;
+    ntds.base = root.ds_service_name;
+    ntds.scope = Scope::base;
+    ntds.attributes = {"invocationId"};
+    PWSYNC_ASSIGN(auto settings, conn->search(ntds));
+    const std::string invocation = settings.empty() ? std::string() : format_guid(settings.front().first("invocationId"));
+    if (invocation.empty()) return std::unexpected(client_error(Reason::invalid_request, "uSNChanged: cannot read the DC's invocationId"));
+
+    // Read before searching: a change after this point is reported next time.
+    const std::uint64_t high = root.highest_committed_usn;
+    const auto saved = parse_usn_cookie(cookie);
+    // No cookie, or another DC (or a restored one): its USNs mean nothing
+    // to us, so start over with a full sync.
+    const bool full = !saved || ascii_lower(saved->invocation_id) != ascii_lower(invocation);
+    const std::uint64_t from = full ? 0 : saved->usn;
+
+    Batch b;
+    b.full_sync = full;
+    b.cookie = std::string(kUsnPrefix) + invocation + ":" + std::to_string(high);
+    Search s;
+    s.base = options.base;
+    s.scope = Scope::subtree;
+    s.attributes = kWatchAttributes;
+    if (full) {
+        s.filter = options.filter;
+    } else {
+        if (high <= from) {  // nothing committed since
+            b.observed = clock->now();
+            if (auto st = deliver(b); !st) return std::unexpected(from_error(st.error()));
+            cookie = b.cookie;
+            return {};
+        }
+        s.filter = "(&" + options.filter + "(uSNChanged>=" + std::to_string(from + 1) + "))";
+        s.show_deleted = true;
+        for (const char* a : {"uSNChanged", "uSNCreated", "replPropertyMetaData"}) s.attributes.emplace_back(a);
+    }
+    PWSYNC_TRY(conn->search_paged(s, [&](Entry&& e) -> Status {
+        if (full) {
+            if (!is_true(e, "isDeleted")) b.events.push_back(event_of(EventKind::present, e));
+            return {};
+        }
+        // Only what changed inside (from, high] counts now; later changes
+        // come with the next poll, so nothing is reported twice or missed.
+        const auto in_window = [&](std::uint64_t usn) { return usn > from && usn <= high; };
+        const auto meta = parse_repl_metadata(e.first("replPropertyMetaData"));
+        const std::uint64_t created = std::strtoull(e.first("uSNCreated").c_str(), nullptr, 10);
+        if (!meta) {
+            // Without metadata we cannot tell what changed: report the state.
+            if (std::strtoull(e.first("uSNChanged").c_str(), nullptr, 10) <= high)
+                b.events.push_back(event_of(is_true(e, "isDeleted") ? EventKind::deleted : EventKind::present, e));
+            return {};
+        }
+        Changed c;
+        c.created = in_window(created);
+        for (const auto& m : *meta) {
+            if (!in_window(m.local_usn)) continue;
+            switch (m.attid) {
+            case kAttidIsDeleted: c.deleted = is_true(e, "isDeleted"); break;
+            case kAttidPwdLastSet: c.password = true; break;
+            case kAttidName:
+            case kAttidSamAccountName:
+            case kAttidUserPrincipalName: c.renamed = true; break;
+            case kAttidUserAccountControl: c.uac = true; break;
+            default: break;
+            }
+        }
+        if (c.created && c.deleted) return {};  // came and went between two polls
+        push_events(b.events, e, c);
+        return {};
+    }));
+    b.observed = clock->now();
+    if (auto st = deliver(b); !st) return std::unexpected(from_error(st.error()));
+    cookie = b.cookie;
+    return {};
+}
+
+LdapStatus Watcher::Impl::arm_notification() {
+    last_arm_attempt = std::chrono::steady_clock::now();
+    disarm();
+    PWSYNC_ASSIGN(Connection c, Connection::open(connect.clone()));
+    notify_conn.emplace(std::move(c));
+    auto& impl = notify_conn->impl();
+    ControlPtr ctrl = make_control(kNotificationOid, {}, true);
+    LDAPControl* ctrls[] = {ctrl.get(), nullptr};
+    char attr[] = "objectGUID";
+    char* attrs[] = {attr, nullptr};
+    // Subtree on the naming context, filter (objectClass=*): the form AD and
+    // Samba accept for a notification search.
+    int msgid = -1;
+    const int rc = ldap_search_ext(impl.ld.get(), options.base.c_str(), LDAP_SCOPE_SUBTREE, "(objectClass=*)", attrs, 0,
+                                   ctrls, nullptr, nullptr, 0, &msgid);
+    if (rc != LDAP_SUCCESS) {
+        auto e = impl.handle_error(rc, "notification search on " + options.base);
+        notify_conn.reset();
+        return std::unexpected(std::move(e));
+    }
+    notify_msgid = msgid;
+    return {};
+}
+
+// ---------------------------------------------------------------- Watcher
+
+Watcher::Watcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Watcher::Watcher(Watcher&&) noexcept = default;
+Watcher& Watcher::operator=(Watcher&&) noexcept = default;
+Watcher::~Watcher() {
+    if (impl_) impl_->disarm();
+}
+
+LdapResult<Watcher> Watcher::open(ConnectOptions connect, WatchOptions options, std::string cookie) {
+    auto impl = std::make_unique<Impl>();
+    impl->connect = std::move(connect);
+    impl->options = std::move(options);
+    impl->clock = impl->options.clock != nullptr ? impl->options.clock : &impl->system_clock;
+    impl->cookie = std::move(cookie);
+    if (!impl->cookie.empty() && !impl->cookie.starts_with(kDirSyncPrefix) && !impl->cookie.starts_with(kUsnPrefix))
+        return std::unexpected(client_error(Reason::invalid_request, "not a pwsync watcher cookie"));
+    PWSYNC_TRY(impl->ensure_conn());
+    PWSYNC_ASSIGN(RootDse root, impl->conn->root_dse());
+    if (impl->options.base.empty()) impl->options.base = root.default_naming_context;
+    if (impl->options.mode == WatchMode::dirsync && !root.supports_control(LDAP_CONTROL_X_DIRSYNC))
+        return std::unexpected(client_error(Reason::unwilling, "the directory does not offer DirSync: use watch = usn"));
+    impl->notify_supported = root.supports_control(kNotificationOid);
+    // Armed before the first poll, so no change falls between a poll and
+    // the wait that follows it.
+    if (impl->options.notifications && impl->notify_supported) (void)impl->arm_notification();
+    return Watcher(std::move(impl));
+}
+
+LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
+    auto& i = *impl_;
+    PWSYNC_TRY(i.ensure_conn());
+    // A cookie of the other mode (the configuration changed): start over.
+    const bool dirsync = i.options.mode == WatchMode::dirsync;
+    if ((dirsync && i.cookie.starts_with(kUsnPrefix)) || (!dirsync && i.cookie.starts_with(kDirSyncPrefix))) i.cookie.clear();
+    auto r = dirsync ? i.poll_dirsync(deliver) : i.poll_usn(deliver);
+    i.last_poll = i.clock->now();
+    if (!r && connection_lost(r.error())) i.conn.reset();  // the next poll reconnects
+    return r;
+}
+
+LdapResult<Watcher::Wake> Watcher::wait(std::chrono::milliseconds max) {
+    auto& i = *impl_;
+    const auto deadline = std::chrono::steady_clock::now() + max;
+    const auto sleep_rest = [&] {
+        const auto now = std::chrono::steady_clock::now();
+        if (now < deadline) std::this_thread::sleep_until(deadline);
+        return Wake::timeout;
+    };
+    if (!i.options.notifications || !i.notify_supported) return sleep_rest();
+    if (i.notify_msgid < 0) {
+        // Re-arm at most once per poll interval while the DC refuses.
+        if (std::chrono::steady_clock::now() - i.last_arm_attempt < i.options.poll_interval && i.last_arm_attempt != decltype(i.last_arm_attempt){})
+            return sleep_rest();
+        if (!i.arm_notification()) return sleep_rest();
+    }
+    LDAP* ld = i.notify_conn->impl().ld.get();
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() < 0) left = std::chrono::microseconds(0);
+        timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+        LDAPMessage* raw = nullptr;
+        const int rc = ldap_result(ld, i.notify_msgid, LDAP_MSG_ONE, &tv, &raw);
+        MsgPtr msg(raw);
+        if (rc == 0) return Wake::timeout;
+        if (rc == LDAP_RES_SEARCH_ENTRY) {
+            // Drain whatever else is already queued: one wake-up per burst.
+            for (;;) {
+                timeval zero{0, 0};
+                LDAPMessage* more = nullptr;
+                const int r2 = ldap_result(ld, i.notify_msgid, LDAP_MSG_ONE, &zero, &more);
+                MsgPtr m2(more);
+                if (r2 != LDAP_RES_SEARCH_ENTRY) {
+                    if (r2 != 0) i.disarm();  // ended or failed: re-armed on the next wait
+                    break;
+                }
+            }
+            return Wake::notified;
+        }
+        if (rc == LDAP_RES_SEARCH_REFERENCE) continue;
+        // The search ended (error, DC shutdown) or the connection failed:
+        // fall back to the floor; the next wait re-arms. A change may have
+        // slipped through while it was down, so poll now.
+        i.disarm();
+        return Wake::notified;
+    }
+}
+
+std::chrono::milliseconds Watcher::until_next_poll() const {
+    const auto& i = *impl_;
+    if (i.last_poll == TimePoint{}) return std::chrono::milliseconds(0);
+    const auto due = i.last_poll + i.options.poll_interval;
+    const auto now = i.clock->now();
+    if (now >= due) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+}
+
+bool Watcher::notifications_active() const { return impl_->notify_msgid >= 0; }
+const std::string& Watcher::cookie() const { return impl_->cookie; }
+
+}  // namespace pwsync::directory
+
+namespace pwsync::directory {
+
+LdapStatus check_dirsync_rights(Connection& c, std::string_view base, std::uint32_t flags) {
+    Search s;
+    s.base = std::string(base);
+    s.scope = Scope::subtree;
+    // Matches nothing, so the answer is quick; the rights check comes first.
+    s.filter = "(&(objectClass=user)(sAMAccountName=pwsync-dirsync-probe-none))";
+    s.attributes = {"objectGUID"};
+    const std::string value = ber::dirsync_request(flags, 1024, {});
+    ControlPtr ctrl = make_control(LDAP_CONTROL_X_DIRSYNC, value, true);
+    LDAPControl* ctrls[] = {ctrl.get(), nullptr};
+    auto& impl = c.impl();
+    auto page = impl.read([&] { return impl.search_once(s, ctrls); });
+    if (!page) return std::unexpected(std::move(page).error());
+    if (!page->control(LDAP_CONTROL_X_DIRSYNC))
+        return std::unexpected(client_error(Reason::unwilling, "DirSync on " + s.base + ": the DC sent no DirSync response"));
+    return {};
+}
+
+}  // namespace pwsync::directory

@@ -1,0 +1,47 @@
+// Active Directory as the gateway uses it: resolving accounts and writing
+// passwords for full sync, over one shared, lazily (re)opened connection.
+#pragma once
+
+#include <mutex>
+#include <optional>
+
+#include "engine.h"
+#include "pwsync/directory.h"
+
+namespace pwsync::gateway {
+
+class Ad {
+public:
+    Ad(directory::Settings settings, directory::ConnectOptions options)
+        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)) {}
+
+    // Admin reset of the account's password. Errc::refused: AD said no (policy,
+    // no such user: permanent); Errc::unavailable: try again later.
+    Status write_password(std::string_view account, const Secret& password);
+    // sam, DOMAIN\sam, UPN and {GUID} of an account, lower-cased.
+    std::vector<std::string> aliases(std::string_view account);
+    directory::LdapResult<directory::Account> resolve(std::string_view account);
+    const directory::Settings& settings() const { return settings_; }
+    const directory::Domain& domain() const { return domain_; }
+    directory::ConnectOptions connect_options() const { return options_.clone(); }
+
+private:
+    directory::LdapResult<directory::Connection*> connection();
+    std::mutex mutex_;
+    directory::Settings settings_;
+    directory::ConnectOptions options_;
+    directory::Domain domain_;
+    std::optional<directory::Connection> conn_;
+};
+
+// The built-in dispatcher target "@windows": queued AD writes of full sync.
+class AdTarget final : public Adapter {
+public:
+    explicit AdTarget(Ad& ad) : ad_(ad) {}
+    DeliveryResult deliver(const Delivery& d) override;
+
+private:
+    Ad& ad_;
+};
+
+}  // namespace pwsync::gateway
