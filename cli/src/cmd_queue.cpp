@@ -72,7 +72,7 @@ void add_queue_commands(std::vector<Command>& out) {
                        // Last success and failure per adapter, from the audit (newest wins).
                        for (const auto& a : audit) {
                            const auto colon = a.object.find(':');
-                           const auto space = a.object.find(' ');
+                           const auto space = colon == std::string::npos ? colon : a.object.rfind(' ', colon);
                            if (a.action.rfind("job.", 0) != 0 || colon == std::string::npos || space == std::string::npos) continue;
                            auto it = rows.find(ascii_lower(a.object.substr(space + 1, colon - space - 1)));
                            if (it == rows.end()) continue;

@@ -2,6 +2,7 @@
 // passwords for full sync, over one shared, lazily (re)opened connection.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -18,8 +19,15 @@ public:
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
     Status write_password(std::string_view account, const Secret& password);
-    // sam, DOMAIN\sam, UPN and {GUID} of an account, lower-cased.
+    // sam, DOMAIN\sam, UPN and {GUID} of an account, lower-cased, from what
+    // the watcher has seen. Never asks the DC: this runs inside the DC's own
+    // password change (the capture hook), when a single-process DC cannot
+    // answer until the hook returns.
     std::vector<std::string> aliases(std::string_view account);
+    // The watcher's view of an account (full sync, renames, changes).
+    void remember(const directory::Event& e);
+    // The sam of a GUID the watcher has seen, or empty.
+    std::string sam_of(std::string_view guid);
     directory::LdapResult<directory::Account> resolve(std::string_view account);
     const directory::Settings& settings() const { return settings_; }
     const directory::Domain& domain() const { return domain_; }
@@ -32,6 +40,13 @@ private:
     directory::ConnectOptions options_;
     directory::Domain domain_;
     std::optional<directory::Connection> conn_;
+
+    struct Names {
+        std::string sam, upn, guid;
+    };
+    std::mutex names_mutex_;
+    std::map<std::string, Names> by_guid_;        // guid -> names
+    std::map<std::string, std::string> to_guid_;  // lower(sam | DOMAIN\sam | upn | guid) -> guid
 };
 
 // The built-in dispatcher target "@windows": queued AD writes of full sync.

@@ -154,9 +154,12 @@ void Daemon::watch_loop() {
             poll_now = false;
             auto polled = watcher->poll([&](directory::Batch& b) -> Status {
                 for (const auto& e : b.events) {
+                    p.ad->remember(e);
                     if (e.kind != directory::EventKind::password_changed) continue;
-                    std::string account = e.sam;
+                    std::string account = e.sam.empty() ? p.ad->sam_of(e.guid) : e.sam;
                     if (account.empty()) {
+                        // Not seen before (no full sync yet): ask the DC. The
+                        // watcher is not inside a DC password change, so it may.
                         auto a = p.ad->resolve(e.guid);
                         account = a ? a->sam : e.guid;
                     }
