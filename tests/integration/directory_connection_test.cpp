@@ -103,6 +103,29 @@ TEST_F(Bind, CaVerificationIsOnByDefault) {
     ASSERT_FALSE(c) << "connected to a DC whose certificate does not verify";
     EXPECT_EQ(c.error().reason, dir::Reason::tls) << c.error().message;
     EXPECT_FALSE(c.error().retryable());
+    EXPECT_NE(c.error().message.find("certificate verify failed"), std::string::npos) << c.error().message;
+    // The same through StartTLS.
+    dir::ConnectOptions st = svc_simple_options();
+    st.uris = {env("PWSYNC_TEST_DC_STARTTLS_URI")};
+    st.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    auto s = dir::Connection::open(std::move(st));
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().reason, dir::Reason::tls) << s.error().message;
+    EXPECT_NE(s.error().message.find("certificate verify failed"), std::string::npos) << s.error().message;
+    // A name the certificate does not carry (127.0.0.2 is in it, 127.0.0.5 is not).
+    TcpProxy other("127.0.0.5", 636, "127.0.0.2", 636);
+    ASSERT_TRUE(other.listening());
+    dir::ConnectOptions wrong_name = svc_simple_options();
+    wrong_name.uris = {"ldaps://127.0.0.5"};
+    auto n = dir::Connection::open(std::move(wrong_name));
+    ASSERT_FALSE(n) << "accepted a certificate for another name";
+    EXPECT_EQ(n.error().reason, dir::Reason::tls) << n.error().message;
+    EXPECT_NE(n.error().message.find("mismatch"), std::string::npos) << n.error().message;
+    // By address, the IP SAN matches.
+    dir::ConnectOptions by_ip = svc_simple_options();
+    by_ip.uris = {"ldaps://127.0.0.2"};
+    auto ip = dir::Connection::open(std::move(by_ip));
+    EXPECT_TRUE(ip) << ip.error().message;
 
     // Turning it off works, and says so loudly.
     dir::ConnectOptions off = svc_simple_options();

@@ -62,19 +62,26 @@ TEST_F(External, GeneratedPasswordIsReturned) {
 TEST_F(External, ReplaceUserPassword) {
     auto u = make_ldap_user("rpl");
     auto root = open(ldap_root_options());
-    auto r = dir::replace_user_password(root, u.dn, Secret("Replaced-Ext-Pw.4"));
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_TRUE(can_bind_ldap(u.dn, "Replaced-Ext-Pw.4"));
-    EXPECT_FALSE(can_bind_ldap(u.dn, u.password.view()));
-    // slapd hashes it ({SSHA}): the cleartext is not what is stored.
     dir::Search s;
     s.base = u.dn;
     s.scope = dir::Scope::base;
     s.attributes = {"userPassword"};
+    // Hashed here: slapd stores what it gets on a plain modify.
+    auto r = dir::replace_user_password(root, u.dn, Secret("Replaced-Ext-Pw.4"), dir::UserPasswordHash::ssha);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(can_bind_ldap(u.dn, "Replaced-Ext-Pw.4"));
+    EXPECT_FALSE(can_bind_ldap(u.dn, u.password.view()));
     auto e = root.search(s);
     ASSERT_TRUE(e) << e.error().message;
     ASSERT_EQ(e->size(), 1u);
-    EXPECT_TRUE(e->front().first("userPassword").starts_with("{SSHA}")) << "stored in the clear";
+    const std::string stored = e->front().first("userPassword");
+    EXPECT_TRUE(stored.starts_with("{SSHA}")) << "stored in the clear";
+    EXPECT_EQ(stored.find("Replaced-Ext-Pw.4"), std::string::npos);
+    // As is (for servers that hash themselves): slapd keeps it as sent.
+    r = dir::replace_user_password(root, u.dn, Secret("Replaced-Ext-Pw.5"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(can_bind_ldap(u.dn, "Replaced-Ext-Pw.5"));
+    EXPECT_FALSE(can_bind_ldap(u.dn, "Replaced-Ext-Pw.4"));
 }
 
 TEST_F(External, StartTlsAndRefusalWithoutIt) {
