@@ -197,7 +197,7 @@ LdapResult<LdapPtr> open_uri(const ConnectOptions& o, const std::string& uri) {
         // verify: find out, so that it is reported as what it is.
         if ((code == LDAP_SERVER_DOWN || code == LDAP_CONNECT_ERROR) && !o.insecure_skip_verify) {
             const TlsProbe p = probe_tls(uri, o.ca_file, o.connect_timeout);
-            if (p.reachable && !p.handshake_ok && !p.detail.empty()) {
+            if (p.reachable && p.rejected) {
                 e.reason = Reason::tls;
                 e.verdict = Verdict::permanent;
                 e.code = Errc::crypto;

@@ -104,20 +104,26 @@ TlsProbe probe_tls(const std::string& uri, const std::string& ca_file, std::chro
     // A literal address is checked against the IP SANs, a name against DNS.
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str()) != 1) SSL_set1_host(ssl.get(), host.c_str());
     ERR_clear_error();
-    if (SSL_connect(ssl.get()) == 1) {
+    const int rc = SSL_connect(ssl.get());
+    if (rc == 1) {
         p.handshake_ok = true;
         SSL_shutdown(ssl.get());
         return p;
     }
     const long verify = SSL_get_verify_result(ssl.get());
+    const int kind = SSL_get_error(ssl.get(), rc);
+    const unsigned long e = ERR_peek_error();
     if (verify != X509_V_OK) {
+        p.rejected = true;
         p.detail = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
-    } else {
+    } else if (kind == SSL_ERROR_SSL && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        // A handshake the two sides cannot agree on (versions, ciphers).
         char buf[256];
-        const unsigned long e = ERR_get_error();
         ERR_error_string_n(e, buf, sizeof buf);
-        p.detail = e != 0 ? std::string("TLS handshake failed: ") + buf : "TLS handshake failed";
+        p.rejected = true;
+        p.detail = std::string("TLS handshake failed: ") + buf;
     }
+    // Else the peer went away mid-handshake: nothing conclusive.
     ERR_clear_error();
     return p;
 }

@@ -13,7 +13,8 @@ namespace pwsync::directory {
 struct TlsProbe {
     bool reachable = false;   // the TCP connection was accepted
     bool handshake_ok = false;
-    std::string detail;       // OpenSSL's reason when the handshake failed
+    bool rejected = false;    // the certificate or the TLS parameters were refused
+    std::string detail;       // OpenSSL's reason when rejected
 };
 
 // `uri`: ldaps:// (TLS at once) or ldap:// (StartTLS first).
