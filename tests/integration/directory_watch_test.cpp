@@ -186,7 +186,20 @@ TEST_P(Watch, AFailedDeliveryKeepsTheCookie) {
     EXPECT_EQ(kinds(s, u.guid), std::vector<K>{K::password_changed});
 }
 
-TEST_P(Watch, WaitTimesOutWithoutChangesAndTheFloorIsKept) {
+TEST_P(Watch, WithoutNotificationsWaitSleepsTheWholeTime) {
+    dir::WatchOptions o = options();
+    o.notifications = false;
+    auto w = dir::Watcher::open(svc_simple_options(), o, {});
+    ASSERT_TRUE(w) << w.error().message;
+    EXPECT_FALSE(w->notifications_active());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = w->wait(300ms);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, dir::Watcher::Wake::timeout);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
+}
+
+TEST_P(Watch, ThePollIntervalIsTheFloor) {
     ManualClock clock(from_unix_micros(1'000'000'000'000));
     dir::WatchOptions o = options();
     o.clock = &clock;
