@@ -2,10 +2,12 @@
 // the request/response plumbing every operation shares.
 #include <sys/time.h>
 
+#include <csignal>
 #include <cstring>
 
 #include "bind.h"
 #include "connection_impl.h"
+#include "tls_probe.h"
 
 namespace pwsync::directory {
 namespace {
@@ -190,7 +192,19 @@ LdapResult<LdapPtr> open_uri(const ConnectOptions& o, const std::string& uri) {
             text = diag;
             ldap_memfree(diag);
         }
-        return std::unexpected(decode_error(code, text, std::string(what) + " " + uri));
+        auto e = decode_error(code, text, std::string(what) + " " + uri);
+        // libldap says "can't contact" also when the certificate does not
+        // verify: find out, so that it is reported as what it is.
+        if ((code == LDAP_SERVER_DOWN || code == LDAP_CONNECT_ERROR) && !o.insecure_skip_verify) {
+            const TlsProbe p = probe_tls(uri, o.ca_file, o.connect_timeout);
+            if (p.reachable && p.rejected) {
+                e.reason = Reason::tls;
+                e.verdict = Verdict::permanent;
+                e.code = Errc::crypto;
+                e.message = std::string(what) + " " + uri + ": TLS failed [LDAP " + std::to_string(code) + ", permanent]: " + p.detail;
+            }
+        }
+        return std::unexpected(std::move(e));
     };
     rc = ldap_connect(h.get());
     if (rc != LDAP_SUCCESS) return fail_here(rc, "connect");
@@ -339,6 +353,14 @@ Connection& Connection::operator=(Connection&&) noexcept = default;
 Connection::~Connection() = default;
 
 LdapResult<Connection> Connection::open(ConnectOptions options) {
+    // A server that closes the connection must make a write fail (EPIPE),
+    // not kill the process: libldap and OpenSSL write without MSG_NOSIGNAL.
+    static const bool sigpipe_ignored = [] {
+        struct sigaction old {};
+        if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+        return true;
+    }();
+    (void)sigpipe_ignored;
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     auto& o = impl->options;

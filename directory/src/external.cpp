@@ -1,7 +1,13 @@
 // Operations of the external `ldap` adapter: RFC 3062 Password Modify and a
 // plain replace of userPassword.
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "ber.h"
 #include "connection_impl.h"
+
+#include <cstring>
 
 namespace pwsync::directory {
 
@@ -40,13 +46,31 @@ LdapResult<std::optional<Secret>> password_modify(Connection& c, std::string_vie
     return generated;
 }
 
-LdapStatus replace_user_password(Connection& c, std::string_view dn, const Secret& new_password) {
+Secret ssha_hash(const Secret& password) {
+    unsigned char salt[8];
+    RAND_bytes(salt, sizeof salt);
+    Secret input = password.clone();
+    input.append(std::string_view(reinterpret_cast<const char*>(salt), sizeof salt));
+    unsigned char digest[SHA_DIGEST_LENGTH + sizeof salt];
+    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+    std::memcpy(digest + SHA_DIGEST_LENGTH, salt, sizeof salt);
+    Secret out("{SSHA}");
+    char b64[64];
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64), digest, sizeof digest);
+    out.append(std::string_view(b64, static_cast<std::size_t>(n)));
+    wipe(digest, sizeof digest);
+    wipe(b64, sizeof b64);
+    return out;
+}
+
+LdapStatus replace_user_password(Connection& c, std::string_view dn, const Secret& new_password, UserPasswordHash hash) {
     const std::string context = "replace userPassword of " + std::string(dn);
     if (new_password.empty()) return std::unexpected(client_error(Reason::invalid_request, context + ": empty password"));
+    const Secret value = hash == UserPasswordHash::ssha ? ssha_hash(new_password) : new_password.clone();
     auto& impl = c.impl();
     return impl.write([&]() -> LdapStatus {
         PWSYNC_TRY(impl.require_protection(context));
-        berval bv{static_cast<ber_len_t>(new_password.size()), const_cast<char*>(new_password.data())};
+        berval bv{static_cast<ber_len_t>(value.size()), const_cast<char*>(value.data())};
         berval* vals[] = {&bv, nullptr};
         LDAPMod mod{};
         mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;

@@ -170,3 +170,18 @@ TEST(ReplMetadata, ParsesEntries) {
 
 }  // namespace
 }  // namespace pwsync::directory
+
+namespace pwsync::directory {
+namespace {
+
+TEST(Ssha, SaltedSha1InBase64) {
+    const Secret a = ssha_hash(Secret("Pw-1"));
+    const Secret b = ssha_hash(Secret("Pw-1"));
+    ASSERT_TRUE(a.view().starts_with("{SSHA}"));
+    EXPECT_EQ(a.size(), 6u + 40u);  // base64 of 20 digest + 8 salt bytes
+    EXPECT_NE(a.view(), b.view()) << "no salt";
+    EXPECT_EQ(a.view().find("Pw-1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pwsync::directory

@@ -8,6 +8,9 @@
 // PWSYNC_TRY / PWSYNC_ASSIGN work across both.
 //
 // Passwords are pwsync::Secret. None ever appears in an error message.
+// The first Connection::open sets SIGPIPE to SIG_IGN when it is SIG_DFL, so
+// that a server closing the connection fails a write instead of killing the
+// process.
 // libldap builds its own copies of a request while sending it; those buffers
 // are freed by libldap without being wiped (a limit of the library).
 #pragma once
@@ -380,7 +383,18 @@ Result<Secret> read_secret_file(const std::string& path);
 // `new_password` null asks the server to generate one, which is returned.
 LdapResult<std::optional<Secret>> password_modify(Connection& c, std::string_view user_identity,
                                                   const Secret* old_password, const Secret* new_password);
-// Replaces userPassword (the server hashes it per its policy).
-LdapStatus replace_user_password(Connection& c, std::string_view dn, const Secret& new_password);
+// How replace_user_password sends the value. A plain modify of userPassword
+// is stored as sent unless the server hashes it (slapd only does with
+// ppolicy's hash-cleartext; its password-hash applies to Password Modify).
+enum class UserPasswordHash {
+    none,  // as is: for servers that hash themselves
+    ssha,  // {SSHA}: salted SHA-1, which every OpenLDAP understands
+};
+
+// Replaces userPassword, hashed here first when asked.
+LdapStatus replace_user_password(Connection& c, std::string_view dn, const Secret& new_password,
+                                 UserPasswordHash hash = UserPasswordHash::none);
+// "{SSHA}" + base64(SHA1(password + salt) + salt) with a random 8-byte salt.
+Secret ssha_hash(const Secret& password);
 
 }  // namespace pwsync::directory

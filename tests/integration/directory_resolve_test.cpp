@@ -1,0 +1,156 @@
+// Account resolution against the real Samba DC: every name form, disabled
+// accounts, renames, paged searches.
+#include <set>
+
+#include "dc_fixture.h"
+
+namespace pwsync::test {
+namespace {
+
+class Resolve : public DirectoryTest {};
+
+TEST_F(Resolve, EveryNameFormGivesTheSameAccount) {
+    auto u = make_user("names");
+    auto c = open(svc_simple_options());
+    const auto d = domain();
+    const std::string names[] = {u.sam,
+                                 env("PWSYNC_TEST_DC_DOMAIN") + "\\" + u.sam,
+                                 ascii_lower(env("PWSYNC_TEST_DC_DOMAIN")) + "\\" + u.sam,
+                                 env("PWSYNC_TEST_DC_DNS_DOMAIN") + "\\" + u.sam,
+                                 u.upn,
+                                 u.dn,
+                                 ascii_lower(u.dn),
+                                 u.guid,
+                                 u.guid.substr(1, 36)};
+    for (const auto& n : names) {
+        auto a = dir::resolve_account(c, d, n);
+        ASSERT_TRUE(a) << n << ": " << a.error().message;
+        EXPECT_EQ(a->guid, u.guid) << n;
+        EXPECT_EQ(ascii_lower(a->dn), ascii_lower(u.dn)) << n;
+        EXPECT_EQ(a->sam, u.sam) << n;
+        EXPECT_EQ(a->upn, u.upn) << n;
+        EXPECT_TRUE(a->enabled) << n;
+        EXPECT_GT(a->pwd_last_set, 0) << n;
+    }
+    // The GUID's text form is canonical: {8-4-4-4-12} lower-case hex.
+    ASSERT_EQ(u.guid.size(), 38u);
+    EXPECT_EQ(u.guid.front(), '{');
+    EXPECT_EQ(u.guid.find_first_of("ABCDEF"), std::string::npos);
+}
+
+TEST_F(Resolve, GuidMatchesTheDirectorysOwnByteOrder) {
+    // <GUID=...> in a DN is AD's own parser of the string form: if our
+    // byte order were wrong, this base search would find nothing.
+    auto u = make_user("guid");
+    auto c = open(svc_simple_options());
+    dir::Search s;
+    s.base = "<GUID=" + u.guid.substr(1, 36) + ">";
+    s.scope = dir::Scope::base;
+    s.attributes = {"sAMAccountName"};
+    auto r = c.search(s);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->size(), 1u);
+    EXPECT_EQ(r->front().first("sAMAccountName"), u.sam);
+}
+
+TEST_F(Resolve, ImplicitUpnWithoutTheAttribute) {
+    auto u = make_user("noupn");
+    ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::remove, "userPrincipalName", {}}}));
+    auto c = open(svc_simple_options());
+    auto a = dir::resolve_account(c, domain(), u.sam + "@" + env("PWSYNC_TEST_DC_DNS_DOMAIN"));
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ(a->guid, u.guid);
+    EXPECT_EQ(a->upn, "");
+}
+
+TEST_F(Resolve, DisabledAccount) {
+    auto c = open(svc_simple_options());
+    auto a = dir::resolve_account(c, domain(), env("PWSYNC_TEST_DC_DISABLED_USER"));
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_FALSE(a->enabled);
+    EXPECT_EQ(a->user_account_control & 2u, 2u);
+    auto u = make_user("dis");
+    ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::replace, "userAccountControl", {"514"}}}));
+    a = dir::resolve_account(c, domain(), u.sam);
+    ASSERT_TRUE(a);
+    EXPECT_FALSE(a->enabled);
+}
+
+TEST_F(Resolve, UnknownNamesArePermanentNotFound) {
+    auto c = open(svc_simple_options());
+    const auto d = domain();
+    const std::string nobody = unique_name("nobody");
+    for (const std::string& n : {nobody, env("PWSYNC_TEST_DC_DOMAIN") + "\\" + nobody, nobody + "@elsewhere.example",
+                                 "CN=" + nobody + ",CN=Users," + env("PWSYNC_TEST_DC_BASE"),
+                                 std::string("{00000000-0000-0000-0000-000000000001}"), "OTHERDOM\\" + env("PWSYNC_TEST_SVC_USER")}) {
+        auto a = dir::resolve_account(c, d, n);
+        ASSERT_FALSE(a) << n << " resolved";
+        EXPECT_EQ(a.error().reason, dir::Reason::no_such_object) << n << ": " << a.error().message;
+        EXPECT_EQ(a.error().code, Errc::not_found);
+        EXPECT_FALSE(a.error().retryable());
+    }
+    // Filter metacharacters are escaped, not interpreted.
+    auto star = dir::resolve_account(c, d, "a*");
+    ASSERT_FALSE(star);
+    EXPECT_EQ(star.error().reason, dir::Reason::invalid_request);
+    auto upn_star = dir::resolve_account(c, d, "*@" + env("PWSYNC_TEST_DC_DNS_DOMAIN"));
+    ASSERT_FALSE(upn_star) << "'*@domain' matched an account";
+    auto paren = dir::resolve_account(c, d, "x)(sAMAccountName=" + env("PWSYNC_TEST_SVC_USER"));
+    ASSERT_FALSE(paren);
+}
+
+TEST_F(Resolve, RenameKeepsTheObjectGuid) {
+    auto u = make_user("ren");
+    auto c = open(svc_simple_options());
+    const std::string new_name = unique_name("renamed");
+    const std::string new_dn = "CN=" + new_name + ",CN=Users," + env("PWSYNC_TEST_DC_BASE");
+    ASSERT_TRUE(admin().rename(u.dn, "CN=" + new_name));
+    cleanup_dc_.push_back(new_dn);
+    ASSERT_TRUE(admin().modify(new_dn, {{dir::Mod::replace, "sAMAccountName", {new_name}},
+                                        {dir::Mod::replace, "userPrincipalName", {new_name + "@" + env("PWSYNC_TEST_DC_DNS_DOMAIN")}}}));
+    for (const std::string& n : {new_name, new_dn, new_name + "@" + env("PWSYNC_TEST_DC_DNS_DOMAIN"), u.guid}) {
+        auto a = dir::resolve_account(c, domain(), n);
+        ASSERT_TRUE(a) << n << ": " << a.error().message;
+        EXPECT_EQ(a->guid, u.guid) << n;
+        EXPECT_EQ(ascii_lower(a->dn), ascii_lower(new_dn));
+        EXPECT_EQ(a->sam, new_name);
+    }
+    auto old = dir::resolve_account(c, domain(), u.sam);
+    ASSERT_FALSE(old);
+    EXPECT_EQ(old.error().reason, dir::Reason::no_such_object);
+}
+
+TEST_F(Resolve, PagedSearchReturnsEverything) {
+    for (int i = 0; i < 5; ++i) make_user("page");
+    auto c = open(svc_simple_options());
+    dir::Search s;
+    s.base = "CN=Users," + env("PWSYNC_TEST_DC_BASE");
+    s.scope = dir::Scope::one_level;
+    s.filter = "(objectClass=user)";
+    s.attributes = {"objectGUID"};
+    auto all = c.search(s);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_GE(all->size(), 9u);
+    std::set<std::string> seen;
+    std::size_t visits = 0;
+    auto r = c.search_paged(s, [&](dir::Entry&& e) -> Status {
+        seen.insert(e.first("objectGUID"));
+        ++visits;
+        return {};
+    }, 2);  // pages of two: several round trips
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(visits, all->size());
+    EXPECT_EQ(seen.size(), all->size());
+    // A visitor's error stops the search and comes back.
+    std::size_t stopped_after = 0;
+    auto stop = c.search_paged(s, [&](dir::Entry&&) -> Status {
+        if (++stopped_after == 3) return fail(Errc::conflict, "enough");
+        return {};
+    }, 2);
+    ASSERT_FALSE(stop);
+    EXPECT_EQ(stop.error().code, Errc::conflict);
+    EXPECT_EQ(stopped_after, 3u);
+}
+
+}  // namespace
+}  // namespace pwsync::test
