@@ -139,8 +139,8 @@ void Listener::Impl::admit(Fd fd, bool ldaps, Peer peer) {
     auto conn = std::make_unique<Connection>();
     Connection* c = conn.get();
     try {
-        c->thread = std::thread([this, c, f = std::move(fd), ldaps, p = std::move(peer)]() mutable {
-            serve_session(session_context(), std::move(f), ldaps, std::move(p));
+        c->thread = std::thread([this, c, f = std::move(fd), ldaps, p = std::move(peer), at = clock.now()]() mutable {
+            serve_session(session_context(), std::move(f), ldaps, std::move(p), at);
             c->finished.store(true);
         });
     } catch (const std::system_error&) {
@@ -166,7 +166,7 @@ void Listener::Impl::accept_loop(std::size_t index) {
         socklen_t len = sizeof addr;
         Fd fd(::accept4(lfd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
                 log("listener: accept: " + errno_text());
                 pollfd s{stop_fd.get(), POLLIN, 0};
                 ::poll(&s, 1, 100);  // let connections end instead of spinning

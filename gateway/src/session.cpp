@@ -26,10 +26,27 @@ std::string printable_oid(std::string_view oid) {
     return std::string(oid);
 }
 
+// Client-supplied text (a bind DN) for the log: no control characters that
+// could forge log lines, and not too long.
+std::string for_log(std::string_view text) {
+    std::string out;
+    for (const char c : text.substr(0, 200)) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) out += "\\x" + hex_encode(std::string_view(&c, 1));
+        else out.push_back(c);
+    }
+    if (text.size() > 200) out += "...";
+    return out;
+}
+
 class Session {
 public:
-    Session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer)
-        : ctx_(ctx), stream_(std::move(fd), ctx.stop_fd, ctx.clock), ldaps_(ldaps), peer_(std::move(peer)) {}
+    Session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer, TimePoint accepted_at)
+        : ctx_(ctx),
+          stream_(std::move(fd), ctx.stop_fd, ctx.clock),
+          ldaps_(ldaps),
+          peer_(std::move(peer)),
+          last_activity_(accepted_at) {}
 
     void run();
 
@@ -67,7 +84,6 @@ void Session::run() {
     if (ldaps_) {
         if (!start_tls()) return;
     }
-    last_activity_ = ctx_.clock.now();
     for (;;) {
         auto got = read_message();
         if (auto* why = std::get_if<Close>(&got)) {
@@ -87,7 +103,6 @@ void Session::run() {
             break;
         }
         if (!handle(*req)) break;
-        last_activity_ = ctx_.clock.now();
     }
     stream_.shutdown();
 }
@@ -130,6 +145,8 @@ std::variant<Secret, Close> Session::read_message() {
 
 bool Session::respond(int message_id, ber_tag_t tag, const LdapResult& result, std::optional<std::string_view> name,
                       std::optional<std::string_view> value) {
+    // Idle time counts from the answer (set before the client can see it).
+    last_activity_ = ctx_.clock.now();
     const auto bytes = ldap::encode_response(message_id, tag, result, name, value);
     if (!bytes) {
         log(bytes.error().message);
@@ -161,7 +178,10 @@ bool Session::pause(std::chrono::milliseconds how_long) {
 bool Session::handle(Request& req) {
     using namespace ldap;
     if (req.op == tag::unbind_request) return false;
-    if (req.op == tag::abandon_request) return true;  // nothing runs long enough to abandon
+    if (req.op == tag::abandon_request) {  // nothing runs long enough to abandon
+        last_activity_ = ctx_.clock.now();
+        return true;
+    }
     const ber_tag_t reply = *response_tag(req.op);
     auto* ext = std::get_if<ExtendedRequest>(&req.body);
     const bool is_start_tls = ext != nullptr && ext->oid == oid::start_tls;
@@ -193,11 +213,11 @@ bool Session::bind(const Request& req, ldap::BindRequest& b) {
                            {code::unwilling_to_perform, "unauthenticated bind (a name without a password) is not allowed"});
         const auto wait = ctx_.throttle.admit(simple->dn, peer_.address);
         if (!wait) {
-            log("bind refused for now: too many failed binds for " + simple->dn);
+            log("bind refused for now: too many failed binds for " + for_log(simple->dn));
             return respond(req.message_id, reply, {code::busy, "too many failed binds: try again later"});
         }
         if (wait->count() > 0) {
-            log("bind for " + simple->dn + " slowed down by " + std::to_string(wait->count()) + " ms after failed binds");
+            log("bind for " + for_log(simple->dn) + " slowed down by " + std::to_string(wait->count()) + " ms after failed binds");
             if (!pause(*wait)) return false;
         }
         outcome = ctx_.handler.bind_simple(simple->dn, simple->password, peer_);
@@ -273,19 +293,20 @@ bool Session::password_modify(const Request& req, ldap::ExtendedRequest& ext) {
 }
 
 bool Session::start_tls() {
-    const Io io = stream_.start_tls(ctx_.tls.get(), deadline());
+    const Io io = stream_.start_tls(ctx_.tls.get(), last_activity_ + ctx_.options.idle_timeout);
     if (io != Io::ok) {
         if (io != Io::stopped) log("TLS handshake failed: " + stream_.last_error());
         return false;
     }
     peer_.tls = true;
     peer_.client_cert_subject = verified_peer_subject(stream_.ssl());
+    last_activity_ = ctx_.clock.now();
     return true;
 }
 
 }  // namespace
 
-void serve_session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer) noexcept {
+void serve_session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer, TimePoint accepted_at) noexcept {
     // OpenSSL writes to the socket with write(2): a peer that went away must
     // give EPIPE here, not a SIGPIPE that ends the daemon.
     sigset_t pipe;
@@ -293,7 +314,7 @@ void serve_session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer) noex
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     try {
-        Session session(ctx, std::move(fd), ldaps, std::move(peer));
+        Session session(ctx, std::move(fd), ldaps, std::move(peer), accepted_at);
         session.run();
     } catch (...) {
         // Out of memory or the like: drop this connection, keep the listener.

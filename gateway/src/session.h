@@ -22,7 +22,8 @@ struct SessionContext {
     int stop_fd;  // readable once the listener stops
 };
 
-// Serves the connection until it ends; never throws.
-void serve_session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer) noexcept;
+// Serves the connection until it ends; never throws. Idle time (and the
+// TLS handshake's time) counts from `accepted_at`.
+void serve_session(const SessionContext& ctx, Fd fd, bool ldaps, Peer peer, TimePoint accepted_at) noexcept;
 
 }  // namespace pwsync::gateway

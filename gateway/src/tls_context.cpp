@@ -39,9 +39,10 @@ Result<TlsContext> TlsContext::load(const std::string& cert_file, const std::str
     if (SSL_CTX_check_private_key(ctx) != 1)
         return fail(Errc::crypto, "the listener key " + key_file + " does not match the certificate " + cert_file);
     // No resumption: every connection shows (and has verified) its certificate.
+    // CLEANSE_PLAINTEXT: OpenSSL wipes its copy of decrypted data (passwords).
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     if (!client_ca_file.empty()) {

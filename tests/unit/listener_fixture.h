@@ -27,6 +27,7 @@ inline const std::string kHookDn = "cn=hook,ou=principals,o=pwsync";
 inline const std::string kHookSecret = "hook-secret";
 inline const std::string kOtherDn = "cn=other,ou=principals,o=pwsync";
 inline const std::string kOtherSecret = "other-secret";
+inline constexpr std::string_view kWrongSecret = "wrong-guess-1";
 
 // A clock tests move by hand; safe to read from connection threads.
 class TestClock final : public Clock {
@@ -172,6 +173,11 @@ protected:
 
     void TearDown() override {
         if (listener_) listener_->stop();
+        // No secret ever reaches the log.
+        std::lock_guard lock(log_mutex_);
+        for (const auto& line : log_)
+            for (const auto& secret : {kHookSecret, kOtherSecret, std::string(kWrongSecret)})
+                EXPECT_EQ(line.find(secret), std::string::npos) << line;
     }
 
     static inline TempDir* pki_dir_ = nullptr;

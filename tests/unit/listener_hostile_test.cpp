@@ -344,12 +344,12 @@ TEST_F(ListenerHostileTest, FailedBindsSlowThatPrincipalNotOthers) {
     o.throttle.per_peer = {.free_failures = 100, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
     start(o);
     for (int i = 0; i < 2; ++i) {
-        const auto [took, code] = timed_bind(kHookDn, "wrong");
+        const auto [took, code] = timed_bind(kHookDn, std::string(kWrongSecret));
         EXPECT_EQ(code, 49);
         EXPECT_LT(took, 300ms);
     }
     // Third attempt on that DN waits; a correct password too (no oracle).
-    auto [took, code] = timed_bind(kHookDn, "wrong");
+    auto [took, code] = timed_bind(kHookDn, std::string(kWrongSecret));
     EXPECT_EQ(code, 49);
     EXPECT_GE(took, 350ms);
     // Meanwhile another principal from the same address is not slowed,
@@ -367,6 +367,9 @@ TEST_F(ListenerHostileTest, FailedBindsSlowThatPrincipalNotOthers) {
     std::tie(took, code) = timed_bind(kHookDn, kHookSecret);
     EXPECT_EQ(code, 0);
     EXPECT_LT(took, 300ms);
+    std::lock_guard lock(log_mutex_);
+    EXPECT_TRUE(std::any_of(log_.begin(), log_.end(),
+                            [](const std::string& l) { return l.find("slowed down") != std::string::npos; }));
 }
 
 TEST_F(ListenerHostileTest, FailedBindsSlowThePeerAddress) {
@@ -375,8 +378,8 @@ TEST_F(ListenerHostileTest, FailedBindsSlowThePeerAddress) {
     o.throttle.per_principal = {.free_failures = 100, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
     o.throttle.per_peer = {.free_failures = 2, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
     start(o);
-    EXPECT_EQ(timed_bind("cn=a", "x").second, 49);
-    EXPECT_EQ(timed_bind("cn=b", "x").second, 49);
+    EXPECT_EQ(timed_bind("cn=a", std::string(kWrongSecret)).second, 49);
+    EXPECT_EQ(timed_bind("cn=b", std::string(kWrongSecret)).second, 49);
     const auto [took, code] = timed_bind(kOtherDn, kOtherSecret);  // same address, other name
     EXPECT_EQ(code, 0);
     EXPECT_GE(took, 350ms);
@@ -387,12 +390,13 @@ TEST_F(ListenerHostileTest, ThrottledBindBeyondMaxDelayIsBusy) {
     o.clock = nullptr;
     o.throttle.per_principal = {.free_failures = 1, .window = 600s, .base_delay = 2s, .max_delay = 2s};
     start(o);
-    EXPECT_EQ(timed_bind(kHookDn, "wrong").second, 49);
+    EXPECT_EQ(timed_bind(kHookDn, std::string(kWrongSecret)).second, 49);
     // The next slot is 2 s away; three attempts at once: one waits for it,
     // the others would wait beyond max_delay and are told busy at once.
     std::vector<int> codes(3);
     std::vector<std::thread> threads;
-    for (int i = 0; i < 3; ++i) threads.emplace_back([&, i] { codes[i] = timed_bind(kHookDn, "wrong").second; });
+    for (int i = 0; i < 3; ++i)
+        threads.emplace_back([&, i] { codes[i] = timed_bind(kHookDn, std::string(kWrongSecret)).second; });
     for (auto& t : threads) t.join();
     std::sort(codes.begin(), codes.end());
     EXPECT_EQ(codes, (std::vector<int>{49, 51, 51}));
