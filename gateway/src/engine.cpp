@@ -12,8 +12,8 @@ ChangeResult reply(int code, std::string message) { return {code, std::move(mess
 
 ChangeResult from_error(const Error& e) {
     if (e.code == Errc::storage || e.code == Errc::io)
-        return reply(ldap_rc::unavailable, "the change could not be stored: " + e.message);
-    return reply(ldap_rc::other, e.message);
+        return reply(ldap_code::unavailable, "the change could not be stored: " + e.message);
+    return reply(ldap_code::other, e.message);
 }
 
 std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
@@ -82,16 +82,16 @@ std::optional<std::string> Engine::authenticate_certificate(std::string_view sub
 
 ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
                             const Secret& new_password) {
-    if (new_password.empty()) return reply(ldap_rc::unwilling_to_perform, "a new password is required");
+    if (new_password.empty()) return reply(ldap_code::unwilling_to_perform, "a new password is required");
     if (!valid_utf8(new_password.view()) || new_password.size() > 1024)
-        return reply(ldap_rc::constraint_violation, "the new password is not valid UTF-8 or is too long");
-    if (identity.empty()) return reply(ldap_rc::unwilling_to_perform, "userIdentity is required: name the account");
+        return reply(ldap_code::constraint_violation, "the new password is not valid UTF-8 or is too long");
+    if (identity.empty()) return reply(ldap_code::unwilling_to_perform, "userIdentity is required: name the account");
     store::Principal p;
     {
         auto r = store_.read();
         if (!r) return from_error(r.error());
         auto found = r->principal(principal);
-        if (!found) return reply(ldap_rc::insufficient_access, "principal '" + principal + "' no longer exists");
+        if (!found) return reply(ldap_code::insufficient_access_rights, "principal '" + principal + "' no longer exists");
         p = std::move(*found);
     }
     if (p.kind == store::PrincipalKind::windows) return from_windows(p, identity, new_password);
@@ -144,10 +144,10 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     auto sync = w->sync_settings();
     if (!sync) return from_error(sync.error());
     if (!sync->windows)
-        return reply(ldap_rc::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
+        return reply(ldap_code::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
     auto mappings = mappings_of(*w, account);
     if (!mappings) return from_error(mappings.error());
-    if (mappings->empty()) return reply(ldap_rc::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
+    if (mappings->empty()) return reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
     std::size_t queued = 0;
     if (p.capture == store::CaptureMode::pre_commit) {
         store::PendingCapture c;
@@ -160,7 +160,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     }
     if (auto st = w->commit(); !st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
-    return reply(ldap_rc::success, p.capture == store::CaptureMode::pre_commit
+    return reply(ldap_code::success, p.capture == store::CaptureMode::pre_commit
                                        ? "stored; pending until the directory confirms the change"
                                        : "stored; queued for " + std::to_string(queued) + " application(s)");
 }
@@ -174,7 +174,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         auto r = store_.read();
         if (!r) return from_error(r.error());
         auto a = r->adapter(p.adapter);
-        if (!a) return reply(ldap_rc::unwilling_to_perform, a.error().message);
+        if (!a) return reply(ldap_code::unwilling_to_perform, a.error().message);
         adapter = std::move(*a);
         auto s = r->sync_settings();
         if (!s) return from_error(s.error());
@@ -188,31 +188,31 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
                 if (m.enabled) mappings.push_back(std::move(m));
         }
     }
-    if (!adapter.flags.enabled) return reply(ldap_rc::unwilling_to_perform, "adapter '" + adapter.name + "' is disabled");
+    if (!adapter.flags.enabled) return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' is disabled");
     const bool full = adapter.flags.change_windows_password && sync.full;
     const bool partial = adapter.flags.sync_from_adapter && sync.partial;
     if (!full && !partial)
-        return reply(ldap_rc::unwilling_to_perform,
+        return reply(ldap_code::unwilling_to_perform,
                      "External -> Windows sync is disabled for adapter '" + adapter.name +
                          "' (adapter flags sync-from-adapter / change-windows-password and pwsync sync enable partial|full)");
     if (mappings.empty())
-        return reply(ldap_rc::no_such_object, "no mapping for external user '" + std::string(external) + "' in adapter '" +
+        return reply(ldap_code::no_such_object, "no mapping for external user '" + std::string(external) + "' in adapter '" +
                                                   adapter.name + "'");
     if (mappings.size() > 1 && !adapter.flags.allow_mapping_conflicts)
-        return reply(ldap_rc::unwilling_to_perform, "external user '" + std::string(external) + "' is mapped to " +
+        return reply(ldap_code::unwilling_to_perform, "external user '" + std::string(external) + "' is mapped to " +
                                                         std::to_string(mappings.size()) +
                                                         " Windows accounts and adapter '" + adapter.name +
                                                         "' does not allow mapping conflicts");
     if (adapter.flags.verify_old_password) {
         if (old_password == nullptr || old_password->empty())
-            return reply(ldap_rc::unwilling_to_perform, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
+            return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
         auto r = store_.read();
         if (!r) return from_error(r.error());
         for (const auto& m : mappings) {
             auto stored = r->mapping_credential({m.app, m.windows});
-            if (!stored) return reply(ldap_rc::invalid_credentials, "no stored credential to verify the old password against");
+            if (!stored) return reply(ldap_code::invalid_credentials, "no stored credential to verify the old password against");
             if (!constant_time_equal(stored->view(), old_password->view()))
-                return reply(ldap_rc::invalid_credentials, "the old password does not match the stored one");
+                return reply(ldap_code::invalid_credentials, "the old password does not match the stored one");
         }
     }
 
@@ -240,7 +240,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
             auto st = options_.ad_writer(m.windows, password);
             if (st) continue;
             if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument)
-                return reply(ldap_rc::constraint_violation, "Active Directory refused the password: " + st.error().message);
+                return reply(ldap_code::constraint_violation, "Active Directory refused the password: " + st.error().message);
             ad_queue.push_back(m.windows);
         }
     }
@@ -274,7 +274,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         return from_error(st.error());
     if (auto st = w->commit(); !st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
-    return reply(ldap_rc::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
+    return reply(ldap_code::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
                                                             : "stored; Active Directory is unreachable, the write is queued")
                                         : "stored");
 }

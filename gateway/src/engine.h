@@ -10,28 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "listener.h"  // ldap_code: the result codes
 #include "pwsync/gateway.h"
 #include "pwsync/store.h"
 
 namespace pwsync::gateway {
 
-// RFC 4511 result codes the gateway answers with.
-namespace ldap_rc {
-inline constexpr int success = 0;
-inline constexpr int protocol_error = 2;
-inline constexpr int confidentiality_required = 13;
-inline constexpr int constraint_violation = 19;
-inline constexpr int no_such_object = 32;
-inline constexpr int invalid_credentials = 49;
-inline constexpr int insufficient_access = 50;
-inline constexpr int busy = 51;
-inline constexpr int unavailable = 52;
-inline constexpr int unwilling_to_perform = 53;
-inline constexpr int other = 80;
-}  // namespace ldap_rc
 
 struct ChangeResult {
-    int code = ldap_rc::success;
+    int code = ldap_code::success;
     std::string message;
 };
 
