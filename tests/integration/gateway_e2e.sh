@@ -24,7 +24,7 @@ check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$
 USED_PASSWORDS=()
 # In $(...) a function cannot remember: such passwords are listed here.
 newpw_echo() { printf '%s' "$1"; }
-USED_PASSWORDS+=('Green-Field.88q' 'Some-Thing.99k' 'Orange-Sky.42v')
+USED_PASSWORDS+=('Green-Field.88q' 'Some-Thing.99k' 'Orange-Sky.42v' 'Yellow-Sun.43u')
 # newpw VAR VALUE: a password for this test, remembered for the leak check.
 newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 pwfile() { (umask 077 && printf '%s' "$2" >"$W/$1"); echo "$W/$1"; }
@@ -93,6 +93,25 @@ check "  ... and nothing was stored" bash -c "'$P' mapping show --app LINUX-LDAP
 gw_passwd nobody 'x' "$(newpw_echo 'Some-Thing.99k')"
 check "no mapping gives 32" [ "$RC" = 32 ]
 
+# ---- adapter disabled; one external user mapped twice ----
+$P adapter disable ext-ldap >/dev/null
+gw_passwd bob "$B1" "$(newpw_echo 'Orange-Sky.42v')"
+check "a disabled adapter's change gives 53" [ "$RC" = 53 ]
+$P adapter enable ext-ldap >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts >/dev/null
+$P mapping create --app LINUX-LDAP --windows 'TEST\dora' --external bob >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts=no >/dev/null 2>&1
+check "turning conflicts off while one exists is refused" bash -c "'$P' adapter show ext-ldap --json | grep -q '\"allow_mapping_conflicts\": true'"
+$P adapter update ext-ldap --verify-old-password=no >/dev/null
+$P sync disable full >/dev/null
+gw_passwd bob "" "$(newpw_echo 'Orange-Sky.42v')"
+check "a change for an external user mapped twice is applied to both with allow-mapping-conflicts" [ "$RC" = 0 ]
+check "  ... the second mapping got it too" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\dora' --reveal --json | grep -qF 'Orange-Sky.42v'"
+$P mapping delete --app LINUX-LDAP --windows 'TEST\dora' >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts=no --verify-old-password=yes >/dev/null
+$P sync enable full >/dev/null
+printf '%s' "$B1" | $P mapping set-credentials --app LINUX-LDAP --windows 'TEST\bob' >/dev/null
+
 # ---- External -> Windows, partial: the store only ----
 $P adapter update ext-ldap --change-windows-password=no >/dev/null
 newpw C1 'Purple-Rain.31w'
@@ -101,7 +120,7 @@ check "partial sync succeeds" [ "$RC" = 0 ]
 check "partial sync: the store has it" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\carol' --reveal --json | grep -q '\"password\": \"$C1\"'"
 check "partial sync: AD does not" ldap_bind_ok "$AD" "$PWSYNC_TEST_DC_DN_CAROL" "$PWSYNC_TEST_DC_PASSWORD_CAROL"
 $P sync disable partial >/dev/null
-gw_passwd carol "$C1" "$(newpw_echo 'Orange-Sky.42v')"
+gw_passwd carol "$C1" "$(newpw_echo 'Yellow-Sun.43u')"
 check "direction switched off gives 53" [ "$RC" = 53 ]
 $P sync enable partial >/dev/null
 $P adapter update ext-ldap --change-windows-password=yes >/dev/null

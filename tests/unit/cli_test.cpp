@@ -334,5 +334,40 @@ TEST_F(Cli, StatusQueueAndDamping) {
     EXPECT_NE(ok({"audit"}).find("damping.reset"), std::string::npos);
 }
 
+// pwsync notify without a reachable gateway: the exit codes a hook relies on.
+TEST_F(Cli, NotifyExitCodes) {
+    test::write_file(dir_ / "secret", "Principal-Secret-9");
+    const std::vector<std::string> base{test::program("pwsync"), "notify", "--gateway", "ldaps://127.0.0.1:1",
+                                        "--principal", "dc1", "--secret-file", dir_ / "secret", "--timeout", "2"};
+    auto with = [&](std::vector<std::string> extra) {
+        auto a = base;
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    };
+    auto r = test::run(with({"--account", "alice"}), "Unreachable-Pass.1");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("gateway"), std::string::npos);
+    EXPECT_EQ(r.err.find("Unreachable-Pass"), std::string::npos);
+    r = test::run(with({"--account", "alice", "--complexity"}), "alice-is-here-1");
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("complexity"), std::string::npos);
+    EXPECT_EQ(r.err.find("is-here"), std::string::npos);
+    // As Samba's hook: an unreachable gateway must not block the change...
+    r = test::run(with({"--samba-hook"}), "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice", "SAMBA_CPS_FULL_NAME=Alice L"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("not stored"), std::string::npos);
+    EXPECT_NE(r.err.find("stale"), std::string::npos);
+    EXPECT_EQ(r.err.find("Hook-Pass"), std::string::npos);
+    // ... but a password that fails AD's complexity rule is refused.
+    r = test::run(with({"--samba-hook"}), "alicealice", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+    EXPECT_EQ(r.exit_code, 4);
+    r = test::run({test::program("pwsync"), "notify", "--account", "alice"}, "x");
+    EXPECT_EQ(r.exit_code, 2);
+    ::chmod((dir_ / "secret").c_str(), 0644);
+    r = test::run(with({"--account", "alice"}), "Some-Pass.2024x");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("group or others"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace pwsync::cli::testing
