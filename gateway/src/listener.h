@@ -130,8 +130,10 @@ public:
     Listener& operator=(const Listener&) = delete;
     ~Listener();  // stop()
 
-    // Closes the listening sockets, wakes every connection and joins all
-    // threads. A handler call in progress is waited for. Idempotent.
+    // Closes the listening sockets, wakes every connection (idle ones get a
+    // Notice of Disconnection, 52 unavailable) and joins all threads. A
+    // handler call in progress is waited for, so a handler must not call
+    // stop() itself. Idempotent.
     void stop();
 
     const std::vector<ListenEndpoint>& endpoints() const;

@@ -135,7 +135,8 @@ std::variant<Secret, Close> Session::read_message() {
     Secret frame;
     frame.resize(static_cast<std::size_t>(total) + 1);
     std::memcpy(frame.data(), head, header->header_size);
-    const Io io = stream_.read_exact(frame.data() + header->header_size, static_cast<std::size_t>(header->body_size), until);
+    const Io io =
+        stream_.read_exact(frame.data() + header->header_size, static_cast<std::size_t>(header->body_size), until);
     if (io != Io::ok) {
         if (io == Io::timeout) log("closing: a message did not arrive in time");
         return Close::quietly;

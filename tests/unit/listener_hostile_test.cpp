@@ -277,6 +277,23 @@ TEST_F(ListenerHostileTest, WithoutClientCaExternalIsNotSupported) {
     EXPECT_EQ(r->code, 7);
 }
 
+TEST_F(ListenerHostileTest, PipelinedRequestsAreAnsweredInOrder) {
+    start();
+    auto c = tls_client();
+    ASSERT_TRUE(c);
+    const std::string abandon("\x30\x06\x02\x01\x03\x50\x01\x01", 8);  // Abandon: no answer
+    ASSERT_TRUE(c->send(bind_request(1, kHookDn, kHookSecret) + extended_request(2, kWhoAmI) + abandon +
+                        extended_request(4, kPasswordModify, password_modify_value("bob", {}, "Bob-pw-1"))));
+    for (int id : {1, 2, 4}) {
+        const auto r = c->receive();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->message_id, id);
+        EXPECT_EQ(r->code, 0);
+    }
+    ASSERT_EQ(handler_.modify_calls().size(), 1U);
+    EXPECT_EQ(handler_.modify_calls()[0].identity, "bob");
+}
+
 TEST_F(ListenerHostileTest, BadMessageIdOrUnknownOperationCloses) {
     start();
     auto c = tls_client();
