@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "pwsync/gateway.h"
 #include "complexity.h"
 #include "pwsync/directory.h"
 
@@ -30,25 +31,20 @@ struct NotifyDefaults {
 
 Result<NotifyDefaults> read_defaults(const std::string& path) {
     NotifyDefaults d;
-    std::ifstream f(path);
-    if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
-    po::parsed_options parsed(nullptr);
-    try {
-        parsed = po::parse_config_file(f, po::options_description(), true);
-    } catch (const po::error& e) {
-        return fail(Errc::invalid_argument, path + ": " + e.what());
-    }
-    for (const auto& o : parsed.options) {
-        if (o.value.empty() || o.string_key.rfind("notify.", 0) != 0) continue;
-        const std::string key = o.string_key.substr(7), v = o.value.front();
-        if (key == "gateway") {
-            std::istringstream words(v);
-            for (std::string w; words >> w;) d.gateways.push_back(w);
-        } else if (key == "principal") d.principal = v;
+    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    for (const auto& [section, key, v] : entries) {
+        if (section != "notify") continue;
+        if (key == "gateway") d.gateways = gateway::split_words(v);
+        else if (key == "principal") d.principal = v;
         else if (key == "secret-file") d.secret_file = v;
         else if (key == "ca") d.ca = v;
-        else if (key == "timeout") d.timeout = static_cast<unsigned>(std::stoul(v));
-        else return fail(Errc::invalid_argument, path + ": unknown key notify." + key);
+        else if (key == "timeout") {
+            char* end = nullptr;
+            const unsigned long t = std::strtoul(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || t == 0 || t > 600)
+                return fail(Errc::invalid_argument, path + ": notify.timeout must be 1 to 600 seconds");
+            d.timeout = static_cast<unsigned>(t);
+        } else return fail(Errc::invalid_argument, path + ": unknown key notify." + key);
     }
     return d;
 }

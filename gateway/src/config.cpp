@@ -19,16 +19,16 @@ Result<std::uint64_t> number(const std::string& key, const std::string& value, s
     return n;
 }
 
-std::vector<std::string> words(const std::string& s) {
+}  // namespace
+
+std::vector<std::string> split_words(const std::string& s) {
     std::istringstream in(s);
     std::vector<std::string> out;
     for (std::string w; in >> w;) out.push_back(w);
     return out;
 }
 
-}  // namespace
-
-Result<DaemonConfig> load_config(const std::string& path) {
+Result<std::vector<IniEntry>> read_ini(const std::string& path) {
     std::ifstream f(path);
     if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
     po::parsed_options parsed(nullptr);
@@ -37,20 +37,28 @@ Result<DaemonConfig> load_config(const std::string& path) {
     } catch (const po::error& e) {
         return fail(Errc::invalid_argument, path + ": " + e.what());
     }
-    DaemonConfig c;
+    std::vector<IniEntry> out;
     for (const auto& opt : parsed.options) {
         const std::string& key = opt.string_key;
-        const std::string value = opt.value.empty() ? std::string() : opt.value.front();
         const auto dot = key.find('.');
-        const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
-        const std::string name = dot == std::string::npos ? key : key.substr(dot + 1);
+        out.push_back({dot == std::string::npos ? "" : key.substr(0, dot), dot == std::string::npos ? key : key.substr(dot + 1),
+                       opt.value.empty() ? std::string() : opt.value.front()});
+    }
+    return out;
+}
+
+Result<DaemonConfig> load_config(const std::string& path) {
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
+    DaemonConfig c;
+    for (const auto& [section, name, value] : entries) {
+        const std::string key = section.empty() ? name : section + "." + name;
         auto bad = [&](const std::string& why) { return fail(Errc::invalid_argument, path + ": " + key + ": " + why); };
         if (section.empty()) {
             if (name == "store") c.store = value;
             else if (name == "key") c.key = value;
             else return bad("unknown key");
         } else if (section == "listen") {
-            if (name == "uri") { for (auto& u : words(value)) c.listen_uris.push_back(u); }
+            if (name == "uri") { for (auto& u : split_words(value)) c.listen_uris.push_back(u); }
             else if (name == "cert") c.cert = value;
             else if (name == "key") c.cert_key = value;
             else if (name == "client-ca") c.client_ca = value;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "log.h"
+#include "pwsync/gateway.h"  // read_ini
 #include "pwsync/util.h"
 
 namespace pwsync::gateway {
@@ -33,5 +34,7 @@ struct DaemonConfig {
 
 // Unknown sections or keys, and bad values, are errors naming the key.
 Result<DaemonConfig> load_config(const std::string& path);
+
+
 
 }  // namespace pwsync::gateway
