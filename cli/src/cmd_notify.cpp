@@ -58,7 +58,13 @@ Status send(Context& c, bool hook, std::string& account);
 Status notify(Context& c) {
     const bool hook = c.vm().count("samba-hook") > 0;
     std::string account;
-    auto st = send(c, hook, account);
+    Status st;
+    try {
+        st = send(c, hook, account);
+    } catch (const UsageError& u) {
+        if (!hook) throw;
+        st = fail(Errc::invalid_argument, "the hook is misconfigured: " + u.message);  // still fail open
+    }
     if (st || !hook || c.exit_code() == kExitComplexity) return st;
     const std::string line = "capture of '" + account + "' not stored: " + st.error().message +
                              "; the change goes ahead and pwsync will mark the account's mappings stale";
@@ -79,7 +85,10 @@ Status send(Context& c, bool hook, std::string& account) {
     if (auto v = c.opt<std::string>("principal")) d.principal = *v;
     if (auto v = c.opt<std::string>("secret-file")) d.secret_file = *v;
     if (auto v = c.opt<std::string>("ca")) d.ca = *v;
-    if (auto v = c.opt<unsigned>("timeout")) d.timeout = *v;
+    if (auto v = c.opt<unsigned>("timeout")) {
+        if (*v == 0 || *v > 600) throw UsageError{"--timeout must be 1 to 600 seconds"};
+        d.timeout = *v;
+    }
     if (d.timeout == 0) d.timeout = 5;
     std::string full_name = c.opt<std::string>("full-name").value_or("");
     if (hook) {

@@ -7,8 +7,12 @@
 namespace pwsync::cli {
 namespace {
 
+// `hay` is the password: its lower-cased copy is wiped after use.
 bool contains_ci(std::string_view hay, std::string_view needle) {
-    return ascii_lower(hay).find(ascii_lower(needle)) != std::string::npos;
+    std::string h = ascii_lower(hay);
+    const bool found = h.find(ascii_lower(needle)) != std::string::npos;
+    wipe(h.data(), h.size());
+    return found;
 }
 
 }  // namespace

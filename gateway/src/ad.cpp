@@ -88,6 +88,9 @@ std::vector<std::string> Ad::aliases(std::string_view account) {
 }
 
 DeliveryResult AdTarget::deliver(const Delivery& d) {
+    if (before_) {
+        if (auto b = before_(d.windows, *d.password, d.origin); !b) return {Outcome::retry, b.error().message};
+    }
     auto st = ad_.write_password(d.windows, *d.password);
     if (st) return {Outcome::done, "set in Active Directory"};
     return {st.error().code == Errc::refused ? Outcome::permanent : Outcome::retry, st.error().message};

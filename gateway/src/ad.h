@@ -52,11 +52,13 @@ private:
 // The built-in dispatcher target "@windows": queued AD writes of full sync.
 class AdTarget final : public Adapter {
 public:
-    explicit AdTarget(Ad& ad) : ad_(ad) {}
+    using BeforeWrite = std::function<Status(std::string_view account, const Secret& password, std::string_view origin)>;
+    AdTarget(Ad& ad, BeforeWrite before) : ad_(ad), before_(std::move(before)) {}
     DeliveryResult deliver(const Delivery& d) override;
 
 private:
     Ad& ad_;
+    BeforeWrite before_;  // renews the echo markers of a late write
 };
 
 }  // namespace pwsync::gateway

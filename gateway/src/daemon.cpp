@@ -60,12 +60,17 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     DispatcherOptions dopts;
     dopts.clock = &p.clock;
     dopts.workers = config.workers;
+    dopts.log = [](std::string_view line) { log_error(line); };
     p.dispatcher.emplace(*p.store, dopts);
     if (p.ad) {
         store::Adapter settings;  // defaults: 5 retries from 60 s, one day
         settings.name = std::string(kWindowsTarget);
         settings.flags.enabled = true;
-        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad)});
+        Engine* engine = &*p.engine;
+        auto before = [engine](std::string_view account, const Secret& pw, std::string_view origin) {
+            return engine->before_ad_write(account, pw, origin);
+        };
+        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad, before)});
     }
 
     p.handler.emplace(*p.engine);
@@ -87,8 +92,24 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     for (const auto& e : p.listener->endpoints())
         log_info("listening on " + std::string(e.ldaps ? "ldaps://" : "ldap://") + e.address + ":" + std::to_string(e.port));
     p.dispatcher->start();
-    d->housekeeping_ = std::thread([raw = d.get()] { raw->housekeeping_loop(); });
-    if (p.ad) d->watcher_ = std::thread([raw = d.get()] { raw->watch_loop(); });
+    // A thread that throws would end the process (std::terminate): log and
+    // carry on instead.
+    d->housekeeping_ = std::thread([raw = d.get()] {
+        while (!raw->stopping_) {
+            try { raw->housekeeping_loop(); } catch (const std::exception& e) {
+                log_error(std::string("housekeeping: ") + e.what());
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+    });
+    if (p.ad) d->watcher_ = std::thread([raw = d.get()] {
+        while (!raw->stopping_) {
+            try { raw->watch_loop(); } catch (const std::exception& e) {
+                log_error(std::string("watcher: ") + e.what());
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+    });
     return d;
 }
 
@@ -96,10 +117,12 @@ Daemon::~Daemon() { stop(); }
 
 void Daemon::stop() {
     if (stopping_.exchange(true)) return;
+    // Deliveries first: an AD write in flight makes the DC call our listener
+    // (its capture hook), which must still answer.
+    if (parts_ && parts_->dispatcher) parts_->dispatcher->stop();
     if (parts_ && parts_->listener) parts_->listener->stop();
     if (housekeeping_.joinable()) housekeeping_.join();
     if (watcher_.joinable()) watcher_.join();
-    if (parts_ && parts_->dispatcher) parts_->dispatcher->stop();
 }
 
 void Daemon::housekeeping_loop() {
@@ -163,7 +186,7 @@ void Daemon::watch_loop() {
                         auto a = p.ad->resolve(e.guid);
                         account = a ? a->sam : e.guid;
                     }
-                    PWSYNC_TRY(p.engine->password_changed(account));
+                    PWSYNC_TRY(p.engine->password_changed(account, e.pwd_last_set));
                 }
                 PWSYNC_ASSIGN(auto w, p.store->write("pwsyncd"));
                 PWSYNC_TRY(w.set_cursor(kCursor, b.cookie));

@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <set>
 
 namespace pwsync::gateway {
@@ -18,13 +20,11 @@ ChangeResult from_error(const Error& e) {
 
 std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
 
-// Markers (damping, echo) are keyed by one name per account, whatever form
-// the sender used: the sAMAccountName when the text has one.
-std::string canonical(std::string_view account) {
-    std::string acc = ascii_lower(account);
-    const auto slash = acc.find('\\');
-    return slash == std::string::npos ? acc : acc.substr(slash + 1);
-}
+// AD keeps pwdLastSet in 100 ns units since 1601-01-01.
+constexpr std::int64_t kEpochDiff100ns = 116444736000000000;
+TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochDiff100ns) / 10); }
+// The DC's clock and ours may differ a little.
+constexpr auto kClockSlack = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -43,6 +43,21 @@ std::vector<std::string> Engine::aliases(std::string_view account) const {
         out.push_back(domain + "\\" + acc);
     }
     return out;
+}
+
+std::string Engine::canonical(std::string_view account) const {
+    for (const auto& n : aliases(account))
+        if (n.find('\\') == std::string::npos && n.find('@') == std::string::npos && !n.starts_with('{')) return n;
+    std::string acc = ascii_lower(account);
+    const auto slash = acc.find('\\');
+    return slash == std::string::npos ? acc : acc.substr(slash + 1);
+}
+
+Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
+                            const std::string& origin_adapter, TimePoint until) {
+    const std::string key = canonical(account);
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, password, {origin_adapter, until}));
+    return w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, {origin_adapter, until});
 }
 
 Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
@@ -167,6 +182,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
 
 ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
                                   const Secret& password) {
+    std::lock_guard serial(external_mutex_);
     store::Adapter adapter;
     store::SyncSettings sync;
     std::vector<store::Mapping> mappings;
@@ -189,8 +205,10 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         }
     }
     if (!adapter.flags.enabled) return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' is disabled");
-    const bool full = adapter.flags.change_windows_password && sync.full;
+    const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
     const bool partial = adapter.flags.sync_from_adapter && sync.partial;
+    if (adapter.flags.change_windows_password && sync.full && !options_.ad_writer && !partial)
+        return reply(ldap_code::unwilling_to_perform, "full sync needs a [directory] section in pwsyncd.conf");
     if (!full && !partial)
         return reply(ldap_code::unwilling_to_perform,
                      "External -> Windows sync is disabled for adapter '" + adapter.name +
@@ -224,11 +242,14 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
             auto w = store_.write(p.name);
             if (!w) return from_error(w.error());
             for (const auto& m : mappings) {
-                const auto until = now() + options_.echo_window;
-                if (auto st = w->set_marker(store::MarkerKind::echo, canonical(m.windows), password.view(), {adapter.name, until}); !st)
+                if (auto st = mark_written(*w, m.windows, password.view(), adapter.name, now() + options_.echo_window); !st)
                     return from_error(st.error());
-                if (auto st = w->set_marker(store::MarkerKind::echo, canonical(m.windows), kPwsyncWrote, {adapter.name, until}); !st)
-                    return from_error(st.error());
+                // An AD write still queued from an earlier change is older than
+                // this one: it must not land after it.
+                auto queued = w->jobs_for_target(kWindowsTarget, m.windows);
+                if (!queued) return from_error(queued.error());
+                for (const auto& j : *queued)
+                    if (auto st = w->job_superseded(j.id, 0); !st) return from_error(st.error());
             }
             if (auto st = w->commit(); !st) return from_error(st.error());
         }
@@ -239,8 +260,13 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
             // No store transaction is open here: AD's capture hook calls back into us.
             auto st = options_.ad_writer(m.windows, password);
             if (st) continue;
-            if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument)
+            if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument) {
+                // Nothing was written: the markers must not hide a real change.
+                if (auto w = store_.write(p.name)) {
+                    if (mark_written(*w, m.windows, password.view(), adapter.name, now())) (void)w->commit();
+                }
                 return reply(ldap_code::constraint_violation, "Active Directory refused the password: " + st.error().message);
+            }
             ad_queue.push_back(m.windows);
         }
     }
@@ -279,17 +305,33 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
                                         : "stored");
 }
 
-Status Engine::password_changed(std::string_view account) {
+Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {
     const auto names = aliases(account);
+    const std::string key = canonical(account);
     PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    // Seen already (a batch replayed after a crash): nothing to do.
+    const std::string seen_name = "pwdlastset/" + key;
+    if (pwd_last_set != 0) {
+        PWSYNC_ASSIGN(auto seen, w.cursor(seen_name));
+        if (seen && std::strtoll(seen->c_str(), nullptr, 10) >= pwd_last_set) return {};
+        PWSYNC_TRY(w.set_cursor(seen_name, std::to_string(pwd_last_set)));
+    }
     std::vector<store::PendingCapture> pending;
     for (const auto& n : names) {
         PWSYNC_ASSIGN(auto found, w.pending_captures(n));
-        for (auto& c : found) pending.push_back(std::move(c));
+        for (auto& c : found)
+            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == c.id; }))
+                pending.push_back(std::move(c));
+    }
+    // Captures taken after the change the DC committed are candidates for
+    // a later change (or refused ones): leave them pending.
+    if (pwd_last_set != 0) {
+        const TimePoint changed = from_filetime(pwd_last_set) + kClockSlack;
+        std::erase_if(pending, [&](const auto& c) { return c.created > changed; });
     }
     std::size_t queued = 0;
     if (pending.empty()) {
-        PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, canonical(account), kPwsyncWrote, now()));
+        PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
         if (!ours) {
             // Nobody captured this change: the external systems are now behind.
             PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
@@ -301,8 +343,8 @@ Status Engine::password_changed(std::string_view account) {
         }
         return w.commit();
     }
-    // The newest capture is the password that committed; older ones were
-    // refused by AD (history, policy) or replaced, and must go nowhere.
+    // The newest capture before the change is the password that committed;
+    // older ones were refused by AD (history, policy) or replaced.
     std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     const auto& newest = pending.back();
     PWSYNC_ASSIGN(Secret pw, w.pending_password(newest.id));
@@ -315,6 +357,17 @@ Status Engine::password_changed(std::string_view account) {
     PWSYNC_TRY(w.commit());
     if (queued > 0 && options_.queued) options_.queued();
     return {};
+}
+
+Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {
+    std::string origin_adapter;
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
+    PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
+    // The fan-out already happened when the change was accepted.
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(account), password.view(),
+                            {std::string(origin_principal), now() + options_.damping_window}));
+    return w.commit();
 }
 
 Result<std::size_t> Engine::expire_pending() {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,9 +58,16 @@ public:
     ChangeResult change(const std::string& principal, std::string_view identity, const Secret* old_password,
                         const Secret& new_password);
 
-    // The watcher saw `account`'s pwdLastSet advance: confirm its pending
-    // captures, or mark its mappings stale when nothing explains the change.
-    Status password_changed(std::string_view account);
+    // The watcher saw `account`'s pwdLastSet advance to `pwd_last_set` (AD's
+    // 100 ns units since 1601; 0: unknown). Confirms the newest pending
+    // capture taken before that moment (later ones stay pending: AD may yet
+    // refuse them), or marks the account's mappings stale when nothing
+    // explains the change. A value already handled is ignored, so a watcher
+    // batch replayed after a crash changes nothing.
+    Status password_changed(std::string_view account, std::int64_t pwd_last_set = 0);
+    // Called just before a queued AD write (dispatcher, "@windows"): renews
+    // the markers that keep the DC's capture of it from bouncing back.
+    Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal);
     // Drops pre-commit captures that were never confirmed. Returns how many.
     Result<std::size_t> expire_pending();
 
@@ -73,10 +81,19 @@ private:
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                    std::string_view skip_adapter, std::size_t& queued);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
+    // One name per account for damping and echo markers: its sAMAccountName
+    // when known, whatever form the sender used.
+    std::string canonical(std::string_view account) const;
+    Status mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
+                        const std::string& origin_adapter, TimePoint until);
     TimePoint now() const { return clock_->now(); }
 
     store::Store& store_;
     EngineOptions options_;
+    // External -> Windows changes go one at a time: the verify-old-password
+    // check, the AD write and the store update of one change must not
+    // interleave with another's. The capture path never takes it.
+    std::mutex external_mutex_;
     SystemClock system_clock_;
     const Clock* clock_;
 };

@@ -37,8 +37,20 @@ void Log::reopen() {
     }
 }
 
-void Log::write(LogLevel level, std::string_view line) {
+void Log::write(LogLevel level, std::string_view raw) {
     if (level < level_) return;
+    // Names in a line may come from a peer: no forged lines, no terminal codes.
+    std::string line;
+    line.reserve(raw.size());
+    for (unsigned char c : raw) {
+        if (c < 0x20 || c == 0x7f) {
+            char esc[8];
+            std::snprintf(esc, sizeof esc, "\\x%02x", c);
+            line += esc;
+        } else {
+            line.push_back(static_cast<char>(c));
+        }
+    }
     static constexpr const char* names[] = {"debug", "info", "warning", "error"};
     const std::string stamp = format_iso8601(std::chrono::system_clock::now());
     std::lock_guard lock(mutex_);

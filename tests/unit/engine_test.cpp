@@ -257,5 +257,52 @@ TEST_F(EngineTest, MappingConflictIsRefusedUnlessAllowed) {
     EXPECT_EQ(credential("LINUX", "TEST\\carol"), "Both-Pass-1");
 }
 
+std::int64_t filetime(TimePoint t) { return to_unix_micros(t) * 10 + 116444736000000000; }
+
+TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
+    const auto committed_at = clock_.now();
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").code, ldap_code::success);
+    clock_.advance(std::chrono::seconds(10));
+    // A later attempt the DC may yet refuse (history): captured, not committed.
+    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").code, ldap_code::success);
+    ASSERT_TRUE(engine_->password_changed("alice", filetime(committed_at + std::chrono::milliseconds(5))));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-1", "racf:ALICE01=Committed-Pass-1"}));
+    auto r = std::move(*store_->read());
+    ASSERT_EQ(r.pending_captures()->size(), 1u);
+}
+
+TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").code, ldap_code::success);
+    const auto at = filetime(clock_.now() + std::chrono::milliseconds(5));
+    ASSERT_TRUE(engine_->password_changed("bob", at));
+    ASSERT_TRUE(engine_->password_changed("bob", at));  // the same batch again after a crash
+    EXPECT_EQ(queued().size(), 1u);
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.mapping({"LINUX", "TEST\\bob"})->status, store::MappingStatus::ok);
+    auto audit = r.audit();
+    for (const auto& a : *audit) EXPECT_NE(a.action, "change.uncaptured");
+}
+
+TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
+    ad_mode_ = "down";
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").code, ldap_code::success);
+    ad_mode_ = "ok";
+    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").code, ldap_code::success);
+    auto r = std::move(*store_->read());
+    EXPECT_TRUE(r.jobs_for_target(kWindowsTarget, "TEST\\alice")->empty());
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Direct-Second-2");
+}
+
+TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
+    EngineOptions opts;
+    opts.clock = &clock_;
+    Engine no_ad(*store_, opts);
+    set(store::SyncMode::partial, false);
+    const Secret old("Linux-Old-1");
+    auto r = no_ad.change("ldap-agent", "alice", &old, Secret("Whatever-Pass-1"));
+    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_NE(r.message.find("[directory]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pwsync::gateway

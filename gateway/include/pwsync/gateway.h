@@ -21,6 +21,7 @@ struct Delivery {
     std::string external;          // the account to change
     const Secret* password = nullptr;
     const Secret* old_password = nullptr;  // with send-old-password, when the store had one
+    std::string origin;            // the principal that sent the change
 };
 
 enum class Outcome {
