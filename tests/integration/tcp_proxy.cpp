@@ -71,6 +71,8 @@ void TcpProxy::loop() {
             cut_ = false;
             continue;
         }
+        // Only the pairs that were polled have entries in fds.
+        const std::size_t polled = pairs.size();
         if (fds[1].revents & POLLIN) {
             const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (c >= 0) {
@@ -90,7 +92,7 @@ void TcpProxy::loop() {
         }
         // Shuttle bytes; a closed side closes the pair.
         std::vector<std::size_t> dead;
-        for (std::size_t i = 0; i < pairs.size(); ++i) {
+        for (std::size_t i = 0; i < polled; ++i) {
             for (int side = 0; side < 2; ++side) {
                 const pollfd& p = fds[2 + 2 * i + static_cast<std::size_t>(side)];
                 if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;

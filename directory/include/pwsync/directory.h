@@ -153,6 +153,8 @@ struct RootDse {
     bool supports_control(std::string_view oid) const;
 };
 
+// One connection (with failover and reconnect). Not thread-safe: use one per
+// thread, or serialise calls.
 class Connection {
 public:
     // Connects to the first URI that answers (failover in order) and binds
@@ -308,6 +310,7 @@ struct Batch {
     TimePoint observed{};
 };
 
+// Not thread-safe: one thread drives it (wait, then poll).
 class Watcher {
 public:
     // `cookie`: what the last delivered Batch carried, or empty for a full sync.
