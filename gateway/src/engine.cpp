@@ -126,11 +126,15 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
     if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     for (const auto& m : mappings) {
-        if (!m.enabled) continue;
+        // Every mapping left out is accounted for in the audit.
+        auto skip = [&](const std::string& why) { return w.audit("change.not-sent", m.app + "/" + m.windows, why); };
+        if (!m.enabled) { PWSYNC_TRY(skip("mapping disabled")); continue; }
         PWSYNC_ASSIGN(store::App app, w.app(m.app));
-        if (!app.enabled || app.adapter.empty()) continue;
+        if (!app.enabled) { PWSYNC_TRY(skip("application disabled")); continue; }
+        if (app.adapter.empty()) { PWSYNC_TRY(skip("application has no adapter")); continue; }
         PWSYNC_ASSIGN(store::Adapter adapter, w.adapter(app.adapter));
-        if (!adapter.flags.enabled || !adapter.flags.sync_to_adapter) continue;
+        if (!adapter.flags.enabled) { PWSYNC_TRY(skip("adapter " + adapter.name + " disabled")); continue; }
+        if (!adapter.flags.sync_to_adapter) { PWSYNC_TRY(skip("adapter " + adapter.name + " has sync-to-adapter off")); continue; }
         const std::string name = ascii_lower(adapter.name);
         if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
             PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
