@@ -39,7 +39,9 @@ std::vector<Command> all_commands() {
     add_adapter_commands(cmds);
     add_mapping_commands(cmds);
     add_principal_commands(cmds);
+    add_queue_commands(cmds);
     add_directory_commands(cmds);
+    add_notify_commands(cmds);
     return cmds;
 }
 
@@ -102,7 +104,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         auto st = cmd->run(ctx);
         if (!st) {
             err << "pwsync: error: " << st.error().message << "\n";
-            return kExitFailure;
+            return ctx.exit_code() != 0 ? ctx.exit_code() : kExitFailure;
         }
     } catch (const UsageError& u) {
         err << "pwsync: error: " << title(*cmd) << ": " << u.message << " (see " << title(*cmd) << " --help)\n";

@@ -57,12 +57,16 @@ public:
     std::string arg(const char* name) const;  // a required option or positional
 
     void print_json(const json& doc);
+    // A failing command may choose its own exit code (pwsync notify does).
+    void set_exit(int code) { exit_ = code; }
+    int exit_code() const { return exit_; }
 
 private:
     const po::variables_map& vm_;
     std::istream& in_;
     std::ostream& out_;
     std::ostream& err_;
+    int exit_ = 0;
 };
 
 struct Command {
@@ -81,7 +85,9 @@ void add_app_commands(std::vector<Command>& out);
 void add_adapter_commands(std::vector<Command>& out);    // adapters and groups
 void add_mapping_commands(std::vector<Command>& out);
 void add_principal_commands(std::vector<Command>& out);
+void add_queue_commands(std::vector<Command>& out);     // status, queue, damping
 void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
+void add_notify_commands(std::vector<Command>& out);
 
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "cli.h"
+#include "pwsync/gateway.h"
 
 namespace pwsync::cli {
 namespace {
@@ -22,21 +23,13 @@ const char* env(const char* name) {
 // Reads `store` and `key` from an INI file; other keys and sections belong
 // to pwsyncd and are ignored here.
 Status read_config(const std::string& path, bool required, store::Options& o) {
-    std::ifstream f(path);
-    if (!f) {
-        if (!required) return {};
-        return fail(Errc::not_found, "cannot read configuration file " + path);
+    if (!required && ::access(path.c_str(), F_OK) != 0) return {};
+    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    for (const auto& [section, key, value] : entries) {
+        if (!section.empty()) continue;
+        if (key == "store" && o.dir.empty()) o.dir = value;
+        if (key == "key") o.key_file = value;
     }
-    po::options_description d;
-    d.add_options()("store", po::value<std::string>())("key", po::value<std::string>());
-    po::variables_map vm;
-    try {
-        po::store(po::parse_config_file(f, d, true), vm);
-    } catch (const po::error& e) {
-        return fail(Errc::invalid_argument, "configuration file " + path + ": " + e.what());
-    }
-    if (vm.count("store") && o.dir.empty()) o.dir = vm["store"].as<std::string>();
-    if (vm.count("key")) o.key_file = vm["key"].as<std::string>();
     return {};
 }
 

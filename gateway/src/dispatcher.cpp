@@ -1,6 +1,7 @@
 #include "dispatcher.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "backoff.h"
 
@@ -9,12 +10,23 @@ namespace {
 
 std::string target_key(const store::Job& j) { return ascii_lower(j.adapter) + '\0' + ascii_lower(j.external); }
 
-// A message from an adapter must not carry the password into the audit.
+// A message from an adapter must not carry the password into the audit,
+// also not in another letter case (a program that upper-cases it).
 std::string scrub(std::string msg, const Secret& pw, const Secret* old) {
     for (const Secret* s : {&pw, old}) {
         if (s == nullptr || s->empty()) continue;
-        for (auto at = msg.find(s->view()); at != std::string::npos; at = msg.find(s->view()))
-            msg.replace(at, s->size(), "***");
+        Secret needle(ascii_lower(s->view()));
+        for (std::size_t at = 0; at + needle.size() <= msg.size();) {
+            std::string window = ascii_lower(std::string_view(msg).substr(at, needle.size()));
+            const bool hit = window == needle.view();
+            wipe(window.data(), window.size());
+            if (hit) {
+                msg.replace(at, needle.size(), "***");
+                at += 3;
+            } else {
+                ++at;
+            }
+        }
     }
     return msg;
 }
@@ -60,10 +72,19 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
     for (auto& j : jobs) by_target[target_key(j)].push_back(std::move(j));
     std::map<std::string, std::optional<store::Adapter>> configs;
     const TimePoint t = now();
-    std::lock_guard lock(mutex_);
+    // Claims are made on copies and published only once the transaction
+    // commits: a failure half way must not leave accounts marked busy.
+    std::set<std::string> in_flight;
+    std::map<std::string, std::uint32_t> load;
+    {
+        std::lock_guard lock(mutex_);
+        in_flight = in_flight_;
+        load = adapter_load_;
+    }
+    std::vector<std::string> claimed;
     for (auto& [key, list] : by_target) {
         const store::Job& newest = list.back();
-        const bool busy = in_flight_.contains(key);
+        const bool busy = in_flight.contains(key);
         for (std::size_t i = 0; i + 1 < list.size(); ++i)
             if (!busy) PWSYNC_TRY(w.job_superseded(list[i].id, newest.id));
         if (busy) continue;
@@ -93,12 +114,15 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
         }
         if (!builtin && !settings.flags.enabled) continue;  // held until the adapter is enabled again
         if (newest.next_attempt > t) continue;
-        if (adapter_load_[adapter_key] >= std::max<std::uint32_t>(1, settings.concurrency)) continue;
-        ++adapter_load_[adapter_key];
-        in_flight_.insert(key);
+        if (load[adapter_key] >= std::max<std::uint32_t>(1, settings.concurrency)) continue;
+        ++load[adapter_key];
+        claimed.push_back(key);
         work.push_back({newest, settings, builtin});
     }
     PWSYNC_TRY(w.commit());
+    std::lock_guard lock(mutex_);
+    for (const auto& key : claimed) in_flight_.insert(key);
+    for (const auto& item : work) ++adapter_load_[ascii_lower(item.job.adapter)];
     return work;
 }
 
@@ -139,13 +163,18 @@ void Dispatcher::execute(const Work& work) {
         else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
     }
     if (adapter) {
-        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr};
-        result = adapter->deliver(d);
+        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin};
+        try {
+            result = adapter->deliver(d);
+        } catch (const std::exception& e) {
+            result = {Outcome::retry, std::string("adapter failed: ") + e.what()};
+        }
     }
     const std::string msg = scrub(result.message, password, have_old ? &old : nullptr);
     password.clear();
     old.clear();
 
+    Status recorded;
     auto w = store_.write("pwsyncd");
     if (w) {
         Status st;
@@ -166,7 +195,18 @@ void Dispatcher::execute(const Work& work) {
             st = w->job_retry(job.id, now() + retry_delay(job.attempts + 1, work.settings.retry_delay, u), msg);
         }
         // not_found: the job was dropped by an admin while it was being sent.
-        if (st || st.error().code == Errc::not_found) (void)w->commit();
+        if (st || st.error().code == Errc::not_found) {
+            if (auto c = w->commit(); !c) recorded = std::move(c);
+        } else {
+            recorded = std::move(st);
+        }
+    } else {
+        recorded = std::unexpected(w.error());
+    }
+    if (!recorded) {
+        // The job stays as it was and would be sent again at once: slow down.
+        log("cannot record the outcome of " + std::to_string(job.id) + ": " + recorded.error().message);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     finish(work);
 }
@@ -206,7 +246,13 @@ void Dispatcher::wake() {
 
 void Dispatcher::scheduler_loop() {
     while (true) {
-        auto work = plan();
+        Result<std::vector<Work>> work = std::vector<Work>{};
+        try {
+            work = plan();
+        } catch (const std::exception& e) {
+            work = fail(Errc::internal, e.what());
+        }
+        if (!work) log("dispatcher: " + work.error().message);
         {
             std::unique_lock lock(mutex_);
             if (work) {
@@ -229,11 +275,25 @@ void Dispatcher::worker_loop() {
         {
             std::unique_lock lock(mutex_);
             work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping and nothing left to finish
+            if (stopping_) {
+                // Not started: the jobs stay in the outbox for the next start.
+                for (const auto& w : queue_) {
+                    in_flight_.erase(target_key(w.job));
+                    auto& load = adapter_load_[ascii_lower(w.job.adapter)];
+                    if (load > 0) --load;
+                }
+                queue_.clear();
+                return;
+            }
             item = std::move(queue_.front());
             queue_.erase(queue_.begin());
         }
-        execute(item);
+        try {
+            execute(item);
+        } catch (const std::exception& e) {
+            log("delivery of job " + std::to_string(item.job.id) + " failed: " + e.what());
+            finish(item);
+        }
     }
 }
 

@@ -26,6 +26,7 @@ struct DispatcherOptions {
     std::size_t workers = 4;                      // delivery threads (threaded mode)
     std::chrono::milliseconds idle_poll{1000};    // rescan at least this often
     AdapterFactory factory;                       // nullptr: make_adapter (the registry)
+    std::function<void(std::string_view)> log;    // errors the dispatcher cannot return
 };
 
 // A target pwsync itself provides (e.g. "windows": the AD writer for full sync).
@@ -49,7 +50,9 @@ public:
 
     // Threaded mode: a scheduler and `workers` delivery threads.
     void start();
-    void stop();   // finishes deliveries in flight, then returns
+    // Finishes the deliveries already started, then returns; jobs not yet
+    // started stay in the outbox for the next start.
+    void stop();
     void wake();   // a job was queued: look now
 
 private:
@@ -64,6 +67,9 @@ private:
     void finish(const Work& work);
     void scheduler_loop();
     void worker_loop();
+    void log(const std::string& line) const {
+        if (options_.log) options_.log(line);
+    }
     TimePoint now() const { return clock_->now(); }
 
     store::Store& store_;

@@ -49,6 +49,12 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Se
     const pid_t pid = ::fork();
     if (pid < 0) return fail(Errc::io, std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
+        // The daemon blocks SIGTERM/SIGINT/SIGHUP (taken by sigwait) and
+        // ignores SIGPIPE; a program must start with the defaults.
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
         ::setpgid(0, 0);
         ::dup2(in.fd[0], 0);
         ::dup2(out.fd[1], 1);

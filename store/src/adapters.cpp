@@ -89,6 +89,8 @@ Result<std::vector<std::string>> ReadTxn::adapter_apps(std::string_view name) co
 
 Status WriteTxn::create_adapter(Adapter a, std::map<std::string, Secret> secrets) {
     PWSYNC_TRY(check_name("adapter name", a.name));
+    if (a.name.front() == '@')
+        return fail(Errc::invalid_argument, "adapter names starting with @ are reserved for pwsync's own targets");
     PWSYNC_TRY(check_name("adapter type", a.type));
     PWSYNC_TRY(check_numbers(a));
     PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().adapters, app_key(a.name)));

@@ -37,6 +37,10 @@ Result<Env> Env::open(const std::string& dir, std::size_t map_size, unsigned max
         return std::unexpected(st.error());
     if (auto st = check(mdb_env_set_mapsize(e.env_, map_size), "cannot set the map size"); !st)
         return std::unexpected(st.error());
+    // One reader slot per concurrent read transaction: the daemon may serve
+    // a thousand connections at once (LMDB's default is 126).
+    if (auto st = check(mdb_env_set_maxreaders(e.env_, 4096), "cannot set the number of readers"); !st)
+        return std::unexpected(st.error());
     // MDB_NOTLS: read transactions are not tied to threads (the daemon hands
     // them around); the default sync mode makes every commit durable.
     if (auto st = check(mdb_env_open(e.env_, dir.c_str(), MDB_NOTLS, 0600), "cannot open the store at " + dir); !st)

@@ -37,8 +37,15 @@ Result<std::vector<Principal>> ReadTxn::principals() const {
 }
 
 Result<bool> ReadTxn::verify_principal_secret(std::string_view name, std::string_view secret) const {
-    PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
-    return crypto::verify_secret(rec.secret, secret);
+    auto rec = load_principal(*s_, name);
+    if (!rec) {
+        // As slow for an unknown name as for a wrong secret: timing must not
+        // tell which principals exist.
+        static const auto dummy = crypto::hash_secret("pwsync: no such principal");
+        if (dummy) (void)crypto::verify_secret(*dummy, secret);
+        return std::unexpected(rec.error());
+    }
+    return crypto::verify_secret(rec->secret, secret);
 }
 
 Status WriteTxn::create_principal(Principal p, const Secret& secret) {

@@ -168,11 +168,15 @@ Result<std::uint64_t> WriteTxn::enqueue_job(Job job, const Secret& password, con
 Status WriteTxn::job_delivered(std::uint64_t id) {
     PWSYNC_ASSIGN(auto r, load_job(*s_, id));
     PWSYNC_TRY(drop_job(*s_, r.job));
-    // The mapping may have gone meanwhile; the delivery still happened.
+    // The mapping may have gone meanwhile; the delivery still happened. A
+    // credential stored after this job was queued is newer: keep it.
     PWSYNC_ASSIGN(auto mapping_there, lmdb::get(s_->t(), s_->db().mappings, mapping_key(r.job.app, r.job.windows)));
     if (mapping_there) {
-        PWSYNC_ASSIGN(Secret pw, s_->open_sealed(r.sealed_password, job_context(id, "password")));
-        PWSYNC_TRY(set_mapping_credential({r.job.app, r.job.windows}, pw));
+        PWSYNC_ASSIGN(auto m, records::decode_mapping(*mapping_there));
+        if (m.mapping.credential_updated <= r.job.created) {
+            PWSYNC_ASSIGN(Secret pw, s_->open_sealed(r.sealed_password, job_context(id, "password")));
+            PWSYNC_TRY(set_mapping_credential({r.job.app, r.job.windows}, pw));
+        }
     }
     return audit("job.delivered", describe(r.job), "attempts=" + std::to_string(r.job.attempts + 1));
 }
@@ -206,6 +210,7 @@ Status WriteTxn::dead_letter_retry(std::uint64_t id) {
     PWSYNC_ASSIGN(auto d, load_dead(*s_, id));
     PWSYNC_TRY(lmdb::del(s_->t(), s_->db().dead, id_key(id)));
     d.job.job.attempts = 0;
+    d.job.job.created = s_->now();  // max-age counts from the requeue
     d.job.job.next_attempt = s_->now();
     d.job.job.last_error.clear();
     PWSYNC_TRY(put_job(*s_, d.job));

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.h"
+#include "pwsync/store.h"
 
 namespace pwsync::cli::testing {
 namespace {
@@ -284,6 +285,88 @@ TEST_F(Cli, StoreLocationFromConfigFile) {
     auto none = test::run({test::program("pwsync"), "app", "list"}, {}, {"PWSYNC_STORE=", "PWSYNC_CONFIG=" + (dir_ / "missing.conf")});
     EXPECT_EQ(none.exit_code, 1);
     EXPECT_NE(none.err.find("missing.conf"), std::string::npos);
+}
+
+TEST_F(Cli, StatusQueueAndDamping) {
+    setup_racf();
+    ok({"adapter", "enable", "ldap1"});
+    std::uint64_t dead_id = 0;
+    {
+        store::Options o;
+        o.dir = store();
+        auto s = store::Store::open(o);
+        ASSERT_TRUE(s) << s.error().message;
+        auto w = std::move(*s->write("test"));
+        store::Job j;
+        j.adapter = "ldap1";
+        j.app = "RACF";
+        j.windows = "TEST\\alice";
+        j.external = "ALICE";
+        j.origin = "dc1";
+        ASSERT_TRUE(w.enqueue_job(j, Secret("Queued-Secret-1")));
+        j.external = "OTHER";
+        dead_id = *w.enqueue_job(j, Secret("Dead-Secret-2"));
+        ASSERT_TRUE(w.job_dead(dead_id, "no such user"));
+        ASSERT_TRUE(w.set_marker(store::MarkerKind::damping, "alice", "x", {"dc1", TimePoint::max() - std::chrono::hours(1)}));
+        ASSERT_TRUE(w.commit());
+    }
+    auto st = js({"status"});
+    EXPECT_EQ(st["queued"], 1);
+    EXPECT_EQ(st["dead_letters"], 1);
+    EXPECT_EQ(st["pending_captures"], 0);
+    EXPECT_EQ(st["adapters"][0]["name"], "ldap1");
+    EXPECT_EQ(st["adapters"][0]["queued"], 1);
+    EXPECT_EQ(st["adapters"][0]["dead_letters"], 1);
+    EXPECT_NE(ok({"status"}).find("dead letters: 1"), std::string::npos);
+    const std::string listing = ok({"queue", "list", "--json"});
+    EXPECT_EQ(listing.find("Secret"), std::string::npos);
+    auto q = json::parse(listing);
+    ASSERT_EQ(q["queued"].size(), 1u);
+    ASSERT_EQ(q["dead_letters"].size(), 1u);
+    EXPECT_EQ(q["dead_letters"][0]["reason"], "no such user");
+    failing({"queue", "retry", "abc"}, 2);
+    failing({"queue", "retry", "999999"}, 1);
+    ok({"queue", "retry", std::to_string(dead_id)});
+    q = js({"queue", "list"});
+    EXPECT_EQ(q["queued"].size(), 2u);
+    EXPECT_TRUE(q["dead_letters"].empty());
+    EXPECT_NE(ok({"damping", "reset"}).find("forgot 1"), std::string::npos);
+    EXPECT_NE(ok({"audit"}).find("damping.reset"), std::string::npos);
+}
+
+// pwsync notify without a reachable gateway: the exit codes a hook relies on.
+TEST_F(Cli, NotifyExitCodes) {
+    test::write_file(dir_ / "secret", "Principal-Secret-9");
+    const std::vector<std::string> base{test::program("pwsync"), "notify", "--gateway", "ldaps://127.0.0.1:1",
+                                        "--principal", "dc1", "--secret-file", dir_ / "secret", "--timeout", "2"};
+    auto with = [&](std::vector<std::string> extra) {
+        auto a = base;
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    };
+    auto r = test::run(with({"--account", "alice"}), "Unreachable-Pass.1");
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("gateway"), std::string::npos);
+    EXPECT_EQ(r.err.find("Unreachable-Pass"), std::string::npos);
+    r = test::run(with({"--account", "alice", "--complexity"}), "alice-is-here-1");
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("complexity"), std::string::npos);
+    EXPECT_EQ(r.err.find("is-here"), std::string::npos);
+    // As Samba's hook: an unreachable gateway must not block the change...
+    r = test::run(with({"--samba-hook"}), "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice", "SAMBA_CPS_FULL_NAME=Alice L"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("not stored"), std::string::npos);
+    EXPECT_NE(r.err.find("stale"), std::string::npos);
+    EXPECT_EQ(r.err.find("Hook-Pass"), std::string::npos);
+    // ... but a password that fails AD's complexity rule is refused.
+    r = test::run(with({"--samba-hook"}), "alicealice", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+    EXPECT_EQ(r.exit_code, 4);
+    r = test::run({test::program("pwsync"), "notify", "--account", "alice"}, "x");
+    EXPECT_EQ(r.exit_code, 2);
+    ::chmod((dir_ / "secret").c_str(), 0644);
+    r = test::run(with({"--account", "alice"}), "Some-Pass.2024x");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("group or others"), std::string::npos) << r.err;
 }
 
 }  // namespace

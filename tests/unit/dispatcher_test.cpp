@@ -27,7 +27,7 @@ protected:
                          "mode=$(cat " + (dir_ / "mode") + " 2>/dev/null)\n"
                          "case \"$mode\" in\n"
                          "  retry) echo 'server busy'; exit 75;;\n"
-                         "  fail) echo \"refused $pw\"; exit 3;;\n"
+                         "  fail) echo \"refused $pw ${pw^^}\"; exit 3;;\n"
                          "  slow) sleep 5;;\n"
                          "esac\n"
                          "echo \"$1 $pw ${old:--}\" >> " + (dir_ / "log") + "\n",
@@ -179,7 +179,7 @@ TEST_F(DispatcherTest, PermanentFailureIsADeadLetterWithoutThePassword) {
     auto dead = r().dead_letters();
     ASSERT_EQ(dead->size(), 1u);
     EXPECT_EQ((*dead)[0].job.id, id);
-    EXPECT_NE((*dead)[0].reason.find("exited with 3: refused ***"), std::string::npos) << (*dead)[0].reason;
+    EXPECT_NE((*dead)[0].reason.find("exited with 3: refused *** ***"), std::string::npos) << (*dead)[0].reason;
     auto audit = r().audit();
     for (const auto& a : *audit) EXPECT_EQ(a.detail.find("Secret-Pass-7"), std::string::npos);
     EXPECT_FALSE(r().mapping({"LINUX", "TEST\\u1"})->has_credential);

@@ -4,6 +4,14 @@
 namespace pwsync::store::testing {
 namespace {
 
+TEST_F(StoreTest, AdapterNamesStartingWithAtAreReserved) {
+    auto t = w();
+    Adapter a;
+    a.name = "@windows";
+    a.type = "ldap";
+    EXPECT_ERRC(t.create_adapter(a), Errc::invalid_argument);
+}
+
 TEST_F(StoreTest, AdapterFlagsStartOffButVerifyOldPassword) {
     make_adapter("ad1");
     auto a = r().adapter("AD1");

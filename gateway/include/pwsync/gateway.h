@@ -21,6 +21,7 @@ struct Delivery {
     std::string external;          // the account to change
     const Secret* password = nullptr;
     const Secret* old_password = nullptr;  // with send-old-password, when the store had one
+    std::string origin;            // the principal that sent the change
 };
 
 enum class Outcome {
@@ -62,5 +63,18 @@ struct AdapterType {
 const std::vector<AdapterType>& adapter_types();
 const AdapterType* find_adapter_type(std::string_view name);
 Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context);
+
+// ----------------------------------------------------------- configuration
+
+// Every "key = value" of an INI file in order, keys as "section.key" (or
+// "key" before any section); comments and blank lines dropped. Shared by
+// pwsyncd, pwsync and the capture hook, which read parts of the same files.
+struct IniEntry {
+    std::string section, key, value;
+};
+Result<std::vector<IniEntry>> read_ini(const std::string& path);
+
+// "a b  c" -> {"a", "b", "c"} (URI lists).
+std::vector<std::string> split_words(const std::string& s);
 
 }  // namespace pwsync::gateway

@@ -1,0 +1,98 @@
+#include "config.h"
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace pwsync::gateway {
+namespace {
+
+namespace po = boost::program_options;
+
+Result<std::uint64_t> number(const std::string& key, const std::string& value, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc{} || end != value.data() + value.size() || n < min || n > max)
+        return fail(Errc::invalid_argument, key + " = " + value + ": expected a whole number from " + std::to_string(min) +
+                                                " to " + std::to_string(max));
+    return n;
+}
+
+}  // namespace
+
+std::vector<std::string> split_words(const std::string& s) {
+    std::istringstream in(s);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+Result<std::vector<IniEntry>> read_ini(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
+    po::parsed_options parsed(nullptr);
+    try {
+        parsed = po::parse_config_file(f, po::options_description(), true);
+    } catch (const po::error& e) {
+        return fail(Errc::invalid_argument, path + ": " + e.what());
+    }
+    std::vector<IniEntry> out;
+    for (const auto& opt : parsed.options) {
+        const std::string& key = opt.string_key;
+        const auto dot = key.find('.');
+        out.push_back({dot == std::string::npos ? "" : key.substr(0, dot), dot == std::string::npos ? key : key.substr(dot + 1),
+                       opt.value.empty() ? std::string() : opt.value.front()});
+    }
+    return out;
+}
+
+Result<DaemonConfig> load_config(const std::string& path) {
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
+    DaemonConfig c;
+    for (const auto& [section, name, value] : entries) {
+        const std::string key = section.empty() ? name : section + "." + name;
+        auto bad = [&](const std::string& why) { return fail(Errc::invalid_argument, path + ": " + key + ": " + why); };
+        if (section.empty()) {
+            if (name == "store") c.store = value;
+            else if (name == "key") c.key = value;
+            else return bad("unknown key");
+        } else if (section == "listen") {
+            if (name == "uri") { for (auto& u : split_words(value)) c.listen_uris.push_back(u); }
+            else if (name == "cert") c.cert = value;
+            else if (name == "key") c.cert_key = value;
+            else if (name == "client-ca") c.client_ca = value;
+            else if (name == "max-connections") { PWSYNC_ASSIGN(c.max_connections, number(key, value, 1, 100000)); }
+            else if (name == "max-message-size") { PWSYNC_ASSIGN(c.max_message_size, number(key, value, 1024, 16 << 20)); }
+            else if (name == "idle-timeout") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
+                c.idle_timeout = std::chrono::seconds(s);
+            } else return bad("unknown key");
+        } else if (section == "directory") {
+            c.directory.emplace_back(name, value);
+        } else if (section == "gateway") {
+            if (name == "pending-ttl") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
+                c.pending_ttl = std::chrono::seconds(s);
+            } else if (name == "damping-window") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 0, 86400));
+                c.damping_window = std::chrono::seconds(s);
+            } else if (name == "workers") {
+                PWSYNC_ASSIGN(c.workers, number(key, value, 1, 256));
+            } else return bad("unknown key");
+        } else if (section == "log") {
+            if (name == "level") {
+                if (!parse_log_level(value, c.log_level)) return bad("expected debug, info, warning or error");
+            } else if (name == "file") c.log_file = value;
+            else return bad("unknown key");
+        } else {
+            return fail(Errc::invalid_argument, path + ": unknown section [" + section + "]");
+        }
+    }
+    if (c.store.empty()) return fail(Errc::invalid_argument, path + ": store = DIR is missing");
+    if (c.listen_uris.empty()) return fail(Errc::invalid_argument, path + ": [listen] uri is missing");
+    if (c.cert.empty() || c.cert_key.empty()) return fail(Errc::invalid_argument, path + ": [listen] cert and key are required");
+    return c;
+}
+
+}  // namespace pwsync::gateway

@@ -1,0 +1,40 @@
+// pwsyncd.conf: an INI file read with Boost.Program_options.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "log.h"
+#include "pwsync/gateway.h"  // read_ini
+#include "pwsync/util.h"
+
+namespace pwsync::gateway {
+
+struct DaemonConfig {
+    std::string store;           // store =
+    std::string key;             // key = (empty: <store>/master.key)
+    // [listen]
+    std::vector<std::string> listen_uris;   // uri = (space-separated)
+    std::string cert, cert_key, client_ca;  // cert = / key = / client-ca =
+    std::size_t max_connections = 1024;
+    std::size_t max_message_size = 64 * 1024;
+    std::chrono::seconds idle_timeout{60};
+    // [directory]: handed to the directory library as written; empty: none.
+    std::vector<std::pair<std::string, std::string>> directory;
+    // [gateway]
+    std::chrono::seconds pending_ttl{120};
+    std::chrono::seconds damping_window{600};
+    std::size_t workers = 4;
+    // [log]
+    LogLevel log_level = LogLevel::info;
+    std::string log_file;        // empty: stderr
+};
+
+// Unknown sections or keys, and bad values, are errors naming the key.
+Result<DaemonConfig> load_config(const std::string& path);
+
+
+
+}  // namespace pwsync::gateway

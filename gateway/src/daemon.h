@@ -1,0 +1,36 @@
+// The running gateway: store, engine, dispatcher, listener, and — when a
+// [directory] is configured — the AD writer and the change watcher.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "config.h"
+#include "pwsync/util.h"
+
+namespace pwsync::gateway {
+
+class Daemon {
+public:
+    // Opens everything and starts serving; with `check_only`, opens and
+    // checks everything, then stops without serving.
+    static Result<std::unique_ptr<Daemon>> start(const DaemonConfig& config, bool check_only);
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+    ~Daemon();
+    // Stops accepting, finishes deliveries in flight, stops the watcher.
+    void stop();
+
+    struct Parts;
+
+private:
+    Daemon() = default;
+    void housekeeping_loop();
+    void watch_loop();
+    std::unique_ptr<Parts> parts_;
+    std::atomic<bool> stopping_{false};
+    std::thread housekeeping_, watcher_;
+};
+
+}  // namespace pwsync::gateway

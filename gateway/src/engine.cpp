@@ -1,0 +1,387 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+namespace pwsync::gateway {
+namespace {
+
+// What the audit and the dispatcher call the sender of a change.
+constexpr std::string_view kPwsyncWrote = "\x01pwsync wrote this account";
+
+ChangeResult reply(int code, std::string message) { return {code, std::move(message)}; }
+
+ChangeResult from_error(const Error& e) {
+    if (e.code == Errc::storage || e.code == Errc::io)
+        return reply(ldap_code::unavailable, "the change could not be stored: " + e.message);
+    return reply(ldap_code::other, e.message);
+}
+
+std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
+
+// AD keeps pwdLastSet in 100 ns units since 1601-01-01.
+constexpr std::int64_t kEpochDiff100ns = 116444736000000000;
+TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochDiff100ns) / 10); }
+// The DC's clock and ours may differ a little.
+constexpr auto kClockSlack = std::chrono::seconds(2);
+
+}  // namespace
+
+Engine::Engine(store::Store& store, EngineOptions options)
+    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
+
+std::vector<std::string> Engine::aliases(std::string_view account) const {
+    if (options_.aliases) return options_.aliases(account);
+    std::vector<std::string> out{lower_trimmed(account)};
+    const std::string acc = out.front();
+    const auto slash = acc.find('\\');
+    const std::string domain = ascii_lower(options_.domain);
+    if (slash != std::string::npos) {
+        out.push_back(acc.substr(slash + 1));
+    } else if (acc.find('@') == std::string::npos && !domain.empty()) {
+        out.push_back(domain + "\\" + acc);
+    }
+    return out;
+}
+
+std::string Engine::canonical(std::string_view account) const {
+    for (const auto& n : aliases(account))
+        if (n.find('\\') == std::string::npos && n.find('@') == std::string::npos && !n.starts_with('{')) return n;
+    std::string acc = ascii_lower(account);
+    const auto slash = acc.find('\\');
+    return slash == std::string::npos ? acc : acc.substr(slash + 1);
+}
+
+Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
+                            const std::string& origin_adapter, TimePoint until) {
+    const std::string key = canonical(account);
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, password, {origin_adapter, until}));
+    return w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, {origin_adapter, until});
+}
+
+Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
+    std::vector<store::Mapping> out;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& alias : aliases(account)) {
+        store::MappingFilter f;
+        f.windows = alias;
+        PWSYNC_ASSIGN(auto found, r.mappings(f));
+        for (auto& m : found)
+            if (seen.emplace(ascii_lower(m.app), ascii_lower(m.windows)).second) out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::optional<std::string> Engine::authenticate(std::string_view bind_dn, const Secret& secret) {
+    std::string name(bind_dn);
+    if (name.size() > 3 && ascii_lower(name.substr(0, 3)) == "cn=") name = name.substr(3, name.find(',') - 3);
+    auto r = store_.read();
+    if (!r) return std::nullopt;
+    auto p = r->principal(name);
+    if (!p) return std::nullopt;
+    auto ok = r->verify_principal_secret(name, secret.view());
+    if (!ok || !*ok) return std::nullopt;
+    return p->name;
+}
+
+std::optional<std::string> Engine::authenticate_certificate(std::string_view subject) {
+    auto r = store_.read();
+    if (!r || subject.empty()) return std::nullopt;
+    auto all = r->principals();
+    if (!all) return std::nullopt;
+    for (const auto& p : *all)
+        if (!p.certificate_subject.empty() && ascii_lower(p.certificate_subject) == ascii_lower(subject)) return p.name;
+    return std::nullopt;
+}
+
+ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                            const Secret& new_password) {
+    if (new_password.empty()) return reply(ldap_code::unwilling_to_perform, "a new password is required");
+    if (!valid_utf8(new_password.view()) || new_password.size() > 1024)
+        return reply(ldap_code::constraint_violation, "the new password is not valid UTF-8 or is too long");
+    if (identity.empty()) return reply(ldap_code::unwilling_to_perform, "userIdentity is required: name the account");
+    store::Principal p;
+    {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        auto found = r->principal(principal);
+        if (!found) return reply(ldap_code::insufficient_access_rights, "principal '" + principal + "' no longer exists");
+        p = std::move(*found);
+    }
+    if (p.kind == store::PrincipalKind::windows) return from_windows(p, identity, new_password);
+    return from_adapter(p, identity, old_password, new_password);
+}
+
+Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
+                       std::string_view skip_adapter, std::size_t& queued) {
+    const TimePoint t = now();
+    const std::string key = canonical(account);
+    PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
+    if (damped) return w.audit("change.damped", std::string(account), "the same change was seen within the damping window");
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, key, password.view(),
+                            store::Marker{origin, t + options_.damping_window}));
+    PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
+    PWSYNC_ASSIGN(auto sync, w.sync_settings());
+    if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    for (const auto& m : mappings) {
+        if (!m.enabled) continue;
+        PWSYNC_ASSIGN(store::App app, w.app(m.app));
+        if (!app.enabled || app.adapter.empty()) continue;
+        PWSYNC_ASSIGN(store::Adapter adapter, w.adapter(app.adapter));
+        if (!adapter.flags.enabled || !adapter.flags.sync_to_adapter) continue;
+        const std::string name = ascii_lower(adapter.name);
+        if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
+            PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
+            continue;
+        }
+        store::Job job;
+        job.adapter = adapter.name;
+        job.app = m.app;
+        job.windows = m.windows;
+        job.external = m.external;
+        job.origin = origin;
+        std::optional<Secret> old;
+        if (m.has_credential) {
+            auto c = w.mapping_credential({m.app, m.windows});
+            if (c) old = std::move(*c);
+        }
+        PWSYNC_TRY(w.enqueue_job(job, password, old ? &*old : nullptr));
+        ++queued;
+    }
+    return {};
+}
+
+ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
+    auto w = store_.write(p.name);
+    if (!w) return from_error(w.error());
+    auto sync = w->sync_settings();
+    if (!sync) return from_error(sync.error());
+    if (!sync->windows)
+        return reply(ldap_code::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
+    auto mappings = mappings_of(*w, account);
+    if (!mappings) return from_error(mappings.error());
+    if (mappings->empty()) return reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
+    std::size_t queued = 0;
+    if (p.capture == store::CaptureMode::pre_commit) {
+        store::PendingCapture c;
+        c.account = account;
+        c.principal = p.name;
+        c.expires = now() + options_.pending_ttl;
+        if (auto id = w->add_pending_capture(c, password); !id) return from_error(id.error());
+    } else if (auto st = fan_out(*w, account, password, p.name, {}, queued); !st) {
+        return from_error(st.error());
+    }
+    if (auto st = w->commit(); !st) return from_error(st.error());
+    if (queued > 0 && options_.queued) options_.queued();
+    return reply(ldap_code::success, p.capture == store::CaptureMode::pre_commit
+                                       ? "stored; pending until the directory confirms the change"
+                                       : "stored; queued for " + std::to_string(queued) + " application(s)");
+}
+
+ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
+                                  const Secret& password) {
+    std::lock_guard serial(external_mutex_);
+    store::Adapter adapter;
+    store::SyncSettings sync;
+    std::vector<store::Mapping> mappings;
+    {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        auto a = r->adapter(p.adapter);
+        if (!a) return reply(ldap_code::unwilling_to_perform, a.error().message);
+        adapter = std::move(*a);
+        auto s = r->sync_settings();
+        if (!s) return from_error(s.error());
+        sync = *s;
+        auto apps = r->adapter_apps(adapter.name);
+        if (!apps) return from_error(apps.error());
+        for (const auto& app : *apps) {
+            auto found = r->mappings_by_external(app, external);
+            if (!found) return from_error(found.error());
+            for (auto& m : *found)
+                if (m.enabled) mappings.push_back(std::move(m));
+        }
+    }
+    if (!adapter.flags.enabled) return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' is disabled");
+    const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
+    const bool partial = adapter.flags.sync_from_adapter && sync.partial;
+    if (adapter.flags.change_windows_password && sync.full && !options_.ad_writer && !partial)
+        return reply(ldap_code::unwilling_to_perform, "full sync needs a [directory] section in pwsyncd.conf");
+    if (!full && !partial)
+        return reply(ldap_code::unwilling_to_perform,
+                     "External -> Windows sync is disabled for adapter '" + adapter.name +
+                         "' (adapter flags sync-from-adapter / change-windows-password and pwsync sync enable partial|full)");
+    if (mappings.empty())
+        return reply(ldap_code::no_such_object, "no mapping for external user '" + std::string(external) + "' in adapter '" +
+                                                  adapter.name + "'");
+    if (mappings.size() > 1 && !adapter.flags.allow_mapping_conflicts)
+        return reply(ldap_code::unwilling_to_perform, "external user '" + std::string(external) + "' is mapped to " +
+                                                        std::to_string(mappings.size()) +
+                                                        " Windows accounts and adapter '" + adapter.name +
+                                                        "' does not allow mapping conflicts");
+    if (adapter.flags.verify_old_password) {
+        if (old_password == nullptr || old_password->empty())
+            return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        for (const auto& m : mappings) {
+            auto stored = r->mapping_credential({m.app, m.windows});
+            if (!stored) return reply(ldap_code::invalid_credentials, "no stored credential to verify the old password against");
+            if (!constant_time_equal(stored->view(), old_password->view()))
+                return reply(ldap_code::invalid_credentials, "the old password does not match the stored one");
+        }
+    }
+
+    std::vector<std::string> ad_queue;  // Windows accounts whose AD write must be retried
+    if (full) {
+        {
+            // Markers first: the DC's capture of our own write may come back
+            // before this change is committed, and must not bounce to `adapter`.
+            auto w = store_.write(p.name);
+            if (!w) return from_error(w.error());
+            for (const auto& m : mappings) {
+                if (auto st = mark_written(*w, m.windows, password.view(), adapter.name, now() + options_.echo_window); !st)
+                    return from_error(st.error());
+                // An AD write still queued from an earlier change is older than
+                // this one: it must not land after it.
+                auto queued = w->jobs_for_target(kWindowsTarget, m.windows);
+                if (!queued) return from_error(queued.error());
+                for (const auto& j : *queued)
+                    if (auto st = w->job_superseded(j.id, 0); !st) return from_error(st.error());
+            }
+            if (auto st = w->commit(); !st) return from_error(st.error());
+        }
+        std::set<std::string> written;
+        for (const auto& m : mappings) {
+            if (!written.insert(ascii_lower(m.windows)).second) continue;
+            if (!options_.ad_writer) { ad_queue.push_back(m.windows); continue; }
+            // No store transaction is open here: AD's capture hook calls back into us.
+            auto st = options_.ad_writer(m.windows, password);
+            if (st) continue;
+            if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument) {
+                // Nothing was written: the markers must not hide a real change.
+                if (auto w = store_.write(p.name)) {
+                    if (mark_written(*w, m.windows, password.view(), adapter.name, now())) (void)w->commit();
+                }
+                return reply(ldap_code::constraint_violation, "Active Directory refused the password: " + st.error().message);
+            }
+            ad_queue.push_back(m.windows);
+        }
+    }
+
+    auto w = store_.write(p.name);
+    if (!w) return from_error(w.error());
+    std::size_t queued = 0;
+    for (const auto& m : mappings)
+        if (auto st = w->set_mapping_credential({m.app, m.windows}, password); !st) return from_error(st.error());
+    if (full) {
+        std::set<std::string> done;
+        for (const auto& m : mappings) {
+            if (!done.insert(ascii_lower(m.windows)).second) continue;
+            if (auto st = fan_out(*w, m.windows, password, p.name, adapter.name, queued); !st) return from_error(st.error());
+        }
+        for (const auto& account : ad_queue) {
+            store::Job job;
+            job.adapter = std::string(kWindowsTarget);
+            job.app = mappings.front().app;
+            job.windows = account;
+            job.external = account;
+            job.origin = p.name;
+            if (auto id = w->enqueue_job(job, password); !id) return from_error(id.error());
+            ++queued;
+        }
+    }
+    if (auto st = w->audit(full ? "change.full" : "change.partial", adapter.name + ":" + std::string(external),
+                           std::to_string(mappings.size()) + " mapping(s)" +
+                               (ad_queue.empty() ? "" : "; AD write queued for retry"));
+        !st)
+        return from_error(st.error());
+    if (auto st = w->commit(); !st) return from_error(st.error());
+    if (queued > 0 && options_.queued) options_.queued();
+    return reply(ldap_code::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
+                                                            : "stored; Active Directory is unreachable, the write is queued")
+                                        : "stored");
+}
+
+Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {
+    const auto names = aliases(account);
+    const std::string key = canonical(account);
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    // Seen already (a batch replayed after a crash): nothing to do.
+    const std::string seen_name = "pwdlastset/" + key;
+    if (pwd_last_set != 0) {
+        PWSYNC_ASSIGN(auto seen, w.cursor(seen_name));
+        if (seen && std::strtoll(seen->c_str(), nullptr, 10) >= pwd_last_set) return {};
+        PWSYNC_TRY(w.set_cursor(seen_name, std::to_string(pwd_last_set)));
+    }
+    std::vector<store::PendingCapture> pending;
+    for (const auto& n : names) {
+        PWSYNC_ASSIGN(auto found, w.pending_captures(n));
+        for (auto& c : found)
+            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == c.id; }))
+                pending.push_back(std::move(c));
+    }
+    // Captures taken after the change the DC committed are candidates for
+    // a later change (or refused ones): leave them pending.
+    if (pwd_last_set != 0) {
+        const TimePoint changed = from_filetime(pwd_last_set) + kClockSlack;
+        std::erase_if(pending, [&](const auto& c) { return c.created > changed; });
+    }
+    std::size_t queued = 0;
+    if (pending.empty()) {
+        PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
+        if (!ours) {
+            // Nobody captured this change: the external systems are now behind.
+            PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+            for (const auto& m : mappings)
+                if (m.status != store::MappingStatus::stale)
+                    PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
+            PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
+                               std::to_string(mappings.size()) + " mapping(s) marked stale"));
+        }
+        return w.commit();
+    }
+    // The newest capture before the change is the password that committed;
+    // older ones were refused by AD (history, policy) or replaced.
+    std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    const auto& newest = pending.back();
+    PWSYNC_ASSIGN(Secret pw, w.pending_password(newest.id));
+    for (const auto& c : pending)
+        PWSYNC_TRY(w.remove_pending_capture(c.id, c.id == newest.id ? "confirmed" : "superseded"));
+    PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued));
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    for (const auto& m : mappings)
+        if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
+    PWSYNC_TRY(w.commit());
+    if (queued > 0 && options_.queued) options_.queued();
+    return {};
+}
+
+Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {
+    std::string origin_adapter;
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
+    PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
+    // The fan-out already happened when the change was accepted.
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(account), password.view(),
+                            {std::string(origin_principal), now() + options_.damping_window}));
+    return w.commit();
+}
+
+Result<std::size_t> Engine::expire_pending() {
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    PWSYNC_ASSIGN(auto all, w.pending_captures());
+    std::size_t n = 0;
+    for (const auto& c : all)
+        if (c.expires <= now()) {
+            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired"));
+            ++n;
+        }
+    PWSYNC_TRY(w.purge_markers(now()));
+    PWSYNC_TRY(w.commit());
+    return n;
+}
+
+}  // namespace pwsync::gateway

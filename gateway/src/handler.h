@@ -1,0 +1,25 @@
+// Connects the listener to the engine: binds and Password Modify requests
+// become engine calls, engine results become LDAP results.
+#pragma once
+
+#include "engine.h"
+#include "listener.h"
+
+namespace pwsync::gateway {
+
+class EngineHandler final : public RequestHandler {
+public:
+    explicit EngineHandler(Engine& engine) : engine_(engine) {}
+
+    std::expected<std::string, LdapResult> bind_simple(std::string_view dn, const Secret& password,
+                                                       const Peer& peer) override;
+    std::expected<std::string, LdapResult> bind_external(const Peer& peer) override;
+    LdapResult password_modify(const std::string& principal, std::string_view user_identity,
+                               const std::optional<Secret>& old_password, const Secret& new_password,
+                               const Peer& peer) override;
+
+private:
+    Engine& engine_;
+};
+
+}  // namespace pwsync::gateway

@@ -1,0 +1,81 @@
+// pwsyncd: the password synchronization gateway daemon.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <condition_variable>
+#include <iostream>
+#include <thread>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+namespace po = boost::program_options;
+using namespace pwsync;
+using namespace pwsync::gateway;
+
+int main(int argc, char** argv) {
+    harden_process();
+    ::umask(077);
+    std::string config_path = "/etc/pwsync/pwsyncd.conf";
+    bool check_only = false;
+    try {
+        po::options_description d("pwsyncd [--config FILE] [--check-config]\nOptions");
+        d.add_options()("config", po::value<std::string>(&config_path)->value_name("FILE"),
+                        "configuration file (default /etc/pwsync/pwsyncd.conf)")
+                       ("check-config", "read the configuration and open the store, then exit")
+                       ("version", "print the version")("help,h", "show this help");
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, d), vm);
+        po::notify(vm);
+        if (vm.count("help")) { std::cout << d << "\n"; return 0; }
+        if (vm.count("version")) { std::cout << "pwsyncd " PWSYNC_VERSION "\n"; return 0; }
+        check_only = vm.count("check-config") > 0;
+    } catch (const po::error& e) {
+        std::cerr << "pwsyncd: error: " << e.what() << " (see pwsyncd --help)\n";
+        return 2;
+    }
+
+    // Signals are taken by sigwait below, in this thread only.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    auto config = load_config(config_path);
+    if (!config) {
+        std::cerr << "pwsyncd: error: " << config.error().message << "\n";
+        return 1;
+    }
+    if (!Log::instance().open(config->log_file, config->log_level)) {
+        std::cerr << "pwsyncd: error: cannot open log file " << config->log_file << "\n";
+        return 1;
+    }
+    auto daemon = Daemon::start(*config, check_only);
+    if (!daemon) {
+        std::cerr << "pwsyncd: error: " << daemon.error().message << "\n";
+        return 1;
+    }
+    if (check_only) {
+        std::cout << "configuration OK\n";
+        return 0;
+    }
+    log_info("started (pwsyncd " PWSYNC_VERSION ")");
+    while (true) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            Log::instance().reopen();
+            log_info("SIGHUP: log reopened");
+            continue;
+        }
+        log_info(std::string("signal ") + (sig == SIGTERM ? "TERM" : "INT") + ": finishing work in flight");
+        break;
+    }
+    (*daemon)->stop();
+    log_info("stopped");
+    return 0;
+}

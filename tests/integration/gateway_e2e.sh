@@ -1,0 +1,178 @@
+#!/bin/bash
+# The gateway end to end, against the real Samba AD DC and slapd: all three
+# sync modes, pre-commit capture, echo, verify-old-password, conflicts of
+# direction, a target down, kill -9 between accepting and delivering,
+# supersede, and no password left in the log, the audit or the store.
+# Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
+set -uo pipefail
+
+die() { echo "gateway_e2e: $*" >&2; exit 2; }
+[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
+[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
+[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
+# shellcheck source=/dev/null
+source "$PWSYNC_TESTENV_STATE/env.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../testenv/lib/gateway.sh
+source "$here/../../testenv/lib/gateway.sh"
+
+W=$(mktemp -d "$PWSYNC_TEST_TMP/gateway.XXXXXX")
+passed=0 failed=0
+ok() { echo "PASS: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
+USED_PASSWORDS=()
+# In $(...) a function cannot remember: such passwords are listed here.
+newpw_echo() { printf '%s' "$1"; }
+USED_PASSWORDS+=('Green-Field.88q' 'Some-Thing.99k' 'Orange-Sky.42v' 'Yellow-Sun.43u')
+# newpw VAR VALUE: a password for this test, remembered for the leak check.
+newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
+pwfile() { (umask 077 && printf '%s' "$2" >"$W/$1"); echo "$W/$1"; }
+mainframe_has() { grep -q "^$1 $(printf '%s' "$2" | sha256sum | cut -c1-16)\$" "$W/gw/mainframe.log" 2>/dev/null; }
+# gw_passwd USER OLD NEW: ldappasswd to the gateway as the ldap adapter's agent; rc in $RC, output in $W/out.
+gw_passwd() {
+    local args=(-x -o nettimeout=10 -H ldaps://127.0.0.1:1636 -D cn=ldap-agent -y "$W/gw/agent.secret" -T "$(pwfile new "$3")")
+    [[ -n $2 ]] && args+=(-t "$(pwfile old "$2")")
+    ldappasswd "${args[@]}" "$1" >"$W/out" 2>&1
+    # ldappasswd exits 1 on any failure: the LDAP result code is in its output.
+    RC=$(sed -n 's/^Result: .*(\([0-9]*\))$/\1/p' "$W/out" | head -n1)
+    RC=${RC:-none}
+}
+cleanup() {
+    gw_stop
+    # Leave slapd running for the tests after this one.
+    "$here/../../testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null 2>&1 || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+gw_setup "$W/gw" && gw_configure && gw_start || die "could not start the gateway"
+P=$GW_PWSYNC
+AD=$PWSYNC_TEST_DC_URI
+EXT=$PWSYNC_TEST_LDAP_URI
+
+# ---- Windows -> External, pre-commit capture confirmed by the watcher ----
+newpw A1 'Wonder-Land.2024x'
+if ad_user_change alice "$PWSYNC_TEST_DC_PASSWORD_ALICE" "$A1" >/dev/null 2>&1; then
+    if t=$(wait_for 10 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"); then
+        ok "Windows -> External: a user's own change in AD reaches slapd (${t} ms)"
+    else bad "Windows -> External: slapd did not get alice's new password"; fi
+    check "Windows -> External: the other application got it too" wait_for 5 mainframe_has ALICE "$A1"
+    check "the stored credential follows" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\alice' --reveal --json | grep -qF '\"password\": \"$A1\"'"
+else
+    bad "alice could not change her password in AD"
+fi
+
+# ---- a password AD refuses (history) never reaches an external system ----
+newpw A2 'Wonder-Land.2025y'
+ad_user_change alice "$A1" "$A2" >/dev/null 2>&1
+wait_for 10 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A2" >/dev/null
+RC=0
+ad_user_change alice "$A2" "$A1" >"$W/out" 2>&1 || RC=$?   # A1 is in AD's history
+check "AD refuses a password from its history (rc 19)" [ "$RC" = 19 ]
+sleep 6   # past a watcher poll (poll-interval 5)
+if ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A2" && ! ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"; then
+    ok "slapd still holds the password AD accepted, not the one it refused"
+else bad "a refused password reached slapd"; fi
+
+# ---- External -> Windows, full: AD set, sent on, not bounced back ----
+newpw B1 'Blue-Ocean.77z'
+gw_passwd bob "$PWSYNC_TEST_LDAP_PASSWORD_BOB" "$B1"
+check "full sync: ldappasswd to the gateway succeeds" [ "$RC" = 0 ]
+check "full sync: AD accepts the new password" ldap_bind_ok "$AD" "$PWSYNC_TEST_DC_DN_BOB" "$B1"
+check "full sync: sent on to the user's other application" wait_for 5 mainframe_has BOB "$B1"
+sleep 1
+check "full sync: not bounced back to the origin (slapd unchanged)" ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_BOB" "$PWSYNC_TEST_LDAP_PASSWORD_BOB"
+
+# ---- verify-old-password, policy refusal, no mapping ----
+gw_passwd bob 'Not-The-Old-One.1' "$(newpw_echo 'Green-Field.88q')"
+check "verify-old-password: a wrong old password gives 49" [ "$RC" = 49 ]
+gw_passwd bob "$B1" "$(newpw_echo 'short')"
+check "AD policy refusal comes back as 19 with AD's code" bash -c "[ $RC = 19 ] && grep -q 0000052D '$W/out'"
+check "  ... and nothing was stored" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\bob' --reveal --json | grep -q '\"password\": \"$B1\"'"
+gw_passwd nobody 'x' "$(newpw_echo 'Some-Thing.99k')"
+check "no mapping gives 32" [ "$RC" = 32 ]
+
+# ---- adapter disabled; one external user mapped twice ----
+$P adapter disable ext-ldap >/dev/null
+gw_passwd bob "$B1" "$(newpw_echo 'Orange-Sky.42v')"
+check "a disabled adapter's change gives 53" [ "$RC" = 53 ]
+$P adapter enable ext-ldap >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts >/dev/null
+$P mapping create --app LINUX-LDAP --windows 'TEST\dora' --external bob >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts=no >/dev/null 2>&1
+check "turning conflicts off while one exists is refused" bash -c "'$P' adapter show ext-ldap --json | grep -q '\"allow_mapping_conflicts\": true'"
+$P adapter update ext-ldap --verify-old-password=no >/dev/null
+$P sync disable full >/dev/null
+gw_passwd bob "" "$(newpw_echo 'Orange-Sky.42v')"
+check "a change for an external user mapped twice is applied to both with allow-mapping-conflicts" [ "$RC" = 0 ]
+check "  ... the second mapping got it too" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\dora' --reveal --json | grep -qF 'Orange-Sky.42v'"
+$P mapping delete --app LINUX-LDAP --windows 'TEST\dora' >/dev/null
+$P adapter update ext-ldap --allow-mapping-conflicts=no --verify-old-password=yes >/dev/null
+$P sync enable full >/dev/null
+printf '%s' "$B1" | $P mapping set-credentials --app LINUX-LDAP --windows 'TEST\bob' >/dev/null
+
+# ---- External -> Windows, partial: the store only ----
+$P adapter update ext-ldap --change-windows-password=no >/dev/null
+newpw C1 'Purple-Rain.31w'
+gw_passwd carol "$PWSYNC_TEST_LDAP_PASSWORD_CAROL" "$C1"
+check "partial sync succeeds" [ "$RC" = 0 ]
+check "partial sync: the store has it" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\carol' --reveal --json | grep -q '\"password\": \"$C1\"'"
+check "partial sync: AD does not" ldap_bind_ok "$AD" "$PWSYNC_TEST_DC_DN_CAROL" "$PWSYNC_TEST_DC_PASSWORD_CAROL"
+$P sync disable partial >/dev/null
+gw_passwd carol "$C1" "$(newpw_echo 'Yellow-Sun.43u')"
+check "direction switched off gives 53" [ "$RC" = 53 ]
+$P sync enable partial >/dev/null
+$P adapter update ext-ldap --change-windows-password=yes >/dev/null
+
+# ---- slapd down: the change waits in the queue, then arrives ----
+"$here/../../testenv/env" stop-slapd "$PWSYNC_TESTENV_STATE" >/dev/null
+newpw C2 'Silver-Moon.53t'
+ad_user_change carol "$PWSYNC_TEST_DC_PASSWORD_CAROL" "$C2" >/dev/null 2>&1
+check "with slapd down, the change is queued" wait_for 10 bash -c "'$P' queue list --json | grep -q '\"external\": \"carol\"'"
+# kill -9 between accepting and delivering; a newer change supersedes it.
+kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null; GW_PID=
+gw_start || bad "pwsyncd did not restart after kill -9"
+newpw C3 'Golden-Gate.64s'
+ad_user_change carol "$C2" "$C3" >/dev/null 2>&1
+sleep 2
+"$here/../../testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null
+if t=$(wait_for 20 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C3"); then
+    ok "after kill -9 and slapd's return, the newest password arrives (${t} ms after slapd started)"
+else bad "the queued change did not arrive after slapd came back"; fi
+if ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C2"; then bad "slapd ended with the superseded password"
+else ok "the superseded older password is not what slapd holds"; fi
+check "the audit shows the superseded job" bash -c "'$P' audit | grep -q job.superseded"
+check "the queue is empty again" wait_for 5 bash -c "'$P' queue list --json | grep -q '\"queued\": \\[\\]'"
+check "the store verifies" "$P" store verify
+
+# ---- Windows -> External latency, median of 20 changes ----
+prev=$A2
+times=()
+for i in $(seq 1 20); do
+    newpw next "Latency-Run.${i}x$RANDOM"
+    ad_user_change alice "$prev" "$next" >/dev/null 2>&1 || { bad "latency run $i: AD refused"; break; }
+    if t=$(wait_for 10 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_ALICE" "$next"); then times+=("$t"); else bad "latency run $i: slapd never got it"; fi
+    prev=$next
+done
+if (( ${#times[@]} == 20 )); then
+    sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
+    echo "Windows -> External, AD change to slapd accepting it (ms, sorted): $sorted"
+    ok "20 changes arrived; median $(printf '%s\n' "${times[@]}" | sort -n | sed -n 10p) ms"
+fi
+
+# ---- no password anywhere it must not be ----
+"$P" audit --json >"$W/audit.json"
+leaks=0
+for p in "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"; do
+    for f in "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json"; do
+        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
+    done
+    if grep -rqF -- "$p" "$W/gw/store"; then echo "leak: a password in the store files" >&2; leaks=$((leaks + 1)); fi
+    u16=$(printf '%s' "$p" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \n')
+    if od -An -tx1 -v "$W/gw/store/data.mdb" | tr -d ' \n' | grep -q "$u16"; then echo "leak: UTF-16 password in the store" >&2; leaks=$((leaks + 1)); fi
+done
+check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,308 @@
+// The sync engine's decisions, against a real store; AD is a fake writer here
+// (the integration tests use the real Samba DC).
+#include <gtest/gtest.h>
+
+#include "engine.h"
+#include "helpers.h"
+
+namespace pwsync::gateway {
+namespace {
+
+class EngineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store::Options o;
+        o.dir = dir_ / "store";
+        o.clock = &clock_;
+        o.map_size = std::size_t{1} << 30;
+        store_.emplace(std::move(*store::Store::init(o)));
+        auto w = std::move(*store_->write("admin"));
+        for (auto name : {"LINUX", "RACF"}) {
+            store::App a;
+            a.name = name;
+            ASSERT_TRUE(w.create_app(a));
+        }
+        for (auto name : {"ext-ldap", "racf"}) {
+            store::Adapter a;
+            a.name = name;
+            a.type = "exec";
+            a.flags.enabled = true;
+            a.flags.sync_to_adapter = true;
+            a.flags.sync_from_adapter = true;
+            a.flags.change_windows_password = true;
+            ASSERT_TRUE(w.create_adapter(a));
+        }
+        ASSERT_TRUE(w.add_app_to_adapter("ext-ldap", "LINUX"));
+        ASSERT_TRUE(w.add_app_to_adapter("racf", "RACF"));
+        for (auto [app, win, ext] : {std::tuple{"LINUX", "TEST\\alice", "alice"}, std::tuple{"RACF", "TEST\\alice", "ALICE01"},
+                                     std::tuple{"LINUX", "TEST\\bob", "bob"}}) {
+            store::Mapping m;
+            m.app = app;
+            m.windows = win;
+            m.external = ext;
+            ASSERT_TRUE(w.create_mapping(m));
+        }
+        ASSERT_TRUE(w.set_mapping_credential({"LINUX", "TEST\\alice"}, Secret("Linux-Old-1")));
+        store::Principal dc;
+        dc.name = "dc1";
+        dc.kind = store::PrincipalKind::windows;
+        dc.capture = store::CaptureMode::post_commit;
+        ASSERT_TRUE(w.create_principal(dc, Secret("dc1-secret-123456")));
+        dc.name = "dc-pre";
+        dc.capture = store::CaptureMode::pre_commit;
+        ASSERT_TRUE(w.create_principal(dc, Secret("dc1-secret-123456")));
+        store::Principal agent;
+        agent.name = "ldap-agent";
+        agent.kind = store::PrincipalKind::adapter;
+        agent.adapter = "ext-ldap";
+        agent.certificate_subject = "CN=ldap-agent,O=Test";
+        ASSERT_TRUE(w.create_principal(agent, Secret("agent-secret-123456")));
+        for (auto mode : {store::SyncMode::windows, store::SyncMode::partial, store::SyncMode::full})
+            ASSERT_TRUE(w.set_sync(mode, true));
+        ASSERT_TRUE(w.commit());
+
+        EngineOptions opts;
+        opts.clock = &clock_;
+        opts.domain = "TEST";
+        opts.ad_writer = [this](std::string_view account, const Secret& pw) -> Status {
+            ad_calls_.emplace_back(std::string(account) + "=" + std::string(pw.view()));
+            if (ad_mode_ == "refuse") return fail(Errc::refused, "0000052D: the password does not meet the complexity criteria!");
+            if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
+            return {};
+        };
+        opts.queued = [this] { ++wakes_; };
+        engine_.emplace(*store_, opts);
+    }
+
+    void set(store::SyncMode mode, bool on) {
+        auto w = std::move(*store_->write("admin"));
+        ASSERT_TRUE(w.set_sync(mode, on));
+        ASSERT_TRUE(w.commit());
+    }
+    void adapter(const char* name, store::AdapterUpdate u) {
+        auto w = std::move(*store_->write("admin"));
+        ASSERT_TRUE(w.update_adapter(name, std::move(u)));
+        ASSERT_TRUE(w.commit());
+    }
+    ChangeResult change(const std::string& who, const std::string& id, const std::string& pw, const char* old = nullptr) {
+        const Secret o(old ? old : "");
+        return engine_->change(who, id, old ? &o : nullptr, Secret(pw));
+    }
+    // "adapter:external=password" for every queued job, in order.
+    std::vector<std::string> queued() {
+        std::vector<std::string> out;
+        auto r = std::move(*store_->read());
+        auto jobs = r.jobs();
+        for (const auto& j : *jobs) out.push_back(j.adapter + ":" + j.external + "=" + std::string(r.job_password(j.id)->view()));
+        return out;
+    }
+    std::string credential(const char* app, const char* win) {
+        auto r = std::move(*store_->read());
+        auto c = r.mapping_credential({app, win});
+        return c ? std::string(c->view()) : "(none)";
+    }
+
+    test::TempDir dir_;
+    ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
+    std::optional<store::Store> store_;
+    std::optional<Engine> engine_;
+    std::vector<std::string> ad_calls_;
+    std::string ad_mode_ = "ok";
+    int wakes_ = 0;
+};
+
+TEST_F(EngineTest, Authenticates) {
+    EXPECT_EQ(engine_->authenticate("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456")), "dc1");
+    EXPECT_EQ(engine_->authenticate("DC1", Secret("dc1-secret-123456")), "dc1");
+    EXPECT_FALSE(engine_->authenticate("dc1", Secret("dc1-secret-123457")));
+    EXPECT_FALSE(engine_->authenticate("nobody", Secret("dc1-secret-123456")));
+    EXPECT_EQ(engine_->authenticate_certificate("cn=ldap-agent,o=test"), "ldap-agent");
+    EXPECT_FALSE(engine_->authenticate_certificate("CN=someone-else"));
+}
+
+TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
+    auto r = change("dc1", "alice", "New-Pass-1");  // sam: matches TEST\alice
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-1", "racf:ALICE01=New-Pass-1"}));
+    EXPECT_EQ(wakes_, 1);
+    // The job carries the stored credential as the old password.
+    auto rt = std::move(*store_->read());
+    EXPECT_EQ(rt.job_old_password(rt.jobs()->front().id)->view(), "Linux-Old-1");
+}
+
+TEST_F(EngineTest, WindowsChangeRespectsSwitchesAndFlags) {
+    adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = false; return u; }());
+    EXPECT_EQ(change("dc1", "TEST\\alice", "New-Pass-2").code, ldap_code::success);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-2"}));
+    set(store::SyncMode::windows, false);
+    auto r = change("dc1", "TEST\\bob", "New-Pass-3");
+    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_NE(r.message.find("pwsync sync enable windows"), std::string::npos);
+    set(store::SyncMode::windows, true);
+    EXPECT_EQ(change("dc1", "TEST\\nobody", "New-Pass-4").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("dc1", "", "New-Pass-4").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("dc1", "alice", std::string("\xff\xfe", 2)).code, ldap_code::constraint_violation);
+}
+
+TEST_F(EngineTest, SameChangeTwiceIsDamped) {
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "TEST\\bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(queued().size(), 1u);
+    clock_.advance(std::chrono::minutes(11));
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(queued().size(), 2u);
+}
+
+TEST_F(EngineTest, PreCommitCaptureWaitsForTheDirectory) {
+    // Two candidates: the first refused by AD (history), the second committed.
+    EXPECT_EQ(change("dc-pre", "alice", "Refused-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-2").code, ldap_code::success);
+    EXPECT_TRUE(queued().empty());
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-2", "racf:ALICE01=Committed-Pass-2"}));
+    auto r = std::move(*store_->read());
+    EXPECT_TRUE(r.pending_captures()->empty());
+}
+
+TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Committed-1").code, ldap_code::success);
+    clock_.advance(std::chrono::seconds(121));
+    EXPECT_EQ(*engine_->expire_pending(), 1u);
+    ASSERT_TRUE(engine_->password_changed("bob"));  // a later change nobody captured
+    EXPECT_TRUE(queued().empty());
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.mapping({"LINUX", "TEST\\bob"})->status, store::MappingStatus::stale);
+}
+
+TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
+    set(store::SyncMode::full, false);
+    auto r = change("ldap-agent", "ALICE", "Partial-Pass-1", "Linux-Old-1");
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Partial-Pass-1");
+    EXPECT_TRUE(ad_calls_.empty());
+    EXPECT_TRUE(queued().empty());
+}
+
+TEST_F(EngineTest, VerifyOldPassword) {
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1", "Wrong-Old").code, ldap_code::invalid_credentials);
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1", "anything").code, ldap_code::invalid_credentials);  // nothing stored
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
+    adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1").code, ldap_code::success);
+}
+
+TEST_F(EngineTest, DirectionSwitchedOffOrAdapterDisabled) {
+    set(store::SyncMode::full, false);
+    set(store::SyncMode::partial, false);
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    set(store::SyncMode::partial, true);
+    adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = false; return u; }());
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = true; return u; }());
+    EXPECT_EQ(change("ldap-agent", "nobody", "X-Pass-1", "Linux-Old-1").code, ldap_code::no_such_object);
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
+}
+
+TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
+    auto r = change("ldap-agent", "alice", "Full-Pass-1", "Linux-Old-1");
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(ad_calls_, std::vector<std::string>{"TEST\\alice=Full-Pass-1"});
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Full-Pass-1");
+    EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});  // the other application only
+    // The DC's capture of pwsync's own write comes back: damped, never to ext-ldap.
+    EXPECT_EQ(change("dc1", "alice", "Full-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});
+    // The watcher sees pwsync's own write: no stale marking.
+    clock_.advance(std::chrono::seconds(30));
+    ASSERT_TRUE(engine_->password_changed("alice"));
+    auto rt = std::move(*store_->read());
+    EXPECT_EQ(rt.mapping({"LINUX", "TEST\\alice"})->status, store::MappingStatus::ok);
+}
+
+TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
+    ad_mode_ = "refuse";
+    auto r = change("ldap-agent", "alice", "weak", "Linux-Old-1");
+    EXPECT_EQ(r.code, ldap_code::constraint_violation);
+    EXPECT_NE(r.message.find("0000052D"), std::string::npos);
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
+    EXPECT_TRUE(queued().empty());
+}
+
+TEST_F(EngineTest, FullSyncQueuesTheAdWriteWhenAdIsDown) {
+    ad_mode_ = "down";
+    auto r = change("ldap-agent", "alice", "Queued-Full-1", "Linux-Old-1");
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_NE(r.message.find("queued"), std::string::npos);
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Queued-Full-1");
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Queued-Full-1", "@windows:TEST\\alice=Queued-Full-1"}));
+}
+
+TEST_F(EngineTest, MappingConflictIsRefusedUnlessAllowed) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::AdapterUpdate u;
+        u.allow_mapping_conflicts = true;
+        ASSERT_TRUE(w.update_adapter("ext-ldap", std::move(u)));
+        store::Mapping m;
+        m.app = "LINUX";
+        m.windows = "TEST\\carol";
+        m.external = "bob";
+        ASSERT_TRUE(w.create_mapping(m));
+        ASSERT_TRUE(w.commit());
+    }
+    adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
+    EXPECT_EQ(change("ldap-agent", "bob", "Both-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(ad_calls_.size(), 2u);
+    EXPECT_EQ(credential("LINUX", "TEST\\carol"), "Both-Pass-1");
+}
+
+std::int64_t filetime(TimePoint t) { return to_unix_micros(t) * 10 + 116444736000000000; }
+
+TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
+    const auto committed_at = clock_.now();
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").code, ldap_code::success);
+    clock_.advance(std::chrono::seconds(10));
+    // A later attempt the DC may yet refuse (history): captured, not committed.
+    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").code, ldap_code::success);
+    ASSERT_TRUE(engine_->password_changed("alice", filetime(committed_at + std::chrono::milliseconds(5))));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-1", "racf:ALICE01=Committed-Pass-1"}));
+    auto r = std::move(*store_->read());
+    ASSERT_EQ(r.pending_captures()->size(), 1u);
+}
+
+TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").code, ldap_code::success);
+    const auto at = filetime(clock_.now() + std::chrono::milliseconds(5));
+    ASSERT_TRUE(engine_->password_changed("bob", at));
+    ASSERT_TRUE(engine_->password_changed("bob", at));  // the same batch again after a crash
+    EXPECT_EQ(queued().size(), 1u);
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.mapping({"LINUX", "TEST\\bob"})->status, store::MappingStatus::ok);
+    auto audit = r.audit();
+    for (const auto& a : *audit) EXPECT_NE(a.action, "change.uncaptured");
+}
+
+TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
+    ad_mode_ = "down";
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").code, ldap_code::success);
+    ad_mode_ = "ok";
+    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").code, ldap_code::success);
+    auto r = std::move(*store_->read());
+    EXPECT_TRUE(r.jobs_for_target(kWindowsTarget, "TEST\\alice")->empty());
+    EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Direct-Second-2");
+}
+
+TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
+    EngineOptions opts;
+    opts.clock = &clock_;
+    Engine no_ad(*store_, opts);
+    set(store::SyncMode::partial, false);
+    const Secret old("Linux-Old-1");
+    auto r = no_ad.change("ldap-agent", "alice", &old, Secret("Whatever-Pass-1"));
+    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_NE(r.message.find("[directory]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pwsync::gateway
