@@ -1,9 +1,9 @@
 // pwsync check, pwsync mapping resolve: the commands that talk to the
 // directory named in the [directory] section of the configuration file.
 #include <cstdlib>
-#include <fstream>
 
 #include "cli.h"
+#include "pwsync/gateway.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::cli {
@@ -20,19 +20,10 @@ std::string config_path(const Context& c) {
 // The [directory] section, every key in it (unknown ones too, so that a
 // typo is reported instead of ignored).
 Result<dir::Settings> load_settings(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
+    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
     std::vector<std::pair<std::string, std::string>> section;
-    try {
-        po::options_description none;
-        const auto parsed = po::parse_config_file(f, none, true);
-        for (const auto& o : parsed.options) {
-            if (!o.string_key.starts_with("directory.")) continue;
-            section.emplace_back(o.string_key.substr(10), o.value.empty() ? std::string() : o.value.front());
-        }
-    } catch (const po::error& e) {
-        return fail(Errc::invalid_argument, "configuration file " + path + ": " + e.what());
-    }
+    for (const auto& [sec, key, value] : entries)
+        if (sec == "directory") section.emplace_back(key, value);
     if (section.empty()) return fail(Errc::invalid_argument, "configuration file " + path + " has no [directory] section");
     auto s = dir::parse_settings(section);
     if (!s) return fail(s.error().code, path + ": " + s.error().message);

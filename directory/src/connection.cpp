@@ -328,7 +328,12 @@ LdapResult<Page> Connection::Impl::search_once(const Search& s, LDAPControl** co
 }
 
 LdapStatus Connection::Impl::require_protection(std::string_view what) const {
-    if (ld && (tls || ssf >= 56)) return {};
+    // Asked of the live handle every time, not remembered from the connect.
+    if (ld) {
+        if (ldap_tls_inplace(ld.get()) != 0) return {};
+        ber_len_t live_ssf = 0;
+        if (ldap_get_option(ld.get(), LDAP_OPT_X_SASL_SSF, &live_ssf) == LDAP_OPT_SUCCESS && live_ssf >= 56) return {};
+    }
     return std::unexpected(client_error(
         Reason::confidentiality_required,
         std::string(what) + ": refused: the connection to " + (uri.empty() ? "the directory" : uri) +
