@@ -88,6 +88,7 @@ void add_principal_commands(std::vector<Command>& out);
 void add_queue_commands(std::vector<Command>& out);     // status, queue, damping
 void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 void add_notify_commands(std::vector<Command>& out);
+void add_import_commands(std::vector<Command>& out);   // import esso
 
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);

@@ -5,11 +5,11 @@ namespace pwsync::cli {
 
 void add_principal_commands(std::vector<Command>& out) {
     out.push_back({"principal", "create",
-                   "NAME --kind windows|adapter [--adapter ADAPTER] [--capture pre-commit|post-commit] [--certificate-subject DN]",
+                   "NAME --kind windows|adapter|monitor [--adapter ADAPTER] [--capture pre-commit|post-commit] [--certificate-subject DN]",
                    "allow an identity to send changes (secret read from stdin)",
                    [](auto& d, auto& p) {
                        d.add_options()("NAME", po::value<std::string>(), "principal name")
-                           ("kind", po::value<std::string>()->value_name("KIND"), "windows (a DC capture hook) or adapter")
+                           ("kind", po::value<std::string>()->value_name("KIND"), "windows (a DC capture hook), adapter, or monitor (reads cn=monitor)")
                            ("adapter", po::value<std::string>()->value_name("ADAPTER"), "the adapter an adapter principal speaks for")
                            ("capture", po::value<std::string>()->value_name("MODE"),
                             "windows principals: pre-commit (confirmed by the directory watcher) or post-commit")
@@ -24,7 +24,8 @@ void add_principal_commands(std::vector<Command>& out) {
                        const auto kind = c.arg("kind");
                        if (kind == "windows") p.kind = store::PrincipalKind::windows;
                        else if (kind == "adapter") p.kind = store::PrincipalKind::adapter;
-                       else throw UsageError{"--kind must be windows or adapter, not '" + kind + "'"};
+                       else if (kind == "monitor") p.kind = store::PrincipalKind::monitor;
+                       else throw UsageError{"--kind must be windows, adapter or monitor, not '" + kind + "'"};
                        p.adapter = c.opt<std::string>("adapter").value_or("");
                        if (auto cap = c.opt<std::string>("capture")) {
                            if (*cap == "pre-commit") p.capture = store::CaptureMode::pre_commit;

@@ -80,6 +80,9 @@ Result<DaemonConfig> load_config(const std::string& path) {
             } else if (name == "workers") {
                 PWSYNC_ASSIGN(c.workers, number(key, value, 1, 256));
             } else return bad("unknown key");
+        } else if (section == "monitor") {
+            if (name == "http") c.metrics_http = value;
+            else return bad("unknown key");
         } else if (section == "log") {
             if (name == "level") {
                 if (!parse_log_level(value, c.log_level)) return bad("expected debug, info, warning or error");

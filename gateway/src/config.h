@@ -27,6 +27,8 @@ struct DaemonConfig {
     std::chrono::seconds pending_ttl{120};
     std::chrono::seconds damping_window{600};
     std::size_t workers = 4;
+    // [monitor]
+    std::string metrics_http;    // http = 127.0.0.1:PORT (loopback only); empty: no /metrics
     // [log]
     LogLevel log_level = LogLevel::info;
     std::string log_file;        // empty: stderr

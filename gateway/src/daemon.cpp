@@ -8,6 +8,8 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 
 namespace pwsync::gateway {
 
@@ -23,6 +25,9 @@ struct Daemon::Parts {
     std::optional<EngineHandler> handler;
     std::optional<Listener> listener;
     SystemClock clock;
+    std::optional<Metrics> metrics;
+    std::optional<FigureSource> figures;
+    std::optional<MetricsServer> metrics_server;
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool check_only) {
@@ -73,7 +78,9 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad, before)});
     }
 
-    p.handler.emplace(*p.engine);
+    p.metrics.emplace(p.clock);
+    p.figures.emplace(*p.store, *p.metrics, p.ad != nullptr);
+    p.handler.emplace(*p.engine, *p.store, *p.metrics, *p.figures);
     ListenerOptions lo;
     lo.uris = config.listen_uris;
     lo.cert_file = config.cert;
@@ -85,10 +92,20 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     lo.log = [](std::string_view line) { log_info(line); };
     PWSYNC_ASSIGN(auto listener, Listener::start(lo, *p.handler));
     p.listener.emplace(std::move(listener));
+    if (!config.metrics_http.empty()) {
+        FigureSource* figures = &*p.figures;
+        PWSYNC_ASSIGN(auto server, MetricsServer::start(config.metrics_http, [figures]() -> Result<std::string> {
+                          PWSYNC_ASSIGN(auto f, figures->collect());
+                          return prometheus_text(f);
+                      }));
+        p.metrics_server.emplace(std::move(server));
+    }
     if (check_only) {
+        if (p.metrics_server) p.metrics_server->stop();
         p.listener->stop();
         return d;
     }
+    if (p.metrics_server) log_info("metrics on http://" + config.metrics_http + "/metrics");
     for (const auto& e : p.listener->endpoints())
         log_info("listening on " + std::string(e.ldaps ? "ldaps://" : "ldap://") + e.address + ":" + std::to_string(e.port));
     p.dispatcher->start();
@@ -121,6 +138,7 @@ void Daemon::stop() {
     // (its capture hook), which must still answer.
     if (parts_ && parts_->dispatcher) parts_->dispatcher->stop();
     if (parts_ && parts_->listener) parts_->listener->stop();
+    if (parts_ && parts_->metrics_server) parts_->metrics_server->stop();
     if (housekeeping_.joinable()) housekeeping_.join();
     if (watcher_.joinable()) watcher_.join();
 }
@@ -151,6 +169,7 @@ void Daemon::watch_loop() {
         wo.poll_interval = p.ad->settings().poll_interval;
         auto watcher = directory::Watcher::open(p.ad->connect_options(), wo, cookie);
         if (!watcher) {
+            p.metrics->watcher_down();
             log_error("directory watcher: " + watcher.error().message);
             for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_; waited += std::chrono::milliseconds(250))
                 std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -192,7 +211,9 @@ void Daemon::watch_loop() {
                 PWSYNC_TRY(w.set_cursor(kCursor, b.cookie));
                 return w.commit();
             });
+            if (polled) p.metrics->watcher_polled();
             if (!polled) {
+                p.metrics->watcher_down();
                 log_error("directory watcher: " + polled.error().message);
                 break;  // reopen (reconnect) after a pause
             }

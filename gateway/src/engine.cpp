@@ -109,7 +109,13 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
         if (!found) return reply(ldap_code::insufficient_access_rights, "principal '" + principal + "' no longer exists");
         p = std::move(*found);
     }
-    if (p.kind == store::PrincipalKind::windows) return from_windows(p, identity, new_password);
+    if (p.kind == store::PrincipalKind::monitor)
+        return reply(ldap_code::insufficient_access_rights, "a monitor principal may only read cn=monitor");
+    if (p.kind == store::PrincipalKind::windows) {
+        auto r = from_windows(p, identity, new_password);
+        r.mode = "windows";
+        return r;
+    }
     return from_adapter(p, identity, old_password, new_password);
 }
 
@@ -304,9 +310,11 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         return from_error(st.error());
     if (auto st = w->commit(); !st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
-    return reply(ldap_code::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
+    auto done = reply(ldap_code::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
                                                             : "stored; Active Directory is unreachable, the write is queued")
                                         : "stored");
+    done.mode = full ? "full" : "partial";
+    return done;
 }
 
 Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {

@@ -21,6 +21,9 @@ namespace pwsync::gateway {
 struct ChangeResult {
     int code = ldap_code::success;
     std::string message;
+    // For the counters: windows, full, partial, or external when an
+    // adapter's change was refused before its mode was known.
+    std::string_view mode = "external";
 };
 
 // Writes a password into AD (full sync). Permanent refusals (policy) come

@@ -1,5 +1,6 @@
 #include "handler.h"
 
+#include "ldap_search.h"
 #include "log.h"
 
 namespace pwsync::gateway {
@@ -25,7 +26,31 @@ LdapResult EngineHandler::password_modify(const std::string& principal, std::str
                              "): " + std::to_string(r.code) + " " + r.message;
     if (r.code == ldap_code::success) log_info(line);
     else log_warning(line);
+    if (metrics_) metrics_->change(r.mode, r.code);
     return {r.code, r.message};
+}
+
+std::expected<std::vector<SearchEntry>, LdapResult> EngineHandler::search_subtree(const std::string& principal,
+                                                                                  std::string_view base) {
+    if (!store_ || !figures_) return std::unexpected(LdapResult{ldap_code::unwilling_to_perform, "monitoring is off"});
+    {
+        auto r = store_->read();
+        if (!r) return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+        auto p = r->principal(principal);
+        if (!p || p->kind != store::PrincipalKind::monitor)
+            return std::unexpected(LdapResult{ldap_code::insufficient_access_rights,
+                                              "only monitor principals may search (pwsync principal create NAME --kind monitor)"});
+    }
+    auto figures = figures_->collect();
+    if (!figures) {
+        log_error("monitor: " + figures.error().message);
+        return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+    }
+    auto entries = monitor_entries(*figures);
+    const std::string wanted = ldap::normalize_dn(base);
+    for (const auto& e : entries)
+        if (ldap::normalize_dn(e.dn) == wanted) return entries;
+    return std::unexpected(LdapResult{ldap_code::no_such_object, "only cn=monitor can be searched"});
 }
 
 }  // namespace pwsync::gateway

@@ -169,6 +169,9 @@ Result<Request> decode_request(std::string_view message) {
     } else if (req.op == tag::extended_request) {
         PWSYNC_ASSIGN(auto ext, decode_extended(op->second));
         req.body = std::move(ext);
+    } else if (req.op == tag::search_request) {
+        PWSYNC_ASSIGN(auto search, decode_search(op->second));
+        req.body = std::move(search);
     } else if (!is_known_request(req.op)) {
         return bad("unknown protocolOp");
     }

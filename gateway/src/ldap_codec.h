@@ -14,6 +14,7 @@
 #include <utility>
 #include <variant>
 
+#include "ldap_search.h"
 #include "listener.h"
 #include "pwsync/util.h"
 
@@ -117,7 +118,7 @@ struct Request {
     int message_id = 0;
     ber_tag_t op = 0;
     bool critical_control = false;  // a control we do not support, marked critical
-    std::variant<OtherRequest, BindRequest, ExtendedRequest> body;
+    std::variant<OtherRequest, BindRequest, ExtendedRequest, SearchRequest> body;
 };
 
 // Decodes one whole LDAPMessage (see BerReader for the byte after it).

@@ -1,6 +1,7 @@
 // The inbound side of the gateway: an LDAPv3 server over TLS (ldaps://, or
 // ldap:// with StartTLS) that accepts Bind, Password Modify (RFC 3062),
-// WhoAmI (RFC 4532), StartTLS and Unbind, and hands every decision to a
+// WhoAmI (RFC 4532), StartTLS, Unbind and Search of read-only subtrees the
+// handler offers (cn=monitor), and hands every decision to a
 // RequestHandler. Nothing but StartTLS (and Unbind) is served before TLS.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pwsync/util.h"
@@ -39,6 +41,7 @@ namespace ldap_code {
 inline constexpr int success = 0;
 inline constexpr int operations_error = 1;
 inline constexpr int protocol_error = 2;
+inline constexpr int size_limit_exceeded = 4;
 inline constexpr int auth_method_not_supported = 7;
 inline constexpr int unavailable_critical_extension = 12;
 inline constexpr int confidentiality_required = 13;
@@ -52,6 +55,12 @@ inline constexpr int unavailable = 52;
 inline constexpr int unwilling_to_perform = 53;
 inline constexpr int other = 80;
 }  // namespace ldap_code
+
+// One entry a search may return: attribute names with their values.
+struct SearchEntry {
+    std::string dn;
+    std::vector<std::pair<std::string, std::vector<std::string>>> attributes;
+};
 
 // Implemented by the engine. Called from connection threads, concurrently;
 // the listener holds no lock of its own while a call runs, so a call may
@@ -72,6 +81,15 @@ public:
     virtual LdapResult password_modify(const std::string& principal, std::string_view user_identity,
                                        const std::optional<Secret>& old_password, const Secret& new_password,
                                        const Peer& peer) = 0;
+    // Search from an authenticated principal: every entry at or below
+    // `base` it may read (the listener applies scope, filter and attribute
+    // list), or the result to send (32 noSuchObject, 50 insufficientAccess).
+    virtual std::expected<std::vector<SearchEntry>, LdapResult> search_subtree(const std::string& principal,
+                                                                               std::string_view base) {
+        (void)principal;
+        (void)base;
+        return std::unexpected(LdapResult{ldap_code::unwilling_to_perform, "this server offers nothing to search"});
+    }
 };
 
 // Failed simple binds are slowed down per bind DN and per peer address:

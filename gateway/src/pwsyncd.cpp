@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sd_notify.h"
 
 namespace po = boost::program_options;
 using namespace pwsync;
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     log_info("started (pwsyncd " PWSYNC_VERSION ")");
+    // The listener is bound and the store open: systemd may order what
+    // depends on us now (Type=notify). The variable is not passed on to
+    // adapter programs (they get a fixed environment).
+    sd_notify("READY=1\nSTATUS=serving");
     while (true) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) continue;
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
         log_info(std::string("signal ") + (sig == SIGTERM ? "TERM" : "INT") + ": finishing work in flight");
         break;
     }
+    sd_notify("STOPPING=1");
     (*daemon)->stop();
     log_info("stopped");
     return 0;

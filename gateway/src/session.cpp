@@ -59,6 +59,7 @@ private:
     bool bind(const Request& req, ldap::BindRequest& bind);
     bool extended(const Request& req, ldap::ExtendedRequest& ext);
     bool password_modify(const Request& req, ldap::ExtendedRequest& ext);
+    bool search(const Request& req, const ldap::SearchRequest& s);
     bool start_tls();
 
     bool respond(int message_id, ber_tag_t tag, const LdapResult& result,
@@ -194,9 +195,11 @@ bool Session::handle(Request& req) {
                        {code::unavailable_critical_extension, "a critical control is not supported"});
     if (auto* b = std::get_if<BindRequest>(&req.body)) return bind(req, *b);
     if (ext != nullptr) return extended(req, *ext);
+    if (auto* s = std::get_if<SearchRequest>(&req.body)) return search(req, *s);
     return respond(req.message_id, reply,
                    {code::unwilling_to_perform,
-                    "the pwsync gateway only accepts Bind, Password Modify, WhoAmI, StartTLS and Unbind"});
+                    "the pwsync gateway only accepts Bind, Password Modify, WhoAmI, StartTLS, Search of cn=monitor "
+                    "and Unbind"});
 }
 
 bool Session::bind(const Request& req, ldap::BindRequest& b) {
@@ -291,6 +294,33 @@ bool Session::password_modify(const Request& req, ldap::ExtendedRequest& ext) {
     pm->old_password.reset();
     pm->new_password.reset();
     return respond(req.message_id, reply, result);
+}
+
+bool Session::search(const Request& req, const ldap::SearchRequest& s) {
+    const ber_tag_t reply = ldap::tag::search_done;
+    if (!principal_)
+        return respond(req.message_id, reply, {code::insufficient_access_rights, "bind first: search needs a monitor principal"});
+    if (!s.unsupported.empty()) return respond(req.message_id, reply, {code::unwilling_to_perform, s.unsupported});
+    auto entries = ctx_.handler.search_subtree(*principal_, s.base);
+    if (!entries) {
+        LdapResult r = std::move(entries).error();
+        if (r.code == code::success) r = {code::other, "search refused"};
+        return respond(req.message_id, reply, r);
+    }
+    int sent = 0;
+    for (const auto& e : *entries) {
+        if (!ldap::in_scope(e.dn, s.base, s.scope) || !ldap::matches(s.filter, e)) continue;
+        if (s.size_limit > 0 && sent == s.size_limit)
+            return respond(req.message_id, reply, {code::size_limit_exceeded, ""});
+        const auto bytes = ldap::encode_entry(req.message_id, e, s);
+        if (!bytes) {
+            log(bytes.error().message);
+            return false;
+        }
+        if (stream_.write_all(*bytes, deadline()) != Io::ok) return false;
+        ++sent;
+    }
+    return respond(req.message_id, reply, {code::success, ""});
 }
 
 bool Session::start_tls() {

@@ -4,7 +4,12 @@
 namespace pwsync::store {
 
 const char* principal_kind_name(PrincipalKind k) noexcept {
-    return k == PrincipalKind::windows ? "windows" : "adapter";
+    switch (k) {
+        case PrincipalKind::windows: return "windows";
+        case PrincipalKind::adapter: return "adapter";
+        case PrincipalKind::monitor: return "monitor";
+    }
+    return "unknown";
 }
 
 const char* capture_mode_name(CaptureMode m) noexcept {
@@ -58,6 +63,9 @@ Status WriteTxn::create_principal(Principal p, const Secret& secret) {
             return fail(Errc::invalid_argument, "--capture applies to windows principals only");
         PWSYNC_ASSIGN(Adapter a, adapter(p.adapter));
         p.adapter = a.name;
+    } else if (p.kind == PrincipalKind::monitor) {
+        if (!p.adapter.empty() || p.capture != CaptureMode::none)
+            return fail(Errc::invalid_argument, "a monitor principal has neither --adapter nor --capture");
     } else {
         if (!p.adapter.empty()) return fail(Errc::invalid_argument, "a windows principal has no adapter");
         if (p.capture == CaptureMode::none)
@@ -71,7 +79,7 @@ Status WriteTxn::create_principal(Principal p, const Secret& secret) {
     PWSYNC_TRY(lmdb::put(s_->t(), s_->db().principals, app_key(p.name), records::encode(records::PrincipalRecord{p, hash})));
     std::string detail = std::string("kind=") + principal_kind_name(p.kind);
     if (p.kind == PrincipalKind::adapter) detail += " adapter=" + p.adapter;
-    else detail += std::string(" capture=") + capture_mode_name(p.capture);
+    else if (p.kind == PrincipalKind::windows) detail += std::string(" capture=") + capture_mode_name(p.capture);
     return audit("principal.create", p.name, detail);
 }
 

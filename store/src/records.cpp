@@ -202,7 +202,7 @@ Result<PrincipalRecord> decode_principal(std::string_view data) {
     auto st = codec::decode(data, kFormat, "principal", [&](std::uint32_t tag, std::string_view v) -> Status {
         switch (tag) {
             case 1: return set(p.name, v);
-            case 2: return set_enum(p.kind, v, static_cast<std::uint32_t>(PrincipalKind::adapter));
+            case 2: return set_enum(p.kind, v, static_cast<std::uint32_t>(PrincipalKind::monitor));
             case 3: return set(p.adapter, v);
             case 4: return set_enum(p.capture, v, static_cast<std::uint32_t>(CaptureMode::post_commit));
             case 5: return set(p.certificate_subject, v);

@@ -164,3 +164,22 @@ wait_for() {
         sleep 0.05
     done
 }
+
+# ad_admin_reset USER PASSWORD: the service account (a Domain Admin) sets
+# USER's AD password, as an administrator's reset (no history check).
+ad_admin_reset() {
+    local dn_var=PWSYNC_TEST_DC_DN_${1^^} new
+    new=$(printf '"%s"' "$2" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)
+    printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "${!dn_var}" "$new" |
+        ldapmodify -x -o nettimeout=10 -H "$PWSYNC_TEST_DC_URI" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE"
+}
+
+# ldap_admin_reset USER PASSWORD: slapd's root DN sets uid=USER's password.
+ldap_admin_reset() {
+    (umask 077 && printf '%s' "$2" >"$GW_WORK/.newpw")
+    ldappasswd -x -o nettimeout=10 -H "$PWSYNC_TEST_LDAP_URI" -D "$PWSYNC_TEST_LDAP_ROOTDN" \
+        -y "$PWSYNC_TEST_LDAP_ROOTPW_FILE" -T "$GW_WORK/.newpw" "uid=$1,$PWSYNC_TEST_LDAP_PEOPLE" >/dev/null
+    local rc=$?
+    rm -f "$GW_WORK/.newpw"
+    return $rc
+}

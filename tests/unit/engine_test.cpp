@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "engine.h"
+#include "handler.h"
+#include "ldap_search.h"
+#include "metrics.h"
 #include "helpers.h"
 
 namespace pwsync::gateway {
@@ -302,6 +305,79 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     auto r = no_ad.change("ldap-agent", "alice", &old, Secret("Whatever-Pass-1"));
     EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
     EXPECT_NE(r.message.find("[directory]"), std::string::npos);
+}
+
+// The handler counts each answer by mode and result, and serves cn=monitor
+// to monitor principals only.
+TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::Principal mon;
+        mon.name = "nagios";
+        mon.kind = store::PrincipalKind::monitor;
+        ASSERT_TRUE(w.create_principal(mon, Secret("monitor-secret-123")));
+        mon.name = "bad-monitor";
+        mon.adapter = "racf";
+        EXPECT_FALSE(w.create_principal(mon, Secret("monitor-secret-123")));
+        ASSERT_TRUE(w.commit());
+    }
+    Metrics metrics(clock_);
+    FigureSource figures(*store_, metrics, true);
+    EngineHandler handler(*engine_, *store_, metrics, figures);
+    const Peer peer{"127.0.0.1", 1, "", true};
+    EXPECT_EQ(handler.password_modify("dc1", "alice", std::nullopt, Secret("Monitor-Pass-1"), peer).code, 0);
+    EXPECT_EQ(handler.password_modify("dc1", "nobody", std::nullopt, Secret("Monitor-Pass-2"), peer).code, 32);
+    EXPECT_EQ(handler.password_modify("ldap-agent", "alice", Secret("wrong-old"), Secret("Monitor-Pass-3"), peer).code, 49);
+    // A monitor principal cannot change passwords.
+    EXPECT_EQ(handler.password_modify("nagios", "alice", std::nullopt, Secret("Monitor-Pass-4"), peer).code, 50);
+
+    auto denied = handler.search_subtree("dc1", "cn=monitor");
+    ASSERT_FALSE(denied);
+    EXPECT_EQ(denied.error().code, ldap_code::insufficient_access_rights);
+    auto elsewhere = handler.search_subtree("nagios", "dc=example,dc=com");
+    ASSERT_FALSE(elsewhere);
+    EXPECT_EQ(elsewhere.error().code, ldap_code::no_such_object);
+
+    auto entries = handler.search_subtree("nagios", "CN=Monitor");
+    ASSERT_TRUE(entries);
+    auto attr = [&](std::string_view dn, std::string_view name) -> std::string {
+        for (const auto& e : *entries)
+            if (e.dn == dn)
+                for (const auto& [n, v] : e.attributes)
+                    if (n == name && !v.empty()) return v.front();
+        return "(none)";
+    };
+    EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncStored"), "1");
+    EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncRefused"), "1");
+    EXPECT_EQ(attr("cn=external,cn=changes,cn=monitor", "pwsyncDenied"), "2");  // wrong old password, monitor
+    EXPECT_EQ(attr("cn=full,cn=changes,cn=monitor", "pwsyncStored"), "0");
+    // alice's change queued one job per mapped application.
+    EXPECT_EQ(attr("cn=monitor", "pwsyncQueued"), "2");
+    EXPECT_EQ(attr("cn=ext-ldap,cn=adapters,cn=monitor", "pwsyncQueued"), "1");
+    EXPECT_EQ(attr("cn=racf,cn=adapters,cn=monitor", "pwsyncQueued"), "1");
+    EXPECT_EQ(attr("cn=monitor", "pwsyncMappings"), "3");
+    EXPECT_EQ(attr("cn=monitor", "pwsyncWatcherUp"), "FALSE");
+    EXPECT_EQ(attr("cn=monitor", "pwsyncWatcherLag"), "-1");
+    metrics.watcher_polled();
+    clock_.advance(std::chrono::seconds(7));
+    auto f = figures.collect();
+    ASSERT_TRUE(f);
+    EXPECT_TRUE(f->counters.watcher_up);
+    EXPECT_EQ(f->counters.watcher_lag.count(), 7);
+    EXPECT_EQ(f->adapters.at("racf").oldest_queued.count(), 7);
+
+    const auto text = prometheus_text(*f);
+    EXPECT_NE(text.find("pwsync_changes_total{mode=\"windows\",result=\"stored\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_queued{adapter=\"racf\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_watcher_lag_seconds 7\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE pwsync_changes_total counter"), std::string::npos);
+    // No password ever reaches the figures.
+    for (const auto* pw : {"Monitor-Pass-1", "Monitor-Pass-2", "Monitor-Pass-3", "Monitor-Pass-4"}) {
+        EXPECT_EQ(text.find(pw), std::string::npos);
+        for (const auto& e : *entries)
+            for (const auto& [n, v] : e.attributes)
+                for (const auto& x : v) EXPECT_EQ(x.find(pw), std::string::npos);
+    }
 }
 
 }  // namespace

@@ -80,6 +80,14 @@ public:
         return result;
     }
 
+    std::expected<std::vector<gateway::SearchEntry>, gateway::LdapResult> search_subtree(const std::string& principal,
+                                                                                         std::string_view base) override {
+        std::lock_guard lock(mutex);
+        if (tree.empty()) return RequestHandler::search_subtree(principal, base);
+        if (principal != kHookDn) return std::unexpected(gateway::LdapResult{50, "not a monitor principal"});
+        return tree;
+    }
+
     std::vector<ModifyCall> modify_calls() {
         std::lock_guard lock(mutex);
         return calls;
@@ -93,6 +101,7 @@ public:
     int simple_binds = 0;
     gateway::LdapResult result{0, ""};
     std::function<void(const ModifyCall&)> on_modify;  // runs outside the lock, may block
+    std::vector<gateway::SearchEntry> tree;           // empty: search is not offered
 };
 
 class ListenerTest : public ::testing::Test {

@@ -157,6 +157,72 @@ TEST_F(ListenerToolsTest, SearchGives53) {
     EXPECT_NE(r.out.find("result: 53 Server is unwilling to perform"), std::string::npos) << r.out;
 }
 
+class MonitorSearchTest : public ListenerToolsTest {
+protected:
+    void SetUp() override {
+        {
+            std::lock_guard lock(handler_.mutex);
+            handler_.tree = {
+                {"cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"monitor"}}, {"pwsyncQueued", {"3"}}}},
+                {"cn=adapters,cn=monitor", {{"objectClass", {"top"}}, {"cn", {"adapters"}}}},
+                {"cn=racf,cn=adapters,cn=monitor", {{"cn", {"racf"}}, {"pwsyncQueued", {"2"}}, {"pwsyncDeadLetters", {"0"}}}},
+                {"cn=ldap,cn=adapters,cn=monitor", {{"cn", {"ldap"}}, {"pwsyncQueued", {"1"}}, {"pwsyncDeadLetters", {"4"}}}},
+            };
+        }
+        ListenerToolsTest::SetUp();
+    }
+    RunResult search(const std::string& dn, const std::string& secret, std::vector<std::string> rest) {
+        auto args = bind_args(ldaps_uri(), dn, secret);
+        args.insert(args.begin(), "-LLL");
+        args.insert(args.end(), rest.begin(), rest.end());
+        return tool("ldapsearch", args);
+    }
+    static std::size_t count(const std::string& text, std::string_view what) {
+        std::size_t n = 0;
+        for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+        return n;
+    }
+};
+
+TEST_F(MonitorSearchTest, SubtreeOneLevelBaseFilterAndAttributes) {
+    auto r = search(kHookDn, kHookSecret, {"-b", "cn=monitor", "(objectClass=*)"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count(r.out, "dn: "), 4u) << r.out;
+    EXPECT_NE(r.out.find("pwsyncQueued: 3"), std::string::npos) << r.out;
+
+    r = search(kHookDn, kHookSecret, {"-b", "cn=adapters, CN=Monitor", "-s", "one", "(pwsyncDeadLetters=4)", "cn"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "dn: cn=ldap,cn=adapters,cn=monitor\ncn: ldap\n\n");
+
+    r = search(kHookDn, kHookSecret, {"-b", "cn=monitor", "-s", "base", "(!(cn=nothing))", "1.1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "dn: cn=monitor\n\n");
+
+    r = search(kHookDn, kHookSecret, {"-b", "cn=monitor", "(|(cn=racf)(&(cn=ldap)(pwsyncQueued=1)))", "pwsyncQueued"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count(r.out, "dn: "), 2u) << r.out;
+    EXPECT_EQ(r.out.find("cn: "), std::string::npos) << r.out;
+
+    r = search(kHookDn, kHookSecret, {"-z", "1", "-b", "cn=monitor", "(cn=*)"});
+    EXPECT_EQ(r.exit_code, 4) << r.out << r.err;  // sizeLimitExceeded
+    EXPECT_EQ(count(r.out, "dn: "), 1u) << r.out;
+}
+
+TEST_F(MonitorSearchTest, RefusalsKeepTheConnectionUsable) {
+    // Substring filters are not evaluated: 53, not a wrong answer.
+    auto r = search(kHookDn, kHookSecret, {"-b", "cn=monitor", "(cn=ra*)"});
+    EXPECT_EQ(r.exit_code, 53) << r.out << r.err;
+    // The handler decides who may search.
+    r = search(kOtherDn, kOtherSecret, {"-b", "cn=monitor", "(objectClass=*)"});
+    EXPECT_EQ(r.exit_code, 50) << r.out << r.err;
+    // Anonymous: bind first.
+    r = tool("ldapsearch", {"-x", "-H", ldaps_uri(), "-b", "cn=monitor", "(objectClass=*)"});
+    EXPECT_EQ(r.exit_code, 50) << r.out << r.err;
+    // Still serving.
+    r = search(kHookDn, kHookSecret, {"-b", "cn=monitor", "-s", "base"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(ListenerToolsTest, UnknownExtendedOperationGives2) {
     auto args = bind_args(ldaps_uri(), kHookDn, kHookSecret);
     args.push_back("1.2.3.4.5");

@@ -124,7 +124,8 @@ struct MappingFilter {
     std::optional<std::string> external;
 };
 
-enum class PrincipalKind { windows, adapter };
+// monitor: may only read cn=monitor on the listener.
+enum class PrincipalKind { windows, adapter, monitor };
 enum class CaptureMode { none, pre_commit, post_commit };
 const char* principal_kind_name(PrincipalKind k) noexcept;
 const char* capture_mode_name(CaptureMode m) noexcept;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The Debian package, as an administrator gets it: built with CPack from
+# this build, installed with apt-get, its unit accepted by systemd-analyze,
+# and its ExecStart line run by hand (as the pwsync user, with systemd's
+# readiness protocol) against the test environment: a Windows -> External
+# change through the installed daemon, then cn=monitor and /metrics.
+# Needs root (it installs the package); runs in the normal build only.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+: "${PWSYNC_BIN:?PWSYNC_BIN must name the build folder}"
+# shellcheck source=/dev/null
+source "$PWSYNC_TESTENV_STATE/env.sh"
+# shellcheck source=../../testenv/lib/gateway.sh
+source "$top/testenv/lib/gateway.sh"
+
+failures=0
+check() {  # check NAME CMD...
+    local name=$1
+    shift
+    if "$@"; then echo "ok - $name"; else echo "FAIL - $name"; failures=$((failures + 1)); fi
+}
+[ "$(id -u)" -eq 0 ] || { echo "FAIL - the package test installs a package: run it as root"; exit 1; }
+
+tmp=$(mktemp -d)
+work=/var/lib/pwsync-ci-test
+conf=/etc/pwsync/pwsyncd.conf
+cleanup() {
+    gw_stop
+    # Leave alice as the other tests expect her.
+    if [ -n "${GW_WORK:-}" ] && [ -d "$GW_WORK" ]; then
+        ad_admin_reset alice "$PWSYNC_TEST_DC_PASSWORD_ALICE" >/dev/null || echo "FAIL - could not reset alice in AD"
+        ldap_admin_reset alice "$PWSYNC_TEST_LDAP_PASSWORD_ALICE" || echo "FAIL - could not reset alice in slapd"
+    fi
+    [ -n "${recv_pid:-}" ] && kill "$recv_pid" 2>/dev/null
+    if [ -f "$tmp/pwsyncd.conf.orig" ]; then cp -p "$tmp/pwsyncd.conf.orig" "$conf"; fi
+    apt-get purge -y -qq pwsync >/dev/null 2>&1 || true
+    rm -rf "$tmp" "$work"
+}
+trap cleanup EXIT
+
+# --- build and inspect the package
+(cd "$tmp" && cpack --config "$PWSYNC_BIN/CPackConfig.cmake" -B "$tmp" >"$tmp/cpack.log" 2>&1) ||
+    { cat "$tmp/cpack.log"; exit 1; }
+deb=$(ls "$tmp"/pwsync_*.deb)
+echo "# built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
+dpkg-deb -c "$deb" >"$tmp/contents"
+for f in ./usr/bin/pwsync ./usr/sbin/pwsyncd ./usr/lib/systemd/system/pwsyncd.service ./etc/pwsync/pwsyncd.conf \
+         ./etc/pwsync/hook.conf ./usr/lib/pwsync/samba-check-password ./usr/share/man/man8/pwsync.8 \
+         ./usr/share/man/man8/pwsyncd.8 ./usr/share/man/man5/pwsyncd.conf.5 \
+         ./usr/share/bash-completion/completions/pwsync; do
+    check "package holds $f" grep -q " $f\$" "$tmp/contents"
+done
+dpkg-deb -f "$deb" Depends >"$tmp/depends"
+check "Depends names the shared libraries (shlibdeps)" grep -q "libldap" "$tmp/depends"
+check "conffiles" bash -c "dpkg-deb -e '$deb' '$tmp/control' && grep -qx /etc/pwsync/pwsyncd.conf '$tmp/control/conffiles'"
+
+# --- install as an administrator would
+apt-get install -y -qq "$deb" >"$tmp/apt.log" 2>&1 || { cat "$tmp/apt.log"; exit 1; }
+check "pwsyncd --version" bash -c "/usr/sbin/pwsyncd --version | grep -q '^pwsyncd '"
+check "pwsync --help" bash -c "/usr/bin/pwsync --help | grep -q 'import esso'"
+check "service user pwsync, no login shell" bash -c "getent passwd pwsync | grep -q ':/usr/sbin/nologin$'"
+check "store folder private to pwsync" bash -c "[ \"\$(stat -c '%U %a' /var/lib/pwsync)\" = 'pwsync 700' ]"
+check "configuration not world-readable" bash -c "[ \"\$(stat -c '%G %a' $conf)\" = 'pwsync 640' ]"
+unit=/usr/lib/systemd/system/pwsyncd.service
+check "systemd-analyze verify accepts the unit" bash -c "systemd-analyze verify '$unit' 2>&1 | tee '$tmp/verify.log' | { ! grep -v -e '^$' -e 'Failed to connect' -e 'Cannot open' ; }"
+for setting in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes Type=notify User=pwsync "CapabilityBoundingSet=" \
+               "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" ReadWritePaths=/var/lib/pwsync Restart=on-failure; do
+    check "unit has $setting" grep -qx "$setting" "$unit"
+done
+
+# --- the unit's ExecStart by hand, as the service user, against the test environment
+gw_setup "$work"
+GW_PWSYNC=/usr/bin/pwsync
+GW_PWSYNCD=/usr/sbin/pwsyncd
+gw_configure
+(umask 077 && printf '%s' 'Monitor-Secret-12345' >"$work/monitor.secret")
+/usr/bin/pwsync principal create nagios --kind monitor <"$work/monitor.secret" >/dev/null
+mkdir -p "$work/tls"
+cp "$PWSYNC_TEST_GATEWAY_CERT" "$work/tls/gateway.pem"
+cp "$PWSYNC_TEST_GATEWAY_KEY" "$work/tls/gateway.key"
+cp "$PWSYNC_TEST_SVC_PASSWORD_FILE" "$work/ad.secret"
+sed -e "s|^cert = .*|cert = $work/tls/gateway.pem|" -e "s|^key = $PWSYNC_TEST_GATEWAY_KEY|key = $work/tls/gateway.key|" \
+    -e "s|^bind-password-file = .*|bind-password-file = $work/ad.secret|" "$work/pwsyncd.conf" >"$tmp/pwsyncd.conf"
+printf '[monitor]\nhttp = 127.0.0.1:9464\n' >>"$tmp/pwsyncd.conf"
+cp -p "$conf" "$tmp/pwsyncd.conf.orig"
+install -o root -g pwsync -m 0640 "$tmp/pwsyncd.conf" "$conf"
+chown -R pwsync:pwsync "$work"
+
+pre=$(sed -n 's/^ExecStartPre=//p' "$unit")
+start=$(sed -n 's/^ExecStart=//p' "$unit")
+as_pwsync() { setpriv --reuid pwsync --regid pwsync --init-groups --inh-caps=-all -- "$@"; }
+check "ExecStartPre (--check-config) as pwsync" bash -c "$(declare -f as_pwsync); as_pwsync $pre | grep -q 'configuration OK'"
+
+# systemd's side of Type=notify: a datagram socket that must see READY=1.
+sock=$tmp/notify.sock
+python3 - "$sock" >"$tmp/notify.out" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)
+s.settimeout(60)
+print(s.recv(4096).decode(), flush=True)
+PY
+recv_pid=$!
+chmod 0755 "$tmp"
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+as_pwsync env NOTIFY_SOCKET="$sock" $start 2>>"$work/pwsyncd.stderr" &
+GW_PID=$!
+started=$(date +%s%3N)
+wait "$recv_pid" || true
+recv_pid=
+check "READY=1 reaches systemd's socket ($(( $(date +%s%3N) - started )) ms)" grep -q '^READY=1' "$tmp/notify.out"
+check "the daemon runs as pwsync" bash -c "[ \"\$(ps -o user= -p $GW_PID)\" = pwsync ]"
+
+# Windows -> External through the installed daemon.
+check "AD password change by alice" ad_user_change alice "$PWSYNC_TEST_DC_PASSWORD_ALICE" 'Pkg-Test-Pass-1!'
+ms=$(wait_for 15 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "uid=alice,$PWSYNC_TEST_LDAP_PEOPLE" 'Pkg-Test-Pass-1!') || ms=
+check "slapd accepts alice's new password (${ms:-never} ms)" test -n "$ms"
+
+# Monitoring: cn=monitor for the monitor principal, and /metrics.
+ldapsearch -LLL -x -H ldaps://127.0.0.1:1636 -D cn=nagios -y "$work/monitor.secret" -b cn=monitor \
+    '(objectClass=*)' >"$tmp/monitor.ldif" 2>&1 || true
+check "cn=monitor counts the stored Windows change" \
+    bash -c "grep -A7 '^dn: cn=windows,cn=changes,cn=monitor' '$tmp/monitor.ldif' | grep -q '^pwsyncStored: [1-9]'"
+check "cn=monitor lists the ldap adapter" grep -q '^dn: cn=ext-ldap,cn=adapters,cn=monitor' "$tmp/monitor.ldif"
+rc=0
+ldapsearch -LLL -x -H ldaps://127.0.0.1:1636 -D cn=ldap-agent -y "$work/agent.secret" -b cn=monitor >/dev/null 2>&1 || rc=$?
+check "an adapter principal may not read cn=monitor (50)" test "$rc" = 50
+metrics() { exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3; }
+metrics >"$tmp/metrics.txt" || true
+check "/metrics answers 200" grep -q '^HTTP/1.1 200' "$tmp/metrics.txt"
+check "/metrics counts the change" grep -Eq '^pwsync_changes_total\{mode="windows",result="stored"\} [1-9]' "$tmp/metrics.txt"
+check "/metrics has queue depth per adapter" grep -q '^pwsync_queued{adapter="ext-ldap"} ' "$tmp/metrics.txt"
+
+kill -TERM "$GW_PID"
+rc=0
+wait "$GW_PID" || rc=$?
+GW_PID=
+check "SIGTERM: clean exit" test "$rc" = 0
+for f in "$work/pwsyncd.log" "$work/pwsyncd.stderr" "$tmp/monitor.ldif" "$tmp/metrics.txt"; do
+    check "no password in $(basename "$f")" bash -c "! grep -q -e 'Pkg-Test-Pass-1' -e 'Monitor-Secret' '$f'"
+done
+echo "# $failures failure(s)"
+[ "$failures" -eq 0 ]
