@@ -163,6 +163,7 @@ void MetricsServer::stop() {
     const char byte = 1;
     (void)!::write(impl_->stop_write.get(), &byte, 1);
     if (impl_->thread.joinable()) impl_->thread.join();
+    impl_->listen_fd = Fd();  // closed: nobody connects to a server that will not answer
 }
 
 std::uint16_t MetricsServer::port() const { return impl_ ? impl_->port : 0; }

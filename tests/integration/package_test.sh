@@ -63,7 +63,9 @@ check "service user pwsync, no login shell" bash -c "getent passwd pwsync | grep
 check "store folder private to pwsync" bash -c "[ \"\$(stat -c '%U %a' /var/lib/pwsync)\" = 'pwsync 700' ]"
 check "configuration not world-readable" bash -c "[ \"\$(stat -c '%G %a' $conf)\" = 'pwsync 640' ]"
 unit=/usr/lib/systemd/system/pwsyncd.service
-check "systemd-analyze verify accepts the unit" bash -c "systemd-analyze verify '$unit' 2>&1 | tee '$tmp/verify.log' | { ! grep -v -e '^$' -e 'Failed to connect' -e 'Cannot open' ; }"
+# --man=no: the Documentation= pages are checked above (some images drop
+# /usr/share/man at install time).
+check "systemd-analyze verify accepts the unit" bash -c "systemd-analyze verify --man=no '$unit' >'$tmp/verify.log' 2>&1 && ! [ -s '$tmp/verify.log' ] || { cat '$tmp/verify.log'; false; }"
 for setting in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes Type=notify User=pwsync "CapabilityBoundingSet=" \
                "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" ReadWritePaths=/var/lib/pwsync Restart=on-failure; do
     check "unit has $setting" grep -qx "$setting" "$unit"

@@ -165,8 +165,8 @@ protected:
             handler_.tree = {
                 {"cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"monitor"}}, {"pwsyncQueued", {"3"}}}},
                 {"cn=adapters,cn=monitor", {{"objectClass", {"top"}}, {"cn", {"adapters"}}}},
-                {"cn=racf,cn=adapters,cn=monitor", {{"cn", {"racf"}}, {"pwsyncQueued", {"2"}}, {"pwsyncDeadLetters", {"0"}}}},
-                {"cn=ldap,cn=adapters,cn=monitor", {{"cn", {"ldap"}}, {"pwsyncQueued", {"1"}}, {"pwsyncDeadLetters", {"4"}}}},
+                {"cn=racf,cn=adapters,cn=monitor", {{"objectClass", {"top"}}, {"cn", {"racf"}}, {"pwsyncQueued", {"2"}}, {"pwsyncDeadLetters", {"0"}}}},
+                {"cn=ldap,cn=adapters,cn=monitor", {{"objectClass", {"top"}}, {"cn", {"ldap"}}, {"pwsyncQueued", {"1"}}, {"pwsyncDeadLetters", {"4"}}}},
             };
         }
         ListenerToolsTest::SetUp();
