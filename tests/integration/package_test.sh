@@ -82,9 +82,13 @@ mkdir -p "$work/tls"
 cp "$PWSYNC_TEST_GATEWAY_CERT" "$work/tls/gateway.pem"
 cp "$PWSYNC_TEST_GATEWAY_KEY" "$work/tls/gateway.key"
 cp "$PWSYNC_TEST_SVC_PASSWORD_FILE" "$work/ad.secret"
-sed -e "s|^cert = .*|cert = $work/tls/gateway.pem|" -e "s|^key = $PWSYNC_TEST_GATEWAY_KEY|key = $work/tls/gateway.key|" \
+cp "$PWSYNC_TEST_CA" "$work/tls/ca.pem"
+# Everything the service reads must be readable by pwsync (the test state
+# folder is root's): the TLS material and secrets go next to the store.
+sed -e "s|$PWSYNC_TEST_CA|$work/tls/ca.pem|g" -e "s|^cert = .*|cert = $work/tls/gateway.pem|" -e "s|^key = $PWSYNC_TEST_GATEWAY_KEY|key = $work/tls/gateway.key|" \
     -e "s|^bind-password-file = .*|bind-password-file = $work/ad.secret|" "$work/pwsyncd.conf" >"$tmp/pwsyncd.conf"
 printf '[monitor]\nhttp = 127.0.0.1:9464\n' >>"$tmp/pwsyncd.conf"
+/usr/bin/pwsync adapter update ext-ldap --property "ca=$work/tls/ca.pem" >/dev/null
 cp -p "$conf" "$tmp/pwsyncd.conf.orig"
 install -o root -g pwsync -m 0640 "$tmp/pwsyncd.conf" "$conf"
 chown -R pwsync:pwsync "$work"
@@ -100,13 +104,15 @@ python3 - "$sock" >"$tmp/notify.out" <<'PY' &
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)
-s.settimeout(60)
+s.settimeout(20)
 print(s.recv(4096).decode(), flush=True)
 PY
 recv_pid=$!
 chmod 0755 "$tmp"
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-as_pwsync env NOTIFY_SOCKET="$sock" $start 2>>"$work/pwsyncd.stderr" &
+# setpriv execs the daemon: $! is pwsyncd itself.
+setpriv --reuid pwsync --regid pwsync --init-groups --inh-caps=-all -- env NOTIFY_SOCKET="$sock" $start \
+    2>>"$work/pwsyncd.stderr" &
 GW_PID=$!
 started=$(date +%s%3N)
 wait "$recv_pid" || true
@@ -115,8 +121,8 @@ check "READY=1 reaches systemd's socket ($(( $(date +%s%3N) - started )) ms)" gr
 check "the daemon runs as pwsync" bash -c "[ \"\$(ps -o user= -p $GW_PID)\" = pwsync ]"
 
 # Windows -> External through the installed daemon.
-check "AD password change by alice" ad_user_change alice "$PWSYNC_TEST_DC_PASSWORD_ALICE" 'Pkg-Test-Pass-1!'
-ms=$(wait_for 15 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "uid=alice,$PWSYNC_TEST_LDAP_PEOPLE" 'Pkg-Test-Pass-1!') || ms=
+check "AD password change by alice" ad_user_change alice "$PWSYNC_TEST_DC_PASSWORD_ALICE" 'Deb-Install-Pw.7!'
+ms=$(wait_for 15 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "uid=alice,$PWSYNC_TEST_LDAP_PEOPLE" 'Deb-Install-Pw.7!') || ms=
 check "slapd accepts alice's new password (${ms:-never} ms)" test -n "$ms"
 
 # Monitoring: cn=monitor for the monitor principal, and /metrics.
@@ -140,7 +146,7 @@ wait "$GW_PID" || rc=$?
 GW_PID=
 check "SIGTERM: clean exit" test "$rc" = 0
 for f in "$work/pwsyncd.log" "$work/pwsyncd.stderr" "$tmp/monitor.ldif" "$tmp/metrics.txt"; do
-    check "no password in $(basename "$f")" bash -c "! grep -q -e 'Pkg-Test-Pass-1' -e 'Monitor-Secret' '$f'"
+    check "no password in $(basename "$f")" bash -c "! grep -q -e 'Deb-Install-Pw.7' -e 'Monitor-Secret' '$f'"
 done
 echo "# $failures failure(s)"
 [ "$failures" -eq 0 ]
