@@ -6,6 +6,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <thread>
+
 #include "dispatcher.h"
 #include "helpers.h"
 #include "https_test_server.h"
@@ -115,6 +117,8 @@ TEST_F(HttpAdapterTest, PresentsTheClientCertificate) {
     r = deliver(context(server.url(), {{"cert", pki_.rogue_cert}, {"key", pki_.rogue_key}}));
     EXPECT_EQ(r.outcome, Outcome::retry) << r.message;
     EXPECT_EQ(server.requests().size(), 1u);
+    // The server counts the failure after its alert is sent: give it a moment.
+    for (int i = 0; i < 100 && server.failed_handshakes() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(server.failed_handshakes(), 1);
 }
 
