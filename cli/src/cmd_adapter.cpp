@@ -55,7 +55,7 @@ void name_arg(po::options_description& d, po::positional_options_description& p,
 
 void adapter_options(po::options_description& d, po::positional_options_description& p, bool update) {
     name_arg(d, p);
-    if (!update) d.add_options()("type", po::value<std::string>()->value_name("TYPE"), "adapter type (ldap, exec)");
+    if (!update) d.add_options()("type", po::value<std::string>()->value_name("TYPE"), "adapter type (ldap, exec, http)");
     d.add_options()("description", po::value<std::string>()->value_name("TEXT"), "what the adapter talks to")
         ("property", po::value<std::vector<std::string>>()->composing()->value_name("KEY=VALUE"), "set a property (repeatable)")
         ("secret-property", po::value<std::vector<std::string>>()->composing()->value_name("KEY"),
@@ -187,6 +187,7 @@ void add_adapter_commands(std::vector<Command>& out) {
                        a.concurrency = u.concurrency.value_or(a.concurrency);
                        a.timeout = u.timeout.value_or(a.timeout);
                        a.properties = u.set_properties;
+                       PWSYNC_TRY(gateway::check_password_transform(a.properties));
                        std::map<std::string, Secret> secrets;
                        PWSYNC_TRY(read_secret_properties(c, type, secrets));
                        return write_and_say(c, [&](store::WriteTxn& w) { return w.create_adapter(a, std::move(secrets)); },
@@ -199,14 +200,20 @@ void add_adapter_commands(std::vector<Command>& out) {
                        const auto name = c.arg("NAME");
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        std::string type_name;
+                       std::map<std::string, std::string> properties;
                        {
                            PWSYNC_ASSIGN(auto r, s.read());
                            PWSYNC_ASSIGN(auto a, r.adapter(name));
                            type_name = a.type;
+                           properties = a.properties;
                        }
                        const auto* type = gateway::find_adapter_type(type_name);
                        auto u = collect(c, type);
                        u.unset_properties = c.opt<std::vector<std::string>>("unset-property").value_or(std::vector<std::string>{});
+                       // The transform as it will be after this update must hold together.
+                       for (const auto& k : u.unset_properties) properties.erase(k);
+                       for (const auto& [k, v] : u.set_properties) properties[k] = v;
+                       PWSYNC_TRY(gateway::check_password_transform(properties));
                        PWSYNC_TRY(read_secret_properties(c, type, u.set_secrets));
                        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
                        PWSYNC_TRY(w.update_adapter(name, std::move(u)));

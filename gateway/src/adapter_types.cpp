@@ -1,14 +1,27 @@
 // The registry of adapter types: one row per type, found by name.
 #include "adapters.h"
+#include "password_transform.h"
 
 namespace pwsync::gateway {
+namespace {
+
+// Every type also takes the password transform properties.
+std::vector<std::string> with_transforms(std::vector<std::string> own) {
+    for (const auto& p : PasswordTransform::property_names()) own.push_back(p);
+    return own;
+}
+
+}  // namespace
 
 const std::vector<AdapterType>& adapter_types() {
     static const std::vector<AdapterType> types = {
         {"ldap", "an external LDAP directory (Password Modify or userPassword)",
-         {"uri", "bind-dn", "base", "dn-template", "filter", "method", "ca"}, {"bind-password"}, make_ldap_adapter},
+         with_transforms({"uri", "bind-dn", "base", "dn-template", "filter", "method", "ca"}), {"bind-password"},
+         make_ldap_adapter},
         {"exec", "a program run with the account names as arguments and the password on stdin",
-         {"program", "args"}, {}, make_exec_adapter},
+         with_transforms({"program", "args"}), {}, make_exec_adapter},
+        {"http", "a webhook: an HTTPS POST of a signed JSON body",
+         with_transforms({"url", "ca", "cert", "key"}), {"token", "hmac-secret"}, make_http_adapter},
     };
     return types;
 }
@@ -19,11 +32,18 @@ const AdapterType* find_adapter_type(std::string_view name) {
     return nullptr;
 }
 
+Status check_password_transform(const std::map<std::string, std::string>& properties) {
+    auto t = PasswordTransform::from_properties(properties);
+    if (!t) return std::unexpected(t.error());
+    return {};
+}
+
 Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context) {
     const AdapterType* type = find_adapter_type(context.config.type);
     if (type == nullptr)
         return fail(Errc::invalid_argument, "adapter '" + context.config.name + "' has unknown type '" + context.config.type + "'");
-    return type->factory(context);
+    PWSYNC_ASSIGN(auto adapter, type->factory(context));
+    return with_password_transform(context, std::move(adapter));
 }
 
 }  // namespace pwsync::gateway

@@ -7,5 +7,10 @@ namespace pwsync::gateway {
 
 Result<std::unique_ptr<Adapter>> make_exec_adapter(const AdapterContext& context);
 Result<std::unique_ptr<Adapter>> make_ldap_adapter(const AdapterContext& context);
+Result<std::unique_ptr<Adapter>> make_http_adapter(const AdapterContext& context);
+
+// `inner` behind the adapter's password transform (password-* properties),
+// or `inner` itself when it has none.
+Result<std::unique_ptr<Adapter>> with_password_transform(const AdapterContext& context, std::unique_ptr<Adapter> inner);
 
 }  // namespace pwsync::gateway

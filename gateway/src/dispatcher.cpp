@@ -4,32 +4,12 @@
 #include <thread>
 
 #include "backoff.h"
+#include "scrub.h"
 
 namespace pwsync::gateway {
 namespace {
 
 std::string target_key(const store::Job& j) { return ascii_lower(j.adapter) + '\0' + ascii_lower(j.external); }
-
-// A message from an adapter must not carry the password into the audit,
-// also not in another letter case (a program that upper-cases it).
-std::string scrub(std::string msg, const Secret& pw, const Secret* old) {
-    for (const Secret* s : {&pw, old}) {
-        if (s == nullptr || s->empty()) continue;
-        Secret needle(ascii_lower(s->view()));
-        for (std::size_t at = 0; at + needle.size() <= msg.size();) {
-            std::string window = ascii_lower(std::string_view(msg).substr(at, needle.size()));
-            const bool hit = window == needle.view();
-            wipe(window.data(), window.size());
-            if (hit) {
-                msg.replace(at, needle.size(), "***");
-                at += 3;
-            } else {
-                ++at;
-            }
-        }
-    }
-    return msg;
-}
 
 }  // namespace
 
@@ -163,14 +143,14 @@ void Dispatcher::execute(const Work& work) {
         else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
     }
     if (adapter) {
-        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin};
+        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin, job.app, job.id, job.created};
         try {
             result = adapter->deliver(d);
         } catch (const std::exception& e) {
             result = {Outcome::retry, std::string("adapter failed: ") + e.what()};
         }
     }
-    const std::string msg = scrub(result.message, password, have_old ? &old : nullptr);
+    const std::string msg = scrub_secrets(result.message, password, have_old ? &old : nullptr);
     password.clear();
     old.clear();
 
@@ -192,7 +172,9 @@ void Dispatcher::execute(const Work& work) {
                 prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
                 u = static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
             }
-            st = w->job_retry(job.id, now() + retry_delay(job.attempts + 1, work.settings.retry_delay, u), msg);
+            const auto delay = std::max<std::chrono::milliseconds>(retry_delay(job.attempts + 1, work.settings.retry_delay, u),
+                                                                    result.retry_after);
+            st = w->job_retry(job.id, now() + delay, msg);
         }
         // not_found: the job was dropped by an admin while it was being sent.
         if (st || st.error().code == Errc::not_found) {

@@ -2,7 +2,10 @@
 // and the pieces the daemon is built from.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +25,9 @@ struct Delivery {
     const Secret* password = nullptr;
     const Secret* old_password = nullptr;  // with send-old-password, when the store had one
     std::string origin;            // the principal that sent the change
+    std::string app;               // the application of the mapping it serves
+    std::uint64_t change_id = 0;   // the outbox job: the same on every retry
+    TimePoint changed{};           // when the change was queued
 };
 
 enum class Outcome {
@@ -33,6 +39,7 @@ enum class Outcome {
 struct DeliveryResult {
     Outcome outcome = Outcome::done;
     std::string message;  // for the audit and dead letters: never a password
+    std::chrono::seconds retry_after{0};  // retry: not before this (e.g. HTTP Retry-After)
 };
 
 // An adapter talks to one external system. Instances are made from the
@@ -62,7 +69,12 @@ struct AdapterType {
 
 const std::vector<AdapterType>& adapter_types();
 const AdapterType* find_adapter_type(std::string_view name);
+// The adapter of that type, behind its password transform when it has one.
 Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context);
+
+// Whether the password-* properties (transforms, any type) are consistent;
+// the error names the property.
+Status check_password_transform(const std::map<std::string, std::string>& properties);
 
 // ----------------------------------------------------------- configuration
 
