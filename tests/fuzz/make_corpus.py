@@ -3,7 +3,7 @@
 are committed, so this only needs running when the formats change)."""
 import hashlib
 import os
-import struct
+import sys
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -18,52 +18,8 @@ def write(target, name, data):
 
 
 # ------------------------------------------------------------ LDAP (BER)
-def length(n):
-    if n < 0x80:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
-
-
-def tlv(tag, body):
-    return bytes([tag]) + length(len(body)) + body
-
-
-def integer(n, tag=0x02):
-    return tlv(tag, n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True))
-
-
-def octets(s, tag=0x04):
-    return tlv(tag, s.encode() if isinstance(s, str) else s)
-
-
-def message(msg_id, op, controls=b""):
-    return tlv(0x30, integer(msg_id) + op + controls)
-
-
-def control(oid, critical=None, value=None):
-    body = octets(oid)
-    if critical is not None:
-        body += tlv(0x01, b"\xff" if critical else b"\x00")
-    if value is not None:
-        body += octets(value)
-    return tlv(0x30, body)
-
-
-def pw_modify(user=None, old=None, new=None):
-    body = b""
-    for tag, v in ((0x80, user), (0x81, old), (0x82, new)):
-        if v is not None:
-            body += octets(v, tag)
-    return tlv(0x30, body)
-
-
-def extended(oid, value=None):
-    body = octets(oid, 0x80)
-    if value is not None:
-        body += octets(value, 0x81)
-    return tlv(0x77, body)
-
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from ldap_raw import control, extended, integer, message, octets, pw_modify, tlv  # noqa: E402
 
 PM = "1.3.6.1.4.1.4203.1.11.1"
 ldap = {
