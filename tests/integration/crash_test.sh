@@ -9,7 +9,9 @@
 # accounts for every change (each queued job delivered or superseded).
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 # Sizes: CRASH_ACCOUNTS (200), CRASH_CHANGES (2000), CRASH_KILLS (10),
-# CRASH_WORKERS (4). bench/crash runs a longer variant.
+# CRASH_WORKERS (4), CRASH_SLAPD_DOWN (0: seconds slapd is stopped while
+# the changes flow, before the kills). bench/crash and bench/target-down run
+# longer variants.
 set -uo pipefail
 
 die() { echo "crash_test: $*" >&2; exit 2; }
@@ -25,6 +27,7 @@ source "$here/../../testenv/lib/gateway.sh"
 ACCOUNTS=${CRASH_ACCOUNTS:-200}
 CHANGES=${CRASH_CHANGES:-2000}
 KILLS=${CRASH_KILLS:-10}
+SLAPD_DOWN=${CRASH_SLAPD_DOWN:-0}
 WORKERS=${CRASH_WORKERS:-4}
 FLOOD=${CAPTURE_FLOOD:-$PWSYNC_BIN/tests/integration/capture_flood}
 W=$(mktemp -d "$PWSYNC_TEST_TMP/crash.XXXXXX")
@@ -34,6 +37,7 @@ bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
 check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 cleanup() {
     [[ -n ${FLOOD_PID:-} ]] && kill "$FLOOD_PID" 2>/dev/null
+    "$here/../../testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null 2>&1
     gw_stop
     rm -rf "$W"
 }
@@ -96,6 +100,16 @@ t0=$(date +%s)
 "$FLOOD" ldaps://127.0.0.1:1636 crash-dc "$W/crash.secret" "$PWSYNC_TEST_CA" "$WORKERS" "${CRASH_DEADLINE:-600}" <"$W/changes" \
     >"$W/flood.out" 2>"$W/flood.err" &
 FLOOD_PID=$!
+if (( SLAPD_DOWN > 0 )); then
+    # Retries must outlast the outage (retry-delay 1 s doubles each time).
+    $P adapter update ext-ldap --retry-count 12 >/dev/null
+    sleep 2
+    "$here/../../testenv/env" stop-slapd "$PWSYNC_TESTENV_STATE" >/dev/null || bad "cannot stop slapd"
+    sleep "$SLAPD_DOWN"
+    queued_then=$($P queue list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["queued"]))')
+    "$here/../../testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null || bad "cannot start slapd"
+    echo "crash_test: slapd was down ${SLAPD_DOWN} s; $queued_then jobs queued when it came back"
+fi
 kills=0
 while (( kills < KILLS )); do
     sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.3 + r / 32768 * 1.7 }')"
