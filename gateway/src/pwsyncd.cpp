@@ -9,7 +9,6 @@
 #include <boost/program_options.hpp>
 #include <condition_variable>
 #include <iostream>
-#include <string_view>
 #include <thread>
 
 #include "config.h"
@@ -34,9 +33,9 @@ namespace {
 // Tunables are read at start-up only: set them and start again, once.
 void wipe_freed_memory(char** argv) {
     constexpr const char* kTunables = "glibc.malloc.tcache_count=0:glibc.malloc.perturb=165";
-    const char* now = std::getenv("GLIBC_TUNABLES");
-    if (now != nullptr && std::string_view(now) == kTunables) return;
-    if (now != nullptr && *now != '\0') return;  // the operator chose tunables: keep them
+    // Set: ours after the restart (glibc may have cut it at the first ':'
+    // while parsing), or the operator's, which are kept.
+    if (const char* now = std::getenv("GLIBC_TUNABLES"); now != nullptr && *now != '\0') return;
     ::setenv("GLIBC_TUNABLES", kTunables, 1);
     ::execv("/proc/self/exe", argv);
     ::unsetenv("GLIBC_TUNABLES");  // exec failed: run without
