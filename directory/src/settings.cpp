@@ -2,15 +2,30 @@
 // password file (mode 0600, the same rule as the master key).
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <memory>
 #include <sstream>
 
 #include "pwsync/directory.h"
 
 namespace pwsync::directory {
 namespace {
+
+// The CA file must hold at least one certificate: otherwise every connection
+// would fail later with a TLS error, and a configuration check would pass.
+Status check_ca_file(const std::string& path) {
+    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+    const bool ok = store && X509_STORE_load_file(store.get(), path.c_str()) == 1;
+    char why[256] = "out of memory";
+    if (const unsigned long e = ERR_peek_last_error(); e != 0) ERR_error_string_n(e, why, sizeof why);
+    ERR_clear_error();
+    if (!ok) return fail(Errc::invalid_argument, "[directory] ca = " + path + ": no CA certificate can be loaded (" + why + ")");
+    return {};
+}
 
 std::optional<bool> parse_bool(std::string_view v) {
     const auto l = ascii_lower(v);
@@ -122,6 +137,7 @@ Result<ConnectOptions> connect_options(const Settings& s) {
     o.uris = s.uris;
     o.protection = s.sasl_seal ? Protection::sasl_seal : Protection::tls;
     o.ca_file = s.ca;
+    if (!s.ca.empty()) PWSYNC_TRY(check_ca_file(s.ca));
     o.insecure_skip_verify = s.insecure_skip_verify;
     o.op_timeout = s.timeout;
     o.credentials.method = s.bind;

@@ -63,7 +63,9 @@ Result<DaemonConfig> load_config(const std::string& path) {
             else if (name == "key") c.cert_key = value;
             else if (name == "client-ca") c.client_ca = value;
             else if (name == "max-connections") { PWSYNC_ASSIGN(c.max_connections, number(key, value, 1, 100000)); }
-            else if (name == "max-message-size") { PWSYNC_ASSIGN(c.max_message_size, number(key, value, 1024, 16 << 20)); }
+            else if (name == "max-connections-per-address") {
+                PWSYNC_ASSIGN(c.max_connections_per_address, number(key, value, 1, 100000));
+            } else if (name == "max-message-size") { PWSYNC_ASSIGN(c.max_message_size, number(key, value, 1024, 16 << 20)); }
             else if (name == "idle-timeout") {
                 PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
                 c.idle_timeout = std::chrono::seconds(s);

@@ -19,6 +19,7 @@ struct DaemonConfig {
     std::vector<std::string> listen_uris;   // uri = (space-separated)
     std::string cert, cert_key, client_ca;  // cert = / key = / client-ca =
     std::size_t max_connections = 1024;
+    std::size_t max_connections_per_address = 256;
     std::size_t max_message_size = 64 * 1024;
     std::chrono::seconds idle_timeout{60};
     // [directory]: handed to the directory library as written; empty: none.

@@ -87,6 +87,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     lo.key_file = config.cert_key;
     lo.client_ca_file = config.client_ca;
     lo.max_connections = config.max_connections;
+    lo.max_connections_per_address = config.max_connections_per_address;
     lo.max_message_size = config.max_message_size;
     lo.idle_timeout = config.idle_timeout;
     lo.log = [](std::string_view line) { log_info(line); };

@@ -83,6 +83,7 @@ struct Listener::Impl {
     struct Connection {
         std::thread thread;
         std::atomic<bool> finished{false};
+        std::string address;
     };
 
     ListenerOptions options;
@@ -109,6 +110,7 @@ struct Listener::Impl {
     // Joins the threads of connections that ended (mutex held).
     void reap_locked();
     std::size_t open_locked() const;
+    std::size_t open_from_locked(const std::string& address) const;
     void stop();
 };
 
@@ -129,6 +131,12 @@ std::size_t Listener::Impl::open_locked() const {
     return n;
 }
 
+std::size_t Listener::Impl::open_from_locked(const std::string& address) const {
+    std::size_t n = 0;
+    for (const auto& c : connections) n += !c->finished.load() && c->address == address ? 1 : 0;
+    return n;
+}
+
 void Listener::Impl::admit(Fd fd, bool ldaps, Peer peer) {
     const std::lock_guard lock(mutex);
     reap_locked();
@@ -137,8 +145,14 @@ void Listener::Impl::admit(Fd fd, bool ldaps, Peer peer) {
             " connections are open");
         return;  // fd closes here
     }
+    if (open_from_locked(peer.address) >= options.max_connections_per_address) {
+        log("listener: " + peer.address + ": connection refused: " + std::to_string(options.max_connections_per_address) +
+            " connections from this address are open");
+        return;
+    }
     auto conn = std::make_unique<Connection>();
     Connection* c = conn.get();
+    c->address = peer.address;
     try {
         c->thread = std::thread([this, c, f = std::move(fd), ldaps, p = std::move(peer), at = clock.now()]() mutable {
             serve_session(session_context(), std::move(f), ldaps, std::move(p), at);
@@ -202,7 +216,7 @@ Result<Listener> Listener::start(const ListenerOptions& options, RequestHandler&
     if (options.uris.empty()) return fail(Errc::invalid_argument, "the listener needs at least one URI");
     if (options.cert_file.empty() || options.key_file.empty())
         return fail(Errc::invalid_argument, "the listener needs a certificate and a key");
-    if (options.max_connections == 0 || options.max_message_size < 64 || options.idle_timeout.count() <= 0)
+    if (options.max_connections == 0 || options.max_connections_per_address == 0 || options.max_message_size < 64 || options.idle_timeout.count() <= 0)
         return fail(Errc::invalid_argument, "listener limits must be positive (message size at least 64 bytes)");
     PWSYNC_ASSIGN(auto tls, TlsContext::load(options.cert_file, options.key_file, options.client_ca_file));
     auto impl = std::make_unique<Impl>(options, handler, std::move(tls));

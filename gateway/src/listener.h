@@ -120,6 +120,9 @@ struct ListenerOptions {
     std::string client_ca_file;  // optional: request and verify client certificates, enables SASL EXTERNAL
     std::size_t max_message_size = 64 * 1024;
     std::size_t max_connections = 1024;
+    // From one peer address, so one client's idle connections cannot take
+    // every slot (and every file descriptor) from the others.
+    std::size_t max_connections_per_address = 256;
     std::chrono::seconds idle_timeout{60};  // also bounds a TLS handshake and one message's arrival
     BindThrottleOptions throttle{};
     const Clock* clock = nullptr;  // nullptr: the system clock

@@ -174,5 +174,17 @@ for p in "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1
 done
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
 
+# ---- the daemon's memory: no core dumps, and none of the passwords it
+# handled (nor the principals' secrets it verified) left in its memory ----
+check "pwsyncd runs with core dumps off (RLIMIT_CORE 0)" grep -qE '^Max core file size +0 +0 ' "/proc/$GW_PID/limits"
+check "pwsyncd runs with glibc overwriting freed memory" python3 -c 'import sys
+env = open(f"/proc/{sys.argv[1]}/environ", "rb").read().split(b"\0")
+# glibc cuts the variable at the first ':' while it parses it.
+sys.exit(0 if any(e.startswith(b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0") for e in env) else 1)' "$GW_PID"
+(umask 077 && printf '%s\n' "${USED_PASSWORDS[@]}" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1" >"$W/secrets")
+if python3 "$here/memory_scan.py" "$GW_PID" "$W/secrets" >"$W/scan" 2>"$W/scan.where"; then
+    ok "no password in pwsyncd's memory: $(tail -n1 "$W/scan")"
+else bad "passwords remain in pwsyncd's memory: $(tr '\n' ';' <"$W/scan")"; cat "$W/scan.where" >&2; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

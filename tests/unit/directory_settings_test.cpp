@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "helpers.h"
+#include "pki.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::directory {
@@ -11,6 +12,8 @@ namespace {
 using Section = std::vector<std::pair<std::string, std::string>>;
 
 TEST(Settings, ParsesEveryKey) {
+    test::TempDir dir;
+    const auto pki = test::make_test_pki(dir.path());
     auto s = parse_settings({{"uri", "ldaps://dc1.example ldap://dc2.example"},
                              {"base", "DC=example,DC=com"},
                              {"domain", "EXAMPLE"},
@@ -18,7 +21,7 @@ TEST(Settings, ParsesEveryKey) {
                              {"keytab", "/k"},
                              {"principal", "svc@EXAMPLE.COM"},
                              {"krb5-config", "/etc/k5.conf"},
-                             {"ca", "/ca.pem"},
+                             {"ca", pki.ca_cert},
                              {"insecure-skip-verify", "no"},
                              {"sasl-seal", "yes"},
                              {"timeout", "7"},
@@ -40,6 +43,21 @@ TEST(Settings, ParsesEveryKey) {
     EXPECT_EQ(o->credentials.keytab, "/k");
     EXPECT_EQ(o->op_timeout, std::chrono::seconds(7));
     EXPECT_EQ(domain_of(*s).netbios, "EXAMPLE");
+}
+
+// Found by the bad-configuration test: a CA file with no certificate passed
+// pwsyncd --check-config, and every connection failed later.
+TEST(Settings, RefusesACaFileWithoutCertificates) {
+    test::TempDir dir;
+    const std::string garbage = dir.path() + "/garbage.pem";
+    test::write_file(garbage, "not a certificate\n");
+    for (const std::string& ca : {garbage, dir.path() + "/missing.pem"}) {
+        auto s = parse_settings({{"uri", "ldaps://dc"}, {"bind-dn", "CN=x"}, {"bind-password-file", dir / "p"}, {"ca", ca}});
+        ASSERT_TRUE(s) << s.error().message;
+        auto o = connect_options(*s);
+        ASSERT_FALSE(o);
+        EXPECT_NE(o.error().message.find(ca), std::string::npos) << o.error().message;
+    }
 }
 
 TEST(Settings, RejectsMistakes) {

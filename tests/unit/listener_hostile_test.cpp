@@ -328,6 +328,29 @@ TEST_F(ListenerHostileTest, MaxConnectionsExceededClosesAtOnce) {
     EXPECT_EQ(r->code, 0);
 }
 
+TEST_F(ListenerHostileTest, MaxConnectionsPerAddressExceededClosesAtOnce) {
+    auto o = options();
+    o.max_connections = 10;
+    o.max_connections_per_address = 2;
+    start(o);
+    auto a = plain_client();
+    auto b = plain_client();
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(eventually([&] { return listener_->connection_count() == 2; }));
+    auto c = plain_client();
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->closed_within(3));
+    EXPECT_EQ(listener_->connection_count(), 2u);
+    a.reset();
+    ASSERT_TRUE(eventually([&] { return listener_->connection_count() == 1; }));
+    auto d = plain_client();
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->send(extended_request(1, kStartTls)));
+    const auto r = d->receive();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->code, 0);
+}
+
 TEST_F(ListenerHostileTest, IdleConnectionsAreClosed) {
     start();
     auto idle = plain_client();

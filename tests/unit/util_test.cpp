@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "pwsync/util.h"
 
 namespace pwsync {
@@ -47,6 +49,17 @@ TEST(Util, ManualClockMovesOnlyWhenTold) {
     EXPECT_EQ(to_unix_micros(c.now()), 1'000'000);
     c.advance(std::chrono::seconds(2));
     EXPECT_EQ(to_unix_micros(c.now()), 3'000'000);
+}
+
+// Found by the store_record fuzzer: a stored time past ±292 years overflowed.
+TEST(Util, FromUnixMicrosSaturatesOutOfRangeTimes) {
+    const std::int64_t huge = 12'460'069'115'004'928;
+    EXPECT_EQ(from_unix_micros(huge), from_unix_micros(std::numeric_limits<std::int64_t>::max()));
+    EXPECT_EQ(from_unix_micros(-huge), from_unix_micros(std::numeric_limits<std::int64_t>::min()));
+    EXPECT_GT(from_unix_micros(huge), from_unix_micros(1'764'020'000'000'000));
+    EXPECT_LT(from_unix_micros(-huge), from_unix_micros(-1'764'020'000'000'000));
+    const std::int64_t stable = to_unix_micros(from_unix_micros(huge));
+    EXPECT_EQ(to_unix_micros(from_unix_micros(stable)), stable);
 }
 
 }  // namespace

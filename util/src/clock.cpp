@@ -12,6 +12,12 @@ std::int64_t to_unix_micros(TimePoint t) noexcept {
 }
 
 TimePoint from_unix_micros(std::int64_t us) noexcept {
+    // A stored time comes from disk: one beyond what the clock can hold
+    // (±292 years in nanoseconds) saturates instead of overflowing.
+    constexpr auto lo = std::chrono::duration_cast<std::chrono::microseconds>(TimePoint::min().time_since_epoch());
+    constexpr auto hi = std::chrono::duration_cast<std::chrono::microseconds>(TimePoint::max().time_since_epoch());
+    if (us <= lo.count()) return TimePoint(std::chrono::duration_cast<TimePoint::duration>(lo));
+    if (us >= hi.count()) return TimePoint(std::chrono::duration_cast<TimePoint::duration>(hi));
     return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
 }
 
