@@ -9,6 +9,7 @@ const std::vector<AdapterType>& adapter_types() {
          {"uri", "bind-dn", "base", "dn-template", "filter", "method", "ca"}, {"bind-password"}, make_ldap_adapter},
         {"exec", "a program run with the account names as arguments and the password on stdin",
          {"program", "args"}, {}, make_exec_adapter},
+        {"null", "accepts every password and does nothing (benchmarks, dry runs)", {}, {}, make_null_adapter},
     };
     return types;
 }

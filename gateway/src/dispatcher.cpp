@@ -174,41 +174,35 @@ void Dispatcher::execute(const Work& work) {
     password.clear();
     old.clear();
 
-    Status recorded;
-    auto w = store_.write("pwsyncd");
-    if (w) {
+    // Grouped: the outcomes of deliveries finishing together share one fsync.
+    Status recorded = store_.write_grouped("pwsyncd", [&](store::WriteTxn& w) -> Status {
         Status st;
         if (result.outcome == Outcome::done) {
-            st = w->job_delivered(job.id);
+            st = w.job_delivered(job.id);
         } else if (result.outcome == Outcome::permanent) {
-            st = w->job_dead(job.id, msg);
+            st = w.job_dead(job.id, msg);
         } else if (job.attempts + 1 > work.settings.retry_count) {
-            st = w->job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
+            st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
         } else {
-            double u = 0;
-            if (options_.random) u = options_.random();
-            else {
-                std::lock_guard lock(random_mutex_);
-                prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
-                u = static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
-            }
-            st = w->job_retry(job.id, now() + retry_delay(job.attempts + 1, work.settings.retry_delay, u), msg);
+            st = w.job_retry(job.id, now() + retry_delay(job.attempts + 1, work.settings.retry_delay, jitter()), msg);
         }
         // not_found: the job was dropped by an admin while it was being sent.
-        if (st || st.error().code == Errc::not_found) {
-            if (auto c = w->commit(); !c) recorded = std::move(c);
-        } else {
-            recorded = std::move(st);
-        }
-    } else {
-        recorded = std::unexpected(w.error());
-    }
+        if (!st && st.error().code == Errc::not_found) return {};
+        return st;
+    });
     if (!recorded) {
         // The job stays as it was and would be sent again at once: slow down.
         log("cannot record the outcome of " + std::to_string(job.id) + ": " + recorded.error().message);
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     finish(work);
+}
+
+double Dispatcher::jitter() {
+    if (options_.random) return options_.random();
+    std::lock_guard lock(random_mutex_);
+    prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
+    return static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
 }
 
 Result<std::size_t> Dispatcher::run_once() {

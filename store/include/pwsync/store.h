@@ -356,6 +356,12 @@ public:
     Result<ReadTxn> read() const;
     // `actor` is written into every audit record of the transaction.
     Result<WriteTxn> write(std::string_view actor);
+    // Group commit: runs `body` in a write transaction shared with the other
+    // callers waiting at that moment, so one commit (one fsync) makes them
+    // all durable. Returns once the commit holding this body's writes is
+    // durable. Each body runs in a nested transaction: one that fails is
+    // rolled back alone and its error returned. `body` must not commit.
+    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body);
 
     // New master key; every secret re-sealed in one transaction.
     Result<std::uint32_t> rotate_key(std::string_view actor);
