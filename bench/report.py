@@ -53,7 +53,13 @@ meta = {
     "kernel": platform.release(),
     "load": sh("cut -d' ' -f1-3 /proc/loadavg"),
 }
-load1 = float(meta["load"].split()[0]) if meta["load"] else 0.0
+# Prefer what bench/run recorded while it ran.
+if find("run"):
+    meta["commit"] = find("run")[0].get("commit") or meta["commit"]
+    meta["load"] = find("run")[0].get("load_at_start", "") + " (start) / " + (
+        (find("run_end") or [{}])[0].get("load_at_end", meta["load"])) + " (end)"
+loads = [float(x) for x in meta["load"].split() if x.replace(".", "", 1).isdigit()]
+load1 = max(loads) if loads else 0.0
 contended = load1 > float(meta["nproc"] or 1)
 
 out = []
@@ -71,7 +77,7 @@ w(f"| CPUs (`nproc`) | {meta['nproc']} |")
 w(f"| CPU model | {meta['cpu']} |")
 w(f"| RAM | {meta['ram']} |")
 w(f"| kernel | {meta['kernel']} |")
-w(f"| load average at the end | {meta['load']} |")
+w(f"| load average (1, 5, 15 min) | {meta['load']} |")
 w(f"| total run time | {f(one('total_seconds'))} s |")
 w("")
 if contended:
