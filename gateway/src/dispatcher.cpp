@@ -44,13 +44,7 @@ Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& c
 
 Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
     std::vector<Work> work;
-    std::vector<std::pair<std::uint64_t, std::string>> dead;  // decided outside the scan
     PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
-    PWSYNC_ASSIGN(auto jobs, w.jobs());
-    // Newest job per target; the others are superseded unless one is in flight.
-    std::map<std::string, std::vector<store::Job>> by_target;
-    for (auto& j : jobs) by_target[target_key(j)].push_back(std::move(j));
-    std::map<std::string, std::optional<store::Adapter>> configs;
     const TimePoint t = now();
     // Claims are made on copies and published only once the transaction
     // commits: a failure half way must not leave accounts marked busy.
@@ -61,44 +55,63 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
         in_flight = in_flight_;
         load = adapter_load_;
     }
-    std::vector<std::string> claimed;
-    for (auto& [key, list] : by_target) {
-        const store::Job& newest = list.back();
-        const bool busy = in_flight.contains(key);
-        for (std::size_t i = 0; i + 1 < list.size(); ++i)
-            if (!busy) PWSYNC_TRY(w.job_superseded(list[i].id, newest.id));
-        if (busy) continue;
-        const std::string adapter_key = ascii_lower(newest.adapter);
-        store::Adapter settings;
-        std::shared_ptr<Adapter> builtin;
-        if (auto b = builtins_.find(adapter_key); b != builtins_.end()) {
-            settings = b->second.settings;
-            builtin = b->second.adapter;
-        } else {
-            auto [it, fresh] = configs.try_emplace(adapter_key);
-            if (fresh) {
-                auto a = w.adapter(newest.adapter);
-                if (a) it->second = std::move(*a);
-                else if (a.error().code != Errc::not_found) return std::unexpected(a.error());
-            }
-            if (!it->second) {
-                PWSYNC_TRY(w.job_dead(newest.id, "adapter '" + newest.adapter + "' no longer exists"));
-                continue;
-            }
-            settings = *it->second;
-        }
-        if (t - newest.created > std::chrono::seconds(settings.max_age)) {
-            PWSYNC_TRY(w.job_dead(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
-                                                 " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error)));
-            continue;
-        }
-        if (!builtin && !settings.flags.enabled) continue;  // held until the adapter is enabled again
-        if (newest.next_attempt > t) continue;
-        if (load[adapter_key] >= std::max<std::uint32_t>(1, settings.concurrency)) continue;
-        ++load[adapter_key];
-        claimed.push_back(key);
-        work.push_back({newest, settings, builtin});
+    // Delivery settings per lower(adapter name).
+    std::map<std::string, store::Adapter> configs;
+    for (const auto& [name, b] : builtins_) configs[name] = b.settings;
+    PWSYNC_ASSIGN(auto adapters, w.adapters());
+    for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
+    auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
+    auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
+    // A pass runs after every delivery, so during an expiry wave (tens of
+    // thousands of queued jobs) it must not cost a scan of the whole outbox:
+    // once every adapter is at its concurrency the scan stops, and the rest
+    // waits for a later pass. A disabled adapter's jobs are still checked
+    // for max-age, so with one the scan goes on to the end.
+    std::set<std::string> full;
+    std::size_t open_adapters = 0;
+    bool any_held = false;
+    for (const auto& [name, a] : configs) {
+        if (held(name, a)) { any_held = true; continue; }
+        ++open_adapters;
+        if (load[name] >= limit(a)) full.insert(name);
     }
+    auto go_on = [&] { return any_held || full.size() < open_adapters; };
+    if (!go_on()) return work;  // nothing can be sent now; the transaction aborts
+
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
+    std::vector<std::pair<std::uint64_t, std::string>> dead;
+    std::vector<std::string> claimed;
+    PWSYNC_TRY(w.for_each_target([&](std::string_view adapter, std::string_view external,
+                                     const std::vector<std::uint64_t>& ids) -> Result<bool> {
+        const std::string key = std::string(adapter) + '\0' + std::string(external);
+        // Newest job per target; the others are superseded unless one is in flight.
+        if (in_flight.contains(key)) return true;
+        for (std::size_t i = 0; i + 1 < ids.size(); ++i) superseded.emplace_back(ids[i], ids.back());
+        const std::string adapter_key(adapter);
+        PWSYNC_ASSIGN(store::Job newest, w.job(ids.back()));
+        auto config = configs.find(adapter_key);
+        if (config == configs.end()) {
+            dead.emplace_back(newest.id, "adapter '" + newest.adapter + "' no longer exists");
+            return true;
+        }
+        const store::Adapter& settings = config->second;
+        if (t - newest.created > std::chrono::seconds(settings.max_age)) {
+            dead.emplace_back(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
+                                             " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error));
+            return true;
+        }
+        if (held(adapter_key, settings)) return true;  // until the adapter is enabled again
+        if (newest.next_attempt > t) return true;
+        if (load[adapter_key] >= limit(settings)) return go_on();
+        if (++load[adapter_key] >= limit(settings)) full.insert(adapter_key);
+        std::shared_ptr<Adapter> builtin;
+        if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
+        claimed.push_back(key);
+        work.push_back({std::move(newest), settings, builtin});
+        return go_on();
+    }));
+    for (const auto& [id, by] : superseded) PWSYNC_TRY(w.job_superseded(id, by));
+    for (const auto& [id, why] : dead) PWSYNC_TRY(w.job_dead(id, why));
     PWSYNC_TRY(w.commit());
     std::lock_guard lock(mutex_);
     for (const auto& key : claimed) in_flight_.insert(key);
@@ -154,43 +167,37 @@ void Dispatcher::execute(const Work& work) {
     password.clear();
     old.clear();
 
-    Status recorded;
-    auto w = store_.write("pwsyncd");
-    if (w) {
+    // Grouped: the outcomes of deliveries finishing together share one fsync.
+    Status recorded = store_.write_grouped("pwsyncd", [&](store::WriteTxn& w) -> Status {
         Status st;
         if (result.outcome == Outcome::done) {
-            st = w->job_delivered(job.id);
+            st = w.job_delivered(job.id);
         } else if (result.outcome == Outcome::permanent) {
-            st = w->job_dead(job.id, msg);
+            st = w.job_dead(job.id, msg);
         } else if (job.attempts + 1 > work.settings.retry_count) {
-            st = w->job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
+            st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
         } else {
-            double u = 0;
-            if (options_.random) u = options_.random();
-            else {
-                std::lock_guard lock(random_mutex_);
-                prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
-                u = static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
-            }
-            const auto delay = std::max<std::chrono::milliseconds>(retry_delay(job.attempts + 1, work.settings.retry_delay, u),
-                                                                    result.retry_after);
-            st = w->job_retry(job.id, now() + delay, msg);
+            const auto delay = std::max<std::chrono::milliseconds>(
+                retry_delay(job.attempts + 1, work.settings.retry_delay, jitter()), result.retry_after);
+            st = w.job_retry(job.id, now() + delay, msg);
         }
         // not_found: the job was dropped by an admin while it was being sent.
-        if (st || st.error().code == Errc::not_found) {
-            if (auto c = w->commit(); !c) recorded = std::move(c);
-        } else {
-            recorded = std::move(st);
-        }
-    } else {
-        recorded = std::unexpected(w.error());
-    }
+        if (!st && st.error().code == Errc::not_found) return {};
+        return st;
+    });
     if (!recorded) {
         // The job stays as it was and would be sent again at once: slow down.
         log("cannot record the outcome of " + std::to_string(job.id) + ": " + recorded.error().message);
         std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     finish(work);
+}
+
+double Dispatcher::jitter() {
+    if (options_.random) return options_.random();
+    std::lock_guard lock(random_mutex_);
+    prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
+    return static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
 }
 
 Result<std::size_t> Dispatcher::run_once() {

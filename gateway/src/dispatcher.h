@@ -65,6 +65,7 @@ private:
     void execute(const Work& work);
     Result<std::shared_ptr<Adapter>> adapter_for(const store::Adapter& config);
     void finish(const Work& work);
+    double jitter();  // [0, 1) for the retry delay
     void scheduler_loop();
     void worker_loop();
     void log(const std::string& line) const {

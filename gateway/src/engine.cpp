@@ -164,30 +164,38 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
 }
 
 ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
-    auto w = store_.write(p.name);
-    if (!w) return from_error(w.error());
-    auto sync = w->sync_settings();
-    if (!sync) return from_error(sync.error());
-    if (!sync->windows)
-        return reply(ldap_code::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
-    auto mappings = mappings_of(*w, account);
-    if (!mappings) return from_error(mappings.error());
-    if (mappings->empty()) return reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
+    // Group commit: concurrent captures share one transaction and one fsync;
+    // each sender is answered only after the commit holding its change.
+    ChangeResult out;
     std::size_t queued = 0;
-    if (p.capture == store::CaptureMode::pre_commit) {
-        store::PendingCapture c;
-        c.account = account;
-        c.principal = p.name;
-        c.expires = now() + options_.pending_ttl;
-        if (auto id = w->add_pending_capture(c, password); !id) return from_error(id.error());
-    } else if (auto st = fan_out(*w, account, password, p.name, {}, queued); !st) {
-        return from_error(st.error());
-    }
-    if (auto st = w->commit(); !st) return from_error(st.error());
+    auto st = store_.write_grouped(p.name, [&](store::WriteTxn& w) -> Status {
+        queued = 0;
+        PWSYNC_ASSIGN(auto sync, w.sync_settings());
+        if (!sync.windows) {
+            out = reply(ldap_code::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
+            return {};
+        }
+        PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+        if (mappings.empty()) {
+            out = reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
+            return {};
+        }
+        if (p.capture == store::CaptureMode::pre_commit) {
+            store::PendingCapture c;
+            c.account = account;
+            c.principal = p.name;
+            c.expires = now() + options_.pending_ttl;
+            PWSYNC_TRY(w.add_pending_capture(c, password));
+            out = reply(ldap_code::success, "stored; pending until the directory confirms the change");
+        } else {
+            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued));
+            out = reply(ldap_code::success, "stored; queued for " + std::to_string(queued) + " application(s)");
+        }
+        return {};
+    });
+    if (!st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
-    return reply(ldap_code::success, p.capture == store::CaptureMode::pre_commit
-                                       ? "stored; pending until the directory confirms the change"
-                                       : "stored; queued for " + std::to_string(queued) + " application(s)");
+    return out;
 }
 
 ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "adapters.h"
 #include "pwsync/directory.h"
@@ -45,20 +46,32 @@ public:
         : options_(std::move(options)), dn_template_(std::move(dn_template)), base_(std::move(base)),
           filter_(std::move(filter)), exop_(exop) {}
 
+    // One connection per delivery in flight (the dispatcher bounds them by
+    // the adapter's concurrency); idle ones are kept for the next delivery.
     DeliveryResult deliver(const Delivery& d) override {
-        std::lock_guard lock(mutex_);
-        if (!conn_) {
+        std::optional<directory::Connection> conn;
+        {
+            std::lock_guard lock(mutex_);
+            if (!idle_.empty()) {
+                conn.emplace(std::move(idle_.back()));
+                idle_.pop_back();
+            }
+        }
+        if (!conn) {
             auto c = directory::Connection::open(options_.clone());
             if (!c) return failed(c.error());
-            conn_.emplace(std::move(*c));
+            conn.emplace(std::move(*c));
         }
-        auto result = attempt(d);
-        if (result.outcome == Outcome::retry) conn_.reset();  // reconnect next time
+        auto result = attempt(*conn, d);
+        if (result.outcome != Outcome::retry) {  // else reconnect next time
+            std::lock_guard lock(mutex_);
+            idle_.push_back(std::move(*conn));
+        }
         return result;
     }
 
 private:
-    DeliveryResult attempt(const Delivery& d) {
+    DeliveryResult attempt(directory::Connection& conn, const Delivery& d) const {
         std::string dn;
         if (!dn_template_.empty()) {
             dn = fill(dn_template_, escape_dn_value(d.external));
@@ -68,17 +81,17 @@ private:
             s.filter = fill(filter_, directory::escape_filter_value(d.external));
             s.attributes = {"1.1"};
             s.size_limit = 2;
-            auto found = conn_->search(s);
+            auto found = conn.search(s);
             if (!found) return failed(found.error());
             if (found->empty()) return {Outcome::permanent, "no entry matches " + s.filter + " under " + base_};
             if (found->size() > 1) return {Outcome::permanent, "several entries match " + s.filter + " under " + base_};
             dn = found->front().dn;
         }
         if (exop_) {
-            auto r = directory::password_modify(*conn_, dn, d.old_password, d.password);
+            auto r = directory::password_modify(conn, dn, d.old_password, d.password);
             if (!r) return failed(r.error());
         } else {
-            auto r = directory::replace_user_password(*conn_, dn, *d.password);
+            auto r = directory::replace_user_password(conn, dn, *d.password);
             if (!r) return failed(r.error());
         }
         return {Outcome::done, "set on " + dn};
@@ -88,7 +101,7 @@ private:
     directory::ConnectOptions options_;
     std::string dn_template_, base_, filter_;
     bool exop_;
-    std::optional<directory::Connection> conn_;
+    std::vector<directory::Connection> idle_;
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
 // pwsyncd: the password synchronization gateway daemon.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
         nofile.rlim_cur = nofile.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
+    // A fixed threshold keeps glibc from raising it after the first free of
+    // a big block: scrypt's 16 MiB buffers (principal binds) then always go
+    // back to the system instead of staying resident in per-thread arenas.
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
     std::string config_path = "/etc/pwsync/pwsyncd.conf";
     bool check_only = false;
     try {

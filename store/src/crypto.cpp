@@ -1,5 +1,10 @@
 #include "crypto.h"
 
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/evp.h>
@@ -45,6 +50,48 @@ const unsigned char* uc(const char* p) { return reinterpret_cast<const unsigned 
 // scrypt cost: 16 MiB of memory per hash, about 40 ms on one core here.
 constexpr std::uint64_t kScryptN = 1u << 14, kScryptR = 8, kScryptP = 1;
 constexpr std::size_t kSaltSize = 16, kHashSize = 32;
+
+// scrypt's 16 MiB buffers, once per concurrent verification: without a
+// bound, 16 clients binding at once make the daemon's memory jump by
+// 256 MiB. At most one per CPU runs; the others wait (binds are rare: a
+// client binds once per connection).
+std::mutex& scrypt_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::condition_variable& scrypt_cv() {
+    static std::condition_variable cv;
+    return cv;
+}
+
+// RAII slot of the gate.
+class ScryptSlot {
+public:
+    ScryptSlot() {
+        std::unique_lock l(scrypt_mutex());
+        scrypt_cv().wait(l, [] { return in_use() < limit(); });
+        ++in_use();
+    }
+    ~ScryptSlot() {
+        {
+            std::lock_guard l(scrypt_mutex());
+            --in_use();
+        }
+        scrypt_cv().notify_one();
+    }
+    ScryptSlot(const ScryptSlot&) = delete;
+    ScryptSlot& operator=(const ScryptSlot&) = delete;
+
+private:
+    static unsigned& in_use() {
+        static unsigned n = 0;
+        return n;
+    }
+    static unsigned limit() {
+        static const unsigned l = std::max(1u, std::thread::hardware_concurrency());
+        return l;
+    }
+};
 
 }  // namespace
 
@@ -193,6 +240,7 @@ Result<bool> verify_secret(const SecretHash& stored, std::string_view secret) {
         return fail(Errc::corrupt, "principal secret hash has invalid parameters");
     Secret out;
     out.resize(kHashSize);
+    ScryptSlot slot;
     if (EVP_PBE_scrypt(secret.data(), secret.size(), uc(stored.salt.data()), stored.salt.size(), stored.n,
                        stored.r, stored.p, std::uint64_t{1} << 30, reinterpret_cast<unsigned char*>(out.data()),
                        out.size()) != 1)

@@ -2,7 +2,10 @@
 // databases, the key ring, and the state behind a transaction handle.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -47,6 +50,20 @@ inline constexpr std::string_view kSettingKeyCheck = "keycheck";
 inline constexpr std::string_view kKeyCheckText = "pwsync key check";
 inline constexpr std::string_view kSettingNextId = "next-id";
 
+// The writers waiting for a shared transaction (Store::write_grouped).
+struct GroupCommit {
+    struct Request {
+        std::string_view actor;
+        const std::function<Status(WriteTxn&)>* body = nullptr;
+        Status result;
+        bool done = false;
+    };
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<Request*> queue;
+    bool leader = false;  // a thread is running a batch
+};
+
 struct Store::Impl {
     std::string dir;
     std::string key_file;
@@ -54,6 +71,8 @@ struct Store::Impl {
     Dbs dbs;
     SystemClock system_clock;
     const Clock* clock = nullptr;
+
+    GroupCommit group;
 
     mutable std::mutex key_mutex;
     mutable std::shared_ptr<const crypto::KeyRing> ring;

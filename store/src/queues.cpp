@@ -1,5 +1,7 @@
 // The gateway's durable state: outbox jobs, dead letters, pending captures,
 // damping/echo markers and watcher cursors.
+#include <algorithm>
+
 #include "codec.h"
 #include "impl.h"
 #include "sealed_fields.h"
@@ -98,6 +100,37 @@ Result<std::vector<Job>> ReadTxn::jobs_for_target(std::string_view adapter, std:
         return true;
     }));
     return out;
+}
+
+Status ReadTxn::for_each_target(const TargetVisitor& visit) const {
+    std::string current;  // lower(adapter) \0 lower(external) \0 of the group being collected
+    std::vector<std::uint64_t> ids;
+    bool stop = false;
+    auto flush = [&]() -> Status {
+        if (ids.empty()) return {};
+        const auto sep = current.find('\0');
+        PWSYNC_ASSIGN(bool more, visit(std::string_view(current).substr(0, sep),
+                                       std::string_view(current).substr(sep + 1, current.size() - sep - 2), ids));
+        ids.clear();
+        stop = !more;
+        return {};
+    };
+    constexpr std::size_t kIdSize = 8;
+    auto scanned = lmdb::scan(s_->t(), s_->db().outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+        const std::string_view prefix = k.substr(0, k.size() - std::min(k.size(), kIdSize));
+        if (k.size() < kIdSize + 2 || prefix.find('\0') == std::string_view::npos || prefix.back() != '\0')
+            return fail(Errc::corrupt, "the outbox index has a malformed key");
+        if (prefix != current) {
+            PWSYNC_TRY(flush());
+            if (stop) return false;
+            current.assign(prefix);
+        }
+        ids.push_back(audit_id(k.substr(prefix.size())));
+        return true;
+    });
+    if (!scanned) return scanned;
+    if (!stop) PWSYNC_TRY(flush());
+    return {};
 }
 
 Result<Secret> ReadTxn::job_password(std::uint64_t id) const {

@@ -1,6 +1,7 @@
 // The dispatcher against a real store and the exec adapter running a script.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "backoff.h"
@@ -126,6 +127,29 @@ TEST_F(DispatcherTest, OnlyTheNewestJobOfAnAccountIsSent) {
     for (const auto& a : *audit) superseded += a.action == "job.superseded";
     EXPECT_EQ(superseded, 2);
     EXPECT_EQ(run(), 0u);
+}
+
+// A pass stops once the adapter is at its concurrency (an expiry wave must
+// not cost a scan of the whole outbox per delivery); later passes take the
+// rest, still newest-only per account.
+TEST_F(DispatcherTest, APassTakesNoMoreThanTheConcurrencyAndLaterPassesTheRest) {
+    for (int i = 0; i < 20; ++i) enqueue(i, "First-Pass-" + std::to_string(i));
+    for (int i = 0; i < 20; i += 2) enqueue(i, "Second-Pass-" + std::to_string(i));
+    std::vector<std::size_t> per_pass;
+    for (int pass = 0; pass < 10; ++pass) {
+        auto n = dispatcher_->run_once();
+        ASSERT_TRUE(n) << n.error().message;
+        if (*n == 0) break;
+        per_pass.push_back(*n);
+    }
+    EXPECT_EQ(per_pass, (std::vector<std::size_t>{4, 4, 4, 4, 4}));  // concurrency 4, 20 accounts
+    auto lines = log();
+    EXPECT_EQ(lines.size(), 20u);
+    for (int i = 0; i < 20; ++i) {
+        const std::string want = (i % 2 == 0 ? "Second-Pass-" : "First-Pass-") + std::to_string(i);
+        EXPECT_EQ(std::count(lines.begin(), lines.end(), "u" + std::to_string(i) + " " + want + " -"), 1) << want;
+    }
+    EXPECT_TRUE(r().jobs()->empty());
 }
 
 TEST_F(DispatcherTest, SendOldPasswordPassesTheStoredOne) {

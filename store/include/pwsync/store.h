@@ -260,6 +260,12 @@ public:
     Result<std::vector<Job>> jobs(std::string_view adapter = {}) const;
     // The jobs of one (adapter, external account), oldest first.
     Result<std::vector<Job>> jobs_for_target(std::string_view adapter, std::string_view external) const;
+    // The outbox by target, from its index alone (no job is decoded):
+    // lower(adapter), lower(external account) and the job ids oldest first,
+    // in key order. `visit` returns false to stop. It must not write.
+    using TargetVisitor = std::function<Result<bool>(std::string_view adapter, std::string_view external,
+                                                     const std::vector<std::uint64_t>& ids)>;
+    Status for_each_target(const TargetVisitor& visit) const;
     Result<Secret> job_password(std::uint64_t id) const;
     Result<Secret> job_old_password(std::uint64_t id) const;
     Result<std::vector<DeadLetter>> dead_letters() const;
@@ -357,6 +363,12 @@ public:
     Result<ReadTxn> read() const;
     // `actor` is written into every audit record of the transaction.
     Result<WriteTxn> write(std::string_view actor);
+    // Group commit: runs `body` in a write transaction shared with the other
+    // callers waiting at that moment, so one commit (one fsync) makes them
+    // all durable. Returns once the commit holding this body's writes is
+    // durable. Each body runs in a nested transaction: one that fails is
+    // rolled back alone and its error returned. `body` must not commit.
+    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body);
 
     // New master key; every secret re-sealed in one transaction.
     Result<std::uint32_t> rotate_key(std::string_view actor);

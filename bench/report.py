@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""bench/report.py RESULTS.json BENCHMARKS.md — the table of bench/run.
+
+Reads the JSON lines bench/run wrote and writes the results page: the
+machine (nproc, CPU model, RAM, load while measuring), date, commit, then one
+table per question with the targets marked met / missed. The text around
+the tables (findings, reasons) lives in bench/findings.md and is copied in.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+results_path, doc_path = sys.argv[1], sys.argv[2]
+here = os.path.dirname(os.path.abspath(__file__))
+rows = [json.loads(line) for line in open(results_path) if line.strip()]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=here).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def find(what, **kw):
+    return [r for r in rows if r.get("what") == what and all(r.get(k) == v for k, v in kw.items())]
+
+
+def one(what, key="value", **kw):
+    found = find(what, **kw)
+    return found[0].get(key) if found else None
+
+
+def f(v, digits=0):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}"
+
+
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+mem_kib = int(sh("awk '/MemTotal/{print $2}' /proc/meminfo") or 0)
+meta = {
+    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    "commit": sh("git rev-parse --short HEAD"),
+    "nproc": sh("nproc"),
+    "cpu": cpu,
+    "ram": f"{mem_kib / 1024 / 1024:.1f} GiB",
+    "kernel": platform.release(),
+    "load": sh("cut -d' ' -f1-3 /proc/loadavg"),
+}
+# Prefer what bench/run recorded while it ran.
+if find("run"):
+    meta["commit"] = find("run")[0].get("commit") or meta["commit"]
+    meta["load"] = find("run")[0].get("load_at_start", "") + " (start) / " + (
+        (find("run_end") or [{}])[0].get("load_at_end", meta["load"])) + " (end)"
+loads = [float(x) for x in meta["load"].split() if x.replace(".", "", 1).isdigit()]
+load1 = max(loads) if loads else 0.0
+contended = load1 > float(meta["nproc"] or 1)
+
+out = []
+w = out.append
+w("# Benchmarks")
+w("")
+w("Produced by `bench/run` (see bench/README.md); every figure below comes from")
+w("`bench/results.json` of the run described here. Re-run to refresh.")
+w("")
+w("| | |")
+w("|---|---|")
+w(f"| date | {meta['date']} |")
+w(f"| commit | {meta['commit']} |")
+w(f"| CPUs (`nproc`) | {meta['nproc']} |")
+w(f"| CPU model | {meta['cpu']} |")
+w(f"| RAM | {meta['ram']} |")
+w(f"| kernel | {meta['kernel']} |")
+w(f"| load average (1, 5, 15 min) | {meta['load']} |")
+w(f"| total run time | {f(one('total_seconds'))} s |")
+w("")
+if contended:
+    w(f"**Measured under contention**: the load average ({meta['load']}) exceeded the")
+    w(f"{meta['nproc']} CPUs — other engineers were compiling on the same machine. Absolute")
+    w("figures are lower than on a quiet machine; ratios measured in the same run are")
+    w("more meaningful than absolute numbers.")
+    w("")
+
+# 1-2: raw limits and through pwsync
+w("## Throughput: raw directories and through pwsync (changes/s)")
+w("")
+w("| concurrency | slapd Password Modify (raw) | Samba unicodePwd reset (raw) | W→E captures accepted | W→E arrived in slapd | ratio to slower raw | E→W full (AD written) | ratio to Samba raw | partial accepted |")
+w("|---|---|---|---|---|---|---|---|---|")
+for c in (1, 4, 16):
+    slapd = one("raw_slapd_pwmod", "per_second", threads=c)
+    samba = one("raw_samba_reset", "per_second", threads=c)
+    cap = one("pwsync_capture_to_slapd", "per_second", threads=c)
+    arr = one("pwsync_capture_to_slapd", "arrived_per_second", threads=c)
+    full = one("pwsync_full_to_samba", "per_second", threads=c)
+    part = one("pwsync_partial", "per_second", threads=c)
+    slower = min(x for x in (slapd, samba) if x) if (slapd or samba) else None
+    r1 = f(arr / slower, 2) if arr and slower else "–"
+    r2 = f(full / samba, 2) if full and samba else "–"
+    w(f"| {c} | {f(slapd)} | {f(samba, 1)} | {f(cap)} | {f(arr)} | {r1} | {f(full, 1)} | {r2} | {f(part)} |")
+w("")
+w("Bulk user creation (users/s): slapd one `ldapadd` LDIF "
+  f"{f(one('slapd_bulk_ldapadd_users_per_s'))}; Samba `ldapadd` over ldaps "
+  f"{f(one('samba_bulk_ldapadd_users_per_s'))}; Samba `ldbadd --nosync` on sam.ldb while stopped "
+  f"{f(one('samba_bulk_ldbadd_offline_users_per_s'))}.")
+w("")
+
+# 3 latency
+lat = find("capture_to_external_latency")
+w("## Latency: password change committed in Samba → new password works on slapd")
+w("")
+if lat:
+    l = lat[0]
+    w("| changes | arrived | p50 | p95 | p99 | max | AD write incl. capture hook (p50 / p99) |")
+    w("|---|---|---|---|---|---|---|")
+    w(f"| {l['changes']} | {l['arrived']} | {f(l['p50_ms'])} ms | {f(l['p95_ms'])} ms | {f(l['p99_ms'])} ms | "
+      f"{f(l['max_ms'])} ms | {f(l['ad_write_p50_ms'])} / {f(l['ad_write_p99_ms'])} ms |")
+w("")
+
+# 4 core
+w("## The core alone (`null` adapter, durable: success only after fsync)")
+w("")
+w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s |")
+w("|---|---|---|---|")
+for cpus in ("0", "0,1"):
+    c = find(f"core_null_cpus_{cpus}")
+    if c:
+        c = c[0]
+        w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
+w("")
+
+# 5 scale
+w("## Scale")
+w("")
+lm = find("load-mappings")
+lk = find("lookup")
+w("| | |")
+w("|---|---|")
+if lm:
+    w(f"| mappings in the store | {f(lm[0]['count'])} (bulk load {f(lm[0]['per_second'])}/s through the store API) |")
+w(f"| store size on disk | {f((one('store_kib') or 0) / 1024, 0)} MiB |")
+if lk:
+    w(f"| one mapping lookup by Windows account | first {f(lk[0]['first_us'], 1)} µs, median {f(lk[0]['p50_us'], 1)} µs, p99 {f(lk[0]['p99_us'], 1)} µs |")
+w(f"| `pwsync mapping list --json` | {f(one('mapping_list_json_ms'))} ms |")
+w(f"| pwsyncd RSS idle | {f((one('pwsyncd_rss_kib_idle_1m') or 0) / 1024, 1)} MiB |")
+w(f"| pwsyncd RSS peak under capture load (16 connections) | {f((one('pwsyncd_rss_kib_peak_1m') or 0) / 1024, 1)} MiB |")
+sl = find("scale_capture_load")
+if sl:
+    w(f"| captures accepted/s on the 1M store | {f(sl[0]['per_second'])} |")
+d0 = find("dirsync_0_changed")
+d10 = find("dirsync_10_changed")
+dfull = find("dirsync-full")
+if dfull:
+    w(f"| DirSync full sync ({f(dfull[0]['events'])} objects) | {f(dfull[0]['ms'])} ms |")
+if d0:
+    w(f"| DirSync poll, nothing changed | {f(d0[0]['ms'], 1)} ms, {d0[0]['events']} events |")
+if d10:
+    w(f"| DirSync poll, 10 users changed | {f(d10[0]['ms'], 1)} ms, {d10[0]['events']} events ({d10[0]['password_changed']} password changes) |")
+w("")
+
+findings = os.path.join(here, "findings.md")
+if os.path.exists(findings):
+    out.append(open(findings).read().rstrip())
+    w("")
+
+with open(doc_path + ".tmp", "w") as fh:
+    fh.write("\n".join(out) + "\n")
+os.replace(doc_path + ".tmp", doc_path)
