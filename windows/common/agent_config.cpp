@@ -74,6 +74,9 @@ std::expected<AgentConfig, std::string> parse_agent_config(std::string_view text
                 return std::unexpected(where + "timeout must be 1 to 600 seconds");
         } else if (key == "max-age") {
             if (!parse_number(value, c.max_age)) return std::unexpected(where + "max-age must be a number of seconds");
+        } else if (key == "tls-check") {
+            if (value != "pinned" && value != "system") return std::unexpected(where + "tls-check must be pinned or system");
+            c.pinned = value == "pinned";
         } else {
             return std::unexpected(where + "unknown key " + std::string(key));
         }
@@ -88,7 +91,8 @@ std::string format_agent_config(const AgentConfig& c) {
     std::string out = "# pwsync-agent configuration, written by pwsync-agent install\ngateway =";
     for (const auto& g : c.gateways) out += " " + g;
     out += "\nprincipal = " + c.principal + "\nca = " + c.ca + "\ntimeout = " + std::to_string(c.timeout) +
-           "\nmax-age = " + std::to_string(c.max_age) + "\n";
+           "\nmax-age = " + std::to_string(c.max_age) +
+           "\ntls-check = " + (c.pinned ? "pinned" : "system") + "\n";
     return out;
 }
 

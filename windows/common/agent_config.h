@@ -5,6 +5,9 @@
 //   ca = C:\ProgramData\pwsync\ca.pem
 //   timeout = 5          seconds per connection and request
 //   max-age = 0          seconds; 0 = keep retrying a change forever
+//   tls-check = pinned   pinned: the gateway's certificate must be issued by
+//                        `ca` (checked by the agent); system: the LDAP
+//                        client's own check against the machine's trust store
 // The principal's secret is not in it: it is in secret.bin, sealed.
 #pragma once
 
@@ -27,6 +30,7 @@ struct AgentConfig {
     std::string ca;
     unsigned timeout = 5;
     std::uint64_t max_age = 0;
+    bool pinned = true;
 };
 
 // Only ldaps:// : the agent never sends a password before TLS is up.
