@@ -217,6 +217,7 @@ TEST(AgentConfig, RoundTrip) {
     c.principal = "dc-win1";
     c.ca = "C:\\ProgramData\\pwsync\\ca.pem";
     c.max_age = 86400;
+    c.pinned = false;
     auto back = parse_agent_config(format_agent_config(c));
     ASSERT_TRUE(back.has_value()) << back.error();
     EXPECT_EQ(back->gateways, c.gateways);
@@ -224,6 +225,8 @@ TEST(AgentConfig, RoundTrip) {
     EXPECT_EQ(back->ca, c.ca);
     EXPECT_EQ(back->timeout, 5U);
     EXPECT_EQ(back->max_age, 86400U);
+    EXPECT_FALSE(back->pinned);
+    EXPECT_TRUE(parse_agent_config("gateway = ldaps://gw\nprincipal = p\nca = c\n")->pinned);
 }
 
 TEST(AgentConfig, RefusesWhatWouldSendInClearOrIsIncomplete) {

@@ -108,22 +108,44 @@ bool GatewayClient::connect(std::string& why) {
     return false;
 }
 
+// Asynchronous request + ldap_result with the configured timeout: a gateway
+// that accepted the connection but does not answer cannot hold the agent.
+ULONG GatewayClient::password_modify(berval& data, std::string& server_text) {
+    ULONG msgid = 0;
+    ULONG rc = ldap_extended_operationA(ld_, const_cast<char*>(kPasswordModifyOid), &data, nullptr, nullptr, &msgid);
+    if (rc != LDAP_SUCCESS) return rc;
+    l_timeval tv{static_cast<LONG>(cfg_.timeout), 0};
+    LDAPMessage* res = nullptr;
+    const ULONG got = ldap_result(ld_, msgid, LDAP_MSG_ALL, &tv, &res);
+    if (got == 0) {
+        ldap_abandon(ld_, msgid);
+        return LDAP_TIMEOUT;
+    }
+    if (got == static_cast<ULONG>(-1) || res == nullptr) return LDAP_SERVER_DOWN;
+    ULONG code = 0;
+    PCHAR text = nullptr;
+    rc = ldap_parse_resultA(ld_, res, &code, nullptr, &text, nullptr, nullptr, TRUE);
+    if (text != nullptr) {
+        server_text = text;
+        ldap_memfreeA(text);
+    }
+    return rc == LDAP_SUCCESS ? code : rc;
+}
+
 SendResult GatewayClient::send(const std::string& account, const SecretBytes& password) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::string why;
         if (ld_ == nullptr && !connect(why)) return {Outcome::unreachable, "no gateway answered: " + why};
         SecretBytes value = encode_password_modify(account, password);
         berval data{static_cast<ULONG>(value.size()), reinterpret_cast<PCHAR>(value.bytes().data())};
-        PCHAR ret_oid = nullptr;
-        berval* ret_data = nullptr;
-        const ULONG rc = ldap_extended_operation_sA(ld_, const_cast<char*>(kPasswordModifyOid), &data, nullptr, nullptr,
-                                                   &ret_oid, &ret_data);
+        std::string server_text;
+        const ULONG rc = password_modify(data, server_text);
         value.clear();
-        if (ret_oid != nullptr) ldap_memfreeA(ret_oid);
-        if (ret_data != nullptr) ber_bvfree(ret_data);
         const std::string where = cfg_.gateways[current_];
         if (rc == LDAP_SUCCESS) return {Outcome::stored, "stored by " + where};
-        if (!transient(rc)) return {Outcome::refused, where + " refused the change: " + code_text(rc)};
+        if (!transient(rc))
+            return {Outcome::refused, where + " refused the change: " + code_text(rc) +
+                                          (server_text.empty() ? "" : " (" + server_text + ")")};
         // The connection broke: once more on a fresh one (maybe another URI).
         log(Level::warning, where + ": " + code_text(rc) + "; reconnecting");
         disconnect();

@@ -12,6 +12,7 @@
 #include "cert_check.h"
 
 struct ldap;
+struct berval;
 
 namespace pwsync::win {
 
@@ -39,6 +40,7 @@ public:
 private:
     bool connect(std::string& why);
     void disconnect();
+    unsigned long password_modify(berval& data, std::string& server_text);
 
     AgentConfig cfg_;
     SecretBytes secret_;

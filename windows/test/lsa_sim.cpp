@@ -8,19 +8,15 @@
 #include <cstdio>
 #include <string>
 
+#include "winutil.h"
+
+using pwsync::win::widen;
+
 using Init = BOOLEAN(NTAPI*)();
 using Filter = BOOLEAN(NTAPI*)(PUNICODE_STRING, PUNICODE_STRING, PUNICODE_STRING, BOOLEAN);
 using Notify = NTSTATUS(NTAPI*)(PUNICODE_STRING, ULONG, PUNICODE_STRING);
 
 namespace {
-
-std::wstring widen(const std::string& s) {
-    if (s.empty()) return {};
-    const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-    std::wstring w(static_cast<std::size_t>(n), L'\0');
-    MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), w.data(), n);
-    return w;
-}
 
 UNICODE_STRING ustr(std::wstring& w) {
     return {static_cast<USHORT>(w.size() * sizeof(wchar_t)), static_cast<USHORT>(w.size() * sizeof(wchar_t)), w.data()};

@@ -1,0 +1,162 @@
+#!/bin/bash
+# The Windows capture under wine, against the real pwsyncd, Samba AD DC and
+# slapd: pwsyncflt.dll loaded by a stand-in for lsass, pwsync-agent install /
+# once / uninstall, changes waiting in the spool while the gateway is down,
+# a damaged spool entry set aside, failover past a dead gateway URI, and no
+# password in the spool, the agent's log or the event log output.
+# Needs PWSYNC_BIN (host build), PWSYNC_WINDOWS_BIN (the mingw build) and
+# PWSYNC_WINE_PREFIX (created here on first use, then reused).
+set -uo pipefail
+
+die() { echo "windows_wine: $*" >&2; exit 2; }
+[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
+[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
+[[ -n ${PWSYNC_BIN:-} && -n ${PWSYNC_WINDOWS_BIN:-} && -n ${PWSYNC_WINE_PREFIX:-} ]] ||
+    die "PWSYNC_BIN, PWSYNC_WINDOWS_BIN and PWSYNC_WINE_PREFIX must be set"
+# shellcheck source=/dev/null
+source "$PWSYNC_TESTENV_STATE/env.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../testenv/lib/gateway.sh
+source "$here/../../testenv/lib/gateway.sh"
+
+t0=$(date +%s%3N)
+W=$(mktemp -d "$PWSYNC_TEST_TMP/wine.XXXXXX")
+passed=0 failed=0
+ok() { echo "PASS: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi; }
+
+WINE=/usr/lib/wine/wine64
+export WINEPREFIX=$PWSYNC_WINE_PREFIX WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
+# Only the event log channel: what ReportEventW was given goes to stderr.
+export WINEDEBUG=-all,+eventlog
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
+WBIN=$PWSYNC_WINDOWS_BIN
+AGENT=$WBIN/pwsync-agent.exe
+DLL_W=$(winpath "$WBIN/pwsyncflt.dll")
+PD=$WINEPREFIX/drive_c/ProgramData/pwsync
+SPOOL=$PD/spool
+# Every wine call's stderr (event log output included) is kept for the leak check.
+wine_run() { "$WINE" "$@" 2>>"$W/wine.stderr"; }
+agent() { wine_run "$AGENT" "$@"; }
+spool_count() { find "$SPOOL" -maxdepth 1 -name '*.pws' | wc -l; }
+
+cleanup() {
+    gw_stop
+    WINEDEBUG=-all "$WINE" "$AGENT" uninstall >/dev/null 2>&1
+    /usr/lib/wine/wineserver -k 2>/dev/null
+    [[ -n ${PWSYNC_WINE_KEEP:-} ]] && cp -r "$W" "$PD" "$PWSYNC_WINE_KEEP"/
+    rm -rf "$W" "$PD"
+}
+trap cleanup EXIT
+
+# ---- the wine prefix: created once (wineboot is slow), reused after ----
+if [[ ! -f $WINEPREFIX/system.reg ]]; then
+    mkdir -p "$WINEPREFIX"
+    s=$(date +%s%3N)
+    WINEDEBUG=-all "$WINE" wineboot -i >/dev/null 2>&1
+    /usr/lib/wine/wineserver -w
+    echo "wine prefix created in $(( $(date +%s%3N) - s )) ms"
+fi
+rm -rf "$PD"
+
+# ---- the gateway with a windows principal capturing post-commit ----
+gw_setup "$W/gw" && gw_configure || die "could not configure the gateway"
+(umask 077 && printf '%s' 'Win-Dc-Secret-7' >"$W/win.secret")
+"$GW_PWSYNC" principal create dc-win1 --kind windows --capture post-commit <"$W/win.secret" >/dev/null ||
+    die "could not create the windows principal"
+USED_PASSWORDS=('Win-Dc-Secret-7')
+newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
+
+# ---- install: service, notification package (kept next to others), event source ----
+LSA='HKLM\SYSTEM\CurrentControlSet\Control\Lsa'
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+# The first URI has nothing listening: the agent must fail over.
+agent install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
+    --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret" >"$W/install.out"
+check "install succeeds" [ $? = 0 ]
+wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
+check "install adds pwsyncflt to Notification Packages and keeps scecli" \
+    bash -c "grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
+check "install registers the service" bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' 2>/dev/null | grep -q ' run'"
+check "install registers the event source" \
+    "$WINE" reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\pwsync' /v EventMessageFile
+check "install puts the DLL where LSA loads it (System32)" test -f "$WINEPREFIX/drive_c/windows/system32/pwsyncflt.dll"
+check "the principal's secret is stored sealed, not in clear" \
+    bash -c "[ -s '$PD/secret.bin' ] && ! grep -qF 'Win-Dc-Secret-7' '$PD/secret.bin' '$PD/agent.conf'"
+
+# ---- gateway down: changes are spooled and kept ----
+newpw A1 'Wine-Cellar.81a'
+newpw B1 'Wine-Barrel.82b'
+printf 'alice\t%s\nbob\t%s\n' "$A1" "$B1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+check "the notification package spooled two changes" [ "$(spool_count)" = 2 ]
+agent once >"$W/once1.out" 2>&1
+RC=$?
+check "with the gateway down, agent once says unreachable (exit 3)" [ "$RC" = 3 ]
+check "  ... and both changes stay in the spool" [ "$(spool_count)" = 2 ]
+if ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"; then bad "slapd has a password no gateway stored"
+else ok "slapd does not have alice's new password yet"; fi
+# A damaged entry, named like a real one and sorting first.
+printf 'PWSQ\001\000garbage' >"$SPOOL/0000000000000001-00000001-00000001.pws"
+
+# ---- gateway up: everything arrives, in order, the damaged entry set aside ----
+gw_start || die "pwsyncd did not start"
+s=$(date +%s%3N)
+agent once >"$W/once2.out" 2>&1
+RC=$?
+echo "agent once delivered in $(( $(date +%s%3N) - s )) ms"
+check "agent once exits 1: all sent but one entry set aside" [ "$RC" = 1 ]
+check "the spool is empty" [ "$(spool_count)" = 0 ]
+check "the damaged entry is in spool\\bad" test -f "$SPOOL/bad/0000000000000001-00000001-00000001.pws"
+check "the damaged entry is reported in the agent's log" grep -q 'set aside in spool.bad' "$PD/agent.log"
+check "Windows -> External: slapd accepts alice's new password" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"
+check "Windows -> External: slapd accepts bob's new password" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$B1"
+check "the agent failed over past the dead URI" grep -q 'stored by ldaps://127.0.0.1:1636' "$PD/agent.log"
+check "the gateway audited the capture from dc-win1" bash -c "'$GW_PWSYNC' audit | grep -q dc-win1"
+
+# ---- gateway up: a change goes straight through; a refused one is set aside ----
+newpw C1 'Wine-Glass.83c'
+newpw N1 'Wine-Nobody.84n'
+printf 'carol\t%s\nnobody-here\t%s\n' "$C1" "$N1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+agent once >"$W/once3.out" 2>&1
+RC=$?
+check "carol's change arrives while the gateway is up" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C1"
+check "an account the gateway refuses is set aside in spool\\refused, not dropped" \
+    bash -c "[ $RC = 1 ] && [ \$(ls '$SPOOL/refused' | wc -l) = 1 ]"
+
+# ---- the pinned-CA check (wine's wldap32 cannot call it during TLS) ----
+check "check-cert accepts the gateway's certificate under the test CA" \
+    agent check-cert --ca "$(winpath "$PWSYNC_TEST_CA")" "$(winpath "$PWSYNC_TEST_GATEWAY_CERT")"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/other.key" -out "$W/other.pem" -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1
+check "check-cert refuses a certificate from another issuer" bash -c "! '$WINE' '$AGENT' check-cert --ca '$(winpath "$PWSYNC_TEST_CA")' '$(winpath "$W/other.pem")' 2>/dev/null"
+
+# ---- no password anywhere it must not be ----
+check "the set-aside entries were reported to the event log" grep -q ':eventlog:ReportEventW.*set aside' "$W/wine.stderr"
+
+# ---- a failure inside the notification package: logged, the change goes on ----
+rm -rf "$SPOOL"
+newpw D1 'Wine-Lost.85d'
+printf 'dave\t%s\n' "$D1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+check "with no spool folder PasswordChangeNotify still returns success" [ $? = 0 ]
+check "  ... and the event log says dave's change was not spooled" \
+    grep -q ':eventlog:ReportEventW.*dave was not spooled' "$W/wine.stderr"
+mkdir -p "$SPOOL"
+leaks=0
+for p in "${USED_PASSWORDS[@]}"; do
+    u16=$(printf '%s' "$p" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \n')
+    for f in $(find "$PD" -type f) "$W/wine.stderr" "$W"/once*.out "$W/install.out"; do
+        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
+        if od -An -tx1 -v "$f" | tr -d ' \n' | grep -q "$u16"; then echo "leak: a UTF-16 password in $f" >&2; leaks=$((leaks + 1)); fi
+    done
+done
+check "no password (UTF-8 or UTF-16LE) in the spool, the agent's files, its log or the event log output" [ "$leaks" = 0 ]
+
+# ---- uninstall ----
+agent uninstall >/dev/null
+wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
+check "uninstall removes pwsyncflt and keeps scecli" bash -c "! grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
+check "uninstall removes the service" bash -c "! '$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' >/dev/null 2>&1"
+
+echo "windows_wine: end to end $(( $(date +%s%3N) - t0 )) ms"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
