@@ -79,6 +79,11 @@ wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
 check "install adds pwsyncflt to Notification Packages and keeps scecli" \
     bash -c "grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
 check "install registers the service" bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' 2>/dev/null | grep -q ' run'"
+check "install makes the service start automatically" \
+    bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' /v Start 2>/dev/null | grep -q 0x2"
+# wine's service manager starts automatic services whenever its wineserver
+# starts again: on demand only for the test, so that `once` runs alone.
+wine_run sc config pwsync-agent start= demand >/dev/null
 check "install registers the event source" \
     "$WINE" reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\pwsync' /v EventMessageFile
 check "install puts the DLL where LSA loads it (System32)" test -f "$WINEPREFIX/drive_c/windows/system32/pwsyncflt.dll"
@@ -123,6 +128,17 @@ RC=$?
 check "carol's change arrives while the gateway is up" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C1"
 check "an account the gateway refuses is set aside in spool\\refused, not dropped" \
     bash -c "[ $RC = 1 ] && [ \$(ls '$SPOOL/refused' | wc -l) = 1 ]"
+
+# ---- the service: started by (wine's) service manager, woken by the DLL ----
+wine_run net start pwsync-agent >"$W/net.out"
+check "the service starts under the service manager" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q RUNNING"
+newpw C2 'Wine-Bottle.86e'
+printf 'carol\t%s\n' "$C2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+if t=$(wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C2"); then
+    ok "the running service delivers a new change at once (${t} ms)"
+else bad "the running service did not deliver carol's change"; fi
+wine_run net stop pwsync-agent >>"$W/net.out"
+check "the service stops" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q STOPPED"
 
 # ---- the pinned-CA check (wine's wldap32 cannot call it during TLS) ----
 check "check-cert accepts the gateway's certificate under the test CA" \

@@ -139,10 +139,22 @@ std::wstring system_dll() {
     return std::wstring(buf, n) + L"\\" + kPackage + L".dll";
 }
 
+std::string set_base_dir(const std::wstring& base) {
+    HKEY key = nullptr;
+    LSTATUS rc = RegCreateKeyExW(HKEY_LOCAL_MACHINE, kSettingsKey, 0, nullptr, 0, KEY_SET_VALUE, nullptr, &key, nullptr);
+    if (rc == ERROR_SUCCESS) {
+        rc = RegSetValueExW(key, L"Directory", 0, REG_SZ, reinterpret_cast<const BYTE*>(base.c_str()),
+                            static_cast<DWORD>((base.size() + 1) * sizeof(wchar_t)));
+        RegCloseKey(key);
+    }
+    return rc == ERROR_SUCCESS ? "" : "write HKLM\\SOFTWARE\\pwsync: " + last_error_text(static_cast<DWORD>(rc));
+}
+
 }  // namespace
 
 int install(AgentConfig cfg, const SecretBytes& secret, const std::wstring& ca_file) {
-    const std::wstring base = base_dir();
+    const std::wstring base = default_base_dir();
+    if (auto err = set_base_dir(base); !err.empty()) return failed(err);
     if (!make_private_dir(base) || !make_private_dir(spool_dir()))
         return failed("create " + narrow(spool_dir()) + ": " + last_error_text(GetLastError()));
     const std::wstring ca = base + L"\\ca.pem";

@@ -7,6 +7,15 @@
 namespace pwsync::win {
 
 std::wstring base_dir() {
+    wchar_t reg[MAX_PATH];
+    DWORD size = sizeof reg;
+    if (RegGetValueW(HKEY_LOCAL_MACHINE, kSettingsKey, L"Directory", RRF_RT_REG_SZ, nullptr, reg, &size) == ERROR_SUCCESS &&
+        reg[0] != L'\0')
+        return reg;
+    return default_base_dir();
+}
+
+std::wstring default_base_dir() {
     wchar_t buf[MAX_PATH];
     const DWORD n = ExpandEnvironmentStringsW(L"%ProgramData%\\pwsync", buf, MAX_PATH);
     if (n == 0 || n > MAX_PATH || buf[0] == L'%') return L"C:\\ProgramData\\pwsync";

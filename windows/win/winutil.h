@@ -30,8 +30,14 @@ private:
     HANDLE h_ = nullptr;
 };
 
-// %ProgramData%\pwsync (the agent's configuration, log and spool).
+inline constexpr const wchar_t* kSettingsKey = L"SOFTWARE\\pwsync";
+
+// The folder of the agent's configuration, log and spool: the "Directory"
+// value of HKLM\SOFTWARE\pwsync, written by install, so that lsass, the service and a
+// console agree (their environments do not: wine's services see another
+// %ProgramData%); without it %ProgramData%\pwsync.
 std::wstring base_dir();
+std::wstring default_base_dir();
 inline std::wstring spool_dir() { return base_dir() + L"\\spool"; }
 
 std::wstring widen(const std::string& s);
