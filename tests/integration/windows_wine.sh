@@ -59,6 +59,9 @@ if [[ ! -f $WINEPREFIX/system.reg ]]; then
     echo "wine prefix created in $(( $(date +%s%3N) - s )) ms"
 fi
 rm -rf "$PD"
+# One wineserver (and service manager) for the whole test: quicker, and it
+# does not boot again between calls, starting automatic services.
+/usr/lib/wine/wineserver -p
 
 # ---- the gateway with a windows principal capturing post-commit ----
 gw_setup "$W/gw" && gw_configure || die "could not configure the gateway"
@@ -81,8 +84,8 @@ check "install adds pwsyncflt to Notification Packages and keeps scecli" \
 check "install registers the service" bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' 2>/dev/null | grep -q ' run'"
 check "install makes the service start automatically" \
     bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' /v Start 2>/dev/null | grep -q 0x2"
-# wine's service manager starts automatic services whenever its wineserver
-# starts again: on demand only for the test, so that `once` runs alone.
+# wine's service manager starts automatic services whenever it boots: on
+# demand only for the test, so that `once` runs alone.
 wine_run sc config pwsync-agent start= demand >/dev/null
 check "install registers the event source" \
     "$WINE" reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\pwsync' /v EventMessageFile
@@ -114,8 +117,8 @@ check "agent once exits 1: all sent but one entry set aside" [ "$RC" = 1 ]
 check "the spool is empty" [ "$(spool_count)" = 0 ]
 check "the damaged entry is in spool\\bad" test -f "$SPOOL/bad/0000000000000001-00000001-00000001.pws"
 check "the damaged entry is reported in the agent's log" grep -q 'set aside in spool.bad' "$PD/agent.log"
-check "Windows -> External: slapd accepts alice's new password" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"
-check "Windows -> External: slapd accepts bob's new password" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$B1"
+check "Windows -> External: slapd accepts alice's new password" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"
+check "Windows -> External: slapd accepts bob's new password" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$B1"
 check "the agent failed over past the dead URI" grep -q 'stored by ldaps://127.0.0.1:1636' "$PD/agent.log"
 check "the gateway audited the capture from dc-win1" bash -c "'$GW_PWSYNC' audit | grep -q dc-win1"
 
@@ -125,9 +128,23 @@ newpw N1 'Wine-Nobody.84n'
 printf 'carol\t%s\nnobody-here\t%s\n' "$C1" "$N1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
 agent once >"$W/once3.out" 2>&1
 RC=$?
-check "carol's change arrives while the gateway is up" ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C1"
+check "carol's change arrives while the gateway is up" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C1"
 check "an account the gateway refuses is set aside in spool\\refused, not dropped" \
     bash -c "[ $RC = 1 ] && [ \$(ls '$SPOOL/refused' | wc -l) = 1 ]"
+
+# ---- tls-check pinned: wine's LDAP client cannot run the agent's own
+# certificate check, and the agent then refuses to send anything ----
+newpw A2 'Wine-Press.87f'
+printf 'alice\t%s\n' "$A2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+sed -i 's/^tls-check = system/tls-check = pinned/' "$PD/agent.conf"
+agent once >/dev/null 2>&1
+RC=$?
+check "with tls-check pinned and no certificate callback, nothing is sent (exit 3)" [ "$RC" = 3 ]
+check "  ... the log says why" grep -q 'cannot check the certificate against the configured CA' "$PD/agent.log"
+check "  ... and the change is still in the spool" [ "$(spool_count)" = 1 ]
+sed -i 's/^tls-check = pinned/tls-check = system/' "$PD/agent.conf"
+agent once >/dev/null 2>&1
+check "  ... it goes out once tls-check is system" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A2"
 
 # ---- the service: started by (wine's) service manager, woken by the DLL ----
 wine_run net start pwsync-agent >"$W/net.out"
