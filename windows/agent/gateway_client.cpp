@@ -56,6 +56,37 @@ void GatewayClient::disconnect() {
     ld_ = nullptr;
 }
 
+// The result of request `msgid`, waiting at most the configured timeout; the
+// server's message, if any, in server_text.
+ULONG GatewayClient::await(LDAP* ld, ULONG msgid, std::string& server_text) {
+    l_timeval tv{static_cast<LONG>(cfg_.timeout), 0};
+    LDAPMessage* res = nullptr;
+    const ULONG got = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
+    if (got == 0) {
+        ldap_abandon(ld, msgid);
+        return LDAP_TIMEOUT;
+    }
+    if (got == static_cast<ULONG>(-1) || res == nullptr) return LDAP_SERVER_DOWN;
+    ULONG code = 0;
+    PCHAR text = nullptr;
+    const ULONG rc = ldap_parse_resultA(ld, res, &code, nullptr, &text, nullptr, nullptr, TRUE);
+    if (text != nullptr) {
+        server_text = text;
+        ldap_memfreeA(text);
+    }
+    return rc == LDAP_SUCCESS ? code : rc;
+}
+
+// Simple bind as the principal, asynchronous so that it times out too.
+ULONG GatewayClient::bind(LDAP* ld) {
+    // wldap32 wants a C string: the secret is kept with its NUL.
+    char* pw = reinterpret_cast<char*>(secret_.bytes().data());
+    const ULONG msgid = ldap_simple_bindA(ld, const_cast<char*>(cfg_.principal.c_str()), pw);
+    if (msgid == static_cast<ULONG>(-1)) return LdapGetLastError();
+    std::string ignored;
+    return await(ld, msgid, ignored);
+}
+
 bool GatewayClient::connect(std::string& why) {
     why.clear();
     const std::size_t n = cfg_.gateways.size();
@@ -91,11 +122,7 @@ bool GatewayClient::connect(std::string& why) {
         l_timeval tv{static_cast<LONG>(cfg_.timeout), 0};
         g_cert_problem.clear();
         ULONG rc = ldap_connect(ld, &tv);
-        if (rc == LDAP_SUCCESS) {
-            char* pw = reinterpret_cast<char*>(secret_.bytes().data());
-            // wldap32 wants a C string: the secret is stored with its NUL.
-            rc = ldap_simple_bind_sA(ld, const_cast<char*>(cfg_.principal.c_str()), pw);
-        }
+        if (rc == LDAP_SUCCESS) rc = bind(ld);
         if (rc != LDAP_SUCCESS) {
             ldap_unbind(ld);
             why += uri + ": " + (g_cert_problem.empty() ? code_text(rc) : g_cert_problem) + "; ";
@@ -112,24 +139,8 @@ bool GatewayClient::connect(std::string& why) {
 // that accepted the connection but does not answer cannot hold the agent.
 ULONG GatewayClient::password_modify(berval& data, std::string& server_text) {
     ULONG msgid = 0;
-    ULONG rc = ldap_extended_operationA(ld_, const_cast<char*>(kPasswordModifyOid), &data, nullptr, nullptr, &msgid);
-    if (rc != LDAP_SUCCESS) return rc;
-    l_timeval tv{static_cast<LONG>(cfg_.timeout), 0};
-    LDAPMessage* res = nullptr;
-    const ULONG got = ldap_result(ld_, msgid, LDAP_MSG_ALL, &tv, &res);
-    if (got == 0) {
-        ldap_abandon(ld_, msgid);
-        return LDAP_TIMEOUT;
-    }
-    if (got == static_cast<ULONG>(-1) || res == nullptr) return LDAP_SERVER_DOWN;
-    ULONG code = 0;
-    PCHAR text = nullptr;
-    rc = ldap_parse_resultA(ld_, res, &code, nullptr, &text, nullptr, nullptr, TRUE);
-    if (text != nullptr) {
-        server_text = text;
-        ldap_memfreeA(text);
-    }
-    return rc == LDAP_SUCCESS ? code : rc;
+    const ULONG rc = ldap_extended_operationA(ld_, const_cast<char*>(kPasswordModifyOid), &data, nullptr, nullptr, &msgid);
+    return rc == LDAP_SUCCESS ? await(ld_, msgid, server_text) : rc;
 }
 
 SendResult GatewayClient::send(const std::string& account, const SecretBytes& password) {

@@ -41,6 +41,8 @@ private:
     bool connect(std::string& why);
     void disconnect();
     unsigned long password_modify(berval& data, std::string& server_text);
+    unsigned long await(ldap* ld, unsigned long msgid, std::string& server_text);
+    unsigned long bind(ldap* ld);
 
     AgentConfig cfg_;
     SecretBytes secret_;
