@@ -41,8 +41,21 @@ wine_run() { "$WINE" "$@" 2>>"$W/wine.stderr"; }
 agent() { wine_run "$AGENT" "$@"; }
 spool_count() { find "$SPOOL" -maxdepth 1 -name '*.pws' | wc -l; }
 
+# Gives alice, bob and carol their original slapd passwords back: the tests
+# after this one (gateway_e2e) start from them.
+restore_slapd() {
+    local u dn pw
+    for u in alice bob carol; do
+        dn=PWSYNC_TEST_LDAP_DN_${u^^} pw=PWSYNC_TEST_LDAP_PASSWORD_${u^^}
+        (umask 077 && printf '%s' "${!pw}" >"$W/.restore")
+        ldappasswd -x -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_URI" -D "$PWSYNC_TEST_LDAP_ROOTDN" \
+            -y "$PWSYNC_TEST_LDAP_ROOTPW_FILE" -T "$W/.restore" "${!dn}" >/dev/null 2>&1
+    done
+    rm -f "$W/.restore"
+}
 cleanup() {
     gw_stop
+    restore_slapd
     WINEDEBUG=-all "$WINE" "$AGENT" uninstall >/dev/null 2>&1
     /usr/lib/wine/wineserver -k 2>/dev/null
     [[ -n ${PWSYNC_WINE_KEEP:-} ]] && cp -r "$W" "$PD" "$PWSYNC_WINE_KEEP"/
@@ -218,6 +231,14 @@ agent uninstall >/dev/null
 wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
 check "uninstall removes pwsyncflt and keeps scecli" bash -c "! grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
 check "uninstall removes the service" bash -c "! '$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' >/dev/null 2>&1"
+
+gw_stop
+restore_slapd
+if ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$PWSYNC_TEST_LDAP_PASSWORD_ALICE" &&
+    ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$PWSYNC_TEST_LDAP_PASSWORD_BOB" &&
+    ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$PWSYNC_TEST_LDAP_PASSWORD_CAROL"; then
+    ok "slapd has alice's, bob's and carol's original passwords again"
+else bad "slapd passwords could not be restored for the tests after this one"; fi
 
 echo "windows_wine: end to end $(( $(date +%s%3N) - t0 )) ms"
 echo "$passed passed, $failed failed"
