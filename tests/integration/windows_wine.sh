@@ -1,0 +1,245 @@
+#!/bin/bash
+# The Windows capture under wine, against the real pwsyncd, Samba AD DC and
+# slapd: pwsyncflt.dll loaded by a stand-in for lsass, pwsync-agent install /
+# once / uninstall, changes waiting in the spool while the gateway is down,
+# a damaged spool entry set aside, failover past a dead gateway URI, and no
+# password in the spool, the agent's log or the event log output.
+# Needs PWSYNC_BIN (host build), PWSYNC_WINDOWS_BIN (the mingw build) and
+# PWSYNC_WINE_PREFIX (created here on first use, then reused).
+set -uo pipefail
+
+die() { echo "windows_wine: $*" >&2; exit 2; }
+[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
+[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
+[[ -n ${PWSYNC_BIN:-} && -n ${PWSYNC_WINDOWS_BIN:-} && -n ${PWSYNC_WINE_PREFIX:-} ]] ||
+    die "PWSYNC_BIN, PWSYNC_WINDOWS_BIN and PWSYNC_WINE_PREFIX must be set"
+# shellcheck source=/dev/null
+source "$PWSYNC_TESTENV_STATE/env.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../testenv/lib/gateway.sh
+source "$here/../../testenv/lib/gateway.sh"
+
+t0=$(date +%s%3N)
+W=$(mktemp -d "$PWSYNC_TEST_TMP/wine.XXXXXX")
+passed=0 failed=0
+ok() { echo "PASS: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi; }
+
+WINE=/usr/lib/wine/wine64
+export WINEPREFIX=$PWSYNC_WINE_PREFIX WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
+# Only the event log channel: what ReportEventW was given goes to stderr.
+export WINEDEBUG=-all,+eventlog
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
+WBIN=$PWSYNC_WINDOWS_BIN
+AGENT=$WBIN/pwsync-agent.exe
+DLL_W=$(winpath "$WBIN/pwsyncflt.dll")
+PD=$WINEPREFIX/drive_c/ProgramData/pwsync
+SPOOL=$PD/spool
+# Every wine call's stderr (event log output included) is kept for the leak check.
+wine_run() { "$WINE" "$@" 2>>"$W/wine.stderr"; }
+agent() { wine_run "$AGENT" "$@"; }
+spool_count() { find "$SPOOL" -maxdepth 1 -name '*.pws' | wc -l; }
+
+# Gives alice, bob and carol their original slapd passwords back: the tests
+# after this one (gateway_e2e) start from them.
+restore_slapd() {
+    local u dn pw
+    for u in alice bob carol; do
+        dn=PWSYNC_TEST_LDAP_DN_${u^^} pw=PWSYNC_TEST_LDAP_PASSWORD_${u^^}
+        (umask 077 && printf '%s' "${!pw}" >"$W/.restore")
+        ldappasswd -x -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_URI" -D "$PWSYNC_TEST_LDAP_ROOTDN" \
+            -y "$PWSYNC_TEST_LDAP_ROOTPW_FILE" -T "$W/.restore" "${!dn}" >/dev/null 2>&1
+    done
+    rm -f "$W/.restore"
+}
+cleanup() {
+    gw_stop
+    restore_slapd
+    WINEDEBUG=-all "$WINE" "$AGENT" uninstall >/dev/null 2>&1
+    /usr/lib/wine/wineserver -k 2>/dev/null
+    [[ -n ${PWSYNC_WINE_KEEP:-} ]] && cp -r "$W" "$PD" "$PWSYNC_WINE_KEEP"/
+    rm -rf "$W" "$PD"
+}
+trap cleanup EXIT
+
+# ---- the wine prefix: created once (wineboot is slow), reused after ----
+if [[ ! -f $WINEPREFIX/system.reg ]]; then
+    mkdir -p "$WINEPREFIX"
+    s=$(date +%s%3N)
+    WINEDEBUG=-all "$WINE" wineboot -i >/dev/null 2>&1
+    /usr/lib/wine/wineserver -w
+    echo "wine prefix created in $(( $(date +%s%3N) - s )) ms"
+fi
+rm -rf "$PD"
+# One wineserver (and service manager) for the whole test: quicker, and it
+# does not boot again between calls, starting automatic services.
+/usr/lib/wine/wineserver -p
+
+# ---- the gateway with a windows principal capturing post-commit ----
+gw_setup "$W/gw" && gw_configure || die "could not configure the gateway"
+(umask 077 && printf '%s' 'Win-Dc-Secret-7' >"$W/win.secret")
+"$GW_PWSYNC" principal create dc-win1 --kind windows --capture post-commit <"$W/win.secret" >/dev/null ||
+    die "could not create the windows principal"
+USED_PASSWORDS=('Win-Dc-Secret-7')
+newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
+
+# ---- install: service, notification package (kept next to others), event source ----
+LSA='HKLM\SYSTEM\CurrentControlSet\Control\Lsa'
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+# The first URI has nothing listening: the agent must fail over.
+agent install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
+    --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret" >"$W/install.out"
+check "install succeeds" [ $? = 0 ]
+wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
+check "install adds pwsyncflt to Notification Packages and keeps scecli" \
+    bash -c "grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
+check "install registers the service" bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' 2>/dev/null | grep -q ' run'"
+check "install makes the service start automatically" \
+    bash -c "'$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' /v Start 2>/dev/null | grep -q 0x2"
+# wine's service manager starts automatic services whenever it boots: on
+# demand only for the test, so that `once` runs alone.
+wine_run sc config pwsync-agent start= demand >/dev/null
+check "install registers the event source" \
+    "$WINE" reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\pwsync' /v EventMessageFile
+check "install puts the DLL where LSA loads it (System32)" test -f "$WINEPREFIX/drive_c/windows/system32/pwsyncflt.dll"
+check "the principal's secret is stored sealed, not in clear" \
+    bash -c "[ -s '$PD/secret.bin' ] && ! grep -qF 'Win-Dc-Secret-7' '$PD/secret.bin' '$PD/agent.conf'"
+
+# ---- gateway down: changes are spooled and kept ----
+newpw A1 'Wine-Cellar.81a'
+newpw B1 'Wine-Barrel.82b'
+printf 'alice\t%s\nbob\t%s\n' "$A1" "$B1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+check "the notification package spooled two changes" [ "$(spool_count)" = 2 ]
+agent once >"$W/once1.out" 2>&1
+RC=$?
+check "with the gateway down, agent once says unreachable (exit 3)" [ "$RC" = 3 ]
+check "  ... and both changes stay in the spool" [ "$(spool_count)" = 2 ]
+if ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"; then bad "slapd has a password no gateway stored"
+else ok "slapd does not have alice's new password yet"; fi
+# A damaged entry, named like a real one and sorting first.
+printf 'PWSQ\001\000garbage' >"$SPOOL/0000000000000001-00000001-00000001.pws"
+
+# ---- gateway up: everything arrives, in order, the damaged entry set aside ----
+gw_start || die "pwsyncd did not start"
+s=$(date +%s%3N)
+agent once >"$W/once2.out" 2>&1
+RC=$?
+echo "agent once delivered in $(( $(date +%s%3N) - s )) ms"
+check "agent once exits 1: all sent but one entry set aside" [ "$RC" = 1 ]
+check "the spool is empty" [ "$(spool_count)" = 0 ]
+check "the damaged entry is in spool\\bad" test -f "$SPOOL/bad/0000000000000001-00000001-00000001.pws"
+check "the damaged entry is reported in the agent's log" grep -q 'set aside in spool.bad' "$PD/agent.log"
+check "Windows -> External: slapd accepts alice's new password" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A1"
+check "Windows -> External: slapd accepts bob's new password" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$B1"
+check "the agent failed over past the dead URI" grep -q 'stored by ldaps://127.0.0.1:1636' "$PD/agent.log"
+check "the gateway audited the capture from dc-win1" bash -c "'$GW_PWSYNC' audit | grep -q dc-win1"
+
+# ---- gateway up: a change goes straight through; a refused one is set aside ----
+newpw C1 'Wine-Glass.83c'
+newpw N1 'Wine-Nobody.84n'
+printf 'carol\t%s\nnobody-here\t%s\n' "$C1" "$N1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+agent once >"$W/once3.out" 2>&1
+RC=$?
+check "carol's change arrives while the gateway is up" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C1"
+check "an account the gateway refuses is set aside in spool\\refused, not dropped" \
+    bash -c "[ $RC = 1 ] && [ \$(ls '$SPOOL/refused' | wc -l) = 1 ]"
+
+# ---- tls-check pinned: wine's LDAP client cannot run the agent's own
+# certificate check, and the agent then refuses to send anything ----
+newpw A2 'Wine-Press.87f'
+printf 'alice\t%s\n' "$A2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+sed -i 's/^tls-check = system/tls-check = pinned/' "$PD/agent.conf"
+agent once >/dev/null 2>&1
+RC=$?
+check "with tls-check pinned and no certificate callback, nothing is sent (exit 3)" [ "$RC" = 3 ]
+check "  ... the log says why" grep -q 'cannot check the certificate against the configured CA' "$PD/agent.log"
+check "  ... and the change is still in the spool" [ "$(spool_count)" = 1 ]
+sed -i 's/^tls-check = pinned/tls-check = system/' "$PD/agent.conf"
+agent once >/dev/null 2>&1
+check "  ... it goes out once tls-check is system" wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$A2"
+
+# ---- max-age: a change older than the configured limit is set aside, logged ----
+newpw B2 'Wine-Vintage.88g'
+printf 'bob\t%s\n' "$B2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+sed -i 's/^max-age = 0/max-age = 1/' "$PD/agent.conf"
+sleep 2.2
+agent once >/dev/null 2>&1
+RC=$?
+check "a change older than max-age is set aside in spool\\expired (exit 1)" \
+    bash -c "[ $RC = 1 ] && [ \$(ls '$SPOOL/expired' | wc -l) = 1 ] && grep -q 'older than max-age' '$PD/agent.log'"
+check "  ... and not sent: slapd keeps bob's previous password" \
+    ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$B1"
+sed -i 's/^max-age = 1/max-age = 0/' "$PD/agent.conf"
+
+# ---- the service: started by (wine's) service manager, woken by the DLL ----
+wine_run net start pwsync-agent >"$W/net.out"
+check "the service starts under the service manager" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q RUNNING"
+newpw C2 'Wine-Bottle.86e'
+printf 'carol\t%s\n' "$C2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+if t=$(wait_for 10 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C2"); then
+    ok "the running service delivers a new change at once (${t} ms)"
+else bad "the running service did not deliver carol's change"; fi
+wine_run net stop pwsync-agent >>"$W/net.out"
+check "the service stops" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q STOPPED"
+
+# ---- the pinned-CA check (wine's wldap32 cannot call it during TLS) ----
+# RSA certificates made here: wine 8.0's crypt32 fails on ECDSA signatures
+# whose r or s is shorter than 32 bytes (about 1 in 128 of the test
+# environment's P-256 certificates), which real Windows verifies.
+mkcert() {  # mkcert NAME CA-NAME|- SUBJECT
+    if [[ $2 == - ]]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/$1.key" -out "$W/$1.pem" -days 2 -subj "$3" \
+            -addext basicConstraints=critical,CA:TRUE
+    else
+        openssl req -newkey rsa:2048 -nodes -keyout "$W/$1.key" -out "$W/$1.csr" -subj "$3" &&
+            openssl x509 -req -in "$W/$1.csr" -CA "$W/$2.pem" -CAkey "$W/$2.key" -CAcreateserial -days 1 -out "$W/$1.pem"
+    fi
+} >/dev/null 2>&1
+mkcert ca - "/CN=pwsync wine CA" && mkcert leaf ca /CN=127.0.0.1 &&
+    mkcert impostor - "/CN=pwsync wine CA" && mkcert fake impostor /CN=127.0.0.1 || die "openssl could not make certificates"
+check "check-cert accepts a certificate the pinned CA signed" \
+    agent check-cert --ca "$(winpath "$W/ca.pem")" "$(winpath "$W/leaf.pem")"
+check "check-cert refuses one signed by another CA of the same name" \
+    bash -c "! '$WINE' '$AGENT' check-cert --ca '$(winpath "$W/ca.pem")' '$(winpath "$W/fake.pem")' 2>/dev/null"
+check "check-cert refuses a self-signed certificate" \
+    bash -c "! '$WINE' '$AGENT' check-cert --ca '$(winpath "$W/ca.pem")' '$(winpath "$W/impostor.pem")' 2>/dev/null"
+
+# ---- no password anywhere it must not be ----
+check "the set-aside entries were reported to the event log" grep -q ':eventlog:ReportEventW.*set aside' "$W/wine.stderr"
+
+# ---- a failure inside the notification package: logged, the change goes on ----
+rm -rf "$SPOOL"
+newpw D1 'Wine-Lost.85d'
+printf 'dave\t%s\n' "$D1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
+check "with no spool folder PasswordChangeNotify still returns success" [ $? = 0 ]
+check "  ... and the event log says dave's change was not spooled" \
+    grep -q ':eventlog:ReportEventW.*dave was not spooled' "$W/wine.stderr"
+mkdir -p "$SPOOL"
+leaks=0
+for p in "${USED_PASSWORDS[@]}"; do
+    u16=$(printf '%s' "$p" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \n')
+    for f in $(find "$PD" -type f) "$W/wine.stderr" "$W"/once*.out "$W/install.out"; do
+        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
+        if od -An -tx1 -v "$f" | tr -d ' \n' | grep -q "$u16"; then echo "leak: a UTF-16 password in $f" >&2; leaks=$((leaks + 1)); fi
+    done
+done
+check "no password (UTF-8 or UTF-16LE) in the spool, the agent's files, its log or the event log output" [ "$leaks" = 0 ]
+
+# ---- uninstall ----
+agent uninstall >/dev/null
+wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
+check "uninstall removes pwsyncflt and keeps scecli" bash -c "! grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
+check "uninstall removes the service" bash -c "! '$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' >/dev/null 2>&1"
+
+gw_stop
+restore_slapd
+if ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$PWSYNC_TEST_LDAP_PASSWORD_ALICE" &&
+    ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$PWSYNC_TEST_LDAP_PASSWORD_BOB" &&
+    ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$PWSYNC_TEST_LDAP_PASSWORD_CAROL"; then
+    ok "slapd has alice's, bob's and carol's original passwords again"
+else bad "slapd passwords could not be restored for the tests after this one"; fi
+
+echo "windows_wine: end to end $(( $(date +%s%3N) - t0 )) ms"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
