@@ -22,7 +22,8 @@ const std::vector<AdapterType>& adapter_types() {
          with_transforms({"program", "args"}), {}, make_exec_adapter},
         {"http", "a webhook: an HTTPS POST of a signed JSON body",
          with_transforms({"url", "ca", "cert", "key"}), {"token", "hmac-secret"}, make_http_adapter},
-        {"null", "accepts every password and does nothing (benchmarks, dry runs)", {}, {}, make_null_adapter},
+        {"null", "accepts every password and does nothing (benchmarks, dry runs)", with_transforms({}), {},
+         make_null_adapter},
     };
     return types;
 }

@@ -83,7 +83,7 @@ TEST(DecodeRequest, OtherOperationsAndControls) {
     auto req = decode(test::search_request(3));
     ASSERT_TRUE(req) << req.error().message;
     EXPECT_EQ(req->op, tag::search_request);
-    EXPECT_TRUE(std::holds_alternative<OtherRequest>(req->body));
+    EXPECT_TRUE(std::holds_alternative<SearchRequest>(req->body));
     req = decode(test::unbind_request(4));
     ASSERT_TRUE(req);
     EXPECT_EQ(req->op, tag::unbind_request);
