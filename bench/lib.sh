@@ -16,6 +16,10 @@ bench_enter() {
     export PWSYNC_TESTENV_STATE=${PWSYNC_TESTENV_STATE:-$BENCH_ROOT/build/bench-$name-state}
     [[ -x $PWSYNC_BIN/gateway/pwsyncd && -x $PWSYNC_BIN/cli/pwsync ]] \
         || { echo "bench/$name: build pwsync and pwsyncd in $PWSYNC_BIN first" >&2; exit 2; }
+    # Two runs on one state folder would stop each other's servers: the lock
+    # (fd 9, kept across exec) is held until the run ends.
+    exec 9>"$PWSYNC_TESTENV_STATE.lock"
+    flock -n 9 || { echo "bench/$name: another run uses $PWSYNC_TESTENV_STATE" >&2; exit 2; }
     exec "$BENCH_ROOT/testenv/netns" bash -c '
         root=$1 script=$2; shift 2
         "$root/testenv/env" start "$PWSYNC_TESTENV_STATE" >/dev/null || exit 1
