@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""bench/report.py RESULTS.json BENCHMARKS.md — the table of bench/run.
+"""bench/report.py RESULTS.json BENCHMARKS.md [MORE.json...] — the tables of bench/run.
 
 Reads the JSON lines bench/run wrote and writes the results page: the
 machine (nproc, CPU model, RAM, load while measuring), date, commit, then one
 table per question with the targets marked met / missed. The text around
 the tables (findings, reasons) lives in bench/findings.md and is copied in.
+MORE.json: results of other runs (e.g. bench/results-peer.json,
+bench/results-bigdomain.json) that add the peer and big-domain sections,
+each shown with the commit and load of its own run.
 """
 import json
 import os
@@ -15,7 +18,14 @@ import time
 
 results_path, doc_path = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
-rows = [json.loads(line) for line in open(results_path) if line.strip()]
+
+
+def load(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+rows = load(results_path)
+more = [load(path) for path in sys.argv[3:]]
 
 
 def sh(cmd):
@@ -40,6 +50,90 @@ def f(v, digits=0):
     if isinstance(v, float):
         return f"{v:,.{digits}f}"
     return f"{v:,}"
+
+
+def run_line(rs):
+    r = next((x for x in rs if x.get("what") == "run"), {})
+    e = next((x for x in rs if x.get("what") == "run_end"), {})
+    t = next((x for x in rs if x.get("what") == "total_seconds"), {})
+    return (f"Run of commit {r.get('commit', '?')}, load {r.get('load_at_start', '?')} (start) / "
+            f"{e.get('load_at_end', '?')} (end), {f(t.get('value'))} s in all.")
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
+def extra(w, main_rows, more_rows):
+    """The peer (samba-tool user syncpasswords) and big-domain sections."""
+    for rs in more_rows + [main_rows]:
+        get = lambda what: [r for r in rs if r.get("what") == what]
+        drain, plat = get("peer_syncpasswords_drain"), get("peer_syncpasswords_latency")
+        if drain or plat:
+            lat = get("capture_to_external_latency")
+            w("## A peer: Samba's `samba-tool user syncpasswords --script`, side by side")
+            w("")
+            w(run_line(rs) + " Both flows go from an admin `unicodePwd` reset committed on the test DC to")
+            w("the new password working on slapd (a bind every 5 ms), one change at a time, with")
+            w("`pwsync-bench latency`; pwsync with its capture hook (pre-commit) and DirSync watcher as")
+            w("deployed, Samba's tool with `password hash gpg key ids` and a script running `ldappasswd`.")
+            w("")
+            w("| | pwsync | samba-tool syncpasswords --script |")
+            w("|---|---|---|")
+            if lat or plat:
+                def cell(x, key):
+                    return f"{f(x[0][key])} ms" if x else "–"
+                w(f"| latency p50 | {cell(lat, 'p50_ms')} | {cell(plat, 'p50_ms')} |")
+                w(f"| latency p95 | {cell(lat, 'p95_ms')} | {cell(plat, 'p95_ms')} |")
+                w(f"| latency p99 | {cell(lat, 'p99_ms')} | {cell(plat, 'p99_ms')} |")
+                w(f"| latency max | {cell(lat, 'max_ms')} | {cell(plat, 'max_ms')} |")
+                w(f"| changes (arrived) | {f(lat[0]['changes']) + ' (' + f(lat[0]['arrived']) + ')' if lat else '–'} | "
+                  f"{f(plat[0]['changes']) + ' (' + f(plat[0]['arrived']) + ')' if plat else '–'} |")
+                w(f"| AD write as the admin sees it, p50 / p99 | "
+                  f"{f(lat[0]['ad_write_p50_ms']) + ' / ' + f(lat[0]['ad_write_p99_ms']) + ' ms (runs the capture hook)' if lat else '–'} | "
+                  f"{f(plat[0]['ad_write_p50_ms']) + ' / ' + f(plat[0]['ad_write_p99_ms']) + ' ms (GnuPG-encrypts the cleartext)' if plat else '–'} |")
+            caps = {r["threads"]: r for r in get("pwsync_capture_to_slapd")}
+            tp = ", ".join(f"{f(caps[c].get('arrived_per_second'))} at concurrency {c}" for c in sorted(caps))
+            if drain:
+                d = drain[0]
+                w(f"| Windows → External throughput (changes/s arriving in slapd) | {tp or '–'} | "
+                  f"{f(d['per_second'], 1)} ({f(d['arrived'])} of {f(d['changes'])} queued changes drained in "
+                  f"{f(d['seconds'], 1)} s by one `--no-wait` run; {f(d.get('steady_per_second'), 1)}/s first to last arrival) |")
+            w("")
+        big = get("big_domain_users")
+        if big:
+            full = get("dirsync_big_full")
+            p0 = [r["ms"] for r in get("dirsync_big_0_changed")]
+            p10 = get("dirsync_big_10_changed")
+            w(f"## The watcher on a domain of {f(big[0]['value'])} users")
+            w("")
+            w(run_line(rs) + " Users without passwords added with `ldbadd --nosync` on sam.ldb")
+            w("while the DC is stopped (`PWSYNC_BENCH_BIG_DOMAIN`, bench/README.md), then `pwsync-bench")
+            w("dirsync` as the watcher's service account: a full sync, then three rounds of a poll with")
+            w("nothing changed and a poll after 10 admin resets of users spread over the domain.")
+            w("")
+            w("| | |")
+            w("|---|---|")
+            w(f"| users created | {f(big[0]['value'])} in {f(one_of(rs, 'big_domain_ldbadd_seconds'))} s "
+              f"({f(one_of(rs, 'big_domain_ldbadd_users_per_s'))} users/s) |")
+            if full:
+                w(f"| DirSync full sync | {f(full[0]['ms'])} ms, {f(full[0]['events'])} objects |")
+            if p0:
+                w(f"| poll, nothing changed (3 polls) | median {f(median(p0), 1)} ms ({', '.join(f(x, 1) for x in p0)}) |")
+            if p10:
+                w(f"| poll, 10 users changed (3 polls) | median {f(median([r['ms'] for r in p10]), 1)} ms "
+                  f"({', '.join(f(r['ms'], 1) for r in p10)}); events {', '.join(str(r['events']) for r in p10)}, "
+                  f"password changes {', '.join(str(r.get('password_changed')) for r in p10)} |")
+            small0, small10, smallfull = find("dirsync_0_changed"), find("dirsync_10_changed"), find("dirsync-full")
+            if small0 and small10 and smallfull:
+                w(f"| the same on the main run's domain ({f(smallfull[0]['events'])} objects) | full "
+                  f"{f(smallfull[0]['ms'])} ms, nothing changed {f(small0[0]['ms'], 1)} ms, 10 changed {f(small10[0]['ms'], 1)} ms |")
+            w("")
+
+
+def one_of(rs, what):
+    return next((r.get("value") for r in rs if r.get("what") == what), None)
 
 
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
@@ -162,6 +256,8 @@ if d0:
 if d10:
     w(f"| DirSync poll, 10 users changed | {f(d10[0]['ms'], 1)} ms, {d10[0]['events']} events ({d10[0]['password_changed']} password changes) |")
 w("")
+
+extra(w, rows, more)
 
 findings = os.path.join(here, "findings.md")
 if os.path.exists(findings):
