@@ -67,10 +67,11 @@ def median(xs):
 
 def extra(w, main_rows, more_rows):
     """The peer (samba-tool user syncpasswords) and big-domain sections."""
+    main_has_peer = any(r.get("what", "").startswith("peer_") for r in main_rows)
     for rs in more_rows + [main_rows]:
         get = lambda what: [r for r in rs if r.get("what") == what]
         drain, plat = get("peer_syncpasswords_drain"), get("peer_syncpasswords_latency")
-        if drain or plat:
+        if (drain or plat) and (rs is main_rows or not main_has_peer):
             lat = get("capture_to_external_latency")
             w("## A peer: Samba's `samba-tool user syncpasswords --script`, side by side")
             w("")
@@ -177,20 +178,28 @@ def extra(w, main_rows, more_rows):
                 w(f"| poll, 10 users changed (3 polls) | median {f(median([r['ms'] for r in p10]), 1)} ms "
                   f"({', '.join(f(r['ms'], 1) for r in p10)}); events {', '.join(str(r['events']) for r in p10)}, "
                   f"password changes {', '.join(str(r.get('password_changed')) for r in p10)} |")
-            small0, small10, smallfull = find("dirsync_0_changed"), find("dirsync_10_changed"), find("dirsync-full")
+            usn = get("big_usnchanged_search")
+            if usn:
+                w(f"| the same \"changed since\" as a `(uSNChanged>=N)` ldapsearch, nothing changed (5 runs) | median "
+                  f"{f(median([r['usn_ms'] for r in usn]))} ms, against {f(median([r['base_ms'] for r in usn]))} ms for a base "
+                  "search (process, TLS and bind alone) |")
+            # The small domain: this run's own dirsync phase if it had one, else the main run's.
+            here_small = get("dirsync-full") and get("dirsync_0_changed") and get("dirsync_10_changed")
+            pick = get if here_small else find
+            small0, small10, smallfull = pick("dirsync_0_changed"), pick("dirsync_10_changed"), pick("dirsync-full")
             if small0 and small10 and smallfull:
-                w(f"| the same on the main run's domain ({f(smallfull[0]['events'])} objects) | full "
+                w(f"| the same on the {'same' if here_small else 'main'} run's bench domain ({f(smallfull[0]['events'])} objects) | full "
                   f"{f(smallfull[0]['ms'])} ms, nothing changed {f(small0[0]['ms'], 1)} ms, 10 changed {f(small10[0]['ms'], 1)} ms |")
             w("")
             if full and p0 and p10 and smallfull and small0 and small10:
                 objs = full[0]["events"] / max(smallfull[0]["events"], 1)
                 m0, m10 = median(p0), median([r["ms"] for r in p10])
-                w(f"Reading: the domain has {f(objs, 0)}× the objects of the main run's. The full sync grows with it "
+                w(f"Reading: the domain has {f(objs, 0)}× the objects of the {'same' if here_small else 'main'} run's bench domain. The full sync grows with it "
                   f"({f(full[0]['ms'] / max(smallfull[0]['ms'], 0.001), 1)}× the time); a poll costs "
                   f"{f(m0 / max(small0[0]['ms'], 0.001), 1)}× (nothing changed) and {f(m10 / max(small10[0]['ms'], 0.001), 1)}× "
                   f"(10 changed) the small domain's, and returns exactly the changed accounts. A poll after 10 changes "
-                  f"costs {f(m10 / max(full[0]['ms'], 0.001) * 100, 1)} % of a full sync of this domain. The two runs were on a "
-                  "shared machine at different times (load in each run line), so small ratios are within noise.")
+                  f"costs {f(m10 / max(full[0]['ms'], 0.001) * 100, 1)} % of a full sync of this domain."
+                  + ("" if here_small else " The two runs were on a shared machine at different times (load in each run line), so small ratios are within noise."))
                 w("")
 
 
