@@ -126,6 +126,8 @@ def extra(w, main_rows, more_rows):
             leak = [r for r in rs if r.get("what") == "peer_bench_passwords_in_logs"]
             if leak:
                 w(f"- Bench passwords found in samba-tool's output and the DC's log: {leak[0]['value']}.")
+            if drain and drain[0].get("note"):
+                w(f"- The drain record: {drain[0]['note']}.")
             w("")
             if lat and plat and drain and caps:
                 best = max(r.get("arrived_per_second") or 0 for r in caps.values())
