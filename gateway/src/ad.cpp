@@ -1,6 +1,7 @@
 #include "ad.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace pwsync::gateway {
 
@@ -22,21 +23,51 @@ directory::LdapResult<directory::Account> Ad::resolve(std::string_view account) 
     return a;
 }
 
+namespace {
+constexpr std::chrono::seconds kFailFast{10};
+}
+
+Status Ad::unreachable_recently() const {
+    if (std::chrono::steady_clock::now().time_since_epoch().count() >= down_until_.load()) return {};
+    std::lock_guard lock(down_mutex_);
+    return fail(Errc::unavailable, "Active Directory was unreachable moments ago: " + down_reason_);
+}
+
+void Ad::note_unreachable(const std::string& why) {
+    {
+        std::lock_guard lock(down_mutex_);
+        down_reason_ = why;
+    }
+    down_until_ = (std::chrono::steady_clock::now() + kFailFast).time_since_epoch().count();
+}
+
 Status Ad::write_password(std::string_view account, const Secret& password) {
+    PWSYNC_TRY(unreachable_recently());
     // Held across the write: full-sync writes to AD go one at a time. The
     // DC's capture hook, called during the write, reaches the listener and
     // the engine, which never take this lock.
     std::lock_guard lock(mutex_);
+    // Waiting here while an earlier write timed out: do not time out again.
+    PWSYNC_TRY(unreachable_recently());
     auto c = connection();
-    if (!c) return fail(Errc::unavailable, c.error().message);
+    if (!c) {
+        note_unreachable(c.error().message);
+        return fail(Errc::unavailable, c.error().message);
+    }
     auto a = directory::resolve_account(**c, domain_, account);
     if (!a) {
-        if (a.error().retryable()) conn_.reset();
+        if (a.error().retryable()) {
+            conn_.reset();
+            note_unreachable(a.error().message);
+        }
         return fail(a.error().retryable() ? Errc::unavailable : Errc::refused, a.error().message);
     }
     auto st = directory::reset_password(**c, a->dn, password);
     if (st) return {};
-    if (st.error().retryable()) conn_.reset();
+    if (st.error().retryable()) {
+        conn_.reset();
+        note_unreachable(st.error().message);
+    }
     return fail(st.error().retryable() ? Errc::unavailable : Errc::refused,
                 st.error().server_text.empty() ? st.error().message : st.error().server_text);
 }

@@ -2,6 +2,8 @@
 // passwords for full sync, over one shared, lazily (re)opened connection.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -35,7 +37,15 @@ public:
 
 private:
     directory::LdapResult<directory::Connection*> connection();
+    // After a write failed for want of AD, later writes fail at once for a
+    // few seconds instead of each waiting its own timeout behind the lock
+    // (the engine queues them; the dispatcher retries with backoff).
+    Status unreachable_recently() const;
+    void note_unreachable(const std::string& why);
     std::mutex mutex_;
+    std::atomic<std::int64_t> down_until_{0};  // steady_clock ticks
+    mutable std::mutex down_mutex_;
+    std::string down_reason_;
     directory::Settings settings_;
     directory::ConnectOptions options_;
     directory::Domain domain_;

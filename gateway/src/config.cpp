@@ -81,6 +81,15 @@ Result<DaemonConfig> load_config(const std::string& path) {
                 c.damping_window = std::chrono::seconds(s);
             } else if (name == "workers") {
                 PWSYNC_ASSIGN(c.workers, number(key, value, 1, 256));
+            } else if (name == "ad-retry-count") {
+                PWSYNC_ASSIGN(auto n, number(key, value, 0, 1000));
+                c.ad_retry_count = static_cast<std::uint32_t>(n);
+            } else if (name == "ad-retry-delay") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
+                c.ad_retry_delay = std::chrono::seconds(s);
+            } else if (name == "ad-max-age") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 60, 30 * 86400));
+                c.ad_max_age = std::chrono::seconds(s);
             } else return bad("unknown key");
         } else if (section == "monitor") {
             if (name == "http") c.metrics_http = value;

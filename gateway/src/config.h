@@ -28,6 +28,11 @@ struct DaemonConfig {
     std::chrono::seconds pending_ttl{120};
     std::chrono::seconds damping_window{600};
     std::size_t workers = 4;
+    // The built-in AD writer "@windows" (full sync writes queued while AD
+    // cannot be reached): retries, first delay, and how long a write may wait.
+    std::uint32_t ad_retry_count = 5;
+    std::chrono::seconds ad_retry_delay{60};
+    std::chrono::seconds ad_max_age{86400};
     // [monitor]
     std::string metrics_http;    // http = 127.0.0.1:PORT (loopback only); empty: no /metrics
     // [log]

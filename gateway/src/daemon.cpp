@@ -52,6 +52,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     eo.clock = &p.clock;
     eo.pending_ttl = config.pending_ttl;
     eo.damping_window = config.damping_window;
+    eo.ad_retry_delay = config.ad_retry_delay;
     if (p.ad) {
         Ad* ad = p.ad.get();
         eo.domain = ad->domain().netbios;
@@ -68,9 +69,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     dopts.log = [](std::string_view line) { log_error(line); };
     p.dispatcher.emplace(*p.store, dopts);
     if (p.ad) {
-        store::Adapter settings;  // defaults: 5 retries from 60 s, one day
+        store::Adapter settings;  // [gateway] ad-retry-count, ad-retry-delay, ad-max-age
         settings.name = std::string(kWindowsTarget);
         settings.flags.enabled = true;
+        settings.retry_count = config.ad_retry_count;
+        settings.retry_delay = static_cast<std::uint32_t>(config.ad_retry_delay.count());
+        settings.max_age = static_cast<std::uint32_t>(config.ad_max_age.count());
         Engine* engine = &*p.engine;
         auto before = [engine](std::string_view account, const Secret& pw, std::string_view origin) {
             return engine->before_ad_write(account, pw, origin);

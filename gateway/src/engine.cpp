@@ -253,6 +253,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
     }
 
     std::vector<std::string> ad_queue;  // Windows accounts whose AD write must be retried
+    std::string ad_error;
     if (full) {
         {
             // Markers first: the DC's capture of our own write may come back
@@ -285,6 +286,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
                 }
                 return reply(ldap_code::constraint_violation, "Active Directory refused the password: " + st.error().message);
             }
+            ad_error = st.error().message;
             ad_queue.push_back(m.windows);
         }
     }
@@ -307,6 +309,13 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
             job.windows = account;
             job.external = account;
             job.origin = p.name;
+            if (options_.ad_writer) {
+                // The inline write was the first attempt: the queued one waits
+                // for the retry delay instead of hitting a DC that just failed.
+                job.attempts = 1;
+                job.last_error = ad_error;
+                job.next_attempt = now() + options_.ad_retry_delay;
+            }
             if (auto id = w->enqueue_job(job, password); !id) return from_error(id.error());
             ++queued;
         }

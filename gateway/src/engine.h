@@ -41,6 +41,7 @@ struct EngineOptions {
     std::chrono::seconds pending_ttl{120};                // pre-commit captures wait this long
     std::chrono::seconds damping_window{600};             // same change again within: dropped
     std::chrono::seconds echo_window{600};
+    std::chrono::seconds ad_retry_delay{60};             // a failed inline AD write is retried after this
     AdWriter ad_writer;                                   // nullptr: full sync queues every AD write
     AccountAliases aliases;                               // nullptr: derive from the text
     std::function<void()> queued;                         // new jobs: wake the dispatcher

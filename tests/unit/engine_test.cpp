@@ -296,6 +296,22 @@ TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Direct-Second-2");
 }
 
+// The inline AD write was the first attempt: the queued write waits for the
+// retry delay and carries AD's error, so a DC that just failed is not hit
+// again at once.
+TEST_F(EngineTest, AQueuedAdWriteWaitsForItsFirstRetry) {
+    ad_mode_ = "down";
+    const TimePoint before = clock_.now();
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-Later-1", "Linux-Old-1").code, ldap_code::success);
+    auto r = std::move(*store_->read());
+    auto jobs = r.jobs_for_target(kWindowsTarget, "TEST\\alice");
+    ASSERT_TRUE(jobs);
+    ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ((*jobs)[0].attempts, 1u);
+    EXPECT_EQ((*jobs)[0].next_attempt, before + std::chrono::seconds(60));
+    EXPECT_NE((*jobs)[0].last_error.find("Can't contact LDAP server"), std::string::npos) << (*jobs)[0].last_error;
+}
+
 TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     EngineOptions opts;
     opts.clock = &clock_;
