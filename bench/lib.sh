@@ -4,6 +4,8 @@
 # shellcheck shell=bash
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../testenv/lib/harness.sh
+source "$BENCH_ROOT/testenv/lib/harness.sh"
 
 # bench_enter NAME SCRIPT ARGS...: outside the namespace, re-run SCRIPT
 # inside testenv/netns with Samba and slapd started in
@@ -28,25 +30,19 @@ bench_enter() {
 }
 
 # bench_init NAME: inside the namespace: env.sh, the gateway helpers, a work
-# folder $W, PASS/FAIL counters, and $ENV (testenv/env) for stop/start.
+# folder $W, the harness's PASS/FAIL counters, and $ENV (testenv/env) for
+# stop/start.
 bench_init() {
     BENCH_NAME=$1
-    # shellcheck source=/dev/null
-    source "$PWSYNC_TESTENV_STATE/env.sh"
-    # shellcheck source=../testenv/lib/gateway.sh
-    source "$BENCH_ROOT/testenv/lib/gateway.sh"
+    harness_begin "bench/$BENCH_NAME" netns env bin gateway
     ENV=$BENCH_ROOT/testenv/env
     export LDAPTLS_CACERT=$PWSYNC_TEST_CA LDAPTLS_REQCERT=demand LDAPRC=/dev/null LDAPCONF=/dev/null
     W=$(mktemp -d "$PWSYNC_TEST_TMP/$BENCH_NAME.XXXXXX")
     (umask 077 && : >"$W/used-passwords")
-    passed=0 failed=0
 }
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 say() { echo "bench/$BENCH_NAME: $*"; }
 now_ms() { date +%s%3N; }
-bench_done() { echo "$passed passed, $failed failed"; [ "$failed" = 0 ]; }
+bench_done() { harness_end; }
 
 # remember_password PW: kept (0600) for the leak check at the end.
 remember_password() { printf '%s\n' "$1" >>"$W/used-passwords"; }
@@ -84,14 +80,13 @@ listener_ms() {
 }
 
 # leak_check: none of the remembered passwords in pwsyncd's log, stderr or
-# the audit.
+# the audit, and no crash report on its stderr.
 leak_check() {
     "$GW_PWSYNC" audit --json >"$W/audit.json"
-    local f leaks=0
-    for f in "$GW_WORK/pwsyncd.log" "$GW_WORK/pwsyncd.stderr" "$W/audit.json"; do
-        [[ -s $W/used-passwords ]] && grep -qFf "$W/used-passwords" "$f" && { echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); }
-    done
+    local leaks
+    leaks=$(harness_leaks "$W/used-passwords" "$GW_WORK/pwsyncd.log" "$GW_WORK/pwsyncd.stderr" "$W/audit.json")
     check "no password in pwsyncd's log, stderr or the audit ($(wc -l <"$W/used-passwords") checked)" [ "$leaks" = 0 ]
+    check "pwsyncd logged no crash of its own" harness_no_crash "$GW_WORK/pwsyncd.stderr"
 }
 
 # ad_create_users PREFIX N: N enabled AD users PREFIX01..PREFIXN (one

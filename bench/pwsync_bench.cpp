@@ -277,7 +277,7 @@ int cmd_core(const Args& a) {
     const auto count = static_cast<std::size_t>(a.num("count", static_cast<long>(users.size())));
     const std::string tag = a.need("tag"), principal = a.need("principal");
     store::Options so;
-    so.dir = a.need("store");
+    so.uri = a.need("store");
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);
     gateway::DispatcherOptions dopts;
@@ -334,7 +334,7 @@ int cmd_core(const Args& a) {
 // "benchm<i>", external "xm<i>", B per write transaction.
 int cmd_load_mappings(const Args& a) {
     store::Options so;
-    so.dir = a.need("store");
+    so.uri = a.need("store");
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);
     const auto count = static_cast<std::size_t>(a.num("count", 1000000));
@@ -365,7 +365,7 @@ int cmd_load_mappings(const Args& a) {
 // Windows account (what a capture does), first and median of N.
 int cmd_lookup(const Args& a) {
     store::Options so;
-    so.dir = a.need("store");
+    so.uri = a.need("store");
     const auto t_open = Steady::now();
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);

@@ -4,7 +4,8 @@
 Reads the JSON lines bench/run wrote and writes the results page: the
 machine (nproc, CPU model, RAM, load while measuring), date, commit, then one
 table per question with the targets marked met / missed. The text around
-the tables (findings, reasons) lives in bench/findings.md and is copied in.
+the tables (findings, reasons) is written by hand in BENCHMARKS.md below
+ANALYSIS_MARKER and kept as it is when the tables are rewritten.
 MORE.json: results of other runs (e.g. bench/results-peer.json,
 bench/results-bigdomain.json) that add the peer and big-domain sections,
 each shown with the commit and load of its own run.
@@ -17,6 +18,7 @@ import sys
 import time
 
 results_path, doc_path = sys.argv[1], sys.argv[2]
+ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by bench/report.py -->"
 here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -345,10 +347,15 @@ w("")
 
 extra(w, rows, more)
 
-findings = os.path.join(here, "findings.md")
-if os.path.exists(findings):
-    out.append(open(findings).read().rstrip())
-    w("")
+# The analysis (targets met or missed and why, what was fixed, what is not
+# ours) is written by hand in BENCHMARKS.md itself, after ANALYSIS_MARKER:
+# a re-run keeps it as it is.
+if os.path.exists(doc_path):
+    previous = open(doc_path).read()
+    at = previous.find(ANALYSIS_MARKER)
+    if at >= 0:
+        out.append(previous[at:].rstrip())
+        w("")
 
 with open(doc_path + ".tmp", "w") as fh:
     fh.write("\n".join(out) + "\n")

@@ -30,7 +30,7 @@ void add_settings_commands(std::vector<Command>& out) {
         PWSYNC_ASSIGN(auto o, c.store_options());
         PWSYNC_ASSIGN(auto s, store::Store::init(o));
         PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-        PWSYNC_TRY(w.audit("store.init", o.dir));
+        PWSYNC_TRY(w.audit("store.init", s.info().dir));
         PWSYNC_TRY(w.commit());
         const auto info = s.info();
         c.out() << "created store in " << info.dir << "\nmaster key: " << info.key_file

@@ -27,7 +27,7 @@ Status read_config(const std::string& path, bool required, store::Options& o) {
     PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
     for (const auto& [section, key, value] : entries) {
         if (!section.empty()) continue;
-        if (key == "store" && o.dir.empty()) o.dir = value;
+        if (key == "store" && o.uri.empty()) o.uri = value;
         if (key == "key") o.key_file = value;
     }
     return {};
@@ -68,14 +68,14 @@ Result<Secret> read_stream(std::istream& in, const std::string& what) {
 
 Result<store::Options> Context::store_options() const {
     store::Options o;
-    if (vm_.count("store")) o.dir = vm_["store"].as<std::string>();
-    else if (const char* e = env("PWSYNC_STORE")) o.dir = e;
+    if (vm_.count("store")) o.uri = vm_["store"].as<std::string>();
+    else if (const char* e = env("PWSYNC_STORE")) o.uri = e;
     std::string config = "/etc/pwsync/pwsyncd.conf";
     bool explicit_config = false;
     if (vm_.count("config")) { config = vm_["config"].as<std::string>(); explicit_config = true; }
     else if (const char* e = env("PWSYNC_CONFIG")) { config = e; explicit_config = true; }
     PWSYNC_TRY(read_config(config, explicit_config, o));
-    if (o.dir.empty())
+    if (o.uri.empty())
         return fail(Errc::invalid_argument,
                     "no store given: use --store DIR, set PWSYNC_STORE, or set store = DIR in " + config);
     return o;

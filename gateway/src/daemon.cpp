@@ -36,7 +36,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     Parts& p = *d->parts_;
 
     store::Options so;
-    so.dir = config.store;
+    so.uri = config.store;
     so.key_file = config.key;
     PWSYNC_ASSIGN(auto s, store::Store::open(so));
     p.store.emplace(std::move(s));

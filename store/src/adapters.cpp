@@ -16,7 +16,7 @@ Result<records::AdapterRecord> load_adapter(const TxnState& s, std::string_view 
 Status save_adapter(TxnState& s, records::AdapterRecord& rec) {
     rec.adapter.secret_properties.clear();
     for (const auto& kv : rec.sealed) rec.adapter.secret_properties.push_back(kv.first);
-    return lmdb::put(s.t(), s.db().adapters, app_key(rec.adapter.name), records::encode(rec));
+    return s.kv().put(s.db().adapters, app_key(rec.adapter.name), records::encode(rec));
 }
 
 Status check_numbers(const Adapter& a) {
@@ -93,7 +93,7 @@ Status WriteTxn::create_adapter(Adapter a, std::map<std::string, Secret> secrets
         return fail(Errc::invalid_argument, "adapter names starting with @ are reserved for pwsync's own targets");
     PWSYNC_TRY(check_name("adapter type", a.type));
     PWSYNC_TRY(check_numbers(a));
-    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().adapters, app_key(a.name)));
+    PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().adapters, app_key(a.name)));
     if (existing) return fail(Errc::already_exists, "adapter " + quoted(a.name) + " already exists");
     for (const auto& kv : a.properties) PWSYNC_TRY(check_name("property name", kv.first));
     a.group.clear();  // joining a group is its own step
@@ -175,7 +175,7 @@ Status WriteTxn::delete_adapter(std::string_view name) {
         if (p.kind == PrincipalKind::adapter && ascii_lower(p.adapter) == ascii_lower(name))
             return fail(Errc::in_use, "adapter " + quoted(rec.adapter.name) + " is used by principal " + quoted(p.name) +
                                           " (delete it with: pwsync principal delete " + p.name + ")");
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().adapters, app_key(name)));
+    PWSYNC_TRY(s_->kv().del(s_->db().adapters, app_key(name)));
     return audit("adapter.delete", rec.adapter.name);
 }
 
@@ -193,7 +193,7 @@ Status WriteTxn::add_app_to_adapter(std::string_view adapter_name, std::string_v
         PWSYNC_TRY(conflicts::check_scope(*s_, scope, rec.adapter.name));
     }
     a.updated = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().apps, app_key(a.name), records::encode(a)));
+    PWSYNC_TRY(s_->kv().put(s_->db().apps, app_key(a.name), records::encode(a)));
     return audit("adapter.add-app", rec.adapter.name, "app=" + a.name);
 }
 
@@ -202,7 +202,7 @@ Status WriteTxn::remove_app_from_adapter(std::string_view app_name) {
     if (a.adapter.empty()) return fail(Errc::invalid_argument, "application " + quoted(a.name) + " belongs to no adapter");
     const std::string adapter = std::exchange(a.adapter, {});
     a.updated = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().apps, app_key(a.name), records::encode(a)));
+    PWSYNC_TRY(s_->kv().put(s_->db().apps, app_key(a.name), records::encode(a)));
     return audit("adapter.remove-app", adapter, "app=" + a.name);
 }
 
@@ -224,10 +224,10 @@ Result<std::vector<std::string>> ReadTxn::group_members(std::string_view name) c
 
 Status WriteTxn::create_group(Group g) {
     PWSYNC_TRY(check_name("group name", g.name));
-    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().groups, app_key(g.name)));
+    PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().groups, app_key(g.name)));
     if (existing) return fail(Errc::already_exists, "group " + quoted(g.name) + " already exists");
     g.created = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().groups, app_key(g.name), records::encode(g)));
+    PWSYNC_TRY(s_->kv().put(s_->db().groups, app_key(g.name), records::encode(g)));
     return audit("group.create", g.name);
 }
 
@@ -239,7 +239,7 @@ Status WriteTxn::delete_group(std::string_view name) {
         for (const auto& m : members) list += (list.empty() ? "" : ", ") + m;
         return fail(Errc::in_use, "group " + quoted(g.name) + " still holds adapters: " + list + "; remove them first");
     }
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().groups, app_key(name)));
+    PWSYNC_TRY(s_->kv().del(s_->db().groups, app_key(name)));
     return audit("group.delete", g.name);
 }
 

@@ -12,11 +12,11 @@ Result<std::vector<App>> ReadTxn::apps() const { return load_all(*s_, s_->db().a
 Status WriteTxn::create_app(App a) {
     PWSYNC_TRY(check_name("application name", a.name));
     const std::string key = app_key(a.name);
-    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().apps, key));
+    PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().apps, key));
     if (existing) return fail(Errc::already_exists, "application " + quoted(a.name) + " already exists");
     a.adapter.clear();  // joining an adapter is its own step (add-app), with its own checks
     a.created = a.updated = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().apps, key, records::encode(a)));
+    PWSYNC_TRY(s_->kv().put(s_->db().apps, key, records::encode(a)));
     return audit("app.create", a.name, a.enabled ? "enabled" : "disabled");
 }
 
@@ -26,20 +26,20 @@ Status WriteTxn::update_app(const App& changed) {
     a.contact = changed.contact;
     a.enabled = changed.enabled;
     a.updated = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().apps, app_key(a.name), records::encode(a)));
+    PWSYNC_TRY(s_->kv().put(s_->db().apps, app_key(a.name), records::encode(a)));
     return audit("app.update", a.name, a.enabled ? "enabled" : "disabled");
 }
 
 Status WriteTxn::delete_app(std::string_view name) {
     PWSYNC_ASSIGN(App a, app(name));
     std::size_t mappings = 0;
-    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().mappings, app_key(name) + '\0',
+    PWSYNC_TRY(s_->kv().scan(s_->db().mappings, app_key(name) + '\0',
                           [&](std::string_view, std::string_view) -> Result<bool> { return ++mappings < 1000; }));
     if (mappings > 0)
         return fail(Errc::in_use, "application " + quoted(a.name) + " still has " +
                                       (mappings >= 1000 ? "1000 or more" : std::to_string(mappings)) +
                                       " mapping(s); delete them first");
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().apps, app_key(name)));
+    PWSYNC_TRY(s_->kv().del(s_->db().apps, app_key(name)));
     return audit("app.delete", a.name);
 }
 

@@ -6,7 +6,7 @@ Result<std::vector<std::string>> scope(const TxnState& s, const App& app) {
     std::vector<std::string> apps{app.name};
     if (app.adapter.empty()) return apps;
     const std::string adapter = ascii_lower(app.adapter);
-    PWSYNC_TRY(lmdb::scan(s.t(), s.db().apps, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+    PWSYNC_TRY(s.kv().scan(s.db().apps, "", [&](std::string_view, std::string_view v) -> Result<bool> {
         PWSYNC_ASSIGN(App other, records::decode_app(v));
         if (ascii_lower(other.adapter) == adapter && ascii_lower(other.name) != ascii_lower(app.name))
             apps.push_back(other.name);
@@ -24,7 +24,7 @@ Status check_free(const TxnState& s, const std::vector<std::string>& apps, std::
         prefix += ascii_lower(external);
         prefix.push_back('\0');
         std::string holder;
-        PWSYNC_TRY(lmdb::scan(s.t(), s.db().map_by_ext, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
+        PWSYNC_TRY(s.kv().scan(s.db().map_by_ext, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
             const std::string_view windows = k.substr(prefix.size());
             if (mapping_key(a, windows) == own) return true;
             holder = windows;
@@ -32,7 +32,7 @@ Status check_free(const TxnState& s, const std::vector<std::string>& apps, std::
         }));
         if (!holder.empty()) {
             // Show the account as it was given, not its lower-cased key.
-            if (auto v = lmdb::get(s.t(), s.db().mappings, mapping_key(a, holder)); v && *v)
+            if (auto v = s.kv().get(s.db().mappings, mapping_key(a, holder)); v && *v)
                 if (auto rec = records::decode_mapping(**v)) holder = rec->mapping.windows;
             return fail(Errc::conflict,
                         "external user " + quoted(external) + " is already mapped in application " + quoted(a) +
@@ -47,7 +47,7 @@ Status check_free(const TxnState& s, const std::vector<std::string>& apps, std::
 Status check_scope(const TxnState& s, const std::vector<std::string>& apps, std::string_view adapter) {
     for (const auto& a : apps) {
         Status st;
-        PWSYNC_TRY(lmdb::scan(s.t(), s.db().mappings, app_key(a) + '\0', [&](std::string_view, std::string_view v) -> Result<bool> {
+        PWSYNC_TRY(s.kv().scan(s.db().mappings, app_key(a) + '\0', [&](std::string_view, std::string_view v) -> Result<bool> {
             PWSYNC_ASSIGN(auto rec, records::decode_mapping(v));
             st = check_free(s, apps, rec.mapping.external, rec.mapping.app, rec.mapping.windows, adapter);
             return bool(st);

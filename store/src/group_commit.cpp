@@ -1,12 +1,25 @@
-// Group commit: writers that arrive while a batch is being written wait and
-// go together into the next one, so a burst of N changes costs one fsync
-// instead of N. A caller is answered only after the commit (fsync) that
-// holds its writes.
+// Units of work and group commit: writers that arrive while a batch is
+// being written wait and go together into the next one, so a burst of N
+// changes costs one fsync instead of N. A caller is answered only after the
+// commit (fsync) that holds its writes.
 #include "impl.h"
 
 namespace pwsync::store {
+namespace {
 
-Status Store::write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
+// How often a unit of work runs before a conflict is reported.
+constexpr int kMaxAttempts = 5;
+
+}  // namespace
+
+Status Store::transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn) {
+    for (int attempt = 1;; ++attempt) {
+        Status st = commit_group(actor, fn);
+        if (st || st.error().code != Errc::busy || attempt == kMaxAttempts) return st;
+    }
+}
+
+Status Store::commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
     GroupCommit& g = impl_->group;
     GroupCommit::Request req{actor, &body, {}, false};
     std::unique_lock lock(g.mutex);
@@ -26,7 +39,7 @@ Status Store::write_grouped(std::string_view actor, const std::function<Status(W
         for (auto* r : batch) r->result = std::unexpected(parent.error());
     } else {
         for (auto* r : batch) {
-            auto child = lmdb::Txn::begin_nested(impl_->env.get(), parent->s_->t());
+            auto child = impl_->backend->begin_nested(parent->s_->kv());
             if (!child) {
                 r->result = std::unexpected(child.error());
                 continue;
@@ -45,7 +58,7 @@ Status Store::write_grouped(std::string_view actor, const std::function<Status(W
                 st = fail(Errc::internal, e.what());
             }
             // A body that committed anyway has merged into the parent already.
-            if (st && w.s_->txn.get() != nullptr) st = w.commit();
+            if (st && w.s_->kv().active()) st = w.commit();
             r->result = std::move(st);  // on error, w's destructor rolls the child back
             if (r->result) written.push_back(r);
         }

@@ -1,5 +1,5 @@
-// Internals shared by the store's source files: the environment, its named
-// databases, the key ring, and the state behind a transaction handle.
+// Internals shared by the store's source files: the backend and its
+// tables, the key ring, and the state behind a transaction handle.
 #pragma once
 
 #include <condition_variable>
@@ -8,47 +8,19 @@
 #include <vector>
 #include <mutex>
 #include <string>
+#include <utility>
 
+#include "backend.h"
 #include "crypto.h"
-#include "mdb.h"
 #include "pwsync/store.h"
 #include "records.h"
 
 namespace pwsync::store {
 
-// The named databases. Adding one: a member here, a row in kDatabases
-// (schema.cpp), and a migration when older stores lack it.
-struct Dbs {
-    MDB_dbi settings = 0;    // setting name -> value
-    MDB_dbi apps = 0;        // lower(app) -> App
-    MDB_dbi adapters = 0;    // lower(adapter) -> AdapterRecord
-    MDB_dbi groups = 0;      // lower(group) -> Group
-    MDB_dbi mappings = 0;    // lower(app) \0 lower(windows) -> MappingRecord
-    MDB_dbi map_by_ext = 0;  // lower(app) \0 lower(external) \0 lower(windows) -> ""
-    MDB_dbi map_by_win = 0;  // lower(windows) \0 lower(app) -> ""
-    MDB_dbi principals = 0;  // lower(principal) -> PrincipalRecord
-    MDB_dbi audit = 0;       // big-endian u64 id (unix microseconds, made unique) -> AuditRecord
-    // Schema 2: the gateway.
-    MDB_dbi outbox = 0;      // job id (u64 BE) -> JobRecord
-    MDB_dbi outbox_by_target = 0;  // lower(adapter) \0 lower(external) \0 job id -> ""
-    MDB_dbi dead = 0;        // job id -> DeadRecord
-    MDB_dbi pending = 0;     // capture id -> PendingRecord
-    MDB_dbi markers = 0;     // kind byte + HMAC(account \0 password) -> Marker
-    MDB_dbi cursors = 0;     // name -> opaque bytes (DirSync cookie, ...)
-};
-
-struct DatabaseDef {
-    const char* name;
-    MDB_dbi Dbs::*member;
-};
-extern const DatabaseDef kDatabases[];
-extern const std::size_t kDatabaseCount;
-
 // Setting names.
 inline constexpr std::string_view kSettingSchema = "schema";
 inline constexpr std::string_view kSettingKeyCheck = "keycheck";
 inline constexpr std::string_view kKeyCheckText = "pwsync key check";
-inline constexpr std::string_view kSettingNextId = "next-id";
 
 // The writers waiting for a shared transaction (Store::write_grouped).
 struct GroupCommit {
@@ -65,10 +37,10 @@ struct GroupCommit {
 };
 
 struct Store::Impl {
-    std::string dir;
+    std::string dir;       // the backend's location, for `store info`
     std::string key_file;
-    lmdb::Env env;
-    Dbs dbs;
+    std::unique_ptr<Backend> backend;
+    const Dbs& dbs = tables();
     SystemClock system_clock;
     const Clock* clock = nullptr;
 
@@ -84,13 +56,13 @@ struct Store::Impl {
 
 struct TxnState {
     Store::Impl* store = nullptr;
-    lmdb::Txn txn;
+    std::unique_ptr<KvTxn> txn;
     bool write = false;
     std::string actor;
     std::shared_ptr<const crypto::KeyRing> ring;
     std::uint64_t last_audit = 0;
 
-    MDB_txn* t() const { return txn.get(); }
+    KvTxn& kv() const { return *txn; }
     const Dbs& db() const { return store->dbs; }
     TimePoint now() const { return store->clock->now(); }
     // Opens a sealed value, re-reading the key file once if its key is unknown.
@@ -100,9 +72,9 @@ struct TxnState {
 
 // Loads and decodes one record; not_found with `missing` when it is absent.
 template <class Decode>
-auto load(const TxnState& s, MDB_dbi dbi, std::string_view key, Decode decode, const std::string& missing)
+auto load(const TxnState& s, Table dbi, std::string_view key, Decode decode, const std::string& missing)
     -> decltype(decode(std::string_view{})) {
-    auto v = lmdb::get(s.t(), dbi, key);
+    auto v = s.kv().get(dbi, key);
     if (!v) return std::unexpected(v.error());
     if (!*v) return fail(Errc::not_found, missing);
     return decode(**v);
@@ -110,10 +82,10 @@ auto load(const TxnState& s, MDB_dbi dbi, std::string_view key, Decode decode, c
 
 // Decodes every record of a database (or those under a key prefix).
 template <class Decode>
-auto load_all(const TxnState& s, MDB_dbi dbi, Decode decode, std::string_view prefix = {})
+auto load_all(const TxnState& s, Table dbi, Decode decode, std::string_view prefix = {})
     -> Result<std::vector<typename decltype(decode(std::string_view{}))::value_type>> {
     std::vector<typename decltype(decode(std::string_view{}))::value_type> out;
-    PWSYNC_TRY(lmdb::scan(s.t(), dbi, prefix, [&](std::string_view, std::string_view v) -> Result<bool> {
+    PWSYNC_TRY(s.kv().scan(dbi, prefix, [&](std::string_view, std::string_view v) -> Result<bool> {
         auto rec = decode(v);
         if (!rec) return std::unexpected(rec.error());
         out.push_back(std::move(*rec));

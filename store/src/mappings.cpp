@@ -37,18 +37,18 @@ Status ReadTxn::for_each_mapping(const MappingFilter& filter, const std::functio
         if (!matches(rec.mapping, filter)) return true;
         return visit(rec.mapping);
     };
-    if (filter.app) return lmdb::scan(s_->t(), s_->db().mappings, app_key(*filter.app) + '\0', each);
+    if (filter.app) return s_->kv().scan(s_->db().mappings, app_key(*filter.app) + '\0', each);
     if (filter.windows) {
         // The index by Windows account names the applications; load each mapping.
         const std::string prefix = ascii_lower(*filter.windows) + '\0';
-        return lmdb::scan(s_->t(), s_->db().map_by_win, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
+        return s_->kv().scan(s_->db().map_by_win, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
             const std::string key = std::string(k.substr(prefix.size())) + '\0' + ascii_lower(*filter.windows);
-            PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().mappings, key));
+            PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().mappings, key));
             if (!v) return fail(Errc::corrupt, "the Windows account index names a missing mapping");
             return each(key, *v);
         });
     }
-    return lmdb::scan(s_->t(), s_->db().mappings, "", each);
+    return s_->kv().scan(s_->db().mappings, "", each);
 }
 
 Result<std::vector<Mapping>> ReadTxn::mappings(const MappingFilter& filter) const {
@@ -63,8 +63,8 @@ Result<std::vector<Mapping>> ReadTxn::mappings(const MappingFilter& filter) cons
 Result<std::vector<Mapping>> ReadTxn::mappings_by_external(std::string_view app, std::string_view external) const {
     std::vector<Mapping> out;
     const std::string prefix = ascii_lower(app) + '\0' + ascii_lower(external) + '\0';
-    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().map_by_ext, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
-        PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().mappings, mapping_key(app, k.substr(prefix.size()))));
+    PWSYNC_TRY(s_->kv().scan(s_->db().map_by_ext, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
+        PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().mappings, mapping_key(app, k.substr(prefix.size()))));
         if (!v) return fail(Errc::corrupt, "the external user index names a missing mapping");
         PWSYNC_ASSIGN(auto rec, records::decode_mapping(*v));
         out.push_back(std::move(rec.mapping));
@@ -86,7 +86,7 @@ Status WriteTxn::create_mapping(Mapping m) {
     PWSYNC_ASSIGN(App a, app(m.app));
     m.app = a.name;
     const std::string key = mapping_key(m.app, m.windows);
-    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().mappings, key));
+    PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().mappings, key));
     if (existing)
         return fail(Errc::already_exists,
                     "Windows account " + quoted(m.windows) + " is already mapped in application " + quoted(a.name));
@@ -103,9 +103,9 @@ Status WriteTxn::create_mapping(Mapping m) {
     m.status = MappingStatus::ok;
     m.created = m.updated = s_->now();
     m.credential_updated = {};
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().mappings, key, records::encode(records::MappingRecord{m, {}})));
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows), ""));
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().map_by_win, win_index_key(m.windows, m.app), ""));
+    PWSYNC_TRY(s_->kv().put(s_->db().mappings, key, records::encode(records::MappingRecord{m, {}})));
+    PWSYNC_TRY(s_->kv().put(s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows), ""));
+    PWSYNC_TRY(s_->kv().put(s_->db().map_by_win, win_index_key(m.windows, m.app), ""));
     return audit("mapping.create", describe({m.app, m.windows}),
                  "external=" + m.external + (m.enabled ? "" : " disabled"));
 }
@@ -113,9 +113,9 @@ Status WriteTxn::create_mapping(Mapping m) {
 Status WriteTxn::delete_mapping(const MappingKey& key) {
     PWSYNC_ASSIGN(auto rec, load_mapping(*s_, key));
     const Mapping& m = rec.mapping;
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().mappings, mapping_key(m.app, m.windows)));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows)));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().map_by_win, win_index_key(m.windows, m.app)));
+    PWSYNC_TRY(s_->kv().del(s_->db().mappings, mapping_key(m.app, m.windows)));
+    PWSYNC_TRY(s_->kv().del(s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows)));
+    PWSYNC_TRY(s_->kv().del(s_->db().map_by_win, win_index_key(m.windows, m.app)));
     return audit("mapping.delete", describe({m.app, m.windows}), "external=" + m.external);
 }
 
@@ -127,7 +127,7 @@ Status modify(TxnState& s, WriteTxn& w, const MappingKey& key, std::string_view 
     std::string detail;
     PWSYNC_TRY(change(rec, detail));
     rec.mapping.updated = s.now();
-    PWSYNC_TRY(lmdb::put(s.t(), s.db().mappings, mapping_key(key.app, key.windows), records::encode(rec)));
+    PWSYNC_TRY(s.kv().put(s.db().mappings, mapping_key(key.app, key.windows), records::encode(rec)));
     return w.audit(action, describe({rec.mapping.app, rec.mapping.windows}), detail);
 }
 }  // namespace

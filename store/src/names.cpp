@@ -15,6 +15,15 @@ const DatabaseDef kDatabases[] = {
 };
 const std::size_t kDatabaseCount = sizeof kDatabases / sizeof kDatabases[0];
 
+const Dbs& tables() {
+    static const Dbs all = [] {
+        Dbs d;
+        for (std::size_t i = 0; i < kDatabaseCount; ++i) d.*kDatabases[i].member = static_cast<Table>(i);
+        return d;
+    }();
+    return all;
+}
+
 std::string app_key(std::string_view app) { return ascii_lower(app); }
 
 std::string mapping_key(std::string_view app, std::string_view windows) {

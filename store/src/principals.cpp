@@ -55,7 +55,7 @@ Result<bool> ReadTxn::verify_principal_secret(std::string_view name, std::string
 
 Status WriteTxn::create_principal(Principal p, const Secret& secret) {
     PWSYNC_TRY(check_name("principal name", p.name));
-    PWSYNC_ASSIGN(auto existing, lmdb::get(s_->t(), s_->db().principals, app_key(p.name)));
+    PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().principals, app_key(p.name)));
     if (existing) return fail(Errc::already_exists, "principal " + quoted(p.name) + " already exists");
     if (p.kind == PrincipalKind::adapter) {
         if (p.adapter.empty()) return fail(Errc::invalid_argument, "an adapter principal needs --adapter");
@@ -76,7 +76,7 @@ Status WriteTxn::create_principal(Principal p, const Secret& secret) {
                     "a principal secret must be at least " + std::to_string(kMinSecret) + " characters");
     PWSYNC_ASSIGN(auto hash, crypto::hash_secret(secret.view()));
     p.created = s_->now();
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().principals, app_key(p.name), records::encode(records::PrincipalRecord{p, hash})));
+    PWSYNC_TRY(s_->kv().put(s_->db().principals, app_key(p.name), records::encode(records::PrincipalRecord{p, hash})));
     std::string detail = std::string("kind=") + principal_kind_name(p.kind);
     if (p.kind == PrincipalKind::adapter) detail += " adapter=" + p.adapter;
     else if (p.kind == PrincipalKind::windows) detail += std::string(" capture=") + capture_mode_name(p.capture);
@@ -85,7 +85,7 @@ Status WriteTxn::create_principal(Principal p, const Secret& secret) {
 
 Status WriteTxn::delete_principal(std::string_view name) {
     PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().principals, app_key(name)));
+    PWSYNC_TRY(s_->kv().del(s_->db().principals, app_key(name)));
     return audit("principal.delete", rec.principal.name);
 }
 

@@ -28,26 +28,16 @@ Result<records::DeadRecord> load_dead(const TxnState& s, std::uint64_t id) {
     return load(s, s.db().dead, id_key(id), records::decode_dead, "no dead letter " + std::to_string(id));
 }
 
-Result<std::uint64_t> next_id(TxnState& s) {
-    PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), s.db().settings, kSettingNextId));
-    std::uint64_t id = 1;
-    if (v) {
-        PWSYNC_ASSIGN(id, codec::as_u64(*v));
-    }
-    std::string next;
-    codec::put_varint(next, id + 1);
-    PWSYNC_TRY(lmdb::put(s.t(), s.db().settings, kSettingNextId, next));
-    return id;
-}
+Result<std::uint64_t> next_id(TxnState& s) { return s.kv().next_id(Sequence::ids); }
 
 Status put_job(TxnState& s, const records::JobRecord& r) {
-    PWSYNC_TRY(lmdb::put(s.t(), s.db().outbox, id_key(r.job.id), records::encode(r)));
-    return lmdb::put(s.t(), s.db().outbox_by_target, target_prefix(r.job.adapter, r.job.external) + id_key(r.job.id), "");
+    PWSYNC_TRY(s.kv().put(s.db().outbox, id_key(r.job.id), records::encode(r)));
+    return s.kv().put(s.db().outbox_by_target, target_prefix(r.job.adapter, r.job.external) + id_key(r.job.id), "");
 }
 
 Status drop_job(TxnState& s, const Job& j) {
-    PWSYNC_TRY(lmdb::del(s.t(), s.db().outbox, id_key(j.id)));
-    return lmdb::del(s.t(), s.db().outbox_by_target, target_prefix(j.adapter, j.external) + id_key(j.id));
+    PWSYNC_TRY(s.kv().del(s.db().outbox, id_key(j.id)));
+    return s.kv().del(s.db().outbox_by_target, target_prefix(j.adapter, j.external) + id_key(j.id));
 }
 
 std::string describe(const Job& j) {
@@ -83,7 +73,7 @@ Result<Job> ReadTxn::job(std::uint64_t id) const {
 Result<std::vector<Job>> ReadTxn::jobs(std::string_view adapter) const {
     std::vector<Job> out;
     const std::string want = ascii_lower(adapter);
-    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().outbox, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+    PWSYNC_TRY(s_->kv().scan(s_->db().outbox, "", [&](std::string_view, std::string_view v) -> Result<bool> {
         PWSYNC_ASSIGN(auto r, records::decode_job(v));
         if (want.empty() || ascii_lower(r.job.adapter) == want) out.push_back(std::move(r.job));
         return true;
@@ -94,7 +84,7 @@ Result<std::vector<Job>> ReadTxn::jobs(std::string_view adapter) const {
 Result<std::vector<Job>> ReadTxn::jobs_for_target(std::string_view adapter, std::string_view external) const {
     std::vector<Job> out;
     const std::string prefix = target_prefix(adapter, external);
-    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().outbox_by_target, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
+    PWSYNC_TRY(s_->kv().scan(s_->db().outbox_by_target, prefix, [&](std::string_view k, std::string_view) -> Result<bool> {
         PWSYNC_ASSIGN(auto r, load_job(*s_, audit_id(k.substr(prefix.size()))));
         out.push_back(std::move(r.job));
         return true;
@@ -116,7 +106,7 @@ Status ReadTxn::for_each_target(const TargetVisitor& visit) const {
         return {};
     };
     constexpr std::size_t kIdSize = 8;
-    auto scanned = lmdb::scan(s_->t(), s_->db().outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+    auto scanned = s_->kv().scan(s_->db().outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
         const std::string_view prefix = k.substr(0, k.size() - std::min(k.size(), kIdSize));
         if (k.size() < kIdSize + 2 || prefix.find('\0') == std::string_view::npos || prefix.back() != '\0')
             return fail(Errc::corrupt, "the outbox index has a malformed key");
@@ -168,7 +158,7 @@ Result<Secret> ReadTxn::pending_password(std::uint64_t id) const {
 Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, std::string_view account, std::string_view password,
                                               TimePoint now) const {
     PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
-    PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().markers, key));
+    PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().markers, key));
     if (!v) return std::optional<Marker>{};
     PWSYNC_ASSIGN(auto m, records::decode_marker(*v));
     if (m.expires <= now) return std::optional<Marker>{};
@@ -176,7 +166,7 @@ Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, std::string_view 
 }
 
 Result<std::optional<std::string>> ReadTxn::cursor(std::string_view name) const {
-    PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().cursors, name));
+    PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().cursors, name));
     if (!v) return std::optional<std::string>{};
     return std::optional<std::string>{std::string(*v)};
 }
@@ -203,7 +193,7 @@ Status WriteTxn::job_delivered(std::uint64_t id) {
     PWSYNC_TRY(drop_job(*s_, r.job));
     // The mapping may have gone meanwhile; the delivery still happened. A
     // credential stored after this job was queued is newer: keep it.
-    PWSYNC_ASSIGN(auto mapping_there, lmdb::get(s_->t(), s_->db().mappings, mapping_key(r.job.app, r.job.windows)));
+    PWSYNC_ASSIGN(auto mapping_there, s_->kv().get(s_->db().mappings, mapping_key(r.job.app, r.job.windows)));
     if (mapping_there) {
         PWSYNC_ASSIGN(auto m, records::decode_mapping(*mapping_there));
         if (m.mapping.credential_updated <= r.job.created) {
@@ -235,13 +225,13 @@ Status WriteTxn::job_dead(std::uint64_t id, std::string_view reason) {
     PWSYNC_ASSIGN(auto r, load_job(*s_, id));
     PWSYNC_TRY(drop_job(*s_, r.job));
     records::DeadRecord d{r, std::string(reason), s_->now()};
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().dead, id_key(id), records::encode(d)));
+    PWSYNC_TRY(s_->kv().put(s_->db().dead, id_key(id), records::encode(d)));
     return audit("job.dead", describe(r.job), reason);
 }
 
 Status WriteTxn::dead_letter_retry(std::uint64_t id) {
     PWSYNC_ASSIGN(auto d, load_dead(*s_, id));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().dead, id_key(id)));
+    PWSYNC_TRY(s_->kv().del(s_->db().dead, id_key(id)));
     d.job.job.attempts = 0;
     d.job.job.created = s_->now();  // max-age counts from the requeue
     d.job.job.next_attempt = s_->now();
@@ -252,7 +242,7 @@ Status WriteTxn::dead_letter_retry(std::uint64_t id) {
 
 Status WriteTxn::dead_letter_drop(std::uint64_t id) {
     PWSYNC_ASSIGN(auto d, load_dead(*s_, id));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().dead, id_key(id)));
+    PWSYNC_TRY(s_->kv().del(s_->db().dead, id_key(id)));
     return audit("job.dropped", describe(d.job.job), d.reason);
 }
 
@@ -261,7 +251,7 @@ Result<std::uint64_t> WriteTxn::add_pending_capture(PendingCapture c, const Secr
     c.created = s_->now();
     records::PendingRecord r{c, {}};
     PWSYNC_ASSIGN(r.sealed_password, s_->seal(password.view(), pending_context(c.id)));
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().pending, id_key(c.id), records::encode(r)));
+    PWSYNC_TRY(s_->kv().put(s_->db().pending, id_key(c.id), records::encode(r)));
     PWSYNC_TRY(audit("capture.pending", c.account, "from " + c.principal + " until " + format_iso8601(c.expires)));
     return c.id;
 }
@@ -269,28 +259,28 @@ Result<std::uint64_t> WriteTxn::add_pending_capture(PendingCapture c, const Secr
 Status WriteTxn::remove_pending_capture(std::uint64_t id, std::string_view why) {
     PWSYNC_ASSIGN(auto r, load(*s_, s_->db().pending, id_key(id), records::decode_pending,
                                "no pending capture " + std::to_string(id)));
-    PWSYNC_TRY(lmdb::del(s_->t(), s_->db().pending, id_key(id)));
+    PWSYNC_TRY(s_->kv().del(s_->db().pending, id_key(id)));
     return audit("capture." + std::string(why), r.capture.account, "capture " + std::to_string(id));
 }
 
 Status WriteTxn::set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& m) {
     PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
-    return lmdb::put(s_->t(), s_->db().markers, key, records::encode(m));
+    return s_->kv().put(s_->db().markers, key, records::encode(m));
 }
 
 Result<std::size_t> WriteTxn::purge_markers(TimePoint now, bool all) {
     std::vector<std::string> gone;
-    PWSYNC_TRY(lmdb::scan(s_->t(), s_->db().markers, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+    PWSYNC_TRY(s_->kv().scan(s_->db().markers, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
         auto m = records::decode_marker(v);
         if (all || !m || m->expires <= now) gone.emplace_back(k);
         return true;
     }));
-    for (const auto& k : gone) PWSYNC_TRY(lmdb::del(s_->t(), s_->db().markers, k));
+    for (const auto& k : gone) PWSYNC_TRY(s_->kv().del(s_->db().markers, k));
     return gone.size();
 }
 
 Status WriteTxn::set_cursor(std::string_view name, std::string_view value) {
-    return lmdb::put(s_->t(), s_->db().cursors, name, value);
+    return s_->kv().put(s_->db().cursors, name, value);
 }
 
 }  // namespace pwsync::store

@@ -40,23 +40,15 @@ inline std::vector<Field> fields(records::PendingRecord& r, std::string_view) {
 // Runs `each(record, key)` over every record of a database, writing back the
 // record when `each` says it changed it.
 template <class Decode, class Each>
-Status rewrite_all(const TxnState& s, MDB_dbi dbi, Decode decode, Each each) {
-    auto cur = lmdb::Cursor::open(s.t(), dbi);
-    if (!cur) return std::unexpected(cur.error());
-    MDB_val k{}, v{};
-    int rc = mdb_cursor_get(cur->get(), &k, &v, MDB_FIRST);
-    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur->get(), &k, &v, MDB_NEXT)) {
-        auto rec = decode(lmdb::view(v));
+Status rewrite_all(const TxnState& s, Table dbi, Decode decode, Each each) {
+    return s.kv().rewrite(dbi, [&](std::string_view k, std::string_view v) -> Result<std::optional<std::string>> {
+        auto rec = decode(v);
         if (!rec) return std::unexpected(rec.error());
-        const std::string key(lmdb::view(k));
+        const std::string key(k);
         PWSYNC_ASSIGN(bool changed, each(*rec, key));
-        if (!changed) continue;
-        const std::string enc = records::encode(*rec);
-        MDB_val nv = lmdb::val(enc);
-        PWSYNC_TRY(lmdb::check(mdb_cursor_put(cur->get(), &k, &nv, MDB_CURRENT), "cannot rewrite a record"));
-    }
-    if (rc != MDB_NOTFOUND) return lmdb::check(rc, "cannot iterate over the store");
-    return {};
+        if (!changed) return std::nullopt;
+        return records::encode(*rec);
+    });
 }
 
 }  // namespace pwsync::store::sealed

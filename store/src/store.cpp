@@ -14,9 +14,17 @@
 namespace pwsync::store {
 namespace {
 
-std::string key_path(const Options& o) { return o.key_file.empty() ? o.dir + "/master.key" : o.key_file; }
-
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// The backend named by the options and the store's parts that do not
+// depend on it.
+Result<std::unique_ptr<Store::Impl>> prepare(const StoreOptions& options, BackendUri& uri) {
+    PWSYNC_ASSIGN(uri, resolve_backend(options.uri));
+    auto impl = std::make_unique<Store::Impl>();
+    impl->key_file = options.key_file.empty() ? uri.type->default_key_file(uri.location) : options.key_file;
+    impl->clock = options.clock != nullptr ? options.clock : &impl->system_clock;
+    return impl;
+}
 
 // Serialises key rotation and the recovery of an interrupted one between
 // processes; released when the file descriptor closes.
@@ -37,24 +45,15 @@ private:
 };
 
 // Schema migrations: migrations[i] takes a store from version i+1 to i+2,
-// inside the write transaction that also creates any new database.
-// 1 -> 2 adds the gateway's databases and needs nothing else.
-using Migration = Status (*)(MDB_txn*, const Dbs&);
+// inside the write transaction that also records the new version (the
+// backend has created any new table by then).
+// 1 -> 2 adds the gateway's tables and needs nothing else.
+using Migration = Status (*)(KvTxn&, const Dbs&);
 constexpr Migration kMigrations[] = {nullptr};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
-Status open_databases(MDB_txn* txn, Dbs& dbs, bool create) {
-    for (std::size_t i = 0; i < kDatabaseCount; ++i) {
-        const int rc = mdb_dbi_open(txn, kDatabases[i].name, create ? MDB_CREATE : 0, &(dbs.*kDatabases[i].member));
-        if (rc == MDB_NOTFOUND)
-            return fail(Errc::version, std::string("the store has no database '") + kDatabases[i].name + "'");
-        if (auto st = lmdb::check(rc, std::string("cannot open database ") + kDatabases[i].name); !st) return st;
-    }
-    return {};
-}
-
-Result<std::uint32_t> read_schema(MDB_txn* txn, MDB_dbi settings) {
-    auto v = lmdb::get(txn, settings, kSettingSchema);
+Result<std::uint32_t> read_schema(const KvTxn& txn, Table settings) {
+    auto v = txn.get(settings, kSettingSchema);
     if (!v) return std::unexpected(v.error());
     if (!*v) return fail(Errc::corrupt, "the store has no schema version");
     auto n = codec::as_u64(**v);
@@ -62,14 +61,14 @@ Result<std::uint32_t> read_schema(MDB_txn* txn, MDB_dbi settings) {
     return static_cast<std::uint32_t>(*n);
 }
 
-Status write_schema(MDB_txn* txn, MDB_dbi settings, std::uint32_t version) {
+Status write_schema(KvTxn& txn, Table settings, std::uint32_t version) {
     std::string v;
     codec::put_varint(v, version);
-    return lmdb::put(txn, settings, kSettingSchema, v);
+    return txn.put(settings, kSettingSchema, v);
 }
 
-Result<std::uint32_t> keycheck_id(MDB_txn* txn, MDB_dbi settings) {
-    auto v = lmdb::get(txn, settings, kSettingKeyCheck);
+Result<std::uint32_t> keycheck_id(const KvTxn& txn, Table settings) {
+    auto v = txn.get(settings, kSettingKeyCheck);
     if (!v) return std::unexpected(v.error());
     if (!*v) return fail(Errc::corrupt, "the store has no key check value");
     return crypto::sealed_key_id(**v);
@@ -87,11 +86,11 @@ Status recover_rotation(Store::Impl& s) {
     if (!exists(next)) return {};
     auto ring = load_key_ring(s.key_file);
     if (!ring) return std::unexpected(ring.error());
-    auto txn = lmdb::Txn::begin(s.env.get(), false);
+    auto txn = s.backend->begin(false);
     if (!txn) return std::unexpected(txn.error());
-    auto id = keycheck_id(txn->get(), s.dbs.settings);
+    auto id = keycheck_id(**txn, s.dbs.settings);
     if (!id) return std::unexpected(id.error());
-    txn->abort();
+    txn->reset();
     const bool store_uses_new = ring->keys.size() > 1 && ring->keys[1].id() == *id;
     if (store_uses_new) {
         if (::rename(next.c_str(), s.key_file.c_str()) != 0)
@@ -148,84 +147,57 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
-Result<Store> Store::init(const Options& options) {
-    if (options.dir.empty()) return fail(Errc::invalid_argument, "no store folder given");
-    auto impl = std::make_unique<Impl>();
-    impl->dir = options.dir;
-    impl->key_file = key_path(options);
-    impl->clock = options.clock != nullptr ? options.clock : &impl->system_clock;
-
-    if (::mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return fail(Errc::io, "cannot create store folder " + options.dir + ": " + std::strerror(errno));
-    if (exists(options.dir + "/data.mdb")) return fail(Errc::already_exists, "a store already exists in " + options.dir);
+Result<Store> Store::init(const StoreOptions& options) {
+    BackendUri uri;
+    PWSYNC_ASSIGN(auto impl, prepare(options, uri));
+    PWSYNC_TRY(uri.type->check_vacant(uri.location));
     auto key = crypto::Key::generate();
     if (!key) return std::unexpected(key.error());
     if (auto st = write_key_file(impl->key_file, *key); !st) return std::unexpected(st.error());
-
-    auto env = lmdb::Env::open(options.dir, options.map_size, 32);
-    if (!env) return std::unexpected(env.error());
-    impl->env = std::move(*env);
+    PWSYNC_ASSIGN(impl->backend, uri.type->create(uri.location));
+    impl->dir = impl->backend->location();
     auto ring = std::make_shared<crypto::KeyRing>();
     ring->current = key->id();
     ring->keys.push_back(std::move(*key));
     impl->ring = ring;
 
-    auto txn = lmdb::Txn::begin(impl->env.get(), true);
-    if (!txn) return std::unexpected(txn.error());
-    if (auto st = open_databases(txn->get(), impl->dbs, true); !st) return std::unexpected(st.error());
-    if (auto st = write_schema(txn->get(), impl->dbs.settings, kSchemaVersion); !st) return std::unexpected(st.error());
+    PWSYNC_ASSIGN(auto txn, impl->backend->begin(true));
+    if (auto st = write_schema(*txn, impl->dbs.settings, kSchemaVersion); !st) return std::unexpected(st.error());
     auto check = crypto::seal(ring->keys.front(), kKeyCheckText, keycheck_context());
     if (!check) return std::unexpected(check.error());
-    if (auto st = lmdb::put(txn->get(), impl->dbs.settings, kSettingKeyCheck, *check); !st)
-        return std::unexpected(st.error());
+    if (auto st = txn->put(impl->dbs.settings, kSettingKeyCheck, *check); !st) return std::unexpected(st.error());
     if (auto st = txn->commit(); !st) return std::unexpected(st.error());
     return Store(std::move(impl));
 }
 
-Result<Store> Store::open(const Options& options) {
-    if (options.dir.empty()) return fail(Errc::invalid_argument, "no store folder given");
-    auto impl = std::make_unique<Impl>();
-    impl->dir = options.dir;
-    impl->key_file = key_path(options);
-    impl->clock = options.clock != nullptr ? options.clock : &impl->system_clock;
-
-    if (!exists(options.dir + "/data.mdb"))
-        return fail(Errc::not_found, "no store in " + options.dir + " (create one with: pwsync init)");
+Result<Store> Store::open(const StoreOptions& options) {
+    BackendUri uri;
+    PWSYNC_ASSIGN(auto impl, prepare(options, uri));
+    PWSYNC_ASSIGN(impl->backend, uri.type->open(uri.location));
+    impl->dir = impl->backend->location();
     if (auto st = check_key_file_mode(impl->key_file); !st) return std::unexpected(st.error());
-    auto env = lmdb::Env::open(options.dir, options.map_size, 32);
-    if (!env) return std::unexpected(env.error());
-    impl->env = std::move(*env);
 
-    // Schema: open the databases read-only when current, migrate when older.
+    // Schema: migrate when older, refuse when newer.
     {
-        auto txn = lmdb::Txn::begin(impl->env.get(), false);
-        if (!txn) return std::unexpected(txn.error());
-        if (auto st = lmdb::check(mdb_dbi_open(txn->get(), "settings", 0, &impl->dbs.settings),
-                                  "cannot open the settings database");
-            !st)
-            return std::unexpected(st.error());
-        auto version = read_schema(txn->get(), impl->dbs.settings);
+        PWSYNC_ASSIGN(auto txn, impl->backend->begin(false));
+        auto version = read_schema(*txn, impl->dbs.settings);
         if (!version) return std::unexpected(version.error());
         if (*version > kSchemaVersion)
             return fail(Errc::version, "the store has schema version " + std::to_string(*version) +
                                            "; this release reads up to " + std::to_string(kSchemaVersion));
-        if (*version == kSchemaVersion) {
-            if (auto st = open_databases(txn->get(), impl->dbs, false); !st) return std::unexpected(st.error());
-            if (auto st = txn->commit(); !st) return std::unexpected(st.error());
-        } else {
-            txn->abort();
-            auto w = lmdb::Txn::begin(impl->env.get(), true);
-            if (!w) return std::unexpected(w.error());
-            auto v = read_schema(w->get(), impl->dbs.settings);  // another process may have migrated meanwhile
+        if (*version < kSchemaVersion) {
+            txn.reset();
+            PWSYNC_ASSIGN(auto w, impl->backend->begin(true));
+            auto v = read_schema(*w, impl->dbs.settings);  // another process may have migrated meanwhile
             if (!v) return std::unexpected(v.error());
-            if (auto st = open_databases(w->get(), impl->dbs, true); !st) return std::unexpected(st.error());
             for (std::uint32_t from = *v; from < kSchemaVersion; ++from) {
                 const Migration m = kMigrations[from - 1];
                 if (m != nullptr)
-                    if (auto st = m(w->get(), impl->dbs); !st) return std::unexpected(st.error());
+                    if (auto st = m(*w, impl->dbs); !st) return std::unexpected(st.error());
             }
-            if (auto st = write_schema(w->get(), impl->dbs.settings, kSchemaVersion); !st)
-                return std::unexpected(st.error());
+            if (*v < kSchemaVersion)
+                if (auto st = write_schema(*w, impl->dbs.settings, kSchemaVersion); !st)
+                    return std::unexpected(st.error());
             if (auto st = w->commit(); !st) return std::unexpected(st.error());
         }
     }
@@ -235,18 +207,18 @@ Result<Store> Store::open(const Options& options) {
     // The key: the key check value must open with it.
     auto loaded = load_key_ring(impl->key_file);
     if (!loaded) return std::unexpected(loaded.error());
-    auto txn = lmdb::Txn::begin(impl->env.get(), false);
-    if (!txn) return std::unexpected(txn.error());
-    auto check = lmdb::get(txn->get(), impl->dbs.settings, kSettingKeyCheck);
+    PWSYNC_ASSIGN(auto txn, impl->backend->begin(false));
+    auto check = txn->get(impl->dbs.settings, kSettingKeyCheck);
     if (!check) return std::unexpected(check.error());
     if (!*check) return fail(Errc::corrupt, "the store has no key check value");
     auto id = crypto::sealed_key_id(**check);
     if (!id) return std::unexpected(id.error());
     auto opened = crypto::open(*loaded, **check, keycheck_context());
     if (!opened || opened->view() != kKeyCheckText)
-        return fail(Errc::crypto, "the master key " + impl->key_file + " does not open the store in " + options.dir);
+        return fail(Errc::crypto, "the master key " + impl->key_file + " does not open the store in " + impl->dir);
     loaded->current = *id;
     impl->ring = std::make_shared<const crypto::KeyRing>(std::move(*loaded));
+    txn.reset();
     return Store(std::move(impl));
 }
 
@@ -257,7 +229,7 @@ StoreInfo Store::info() const {
 // ------------------------------------------------------------ transactions
 
 Result<ReadTxn> Store::read() const {
-    auto txn = lmdb::Txn::begin(impl_->env.get(), false);
+    auto txn = impl_->backend->begin(false);
     if (!txn) return std::unexpected(txn.error());
     auto s = std::make_unique<TxnState>();
     s->store = impl_.get();
@@ -267,7 +239,7 @@ Result<ReadTxn> Store::read() const {
 }
 
 Result<WriteTxn> Store::write(std::string_view actor) {
-    auto txn = lmdb::Txn::begin(impl_->env.get(), true);
+    auto txn = impl_->backend->begin(true);
     if (!txn) return std::unexpected(txn.error());
     auto s = std::make_unique<TxnState>();
     s->store = impl_.get();
@@ -277,7 +249,7 @@ Result<WriteTxn> Store::write(std::string_view actor) {
     s->ring = impl_->keys();
     // Another process may have rotated the key since we loaded it: seal only
     // with the key the store is on now.
-    auto id = keycheck_id(s->t(), impl_->dbs.settings);
+    auto id = keycheck_id(s->kv(), impl_->dbs.settings);
     if (!id) return std::unexpected(id.error());
     if (*id != s->ring->current) {
         auto fresh = impl_->reload_keys(*id);
@@ -337,7 +309,7 @@ Result<std::uint32_t> Store::rotate_key(std::string_view actor) {
         PWSYNC_TRY(w->purge_markers({}, true));
         auto check = crypto::seal(ring->keys.back(), kKeyCheckText, keycheck_context());
         if (!check) return std::unexpected(check.error());
-        if (auto r = lmdb::put(s.t(), s.db().settings, kSettingKeyCheck, *check); !r) return r;
+        if (auto r = s.kv().put(s.db().settings, kSettingKeyCheck, *check); !r) return r;
         return w->audit("key.rotate", impl_->key_file,
                         "from key " + crypto::key_id_hex(old_id) + " to " + crypto::key_id_hex(next_id));
     }();
@@ -356,11 +328,6 @@ Result<std::uint32_t> Store::rotate_key(std::string_view actor) {
 
 // ------------------------------------------------------- backup and verify
 
-Status Store::backup(const std::string& dest) const {
-    if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
-        return fail(Errc::io, "cannot create backup folder " + dest + ": " + std::strerror(errno));
-    if (exists(dest + "/data.mdb")) return fail(Errc::already_exists, "backup folder " + dest + " already holds a store");
-    return lmdb::check(mdb_env_copy2(impl_->env.get(), dest.c_str(), MDB_CP_COMPACT), "cannot back up the store to " + dest);
-}
+Status Store::backup(const std::string& dest) const { return impl_->backend->backup(dest); }
 
 }  // namespace pwsync::store

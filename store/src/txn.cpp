@@ -12,7 +12,7 @@ WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
 WriteTxn::~WriteTxn() = default;
 
-Status WriteTxn::commit() { return s_->txn.commit(); }
+Status WriteTxn::commit() { return s_->kv().commit(); }
 
 const char* sync_mode_name(SyncMode m) noexcept {
     switch (m) {
@@ -38,7 +38,7 @@ Result<SyncSettings> ReadTxn::sync_settings() const {
     SyncSettings out;
     for (auto [mode, flag] : {std::pair{SyncMode::windows, &out.windows}, std::pair{SyncMode::partial, &out.partial},
                               std::pair{SyncMode::full, &out.full}}) {
-        PWSYNC_ASSIGN(auto v, lmdb::get(s_->t(), s_->db().settings, sync_setting(mode)));
+        PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().settings, sync_setting(mode)));
         if (v) {
             PWSYNC_ASSIGN(*flag, codec::as_bool(*v));
         }
@@ -49,13 +49,13 @@ Result<SyncSettings> ReadTxn::sync_settings() const {
 Status WriteTxn::set_sync(SyncMode mode, bool enabled) {
     std::string v;
     codec::put_varint(v, enabled ? 1 : 0);
-    PWSYNC_TRY(lmdb::put(s_->t(), s_->db().settings, sync_setting(mode), v));
+    PWSYNC_TRY(s_->kv().put(s_->db().settings, sync_setting(mode), v));
     return audit(enabled ? "sync.enable" : "sync.disable", sync_mode_name(mode));
 }
 
 Status WriteTxn::audit(std::string_view action, std::string_view object, std::string_view detail) {
     if (s_->last_audit == 0) {
-        PWSYNC_ASSIGN(auto last, lmdb::last_key(s_->t(), s_->db().audit));
+        PWSYNC_ASSIGN(auto last, s_->kv().last_key(s_->db().audit));
         if (last) s_->last_audit = audit_id(*last);
     }
     // Ids are the time in microseconds, bumped to stay unique and increasing
@@ -65,14 +65,14 @@ Status WriteTxn::audit(std::string_view action, std::string_view object, std::st
     const std::uint64_t id = std::max(micros, s_->last_audit + 1);
     s_->last_audit = id;
     AuditRecord rec{id, now, s_->actor, std::string(action), std::string(object), std::string(detail)};
-    return lmdb::put(s_->t(), s_->db().audit, audit_key(id), records::encode(rec));
+    return s_->kv().put(s_->db().audit, audit_key(id), records::encode(rec));
 }
 
 Result<std::vector<AuditRecord>> ReadTxn::audit(TimePoint since, std::size_t limit) const {
     std::vector<AuditRecord> out;
     const auto from = static_cast<std::uint64_t>(std::max<std::int64_t>(0, to_unix_micros(since)));
-    PWSYNC_TRY(lmdb::scan(
-        s_->t(), s_->db().audit, "",
+    PWSYNC_TRY(s_->kv().scan(
+        s_->db().audit, "",
         [&](std::string_view k, std::string_view v) -> Result<bool> {
             PWSYNC_ASSIGN(auto rec, records::decode_audit(v));
             rec.id = audit_id(k);
@@ -90,7 +90,7 @@ Result<Counts> ReadTxn::counts() const {
                           std::pair{d.mappings, &c.mappings}, std::pair{d.principals, &c.principals},
                           std::pair{d.audit, &c.audit}, std::pair{d.outbox, &c.jobs}, std::pair{d.dead, &c.dead_letters},
                           std::pair{d.pending, &c.pending}, std::pair{d.markers, &c.markers}}) {
-        PWSYNC_ASSIGN(*n, lmdb::entries(s_->t(), dbi));
+        PWSYNC_ASSIGN(*n, s_->kv().entries(dbi));
     }
     return c;
 }

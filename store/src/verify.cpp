@@ -18,8 +18,8 @@ Result<VerifyReport> Store::verify() const {
             if (c == '\0') c = '/';
         return out;
     };
-    auto exists = [&](MDB_dbi dbi, std::string_view key) -> Result<bool> {
-        PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), dbi, key));
+    auto exists = [&](Table dbi, std::string_view key) -> Result<bool> {
+        PWSYNC_ASSIGN(auto v, s.kv().get(dbi, key));
         return v.has_value();
     };
     auto check_secret = [&](std::string_view sealed, std::string_view ctx, const std::string& where) {
@@ -28,16 +28,16 @@ Result<VerifyReport> Store::verify() const {
     };
 
     // Settings: schema and key check.
-    PWSYNC_ASSIGN(auto schema, lmdb::get(s.t(), d.settings, kSettingSchema));
+    PWSYNC_ASSIGN(auto schema, s.kv().get(d.settings, kSettingSchema));
     if (!schema) problem("settings: no schema version");
     else if (auto v = codec::as_u64(*schema); !v || *v != kSchemaVersion) problem("settings: unexpected schema version");
-    PWSYNC_ASSIGN(auto check, lmdb::get(s.t(), d.settings, kSettingKeyCheck));
+    PWSYNC_ASSIGN(auto check, s.kv().get(d.settings, kSettingKeyCheck));
     if (!check) problem("settings: no key check value");
     else check_secret(*check, crypto::seal_context("settings", kSettingKeyCheck, "value"), "settings/keycheck");
 
     // Generic walk: decode each record, then run a per-record check.
-    auto walk = [&](MDB_dbi dbi, const char* name, const auto& decode, const auto& each) -> Status {
-        return lmdb::scan(s.t(), dbi, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+    auto walk = [&](Table dbi, const char* name, const auto& decode, const auto& each) -> Status {
+        return s.kv().scan(dbi, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
             ++rep.records;
             auto rec = decode(v);
             if (!rec) {
@@ -84,19 +84,19 @@ Result<VerifyReport> Store::verify() const {
         return {};
     }));
     // Index entries must point back at a record that agrees with them.
-    PWSYNC_TRY(lmdb::scan(s.t(), d.map_by_ext, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+    PWSYNC_TRY(s.kv().scan(d.map_by_ext, "", [&](std::string_view k, std::string_view) -> Result<bool> {
         const auto a = k.find('\0'), b = k.find('\0', a == std::string_view::npos ? 0 : a + 1);
         if (a == std::string_view::npos || b == std::string_view::npos) {
             problem("mappings_by_external/" + printable(k) + ": malformed key");
             return true;
         }
-        PWSYNC_ASSIGN(auto v, lmdb::get(s.t(), d.mappings, std::string(k.substr(0, a)) + '\0' + std::string(k.substr(b + 1))));
+        PWSYNC_ASSIGN(auto v, s.kv().get(d.mappings, std::string(k.substr(0, a)) + '\0' + std::string(k.substr(b + 1))));
         auto rec = v ? records::decode_mapping(*v) : Result<records::MappingRecord>(fail(Errc::not_found, ""));
         if (!rec || ascii_lower(rec->mapping.external) != k.substr(a + 1, b - a - 1))
             problem("mappings_by_external/" + printable(k) + ": no matching mapping");
         return true;
     }));
-    PWSYNC_TRY(lmdb::scan(s.t(), d.map_by_win, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+    PWSYNC_TRY(s.kv().scan(d.map_by_win, "", [&](std::string_view k, std::string_view) -> Result<bool> {
         const auto a = k.find('\0');
         if (a == std::string_view::npos) {
             problem("mappings_by_windows/" + printable(k) + ": malformed key");
@@ -124,7 +124,7 @@ Result<VerifyReport> Store::verify() const {
         if (!ok) problem(where + ": missing from the target index");
         return {};
     }));
-    PWSYNC_TRY(lmdb::scan(s.t(), d.outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+    PWSYNC_TRY(s.kv().scan(d.outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
         PWSYNC_ASSIGN(bool ok, exists(d.outbox, k.size() >= 8 ? k.substr(k.size() - 8) : k));
         if (!ok) problem("outbox_by_target/" + printable(k.substr(0, k.size() >= 8 ? k.size() - 8 : 0)) + ": no matching job");
         return true;

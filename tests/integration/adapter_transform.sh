@@ -7,21 +7,12 @@
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 set -uo pipefail
 
-die() { echo "adapter_transform: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
-[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin adapter_transform netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/transform.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 cleanup() { gw_stop; "$PWSYNC_TEST_SAMBA_TOOL" user delete erin >/dev/null 2>&1; rm -rf "$W"; }
 trap cleanup EXIT
 
@@ -70,13 +61,9 @@ check "the stored credential is the password as typed" \
     bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\erin' --reveal --json | grep -qF '\"password\": \"$T2\"'"
 
 "$P" audit --json >"$W/audit.json"
-leaks=0
-for p in "$E0" "$T1" "$T2" 'QUIET-RI' 'WONDER-L'; do
-    for f in "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json"; do
-        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
-    done
-done
+harness_secrets "$W/leak-secrets" "$E0" "$T1" "$T2" 'QUIET-RI' 'WONDER-L'
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json")
 check "no password, as typed or transformed, in the log or the audit" [ "$leaks" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+harness_end

@@ -14,15 +14,10 @@
 # longer variants.
 set -uo pipefail
 
-die() { echo "crash_test: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
-[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin crash_test netns env bin gateway
 
 ACCOUNTS=${CRASH_ACCOUNTS:-200}
 CHANGES=${CRASH_CHANGES:-2000}
@@ -31,10 +26,6 @@ SLAPD_DOWN=${CRASH_SLAPD_DOWN:-0}
 WORKERS=${CRASH_WORKERS:-4}
 FLOOD=${CAPTURE_FLOOD:-$PWSYNC_BIN/tests/integration/capture_flood}
 W=$(mktemp -d "$PWSYNC_TEST_TMP/crash.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 cleanup() {
     [[ -n ${FLOOD_PID:-} ]] && kill "$FLOOD_PID" 2>/dev/null
     "$here/../../testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null 2>&1
@@ -195,7 +186,6 @@ analysis_rc=$?
 cat "$W/analysis"
 check "no account got an older password after a newer one; the audit accounts for every job" [ "$analysis_rc" = 0 ]
 check "the store verifies" "$P" store verify
-check "pwsyncd logged no crash of its own" bash -c "! grep -qiE 'sanitizer|terminate|abort' '$W/gw/pwsyncd.stderr'"
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+harness_end

@@ -7,18 +7,11 @@
 # space returns, service resumes and the newest accepted password arrives.
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 set -uo pipefail
-die() { echo "disk_full_test: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-# shellcheck source=/dev/null
-source "${PWSYNC_TESTENV_STATE:?}/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin disk_full_test netns env bin gateway
 W=$(mktemp -d "$PWSYNC_TEST_TMP/diskfull.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 trap 'gw_stop; umount "$W/gw/store" 2>/dev/null; rm -rf "$W"' EXIT
 
 mkdir -p "$W/gw/store"
@@ -86,11 +79,8 @@ PY
 queued=$(python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1])) if r["action"] == "job.queued" and "alice" in r["object"].lower()))' "$W/audit-after.json")
 echo "audit: $queued jobs queued for alice"
 check "every accepted capture was queued (2 jobs each: ${#accepted[@]} during, 2 around)" [ "$queued" -ge $(( 2 * (${#accepted[@]} + 2) )) ]
-leaks=0
-for p in "${USED[@]}"; do
-    [ -n "$p" ] || continue
-    grep -rqaF -- "$p" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit-after.json" "$W/gw/store" && leaks=$((leaks + 1))
-done
+harness_secrets "$W/leak-secrets" "${USED[@]}"
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit-after.json" "$W/gw/store")
 check "no password in the log, the audit or the store" [ "$leaks" = 0 ]
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
+harness_end

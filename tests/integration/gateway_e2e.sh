@@ -6,21 +6,12 @@
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 set -uo pipefail
 
-die() { echo "gateway_e2e: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
-[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin gateway_e2e netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/gateway.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 USED_PASSWORDS=()
 # In $(...) a function cannot remember: such passwords are listed here.
 newpw_echo() { printf '%s' "$1"; }
@@ -163,16 +154,10 @@ fi
 
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
-leaks=0
-for p in "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"; do
-    for f in "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json"; do
-        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
-    done
-    if grep -rqF -- "$p" "$W/gw/store"; then echo "leak: a password in the store files" >&2; leaks=$((leaks + 1)); fi
-    u16=$(printf '%s' "$p" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \n')
-    if od -An -tx1 -v "$W/gw/store/data.mdb" | tr -d ' \n' | grep -q "$u16"; then echo "leak: UTF-16 password in the store" >&2; leaks=$((leaks + 1)); fi
-done
+harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/gw/store")
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
 # ---- the daemon's memory: no core dumps, and none of the passwords it
 # handled (nor the principals' secrets it verified) left in its memory ----
@@ -186,5 +171,4 @@ if python3 "$here/memory_scan.py" "$GW_PID" "$W/secrets" >"$W/scan" 2>"$W/scan.w
     ok "no password in pwsyncd's memory: $(tail -n1 "$W/scan")"
 else bad "passwords remain in pwsyncd's memory: $(tr '\n' ';' <"$W/scan")"; cat "$W/scan.where" >&2; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+harness_end

@@ -9,12 +9,10 @@
 # through files and stdin, never argv.
 set -euo pipefail
 
-die() { echo "testenv_smoke: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -n ${PWSYNC_TESTENV_STATE:-} ]] || die "PWSYNC_TESTENV_STATE is not set"
-[[ -f $PWSYNC_TESTENV_STATE/env.sh ]] || die "no env.sh in $PWSYNC_TESTENV_STATE (environment not started?)"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin testenv_smoke netns env
 
 export LDAPTLS_CACERT=$PWSYNC_TEST_CA
 export LDAPTLS_REQCERT=demand
@@ -24,10 +22,6 @@ T=$(mktemp -d "$PWSYNC_TEST_TMP/smoke.XXXXXX")
 chmod 0700 "$T"
 export KRB5CCNAME=FILE:$T/krb5cc
 
-passed=0
-failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1" >&2; [[ -z ${2:-} ]] || sed 's/^/    /' "$2" >&2; failed=$((failed + 1)); }
 
 # pwfile NAME VALUE: a password file (0600, no newline), path on stdout.
 pwfile() { (umask 077 && printf '%s' "$2" >"$T/$1"); echo "$T/$1"; }
@@ -89,28 +83,28 @@ rc dc_search_as "$PWSYNC_TEST_SVC_DN" "$SVC_PW" "$DC"
 if [[ $RC == 0 ]] && grep -qi "^dn: $PWSYNC_TEST_DC_BASE" "$T/out"; then
     ok "(a) simple bind as svc-pwsync over ldaps with CA verification"
 else
-    fail "(a) simple bind as svc-pwsync over ldaps: rc $RC" "$T/out"
+    bad "(a) simple bind as svc-pwsync over ldaps: rc $RC" "$T/out"
 fi
 # ... and verification really is on: a wrong CA file must fail the handshake.
 rc env LDAPTLS_CACERT="$PWSYNC_TEST_CLIENT_CERT" ldapsearch -LLL -x -o nettimeout=5 -H "$DC" -b '' -s base dn
 if [[ $RC != 0 ]]; then
     ok "(a) ldaps with the wrong CA is refused by the client (rc $RC)"
 else
-    fail "(a) ldaps with the wrong CA succeeded: CA verification is not in effect" "$T/out"
+    bad "(a) ldaps with the wrong CA succeeded: CA verification is not in effect" "$T/out"
 fi
 
 # (b) StartTLS, on both servers.
 rc dc_search_as "$PWSYNC_TEST_SVC_DN" "$SVC_PW" "$PWSYNC_TEST_DC_STARTTLS_URI" -ZZ
-if [[ $RC == 0 ]]; then ok "(b) StartTLS + simple bind on the DC"; else fail "(b) StartTLS on the DC: rc $RC" "$T/out"; fi
+if [[ $RC == 0 ]]; then ok "(b) StartTLS + simple bind on the DC"; else bad "(b) StartTLS on the DC: rc $RC" "$T/out"; fi
 rc ldapwhoami -x -ZZ -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_STARTTLS_URI" -D "$PWSYNC_TEST_LDAP_ROOTDN" -y "$PWSYNC_TEST_LDAP_ROOTPW_FILE"
-if [[ $RC == 0 ]]; then ok "(b) StartTLS + simple bind on slapd"; else fail "(b) StartTLS on slapd: rc $RC" "$T/out"; fi
+if [[ $RC == 0 ]]; then ok "(b) StartTLS + simple bind on slapd"; else bad "(b) StartTLS on slapd: rc $RC" "$T/out"; fi
 
 # (c) simple bind over plain ldap:// is refused with rc 8 (strong auth).
 rc dc_search_as "$PWSYNC_TEST_SVC_DN" "$SVC_PW" "$PWSYNC_TEST_DC_STARTTLS_URI"
 if [[ $RC == 8 ]]; then
     ok "(c) simple bind without TLS refused with rc 8"
 else
-    fail "(c) simple bind without TLS: expected rc 8, got $RC" "$T/out"
+    bad "(c) simple bind without TLS: expected rc 8, got $RC" "$T/out"
 fi
 
 # (d) admin reset of unicodePwd over ldaps, then the user binds with it.
@@ -127,13 +121,13 @@ if [[ $RC == 0 ]]; then
     if [[ $RC == 0 ]]; then
         ok "(d) admin reset of unicodePwd, user binds with the new password"
     else
-        fail "(d) user bind after admin reset: rc $RC" "$T/out"
+        bad "(d) user bind after admin reset: rc $RC" "$T/out"
     fi
     rc dc_search_as "$ADU_DN" "$(pwfile adu-init "$ADU_PW")" "$DC"
-    if [[ $RC == 49 ]]; then ok "(d) old password refused after reset (rc 49)"; else fail "(d) old password after reset: expected rc 49, got $RC" "$T/out"; fi
+    if [[ $RC == 49 ]]; then ok "(d) old password refused after reset (rc 49)"; else bad "(d) old password after reset: expected rc 49, got $RC" "$T/out"; fi
     ADU_PW=$NEW_PW
 else
-    fail "(d) admin reset of unicodePwd: rc $RC" "$T/out"
+    bad "(d) admin reset of unicodePwd: rc $RC" "$T/out"
 fi
 
 # User change (delete old + add new) bound as the user.
@@ -152,7 +146,7 @@ if [[ $RC == 0 ]] && { rc dc_search_as "$ADU_DN" "$(pwfile adu-new2 "$NEW_PW")" 
     ok "(d) user change (delete old + add new), user binds with the new password"
     ADU_PW=$NEW_PW
 else
-    fail "(d) user change: rc $RC" "$T/out"
+    bad "(d) user change: rc $RC" "$T/out"
 fi
 
 # (e) a too-short password: rc 19 and 0000052D.
@@ -166,7 +160,7 @@ EOF
 if [[ $RC == 19 ]] && grep -q '0000052D' "$T/out"; then
     ok "(e) too-short password refused: rc 19, 0000052D"
 else
-    fail "(e) too-short password: expected rc 19 with 0000052D, got $RC" "$T/out"
+    bad "(e) too-short password: expected rc 19 with 0000052D, got $RC" "$T/out"
 fi
 # ... and a long but not complex one (the cps-hook dispatcher keeps Samba's
 # complexity rule while a check password script is set).
@@ -180,7 +174,7 @@ EOF
 if [[ $RC == 19 ]] && grep -q '0000052D.*complexity' "$T/out"; then
     ok "(e) non-complex password refused: rc 19, 0000052D complexity"
 else
-    fail "(e) non-complex password: expected rc 19 with 0000052D complexity, got $RC" "$T/out"
+    bad "(e) non-complex password: expected rc 19 with 0000052D complexity, got $RC" "$T/out"
 fi
 
 # (f) GSSAPI with the keytab: sealed over ldap://, and over ldaps with max
@@ -192,16 +186,16 @@ if [[ $RC == 0 ]]; then
     if [[ $RC == 0 ]] && grep -q "SASL username: $PWSYNC_TEST_SVC_PRINCIPAL" "$T/out" && grep -q 'SASL data security layer installed' "$T/out"; then
         ok "(f) GSSAPI bind over ldap:// with sealing"
     else
-        fail "(f) GSSAPI bind over ldap://: rc $RC" "$T/out"
+        bad "(f) GSSAPI bind over ldap://: rc $RC" "$T/out"
     fi
     rc ldapsearch -LLL -Y GSSAPI -O maxssf=0 -o nettimeout=5 -H "$DC" -b "$PWSYNC_TEST_DC_BASE" -s base dn
     if [[ $RC == 0 ]] && grep -q "SASL username: $PWSYNC_TEST_SVC_PRINCIPAL" "$T/out"; then
         ok "(f) GSSAPI bind over ldaps with maxssf=0"
     else
-        fail "(f) GSSAPI bind over ldaps: rc $RC" "$T/out"
+        bad "(f) GSSAPI bind over ldaps: rc $RC" "$T/out"
     fi
 else
-    fail "(f) kinit -k -t $PWSYNC_TEST_KEYTAB: rc $RC" "$T/out"
+    bad "(f) kinit -k -t $PWSYNC_TEST_KEYTAB: rc $RC" "$T/out"
 fi
 
 # (g) slapd Password Modify as rootdn, then the user binds; then the user
@@ -214,10 +208,10 @@ if [[ $RC == 0 ]]; then
     if [[ $RC == 0 ]] && grep -qi "dn:$EXU_DN" "$T/out"; then
         ok "(g) slapd Password Modify as rootdn, user binds with the new password"
     else
-        fail "(g) user bind on slapd after Password Modify: rc $RC" "$T/out"
+        bad "(g) user bind on slapd after Password Modify: rc $RC" "$T/out"
     fi
 else
-    fail "(g) slapd Password Modify as rootdn: rc $RC" "$T/out"
+    bad "(g) slapd Password Modify as rootdn: rc $RC" "$T/out"
 fi
 EX_NEW2="Smoke-$(rnd)-ExtSelf.1"
 rc ldappasswd -x -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_URI" -D "$EXU_DN" -y "$T/exu-new" \
@@ -225,7 +219,7 @@ rc ldappasswd -x -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_URI" -D "$EXU_DN" -y "$T/
 if [[ $RC == 0 ]] && { rc ldapwhoami -x -o nettimeout=5 -H "$PWSYNC_TEST_LDAP_URI" -D "$EXU_DN" -y "$T/exu-new2"; [[ $RC == 0 ]]; }; then
     ok "(g) slapd Password Modify by the user with the old password"
 else
-    fail "(g) slapd self Password Modify: rc $RC" "$T/out"
+    bad "(g) slapd self Password Modify: rc $RC" "$T/out"
 fi
 
 # (h) the check password script slot: a hook that records the account and
@@ -254,7 +248,7 @@ if [[ $RC == 0 ]] && [[ -f $REC ]] && grep -qx "$want" "$REC"; then
     ok "(h) check password script hook ran ($want)"
     ADU_PW=$NEW_PW
 else
-    fail "(h) check password script hook: rc $RC, expected record '$want', got '$(cat "$REC" 2>/dev/null)'" "$T/out"
+    bad "(h) check password script hook: rc $RC, expected record '$want', got '$(cat "$REC" 2>/dev/null)'" "$T/out"
 fi
 # A hook that refuses makes the DC refuse the change with rc 19.
 printf '#!/bin/sh\ncat >/dev/null\nexit 1\n' >"$T/deny"
@@ -268,7 +262,7 @@ unicodePwd:: $(utf16 "Smoke-$(rnd)-Denied.1")
 -
 EOF
 rm -f "$PWSYNC_TEST_CPS_HOOK_DIR/hook"
-if [[ $RC == 19 ]]; then ok "(h) a refusing hook makes the DC refuse (rc 19)"; else fail "(h) refusing hook: expected rc 19, got $RC" "$T/out"; fi
+if [[ $RC == 19 ]]; then ok "(h) a refusing hook makes the DC refuse (rc 19)"; else bad "(h) refusing hook: expected rc 19, got $RC" "$T/out"; fi
 
 # DirSync (as svc-pwsync, flags 0) and the notification control work in
 # the light server mode the environment uses.
@@ -277,7 +271,7 @@ rc ldapsearch -LLL -x -o nettimeout=5 -H "$DC" -D "$PWSYNC_TEST_SVC_DN" -y "$SVC
 if [[ $RC == 0 ]] && grep -q '^pwdLastSet:' "$T/out" && grep -qi 'dirsync' "$T/out"; then
     ok "DirSync search returns entries and a cookie"
 else
-    fail "DirSync search: rc $RC" "$T/out"
+    bad "DirSync search: rc $RC" "$T/out"
 fi
 timeout 20 ldapsearch -LLL -x -o nettimeout=5 -H "$DC" -D "$PWSYNC_TEST_SVC_DN" -y "$SVC_PW" \
     -E '!1.2.840.113556.1.4.528' -b "CN=Users,$PWSYNC_TEST_DC_BASE" -s one '(objectClass=*)' pwdLastSet \
@@ -308,8 +302,7 @@ wait "$npid" 2>/dev/null || true
 if [[ $RC == 0 && $seen == 1 ]]; then
     ok "notification control reports the password change"
 else
-    fail "notification control: modify rc $RC, change seen: $seen" "$T/notify"
+    bad "notification control: modify rc $RC, change seen: $seen" "$T/notify"
 fi
 
-echo "testenv_smoke: $passed passed, $failed failed"
-[[ $failed == 0 ]]
+harness_end

@@ -8,23 +8,17 @@
 # PWSYNC_WINE_PREFIX (created here on first use, then reused).
 set -uo pipefail
 
-die() { echo "windows_wine: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin windows_wine netns env gateway
 [[ -n ${PWSYNC_BIN:-} && -n ${PWSYNC_WINDOWS_BIN:-} && -n ${PWSYNC_WINE_PREFIX:-} ]] ||
     die "PWSYNC_BIN, PWSYNC_WINDOWS_BIN and PWSYNC_WINE_PREFIX must be set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
 
 t0=$(date +%s%3N)
 W=$(mktemp -d "$PWSYNC_TEST_TMP/wine.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi; }
+# wine is noisy on stderr: checks here discard it.
+check() { check_quiet "$@"; }
 
 WINE=/usr/lib/wine/wine64
 export WINEPREFIX=$PWSYNC_WINE_PREFIX WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
@@ -217,14 +211,8 @@ check "with no spool folder PasswordChangeNotify still returns success" [ $? = 0
 check "  ... and the event log says dave's change was not spooled" \
     grep -q ':eventlog:ReportEventW.*dave was not spooled' "$W/wine.stderr"
 mkdir -p "$SPOOL"
-leaks=0
-for p in "${USED_PASSWORDS[@]}"; do
-    u16=$(printf '%s' "$p" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \n')
-    for f in $(find "$PD" -type f) "$W/wine.stderr" "$W"/once*.out "$W/install.out"; do
-        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
-        if od -An -tx1 -v "$f" | tr -d ' \n' | grep -q "$u16"; then echo "leak: a UTF-16 password in $f" >&2; leaks=$((leaks + 1)); fi
-    done
-done
+harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}"
+leaks=$(harness_leaks "$W/leak-secrets" "$PD" "$W/wine.stderr" "$W"/once*.out "$W/install.out")
 check "no password (UTF-8 or UTF-16LE) in the spool, the agent's files, its log or the event log output" [ "$leaks" = 0 ]
 
 # ---- uninstall ----
@@ -242,5 +230,5 @@ if ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$PWSYNC_TE
 else bad "slapd passwords could not be restored for the tests after this one"; fi
 
 echo "windows_wine: end to end $(( $(date +%s%3N) - t0 )) ms"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$GW_WORK/pwsyncd.stderr"
+harness_end

@@ -4,29 +4,30 @@
 # non-zero exit (not a signal, no sanitizer report). No servers needed.
 # Needs PWSYNC_BIN_pwsync and PWSYNC_BIN_pwsyncd.
 set -uo pipefail
+# shellcheck source=../../testenv/lib/harness.sh
+source "$(cd "$(dirname "$0")/../.." && pwd)/testenv/lib/harness.sh"
+harness_begin bad_config_test
 pwsync=${PWSYNC_BIN_pwsync:?}
 pwsyncd=${PWSYNC_BIN_pwsyncd:?}
 work=$(mktemp -d)
 trap 'chmod -R u+rwX "$work"; rm -rf "$work"' EXIT
 chmod 0700 "$work"
-cases=0 failed=0
 
 # expect_error NAME PATTERN COMMAND...: COMMAND fails cleanly, saying PATTERN.
 expect_error() {
     local name=$1 pattern=$2
     shift 2
-    cases=$((cases + 1))
     local rc=0
     "$@" >"$work/out" 2>"$work/err" </dev/null || rc=$?
     local lines
     lines=$(grep -c '' "$work/err")
     if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -qiE -- "$pattern" "$work/err" ||
-        grep -q 'Sanitizer' "$work/err"; then
+        ! harness_no_crash "$work/err"; then
         echo "FAIL $name: exit $rc, $lines line(s) on stderr, expected /$pattern/:" >&2
         head -n 20 "$work/err" >&2
         failed=$((failed + 1))
     else
-        echo "ok   $name: exit $rc: $(cat "$work/err")"
+        ok "$name: exit $rc: $(cat "$work/err")"
     fi
 }
 
@@ -149,5 +150,4 @@ mv "$work/moved.key" "$store/master.key"
 c "unknown adapter type" "unknown.*type|type.*bogus" "$store" "" adapter create x --type bogus
 c "unknown command" "frobnicate" "$store" "" frobnicate
 
-echo "$cases cases, $failed failed"
-[ "$failed" -eq 0 ]
+harness_end

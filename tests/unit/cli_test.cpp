@@ -252,7 +252,7 @@ TEST_F(Cli, StatusQueueAndDamping) {
     std::uint64_t dead_id = 0;
     {
         store::Options o;
-        o.dir = store();
+        o.uri = store();
         auto s = store::Store::open(o);
         ASSERT_TRUE(s) << s.error().message;
         auto w = std::move(*s->write("test"));

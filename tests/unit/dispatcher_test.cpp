@@ -15,9 +15,8 @@ class DispatcherTest : public ::testing::Test {
 protected:
     void SetUp() override {
         store::Options o;
-        o.dir = dir_ / "store";
+        o.uri = "lmdb:" + (dir_ / "store").string() + "?map_size=1073741824";  // 1 GiB: tests stay small
         o.clock = &clock_;
-        o.map_size = std::size_t{1} << 30;
         auto s = store::Store::init(o);
         ASSERT_TRUE(s) << s.error().message;
         store_.emplace(std::move(*s));

@@ -3,28 +3,28 @@
 # completion offers commands, subcommands and options.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=../../testenv/lib/harness.sh
+source "$top/testenv/lib/harness.sh"
+harness_begin docs_test
 pwsync=${PWSYNC_BIN_pwsync:?}
-failed=0 passed=0
-fail() { echo "FAIL: $*" >&2; failed=$((failed + 1)); }
-ok() { passed=$((passed + 1)); }
 
 # Commands: the first one or two words of each command line of --help.
 man=$(sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' "$top/docs/man/pwsync.8")
 mapfile -t commands < <("$pwsync" --help | sed -n 's/^  \([a-z][a-z-]*\)\( \([a-z][a-z-]*\)\)\{0,1\}.*/\1 \3/p' | sed 's/ *$//')
-(( ${#commands[@]} > 40 )) || fail "too few commands parsed from pwsync --help: ${#commands[@]}"
+(( ${#commands[@]} > 40 )) || bad "too few commands parsed from pwsync --help: ${#commands[@]}"
 for c in "${commands[@]}"; do
-    if grep -qF "pwsync $c" <<<"$man"; then ok; else fail "docs/man/pwsync.8 does not mention 'pwsync $c'"; fi
+    if grep -qF "pwsync $c" <<<"$man"; then ok; else bad "docs/man/pwsync.8 does not mention 'pwsync $c'"; fi
 done
 # Every option of every command too.
 for c in "${commands[@]}"; do
     read -ra words <<<"$c"
     for opt in $("$pwsync" "${words[@]}" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
         case $opt in --help|--store|--config|--json) continue ;; esac
-        if grep -qF -- "$opt" <<<"$man"; then ok; else fail "docs/man/pwsync.8 does not mention $opt of 'pwsync $c'"; fi
+        if grep -qF -- "$opt" <<<"$man"; then ok; else bad "docs/man/pwsync.8 does not mention $opt of 'pwsync $c'"; fi
     done
 done
 for page in pwsyncd.8 pwsyncd.conf.5; do
-    if grep -q '^\.TH ' "$top/docs/man/$page" && grep -q '^\.SH SEE ALSO' "$top/docs/man/$page"; then ok; else fail "$page is not a man page"; fi
+    if grep -q '^\.TH ' "$top/docs/man/$page" && grep -q '^\.SH SEE ALSO' "$top/docs/man/$page"; then ok; else bad "$page is not a man page"; fi
 done
 
 # Completion: load it and ask as bash would.
@@ -36,11 +36,10 @@ complete_words() {  # WORDS... (the last is the word being completed)
 }
 # shellcheck source=../../cli/completion/pwsync.bash
 source "$top/cli/completion/pwsync.bash"
-grep -qx mapping <(complete_words ma) && ok || fail "completion: 'ma' does not offer mapping"
-grep -qx set-credentials <(complete_words mapping "") && ok || fail "completion: mapping subcommands"
-grep -qx -- --reveal <(complete_words mapping show --) && ok || fail "completion: options of mapping show"
-grep -qx -- --samba-hook <(complete_words notify --s) && ok || fail "completion: options of notify"
-[ -z "$(complete_words zzz)" ] && ok || fail "completion: offers something for an unknown prefix"
+grep -qx mapping <(complete_words ma) && ok || bad "completion: 'ma' does not offer mapping"
+grep -qx set-credentials <(complete_words mapping "") && ok || bad "completion: mapping subcommands"
+grep -qx -- --reveal <(complete_words mapping show --) && ok || bad "completion: options of mapping show"
+grep -qx -- --samba-hook <(complete_words notify --s) && ok || bad "completion: options of notify"
+[ -z "$(complete_words zzz)" ] && ok || bad "completion: offers something for an unknown prefix"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+harness_end

@@ -1,7 +1,13 @@
-// A fresh store in a temporary folder, with a clock the test controls.
+// A fresh store in a temporary folder, with a clock the test controls, in
+// each backend: the one suite every store backend must pass.
 #pragma once
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "helpers.h"
 #include "pwsync/store.h"
@@ -23,18 +29,40 @@ namespace pwsync::store::testing {
         }                                                                   \
     } while (0)
 
-class StoreTest : public ::testing::Test {
+// A backend the store suite runs against: every TEST_P of StoreTest (and of
+// the fixtures derived from it) runs once per entry of backends(). A new
+// backend adds an entry there and must pass the whole suite.
+struct BackendCase {
+    std::string name;
+    // The store URI for a test whose private folder is `dir`.
+    std::function<std::string(const std::filesystem::path& dir)> uri;
+};
+
+inline std::vector<BackendCase> backends() {
+    return {
+        // 1 GiB map: the tests stay small.
+        {"lmdb", [](const std::filesystem::path& dir) { return "lmdb:" + (dir / "store").string() + "?map_size=1073741824"; }},
+    };
+}
+
+inline std::string backend_name(const ::testing::TestParamInfo<BackendCase>& info) { return info.param.name; }
+
+// Runs FIXTURE's TEST_Ps on every backend.
+#define PWSYNC_STORE_SUITE(FIXTURE) \
+    INSTANTIATE_TEST_SUITE_P(Backends, FIXTURE, ::testing::ValuesIn(backends()), backend_name)
+
+class StoreTest : public ::testing::TestWithParam<BackendCase> {
 protected:
     void SetUp() override {
         auto s = Store::init(options());
         ASSERT_TRUE(s) << s.error().message;
+        key_file_ = s->info().key_file;
         store_.emplace(std::move(*s));
     }
     Options options() const {
         Options o;
-        o.dir = dir_ / "store";
+        o.uri = GetParam().uri(dir_.path());
         o.clock = &clock_;
-        o.map_size = std::size_t{1} << 30;
         return o;
     }
     Store& store() { return *store_; }
@@ -78,6 +106,7 @@ protected:
     test::TempDir dir_;
     ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
     std::optional<Store> store_;
+    std::string key_file_;  // where the backend put the master key
 };
 
 }  // namespace pwsync::store::testing

@@ -1,5 +1,6 @@
-// Group commit (Store::write_grouped): concurrent writers share a commit,
-// and one that fails is rolled back alone.
+// Units of work (Store::transact): concurrent writers share a commit, one
+// that fails is rolled back alone, and one that lost a serialization
+// conflict (Errc::busy) runs again.
 #include <atomic>
 #include <thread>
 
@@ -8,7 +9,7 @@
 namespace pwsync::store::testing {
 namespace {
 
-TEST_F(StoreTest, GroupedWritersAreAllDurableAndAudited) {
+TEST_P(StoreTest, GroupedWritersAreAllDurableAndAudited) {
     make_app("LINUX");
     constexpr int kThreads = 16, kEach = 20;
     std::atomic<int> failures{0};
@@ -17,7 +18,7 @@ TEST_F(StoreTest, GroupedWritersAreAllDurableAndAudited) {
         ts.emplace_back([&, t] {
             for (int i = 0; i < kEach; ++i) {
                 const std::string who = "u" + std::to_string(t) + "-" + std::to_string(i);
-                auto st = store().write_grouped("writer" + std::to_string(t), [&](WriteTxn& w) -> Status {
+                auto st = store().transact("writer" + std::to_string(t), [&](WriteTxn& w) -> Status {
                     Mapping m;
                     m.app = "LINUX";
                     m.windows = who;
@@ -41,7 +42,7 @@ TEST_F(StoreTest, GroupedWritersAreAllDurableAndAudited) {
     EXPECT_EQ(by_writer3, kEach);
 }
 
-TEST_F(StoreTest, AFailingGroupedBodyIsRolledBackAloneAndReported) {
+TEST_P(StoreTest, AFailingGroupedBodyIsRolledBackAloneAndReported) {
     make_app("LINUX");
     std::atomic<bool> go{false};
     std::vector<Status> results(8);
@@ -49,7 +50,7 @@ TEST_F(StoreTest, AFailingGroupedBodyIsRolledBackAloneAndReported) {
     for (int t = 0; t < 8; ++t)
         ts.emplace_back([&, t] {
             while (!go) std::this_thread::yield();
-            results[static_cast<std::size_t>(t)] = store().write_grouped("w", [&](WriteTxn& w) -> Status {
+            results[static_cast<std::size_t>(t)] = store().transact("w", [&](WriteTxn& w) -> Status {
                 Mapping m;
                 m.app = "LINUX";
                 m.windows = "g" + std::to_string(t);
@@ -83,6 +84,82 @@ TEST_F(StoreTest, AFailingGroupedBodyIsRolledBackAloneAndReported) {
     ASSERT_OK(all);
     EXPECT_EQ(all->size(), 4u);
 }
+
+// A unit of work that loses a conflict is run again on a fresh transaction:
+// the writes of the failed run are gone, those of the last run stay once.
+TEST_P(StoreTest, AUnitOfWorkIsRunAgainAfterAConflict) {
+    make_app("LINUX");
+    int runs = 0;
+    auto st = store().transact("retrier", [&](WriteTxn& w) -> Status {
+        ++runs;
+        Mapping m;
+        m.app = "LINUX";
+        m.windows = "retried";
+        m.external = "retried";
+        PWSYNC_TRY(w.create_mapping(std::move(m)));  // already_exists if run 1 had stayed
+        if (runs < 3) return fail(Errc::busy, "lost a serialization conflict");
+        return {};
+    });
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(runs, 3);
+    EXPECT_TRUE(r().mapping({"LINUX", "retried"}));
+    int created = 0;
+    for (const auto& a : *r().audit())
+        if (a.action == "mapping.create" && a.object.find("retried") != std::string::npos) ++created;
+    EXPECT_EQ(created, 1);
+}
+
+// A conflict that does not go away is reported, after a bounded number of runs;
+// any other error is reported at once.
+TEST_P(StoreTest, ConflictsAreRetriedABoundedNumberOfTimes) {
+    int runs = 0;
+    auto st = store().transact("t", [&](WriteTxn&) -> Status {
+        ++runs;
+        return fail(Errc::busy, "always loses");
+    });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::busy);
+    EXPECT_GT(runs, 1);
+    EXPECT_LE(runs, 10);
+    runs = 0;
+    st = store().transact("t", [&](WriteTxn&) -> Status {
+        ++runs;
+        return fail(Errc::conflict, "an ESSO rule says no");
+    });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::conflict);
+    EXPECT_EQ(runs, 1);
+}
+
+// Job and capture ids come from the backend's sequence: increasing, never
+// reused, across units of work and a reopen.
+TEST_P(StoreTest, IdsComeFromTheSequenceAndIncrease) {
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_OK(store().transact("t", [&](WriteTxn& w) -> Status {
+            PendingCapture c;
+            c.account = "TEST\\u" + std::to_string(i);
+            c.principal = "dc1";
+            PWSYNC_ASSIGN(auto id, w.add_pending_capture(c, Secret("Pw-" + std::to_string(i))));
+            ids.push_back(id);
+            return {};
+        }));
+    }
+    store_.reset();
+    auto s = Store::open(options());
+    ASSERT_OK(s);
+    ASSERT_OK(s->transact("t", [&](WriteTxn& w) -> Status {
+        PendingCapture c;
+        c.account = "TEST\\later";
+        c.principal = "dc1";
+        PWSYNC_ASSIGN(auto id, w.add_pending_capture(c, Secret("Pw-later")));
+        ids.push_back(id);
+        return {};
+    }));
+    ASSERT_EQ(ids.size(), 4u);
+    for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_GT(ids[i], ids[i - 1]);
+}
+
 
 }  // namespace
 }  // namespace pwsync::store::testing

@@ -4,29 +4,25 @@
 
 #include <filesystem>
 
-#include "mdb.h"
+#include "backend.h"
 #include "records.h"
 #include "store_fixture.h"
 
 namespace pwsync::store::testing {
 namespace {
 
-// Edits the raw LMDB databases while the store is closed (LMDB forbids two
-// opens of one environment in a process).
+// Edits the raw tables through the store's backend while the store is
+// closed (LMDB forbids two opens of one environment in a process).
 template <class F>
-void raw_edit(const std::string& dir, F edit) {
-    auto env = lmdb::Env::open(dir, std::size_t{1} << 30, 32);
-    ASSERT_TRUE(env) << env.error().message;
-    auto txn = lmdb::Txn::begin(env->get(), true);
-    ASSERT_TRUE(txn);
-    edit(txn->get());
-    ASSERT_TRUE(txn->commit());
-}
-
-MDB_dbi dbi(MDB_txn* t, const char* name) {
-    MDB_dbi d = 0;
-    EXPECT_EQ(mdb_dbi_open(t, name, 0, &d), MDB_SUCCESS);
-    return d;
+void raw_edit(const std::string& uri, F edit) {
+    auto where = resolve_backend(uri);
+    ASSERT_TRUE(where) << where.error().message;
+    auto backend = where->type->open(where->location);
+    ASSERT_TRUE(backend) << backend.error().message;
+    auto txn = (*backend)->begin(true);
+    ASSERT_TRUE(txn) << txn.error().message;
+    edit(**txn);
+    ASSERT_TRUE((*txn)->commit());
 }
 
 class KeyTest : public StoreTest {
@@ -36,10 +32,10 @@ protected:
         ASSERT_OK(t.set_mapping_credential({"RACF", windows}, Secret(pw)));
         ASSERT_OK(t.commit());
     }
-    std::string key_file() const { return options().dir + "/master.key"; }
+    std::string key_file() const { return key_file_; }
 };
 
-TEST_F(KeyTest, KeyFileReadableByOthersIsRefused) {
+TEST_P(KeyTest, KeyFileReadableByOthersIsRefused) {
     store_.reset();
     for (mode_t mode : {0640, 0604, 0660, 0700 | 0004}) {
         ::chmod(key_file().c_str(), mode);
@@ -56,7 +52,7 @@ TEST_F(KeyTest, KeyFileReadableByOthersIsRefused) {
     EXPECT_EQ(st.st_size, 32);
 }
 
-TEST_F(KeyTest, WrongOrMissingKeyIsRefused) {
+TEST_P(KeyTest, WrongOrMissingKeyIsRefused) {
     store_.reset();
     const std::string saved = test::read_file(key_file());
     test::write_file(key_file(), std::string(32, 'x'));
@@ -71,23 +67,23 @@ TEST_F(KeyTest, WrongOrMissingKeyIsRefused) {
     EXPECT_TRUE(Store::open(options()));
 }
 
-TEST_F(KeyTest, SealedValueMovedToAnotherRecordFailsToOpen) {
+TEST_P(KeyTest, SealedValueMovedToAnotherRecordFailsToOpen) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     ASSERT_OK(map("RACF", "bob", "BOB"));
     set_credential("alice", "alice-password-1");
     set_credential("bob", "bob-password-22");
     store_.reset();
-    raw_edit(options().dir, [](MDB_txn* t) {
-        const MDB_dbi d = dbi(t, "mappings");
-        auto alice = lmdb::get(t, d, std::string("racf\0alice", 10));
-        auto bob = lmdb::get(t, d, std::string("racf\0bob", 8));
+    raw_edit(options().uri, [](KvTxn& t) {
+        const Table d = tables().mappings;
+        auto alice = t.get(d, std::string("racf\0alice", 10));
+        auto bob = t.get(d, std::string("racf\0bob", 8));
         ASSERT_TRUE(alice && *alice && bob && *bob);
         // Give bob's record alice's sealed credential (field 7), keeping the rest.
         auto a = records::decode_mapping(**alice);
         auto b = records::decode_mapping(**bob);
         b->sealed_credential = a->sealed_credential;
-        ASSERT_TRUE(lmdb::put(t, d, std::string("racf\0bob", 8), records::encode(*b)));
+        ASSERT_TRUE(t.put(d, std::string("racf\0bob", 8), records::encode(*b)));
     });
     store_.emplace(*Store::open(options()));
     EXPECT_EQ(r().mapping_credential({"RACF", "alice"})->view(), "alice-password-1");
@@ -100,13 +96,13 @@ TEST_F(KeyTest, SealedValueMovedToAnotherRecordFailsToOpen) {
     EXPECT_NE(rep->problems[0].find("RACF/bob"), std::string::npos);
 }
 
-TEST_F(KeyTest, VerifyFindsABrokenIndex) {
+TEST_P(KeyTest, VerifyFindsABrokenIndex) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     store_.reset();
-    raw_edit(options().dir, [](MDB_txn* t) {
-        ASSERT_TRUE(lmdb::del(t, dbi(t, "mappings_by_external"), std::string("racf\0alice\0alice", 16)));
-        ASSERT_TRUE(lmdb::put(t, dbi(t, "mappings_by_windows"), std::string("ghost\0racf", 10), ""));
+    raw_edit(options().uri, [](KvTxn& t) {
+        ASSERT_TRUE(t.del(tables().map_by_ext, std::string("racf\0alice\0alice", 16)));
+        ASSERT_TRUE(t.put(tables().map_by_win, std::string("ghost\0racf", 10), ""));
     });
     store_.emplace(*Store::open(options()));
     auto rep = store().verify();
@@ -116,7 +112,7 @@ TEST_F(KeyTest, VerifyFindsABrokenIndex) {
     EXPECT_NE(rep->problems[1].find("ghost"), std::string::npos);
 }
 
-TEST_F(KeyTest, RotationReSealsEverythingAndRetiresTheOldKey) {
+TEST_P(KeyTest, RotationReSealsEverythingAndRetiresTheOldKey) {
     make_app("RACF");
     for (int i = 0; i < 50; ++i) ASSERT_OK(map("RACF", "user" + std::to_string(i), "ext" + std::to_string(i)));
     for (int i = 0; i < 50; i += 2) set_credential("user" + std::to_string(i), "password-" + std::to_string(i));
@@ -157,7 +153,7 @@ TEST_F(KeyTest, RotationReSealsEverythingAndRetiresTheOldKey) {
 
 // Another process (here: a second Store handle after a rotation) keeps
 // sealing with the key the store is on, not the one it loaded.
-TEST_F(KeyTest, WritersFollowARotationMadeElsewhere) {
+TEST_P(KeyTest, WritersFollowARotationMadeElsewhere) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     set_credential("alice", "before-rotation");
@@ -169,7 +165,7 @@ TEST_F(KeyTest, WritersFollowARotationMadeElsewhere) {
 
 // A rotation that stopped after writing the new key but before committing
 // leaves master.key.new; the next open removes it and the old key stays.
-TEST_F(KeyTest, InterruptedRotationIsRecovered) {
+TEST_P(KeyTest, InterruptedRotationIsRecovered) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     set_credential("alice", "still-here");
@@ -183,6 +179,8 @@ TEST_F(KeyTest, InterruptedRotationIsRecovered) {
     store_.emplace(std::move(*s));
     EXPECT_EQ(r().mapping_credential({"RACF", "alice"})->view(), "still-here");
 }
+
+PWSYNC_STORE_SUITE(KeyTest);
 
 }  // namespace
 }  // namespace pwsync::store::testing

@@ -26,7 +26,7 @@ protected:
     }
 };
 
-TEST_F(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
+TEST_P(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
     const Secret old("Old-Password-0");
     const auto a = enqueue("Queued-Password-1", "alice", &old);
     const auto b = enqueue("Queued-Password-2");
@@ -51,7 +51,7 @@ TEST_F(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
     for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("Password"), std::string::npos) << rec.detail;
 }
 
-TEST_F(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
+TEST_P(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
     const auto a = enqueue("Superseded-1");
     const auto b = enqueue("Newest-2");
     {
@@ -66,7 +66,7 @@ TEST_F(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
     EXPECT_TRUE(store().verify()->problems.empty());
 }
 
-TEST_F(QueueTest, RetryThenDeadLetterThenRequeue) {
+TEST_P(QueueTest, RetryThenDeadLetterThenRequeue) {
     const auto a = enqueue("Retry-Me-1");
     const auto next = clock_.now() + std::chrono::seconds(60);
     {
@@ -109,7 +109,7 @@ TEST_F(QueueTest, RetryThenDeadLetterThenRequeue) {
     EXPECT_TRUE(r().dead_letters()->empty());
 }
 
-TEST_F(QueueTest, PendingCapturesAndMarkers) {
+TEST_P(QueueTest, PendingCapturesAndMarkers) {
     std::uint64_t id = 0;
     {
         auto t = w();
@@ -149,7 +149,7 @@ TEST_F(QueueTest, PendingCapturesAndMarkers) {
     EXPECT_FALSE(r().cursor("none")->has_value());
 }
 
-TEST_F(QueueTest, RotationReSealsQueuedPasswords) {
+TEST_P(QueueTest, RotationReSealsQueuedPasswords) {
     const Secret old("Rotate-Old-0");
     const auto a = enqueue("Rotate-Queued-1", "alice", &old);
     const auto b = enqueue("Rotate-Dead-2", "bob");
@@ -176,6 +176,8 @@ TEST_F(QueueTest, RotationReSealsQueuedPasswords) {
     EXPECT_TRUE(rep->problems.empty());
     EXPECT_EQ(rep->secrets, 1u /*keycheck*/ + 3u /*jobs*/ + 1u /*pending*/);
 }
+
+PWSYNC_STORE_SUITE(QueueTest);
 
 }  // namespace
 }  // namespace pwsync::store::testing

@@ -4,7 +4,7 @@
 namespace pwsync::store::testing {
 namespace {
 
-TEST_F(StoreTest, AdapterNamesStartingWithAtAreReserved) {
+TEST_P(StoreTest, AdapterNamesStartingWithAtAreReserved) {
     auto t = w();
     Adapter a;
     a.name = "@windows";
@@ -12,7 +12,7 @@ TEST_F(StoreTest, AdapterNamesStartingWithAtAreReserved) {
     EXPECT_ERRC(t.create_adapter(a), Errc::invalid_argument);
 }
 
-TEST_F(StoreTest, AdapterFlagsStartOffButVerifyOldPassword) {
+TEST_P(StoreTest, AdapterFlagsStartOffButVerifyOldPassword) {
     make_adapter("ad1");
     auto a = r().adapter("AD1");
     ASSERT_OK(a);
@@ -25,7 +25,7 @@ TEST_F(StoreTest, AdapterFlagsStartOffButVerifyOldPassword) {
     EXPECT_FALSE(a->flags.allow_mapping_conflicts);
 }
 
-TEST_F(StoreTest, AnApplicationBelongsToAtMostOneAdapter) {
+TEST_P(StoreTest, AnApplicationBelongsToAtMostOneAdapter) {
     make_app("RACF");
     make_adapter("ad1");
     make_adapter("ad2");
@@ -41,7 +41,7 @@ TEST_F(StoreTest, AnApplicationBelongsToAtMostOneAdapter) {
     EXPECT_ERRC(t.add_app_to_adapter("ad2", "missing"), Errc::not_found);
 }
 
-TEST_F(StoreTest, AnAdapterBelongsToAtMostOneGroup) {
+TEST_P(StoreTest, AnAdapterBelongsToAtMostOneGroup) {
     make_adapter("ad1");
     auto t = w();
     ASSERT_OK(t.create_group({"g1", "", {}}));
@@ -56,7 +56,7 @@ TEST_F(StoreTest, AnAdapterBelongsToAtMostOneGroup) {
     ASSERT_OK(t.delete_group("g1"));
 }
 
-TEST_F(StoreTest, AnAdapterInUseCannotBeDeleted) {
+TEST_P(StoreTest, AnAdapterInUseCannotBeDeleted) {
     make_app("RACF");
     make_adapter("ad1");
     {
@@ -87,7 +87,7 @@ TEST_F(StoreTest, AnAdapterInUseCannotBeDeleted) {
     EXPECT_ERRC(r().adapter("ad1"), Errc::not_found);
 }
 
-TEST_F(StoreTest, AnApplicationWithMappingsCannotBeDeleted) {
+TEST_P(StoreTest, AnApplicationWithMappingsCannotBeDeleted) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     auto t = w();
@@ -96,7 +96,7 @@ TEST_F(StoreTest, AnApplicationWithMappingsCannotBeDeleted) {
     ASSERT_OK(t.delete_app("RACF"));
 }
 
-TEST_F(StoreTest, MappingConflictsAcrossAnAdaptersApplications) {
+TEST_P(StoreTest, MappingConflictsAcrossAnAdaptersApplications) {
     make_app("RACF");
     make_app("LINUX");
     make_app("OTHER");
@@ -139,7 +139,7 @@ TEST_F(StoreTest, MappingConflictsAcrossAnAdaptersApplications) {
     EXPECT_ERRC(t.update_adapter("ad1", std::move(off)), Errc::conflict);
 }
 
-TEST_F(StoreTest, AdapterSecretsAreSealedAndUpdatable) {
+TEST_P(StoreTest, AdapterSecretsAreSealedAndUpdatable) {
     {
         auto t = w();
         Adapter a;
@@ -182,7 +182,7 @@ TEST_F(StoreTest, AdapterSecretsAreSealedAndUpdatable) {
     EXPECT_ERRC(r().adapter_secret("ad1", "bind-password"), Errc::not_found);
 }
 
-TEST_F(StoreTest, PrincipalRules) {
+TEST_P(StoreTest, PrincipalRules) {
     make_adapter("ad1");
     auto t = w();
     Principal dc;
@@ -209,6 +209,7 @@ TEST_F(StoreTest, PrincipalRules) {
     EXPECT_EQ(r().principal("ext-agent")->adapter, "ad1");
     EXPECT_TRUE(test::files_containing(dir_.path(), "a-long-enough-secret").empty());
 }
+
 
 }  // namespace
 }  // namespace pwsync::store::testing

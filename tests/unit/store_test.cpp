@@ -1,25 +1,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "store_fixture.h"
 
 namespace pwsync::store::testing {
 namespace {
 
-TEST_F(StoreTest, InitRefusesAnExistingStoreAndOpenFindsIt) {
+TEST_P(StoreTest, InitRefusesAnExistingStoreAndOpenFindsIt) {
     EXPECT_ERRC(Store::init(options()), Errc::already_exists);
     auto again = Store::open(options());
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(again->info().schema_version, kSchemaVersion);
     Options missing = options();
-    missing.dir = dir_ / "nothing-here";
+    missing.uri = GetParam().uri(std::filesystem::path(dir_.path()) / "nothing-here");
     auto none = Store::open(missing);
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().code, Errc::not_found);
     EXPECT_NE(none.error().message.find("pwsync init"), std::string::npos);
 }
 
-TEST_F(StoreTest, SyncSwitchesStartDisabled) {
+TEST_P(StoreTest, SyncSwitchesStartDisabled) {
     auto s = r().sync_settings();
     ASSERT_OK(s);
     EXPECT_FALSE(s->windows || s->partial || s->full);
@@ -31,7 +33,7 @@ TEST_F(StoreTest, SyncSwitchesStartDisabled) {
     EXPECT_FALSE(s->windows);
 }
 
-TEST_F(StoreTest, AbortedTransactionLeavesNoTrace) {
+TEST_P(StoreTest, AbortedTransactionLeavesNoTrace) {
     {
         auto t = w();
         App a;
@@ -44,7 +46,7 @@ TEST_F(StoreTest, AbortedTransactionLeavesNoTrace) {
     for (const auto& rec : *audit) EXPECT_NE(rec.object, "Ghost");
 }
 
-TEST_F(StoreTest, NamesAreCaseInsensitiveAndValidated) {
+TEST_P(StoreTest, NamesAreCaseInsensitiveAndValidated) {
     make_app("RACF");
     auto a = r().app("racf");
     ASSERT_OK(a);
@@ -62,7 +64,7 @@ TEST_F(StoreTest, NamesAreCaseInsensitiveAndValidated) {
     EXPECT_ERRC(t.create_app(bad), Errc::invalid_argument);
 }
 
-TEST_F(StoreTest, IndexesFollowCreatesAndDeletes) {
+TEST_P(StoreTest, IndexesFollowCreatesAndDeletes) {
     make_app("RACF");
     make_app("LINUX");
     ASSERT_OK(map("RACF", "TEST\\alice", "ALICE"));
@@ -100,7 +102,7 @@ TEST_F(StoreTest, IndexesFollowCreatesAndDeletes) {
     ASSERT_OK(map("LINUX", "TEST\\carol", "alice"));
 }
 
-TEST_F(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
+TEST_P(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "TEST\\alice", "ALICE"));
     const std::string password = "Unmistakable-Pa55word-\xE2\x82\xAC";
@@ -117,7 +119,7 @@ TEST_F(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
     EXPECT_TRUE(test::files_containing(dir_.path(), "Unmistakable").empty());
 }
 
-TEST_F(StoreTest, RevealIsAudited) {
+TEST_P(StoreTest, RevealIsAudited) {
     make_app("RACF");
     ASSERT_OK(map("RACF", "alice", "ALICE"));
     {
@@ -137,7 +139,7 @@ TEST_F(StoreTest, RevealIsAudited) {
     for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("pw-1234567"), std::string::npos);
 }
 
-TEST_F(StoreTest, AuditUsesTheInjectedClockAndFiltersByTime) {
+TEST_P(StoreTest, AuditUsesTheInjectedClockAndFiltersByTime) {
     make_app("A1");
     clock_.advance(std::chrono::hours(1));
     const auto later = clock_.now();
@@ -161,8 +163,9 @@ TEST_F(StoreTest, AuditUsesTheInjectedClockAndFiltersByTime) {
     EXPECT_GT(after->back().id, (*since)[1].id);
 }
 
-// Two processes write at once: LMDB serialises them and nothing is lost.
-TEST_F(StoreTest, TwoProcessesWriteAtOnce) {
+// Two processes write at once, in units of work: the backend serialises
+// them (LMDB: one writer at a time; others: retries) and nothing is lost.
+TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
     make_app("SHARED");
     constexpr int kPerProcess = 150;
     pid_t kids[2];
@@ -173,15 +176,15 @@ TEST_F(StoreTest, TwoProcessesWriteAtOnce) {
             auto s = Store::open(options());
             if (!s) ::_exit(10);
             for (int i = 0; i < kPerProcess; ++i) {
-                auto t = s->write("child");
-                if (!t) ::_exit(11);
                 Mapping m;
                 m.app = "SHARED";
                 m.windows = "p" + std::to_string(k) + "-user" + std::to_string(i);
                 m.external = m.windows;
-                if (!t->create_mapping(m)) ::_exit(12);
-                if (!t->set_mapping_credential({m.app, m.windows}, Secret("pw" + m.windows))) ::_exit(13);
-                if (!t->commit()) ::_exit(14);
+                auto st = s->transact("child", [&](WriteTxn& t) -> Status {
+                    PWSYNC_TRY(t.create_mapping(m));
+                    return t.set_mapping_credential({m.app, m.windows}, Secret("pw" + m.windows));
+                });
+                if (!st) ::_exit(12);
             }
             ::_exit(0);
         }
@@ -203,6 +206,38 @@ TEST_F(StoreTest, TwoProcessesWriteAtOnce) {
     EXPECT_TRUE(rep->problems.empty());
     EXPECT_EQ(rep->secrets, 2u * kPerProcess + 1);  // + the key check
 }
+
+// open(uri) picks the backend by the URI's scheme; a bare folder is LMDB;
+// an unknown backend or a bad backend setting is a clear error.
+TEST(StoreUri, TheSchemeNamesTheBackend) {
+    test::TempDir dir;
+    const std::string folder = dir.path() + "/store";
+    Options o;
+    o.uri = "lmdb:" + folder + "?map_size=67108864";
+    auto made = Store::init(o);
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(made->info().dir, folder);
+    EXPECT_EQ(made->info().key_file, folder + "/master.key");
+    made = std::unexpected(Error{Errc::internal, "closed"});  // LMDB: one open per process
+    o.uri = folder;
+    auto plain = Store::open(o);
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_EQ(plain->info().dir, folder);
+    plain = std::unexpected(Error{Errc::internal, "closed"});
+
+    o.uri = "postgresql://db.example/pwsync";
+    auto unknown = Store::open(o);
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().code, Errc::invalid_argument);
+    EXPECT_NE(unknown.error().message.find("postgresql"), std::string::npos);
+    o.uri = "lmdb:" + folder + "?map_size=lots";
+    EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
+    o.uri = "";
+    EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
+}
+
+// One instantiation for the StoreTest cases of every store_*_test.cpp.
+PWSYNC_STORE_SUITE(StoreTest);
 
 }  // namespace
 }  // namespace pwsync::store::testing

@@ -20,6 +20,7 @@ const char* errc_name(Errc code) noexcept {
         case Errc::refused: return "refused";
         case Errc::protocol: return "protocol error";
         case Errc::internal: return "internal error";
+        case Errc::busy: return "busy";
     }
     return "unknown error";
 }

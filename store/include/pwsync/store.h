@@ -1,12 +1,23 @@
 // pwsync/store.h — the encrypted configuration and state store of pwsync.
 //
-// One LMDB environment in a folder, shared by pwsyncd and the pwsync CLI
-// (several processes may open it at once). Every secret in it is sealed with
+// A store lives in a backend named by a URI (see StoreOptions): today LMDB,
+// one environment in a folder shared by pwsyncd and the pwsync CLI (several
+// processes may open it at once). Every secret in it is sealed with
 // AES-256-GCM under the master key; principal secrets are slow salted hashes.
-// All access goes through transactions: ReadTxn for snapshots, WriteTxn for
-// changes (one writer at a time across all processes). Mutating calls check
-// the ESSO rules and append an audit record in the same transaction, so a
-// change and its audit commit or vanish together.
+// All access goes through transactions: ReadTxn for snapshots, and for
+// changes units of work (Store::transact), which a backend may run more than
+// once. Mutating calls check the ESSO rules and append an audit record in the
+// same transaction, so a change and its audit commit or vanish together.
+//
+// The contract every backend keeps (docs/ARCHITECTURE.md, "The store seam"):
+//  - a read transaction is a consistent snapshot;
+//  - a unit of work commits atomically and durably, or not at all; it may
+//    be run again after a serialization conflict (Errc::busy), so it must
+//    have no effect outside the transaction;
+//  - identifiers (job and capture ids) come from the backend's sequences
+//    and increase; audit ids increase with the time;
+//  - errors are pwsync::Errc codes: storage for a backend failure, busy for
+//    a conflict that outlasted the retries, version/corrupt for the data.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +35,15 @@ namespace pwsync::store {
 
 inline constexpr std::uint32_t kSchemaVersion = 2;  // 2: the gateway's queues and markers
 
-struct Options {
-    std::string dir;                          // the store folder
-    std::string key_file;                     // empty: <dir>/master.key
-    std::size_t map_size = std::size_t{16} << 30;  // LMDB map (sparse)
+struct StoreOptions {
+    // Where the store is: "<backend>:<location>", or a folder (the LMDB
+    // backend). Backend settings go in the location, e.g.
+    // "lmdb:/var/lib/pwsync?map_size=1073741824".
+    std::string uri;
+    std::string key_file;                     // empty: the backend's default (LMDB: <folder>/master.key)
     const Clock* clock = nullptr;             // nullptr: the system clock
 };
+using Options = StoreOptions;
 
 // ------------------------------------------------------------------ records
 
@@ -140,7 +154,7 @@ struct Principal {
 };
 
 struct AuditRecord {
-    std::uint64_t id = 0;       // increasing; derived from the time
+    std::uint64_t id = 0;       // increasing; derived from the time (unix microseconds)
     TimePoint time{};
     std::string actor;          // OS user or principal
     std::string action;         // e.g. "mapping.create"
@@ -154,7 +168,7 @@ struct AuditRecord {
 // Jobs for the same (adapter, external account) apply in id order; the
 // dispatcher sends only the newest and drops the older ones (superseded).
 struct Job {
-    std::uint64_t id = 0;        // increasing across the store
+    std::uint64_t id = 0;        // increasing across the store (the backend's id sequence)
     std::string adapter;
     std::string app;             // the mapping (app, windows) the job serves
     std::string windows;
@@ -193,7 +207,7 @@ struct Marker {
 struct StoreInfo {
     std::uint32_t schema_version = 0;
     std::uint32_t key_id = 0;
-    std::string dir;
+    std::string dir;             // the backend's location (LMDB: the folder)
     std::string key_file;
 };
 
@@ -289,6 +303,7 @@ public:
     ~WriteTxn() override;  // aborts unless committed
 
     // Makes every change of this transaction durable (fsync) at once.
+    // Inside Store::transact the store commits: `fn` must not.
     Status commit();
 
     Status set_sync(SyncMode mode, bool enabled);
@@ -349,30 +364,49 @@ private:
 
 class Store {
 public:
-    // Creates the folder (0700), the master key (0600) and the databases.
-    // Fails when a store already exists there.
-    static Result<Store> init(const Options& options);
-    // Opens an existing store: checks the key file's mode, the key, and the
-    // schema version (running migrations when the store is older).
-    static Result<Store> open(const Options& options);
+    // Creates the store in its backend (LMDB: the folder, 0700), the master
+    // key (0600) and the tables. Fails when a store already exists there.
+    static Result<Store> init(const StoreOptions& options);
+    // Opens an existing store in the backend `options.uri` names: checks the
+    // key file's mode, the key, and the schema version (running migrations
+    // when the store is older).
+    static Result<Store> open(const StoreOptions& options);
 
     Store(Store&&) noexcept;
     Store& operator=(Store&&) noexcept;
     ~Store();
 
     Result<ReadTxn> read() const;
-    // `actor` is written into every audit record of the transaction.
+
+    // A unit of work: runs `fn` in a write transaction and commits it.
+    // `actor` is written into every audit record `fn` makes.
+    //  - Retryable: when the commit loses a serialization conflict
+    //    (Errc::busy) the store runs `fn` again on a fresh transaction, up to
+    //    a few times. So `fn` must have no effect outside the transaction:
+    //    no network calls, no deliveries, no counters or logs that claim the
+    //    change happened; values it computes go out through captures that
+    //    it assigns (not appends to) on every run.
+    //  - `fn` must not commit. When it fails, its writes are rolled back and
+    //    its error returned.
+    //  - Group commit: units arriving at the same moment share one write
+    //    transaction, each in a nested one (a failing `fn` is rolled back
+    //    alone), so one commit (one fsync) makes them all durable. Returns
+    //    once the commit holding this unit's writes is durable.
+    Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
+    // The former name of transact().
+    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
+        return transact(actor, body);
+    }
+    // A write transaction the caller commits itself, for tools that hold
+    // it across several steps (the CLI, key rotation). It is not retried: a
+    // backend with concurrent writers may fail its commit with Errc::busy.
+    // New code uses transact().
     Result<WriteTxn> write(std::string_view actor);
-    // Group commit: runs `body` in a write transaction shared with the other
-    // callers waiting at that moment, so one commit (one fsync) makes them
-    // all durable. Returns once the commit holding this body's writes is
-    // durable. Each body runs in a nested transaction: one that fails is
-    // rolled back alone and its error returned. `body` must not commit.
-    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body);
 
     // New master key; every secret re-sealed in one transaction.
     Result<std::uint32_t> rotate_key(std::string_view actor);
-    // A compact, consistent copy of the databases into `dest` (not the key).
+    // A compact, consistent copy of the store into `dest`, a location of
+    // the same backend (LMDB: a folder); the key is not copied.
     Status backup(const std::string& dest) const;
     // Decodes every record, opens every secret, checks every index.
     Result<VerifyReport> verify() const;
@@ -382,6 +416,8 @@ public:
 
 private:
     explicit Store(std::unique_ptr<Impl> impl);
+    // One attempt of transact(): the group commit.
+    Status commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body);
     std::unique_ptr<Impl> impl_;
 };
 

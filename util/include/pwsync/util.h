@@ -26,7 +26,7 @@ enum class Errc {
     permission,            // file modes, access rights
     crypto,                // sealing / opening / key problems
     io,                    // files, sockets
-    storage,               // LMDB failures
+    storage,               // store backend failures
     version,               // data written by a newer release
     corrupt,               // data that does not decode or does not verify
     unavailable,           // a server is down or unreachable (retryable)
@@ -34,6 +34,7 @@ enum class Errc {
     refused,               // a server refused the operation (permanent)
     protocol,              // malformed protocol data
     internal,              // a bug: never expected
+    busy,                  // a concurrent writer won: run the unit of work again (Store::transact)
 };
 
 const char* errc_name(Errc code) noexcept;

@@ -1,0 +1,145 @@
+// The store's seam: what a storage backend provides. The records, sealing,
+// ESSO rules and audit (the rest of store/src) are written against these
+// interfaces only; store/src/lmdb_backend.cpp is the one implementation
+// today. A second backend (e.g. PostgreSQL) implements Backend and KvTxn
+// and registers a BackendType under its URI scheme; nothing else changes.
+//
+// The model is a set of named tables of (key, value) byte strings, ordered
+// by key (bytewise), read and written in transactions:
+//  - a read transaction is a consistent snapshot;
+//  - a write transaction sees its own writes and commits atomically and
+//    durably; a backend that serialises writers optimistically fails the
+//    commit with Errc::busy, and Store::transact runs the unit of work again;
+//  - a nested write transaction (group commit) rolls back alone on abort
+//    and merges into its parent on commit;
+//  - sequences hand out increasing identifiers without a row that every
+//    writer reads and rewrites (LMDB, with one writer at a time, keeps its
+//    historical `next-id` row; PostgreSQL would use a SEQUENCE).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pwsync/util.h"
+
+namespace pwsync::store {
+
+// A table, by its position in kDatabases.
+enum class Table : unsigned {};
+
+// The tables, by role. Adding one: a member here, a row in kDatabases
+// (names.cpp), and a migration when older stores lack it.
+struct Dbs {
+    Table settings{};    // setting name -> value
+    Table apps{};        // lower(app) -> App
+    Table adapters{};    // lower(adapter) -> AdapterRecord
+    Table groups{};      // lower(group) -> Group
+    Table mappings{};    // lower(app) \0 lower(windows) -> MappingRecord
+    Table map_by_ext{};  // lower(app) \0 lower(external) \0 lower(windows) -> ""
+    Table map_by_win{};  // lower(windows) \0 lower(app) -> ""
+    Table principals{};  // lower(principal) -> PrincipalRecord
+    Table audit{};       // big-endian u64 id (unix microseconds, made unique) -> AuditRecord
+    // Schema 2: the gateway.
+    Table outbox{};      // job id (u64 BE) -> JobRecord
+    Table outbox_by_target{};  // lower(adapter) \0 lower(external) \0 job id -> ""
+    Table dead{};        // job id -> DeadRecord
+    Table pending{};     // capture id -> PendingRecord
+    Table markers{};     // kind byte + HMAC(account \0 password) -> Marker
+    Table cursors{};     // name -> opaque bytes (DirSync cookie, ...)
+};
+
+struct DatabaseDef {
+    const char* name;
+    Table Dbs::*member;
+};
+extern const DatabaseDef kDatabases[];
+extern const std::size_t kDatabaseCount;
+// Every member of Dbs set to its table.
+const Dbs& tables();
+
+// Identifier sequences. `ids` numbers jobs and pending captures (one space,
+// so a dead letter keeps its job's id).
+enum class Sequence { ids };
+
+// One transaction of a backend. Views returned by get() and passed to
+// visitors live until the transaction ends.
+class KvTxn {
+public:
+    using Visitor = std::function<Result<bool>(std::string_view key, std::string_view value)>;
+    // Returns the new value of a record, or nullopt to leave it as it is.
+    using Rewriter = std::function<Result<std::optional<std::string>>(std::string_view key, std::string_view value)>;
+
+    KvTxn() = default;
+    KvTxn(const KvTxn&) = delete;
+    KvTxn& operator=(const KvTxn&) = delete;
+    virtual ~KvTxn() = default;  // aborts unless committed
+
+    // nullopt when the key is absent.
+    virtual Result<std::optional<std::string_view>> get(Table t, std::string_view key) const = 0;
+    virtual Status put(Table t, std::string_view key, std::string_view value) = 0;
+    // Deleting an absent key is not an error.
+    virtual Status del(Table t, std::string_view key) = 0;
+    // Visits every entry whose key starts with `prefix`, in key order,
+    // starting at `from` when it is not empty; `visit` returns false to stop.
+    Status scan(Table t, std::string_view prefix, const Visitor& visit, std::string_view from = {}) const {
+        return scan_from(t, prefix, visit, from);
+    }
+    // Rewrites records in place while walking the whole table.
+    virtual Status rewrite(Table t, const Rewriter& each) = 0;
+    // The last key of a table, if any.
+    virtual Result<std::optional<std::string>> last_key(Table t) const = 0;
+    virtual Result<std::size_t> entries(Table t) const = 0;
+    // The next identifier of a sequence (write transactions only).
+    virtual Result<std::uint64_t> next_id(Sequence seq) = 0;
+    // Makes the writes durable (fsync) at once; the transaction ends.
+    virtual Status commit() = 0;
+    // False once committed.
+    virtual bool active() const = 0;
+
+protected:
+    virtual Status scan_from(Table t, std::string_view prefix, const Visitor& visit, std::string_view from) const = 0;
+};
+
+// An open store in one backend.
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual Result<std::unique_ptr<KvTxn>> begin(bool write) = 0;
+    // A write transaction nested in `parent` (which must be a write
+    // transaction of this backend).
+    virtual Result<std::unique_ptr<KvTxn>> begin_nested(KvTxn& parent) = 0;
+    // A compact, consistent copy into `dest` (a location of this backend).
+    virtual Status backup(const std::string& dest) const = 0;
+    // What `store info` shows: a folder, a connection name without password.
+    virtual std::string location() const = 0;
+};
+
+// A backend type, registered under its URI scheme.
+struct BackendType {
+    std::string_view scheme;  // "lmdb"
+    // The master key's default path for a store at `location`.
+    std::string (*default_key_file)(const std::string& location);
+    // Succeeds when `location` holds no store yet (already_exists when it
+    // does), before anything is written there or to the key file.
+    Status (*check_vacant)(const std::string& location);
+    // Creates an empty store with every table; already_exists when one is there.
+    Result<std::unique_ptr<Backend>> (*create)(const std::string& location);
+    // Opens an existing store, creating the tables an older store lacks;
+    // not_found when there is none.
+    Result<std::unique_ptr<Backend>> (*open)(const std::string& location);
+};
+
+// Splits "scheme:location"; a string without a known scheme is an LMDB folder.
+struct BackendUri {
+    const BackendType* type = nullptr;
+    std::string location;
+};
+Result<BackendUri> resolve_backend(std::string_view uri);
+
+extern const BackendType kLmdbBackend;
+
+}  // namespace pwsync::store
