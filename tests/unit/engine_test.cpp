@@ -15,7 +15,7 @@ class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
         store::Options o;
-        o.uri = "lmdb:" + (dir_ / "store").string() + "?map_size=1073741824";  // 1 GiB: tests stay small
+        o.uri = "lmdb:" + (dir_ / "store") + "?map_size=1073741824";  // 1 GiB: tests stay small
         o.clock = &clock_;
         store_.emplace(std::move(*store::Store::init(o)));
         auto w = std::move(*store_->write("admin"));

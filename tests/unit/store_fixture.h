@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@ inline std::vector<BackendCase> backends() {
 }
 
 inline std::string backend_name(const ::testing::TestParamInfo<BackendCase>& info) { return info.param.name; }
+inline void PrintTo(const BackendCase& b, std::ostream* os) { *os << b.name; }
 
 // Runs FIXTURE's TEST_Ps on every backend.
 #define PWSYNC_STORE_SUITE(FIXTURE) \

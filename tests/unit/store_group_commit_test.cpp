@@ -104,7 +104,9 @@ TEST_P(StoreTest, AUnitOfWorkIsRunAgainAfterAConflict) {
     EXPECT_EQ(runs, 3);
     EXPECT_TRUE(r().mapping({"LINUX", "retried"}));
     int created = 0;
-    for (const auto& a : *r().audit())
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    for (const auto& a : *audit)
         if (a.action == "mapping.create" && a.object.find("retried") != std::string::npos) ++created;
     EXPECT_EQ(created, 1);
 }
