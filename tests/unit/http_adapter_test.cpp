@@ -29,10 +29,10 @@ std::string hmac_hex(std::string_view key, std::string_view message) {
     return hex_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
-class HttpAdapterTest : public store::testing::StoreTest {
+class HttpAdapterTest : public store::testing::StoreFixture {
 protected:
     void SetUp() override {
-        StoreTest::SetUp();
+        StoreFixture::SetUp();
         pki_ = test::make_test_pki(dir_.path());
     }
 

@@ -53,8 +53,14 @@ inline void PrintTo(const BackendCase& b, std::ostream* os) { *os << b.name; }
 #define PWSYNC_STORE_SUITE(FIXTURE) \
     INSTANTIATE_TEST_SUITE_P(Backends, FIXTURE, ::testing::ValuesIn(backends()), backend_name)
 
-class StoreTest : public ::testing::TestWithParam<BackendCase> {
+// A fresh store on the first backend, for tests of other parts that need one.
+class StoreFixture : public ::testing::Test {
 protected:
+    virtual const BackendCase& backend() const {
+        static const BackendCase first = backends().front();
+        return first;
+    }
+
     void SetUp() override {
         auto s = Store::init(options());
         ASSERT_TRUE(s) << s.error().message;
@@ -63,7 +69,7 @@ protected:
     }
     Options options() const {
         Options o;
-        o.uri = GetParam().uri(dir_.path());
+        o.uri = backend().uri(dir_.path());
         o.clock = &clock_;
         return o;
     }
@@ -109,6 +115,12 @@ protected:
     ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
     std::optional<Store> store_;
     std::string key_file_;  // where the backend put the master key
+};
+
+// The store suite: its TEST_Ps run on every backend.
+class StoreTest : public StoreFixture, public ::testing::WithParamInterface<BackendCase> {
+protected:
+    const BackendCase& backend() const override { return GetParam(); }
 };
 
 }  // namespace pwsync::store::testing

@@ -14,7 +14,7 @@ TEST_P(StoreTest, InitRefusesAnExistingStoreAndOpenFindsIt) {
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(again->info().schema_version, kSchemaVersion);
     Options missing = options();
-    missing.uri = GetParam().uri(std::filesystem::path(dir_.path()) / "nothing-here");
+    missing.uri = backend().uri(std::filesystem::path(dir_.path()) / "nothing-here");
     auto none = Store::open(missing);
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().code, Errc::not_found);
