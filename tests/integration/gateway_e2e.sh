@@ -175,6 +175,12 @@ if t=$(wait_for 10 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C4"); then
     ok "a reset with must-change-at-next-logon reaches slapd (${t} ms)"
 else bad "a reset with must-change-at-next-logon never reached slapd"; fi
 check "  ... the audit says it was a temporary password" bash -c "'$P' audit | grep capture.confirmed | grep -i carol | grep -q 'temporary password'"
+# Clearing the flag (pwdLastSet -1) is no password change: nothing marked stale.
+printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: -1\n-\n' "$PWSYNC_TEST_DC_DN_CAROL" |
+    ldapmodify -x -o nettimeout=10 -H "$AD" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >/dev/null 2>&1
+sleep 2   # the watcher is woken by the DC within milliseconds
+check "clearing must-change-at-next-logon alone is not taken for an uncaptured change" \
+    bash -c "! '$P' audit | grep change.uncaptured | grep -qi carol"
 
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"

@@ -400,7 +400,8 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
 std::vector<store::AuditRecord> audit_of(store::Store& s, std::string_view action) {
     std::vector<store::AuditRecord> out;
     auto r = std::move(*s.read());
-    for (auto& a : *r.audit())
+    auto all = r.audit();
+    for (auto& a : *all)
         if (a.action == action) out.push_back(std::move(a));
     return out;
 }
