@@ -28,7 +28,7 @@ constexpr std::chrono::seconds kFailFast{10};
 }
 
 Status Ad::unreachable_recently() const {
-    if (std::chrono::steady_clock::now().time_since_epoch().count() >= down_until_.load()) return {};
+    if (clock_->now().time_since_epoch().count() >= down_until_.load()) return {};
     std::lock_guard lock(down_mutex_);
     return fail(Errc::unavailable, "Active Directory was unreachable moments ago: " + down_reason_);
 }
@@ -38,7 +38,7 @@ void Ad::note_unreachable(const std::string& why) {
         std::lock_guard lock(down_mutex_);
         down_reason_ = why;
     }
-    down_until_ = (std::chrono::steady_clock::now() + kFailFast).time_since_epoch().count();
+    down_until_ = (clock_->now() + kFailFast).time_since_epoch().count();
 }
 
 Status Ad::write_password(std::string_view account, const Secret& password) {

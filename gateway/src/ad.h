@@ -15,8 +15,10 @@ namespace pwsync::gateway {
 
 class Ad {
 public:
-    Ad(directory::Settings settings, directory::ConnectOptions options)
-        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)) {}
+    // `clock`: nullptr for the system clock (tests pass their own).
+    Ad(directory::Settings settings, directory::ConnectOptions options, const Clock* clock = nullptr)
+        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)),
+          clock_(clock != nullptr ? clock : &system_clock_) {}
 
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
@@ -43,13 +45,15 @@ private:
     Status unreachable_recently() const;
     void note_unreachable(const std::string& why);
     std::mutex mutex_;
-    std::atomic<std::int64_t> down_until_{0};  // steady_clock ticks
+    std::atomic<TimePoint::rep> down_until_{0};  // clock_ ticks
     mutable std::mutex down_mutex_;
     std::string down_reason_;
     directory::Settings settings_;
     directory::ConnectOptions options_;
     directory::Domain domain_;
     std::optional<directory::Connection> conn_;
+    SystemClock system_clock_;
+    const Clock* clock_;
 
     struct Names {
         std::string sam, upn, guid;

@@ -45,7 +45,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         PWSYNC_ASSIGN(auto settings, directory::parse_settings(config.directory));
         PWSYNC_ASSIGN(auto options, directory::connect_options(settings));
         options.warn = [](std::string_view w) { log_warning(w); };
-        p.ad = std::make_unique<Ad>(std::move(settings), std::move(options));
+        p.ad = std::make_unique<Ad>(std::move(settings), std::move(options), &p.clock);
     }
 
     EngineOptions eo;
@@ -151,14 +151,17 @@ void Daemon::stop() {
 void Daemon::housekeeping_loop() {
     while (!stopping_) {
         if (auto n = parts_->engine->expire_pending(); !n) log_error("expiring pending captures: " + n.error().message);
-        else if (*n > 0) log_info(std::to_string(*n) + " pending capture(s) expired unconfirmed");
+        else if (*n > 0) {
+            parts_->metrics->pending_expired(*n);
+            log_warning(std::to_string(*n) + " pending capture(s) expired unconfirmed (see the audit: capture.expired)");
+        }
         for (int i = 0; i < 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
 }
 
 // Watches AD for password changes: confirms pre-commit captures, and marks
-// mappings stale when a change was not captured. The cursor is persisted
-// with each batch so a restart resumes exactly.
+// mappings stale when a change was not captured. Each batch's effects and
+// its cursor commit together, so a restart resumes exactly.
 void Daemon::watch_loop() {
     Parts& p = *parts_;
     std::chrono::milliseconds backoff{1000};
@@ -200,6 +203,8 @@ void Daemon::watch_loop() {
             }
             poll_now = false;
             auto polled = watcher->poll([&](directory::Batch& b) -> Status {
+                // Names first, outside the store's write lock (they may ask the DC).
+                std::vector<DirectoryChange> changes;
                 for (const auto& e : b.events) {
                     p.ad->remember(e);
                     if (e.kind != directory::EventKind::password_changed) continue;
@@ -210,11 +215,9 @@ void Daemon::watch_loop() {
                         auto a = p.ad->resolve(e.guid);
                         account = a ? a->sam : e.guid;
                     }
-                    PWSYNC_TRY(p.engine->password_changed(account, e.pwd_last_set));
+                    changes.push_back({std::move(account), e.pwd_last_set, e.password_changed_at, e.temporary_password});
                 }
-                PWSYNC_ASSIGN(auto w, p.store->write("pwsyncd"));
-                PWSYNC_TRY(w.set_cursor(kCursor, b.cookie));
-                return w.commit();
+                return p.engine->watcher_page(changes, kCursor, b.cookie);
             });
             if (polled) p.metrics->watcher_polled();
             if (!polled) {

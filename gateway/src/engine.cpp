@@ -335,9 +335,25 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
 }
 
 Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {
-    const auto names = aliases(account);
+    return watcher_page({DirectoryChange{std::string(account), pwd_last_set, 0, false}}, {}, {});
+}
+
+Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
+    std::size_t queued = 0;
+    {
+        PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+        for (const auto& c : changes) PWSYNC_TRY(password_changed(w, c, queued));
+        if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
+        PWSYNC_TRY(w.commit());
+    }
+    if (queued > 0 && options_.queued) options_.queued();
+    return {};
+}
+
+Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued) {
+    const std::string_view account = c.account;
+    const std::int64_t pwd_last_set = c.pwd_last_set;
     const std::string key = canonical(account);
-    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
     // Seen already (a batch replayed after a crash): nothing to do.
     const std::string seen_name = "pwdlastset/" + key;
     if (pwd_last_set != 0) {
@@ -346,19 +362,20 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
         PWSYNC_TRY(w.set_cursor(seen_name, std::to_string(pwd_last_set)));
     }
     std::vector<store::PendingCapture> pending;
-    for (const auto& n : names) {
+    for (const auto& n : aliases(account)) {
         PWSYNC_ASSIGN(auto found, w.pending_captures(n));
-        for (auto& c : found)
-            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == c.id; }))
-                pending.push_back(std::move(c));
+        for (auto& p : found)
+            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == p.id; }))
+                pending.push_back(std::move(p));
     }
     // Captures taken after the change the DC committed are candidates for
-    // a later change (or refused ones): leave them pending.
-    if (pwd_last_set != 0) {
-        const TimePoint changed = from_filetime(pwd_last_set) + kClockSlack;
-        std::erase_if(pending, [&](const auto& c) { return c.created > changed; });
+    // a later change (or refused ones): leave them pending. A temporary
+    // password leaves pwdLastSet at 0: the metadata's time stands in.
+    if (const std::int64_t at = pwd_last_set != 0 ? pwd_last_set : c.changed_at; at != 0) {
+        const TimePoint changed = from_filetime(at) + kClockSlack;
+        std::erase_if(pending, [&](const auto& p) { return p.created > changed; });
     }
-    std::size_t queued = 0;
+    const std::string temporary = c.temporary ? "temporary password (the user must change it at next logon)" : "";
     if (pending.empty()) {
         PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
         if (!ours) {
@@ -368,23 +385,24 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
                 if (m.status != store::MappingStatus::stale)
                     PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
             PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
-                               std::to_string(mappings.size()) + " mapping(s) marked stale"));
+                               std::to_string(mappings.size()) + " mapping(s) marked stale" +
+                                   (temporary.empty() ? "" : "; " + temporary)));
         }
-        return w.commit();
+        return {};
     }
     // The newest capture before the change is the password that committed;
     // older ones were refused by AD (history, policy) or replaced.
     std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     const auto& newest = pending.back();
     PWSYNC_ASSIGN(Secret pw, w.pending_password(newest.id));
-    for (const auto& c : pending)
-        PWSYNC_TRY(w.remove_pending_capture(c.id, c.id == newest.id ? "confirmed" : "superseded"));
+    for (const auto& p : pending)
+        PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
+                                            p.id == newest.id ? temporary : std::string()));
+    // Until a temporary-password policy exists it syncs like any other.
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued));
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     for (const auto& m : mappings)
         if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
-    PWSYNC_TRY(w.commit());
-    if (queued > 0 && options_.queued) options_.queued();
     return {};
 }
 
@@ -405,7 +423,9 @@ Result<std::size_t> Engine::expire_pending() {
     std::size_t n = 0;
     for (const auto& c : all)
         if (c.expires <= now()) {
-            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired"));
+            // Not sent anywhere: the audit says so, the caller counts it.
+            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired",
+                                                "from " + c.principal + ": the directory never confirmed it; not sent"));
             ++n;
         }
     PWSYNC_TRY(w.purge_markers(now()));

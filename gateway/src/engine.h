@@ -47,6 +47,15 @@ struct EngineOptions {
     std::function<void()> queued;                         // new jobs: wake the dispatcher
 };
 
+// A password change the directory watcher saw. Times in AD's 100 ns units
+// since 1601; 0: unknown.
+struct DirectoryChange {
+    std::string account;
+    std::int64_t pwd_last_set = 0;  // 0 also when the user must change it at next logon
+    std::int64_t changed_at = 0;    // when the DC committed the password, from its metadata
+    bool temporary = false;         // set with "user must change password at next logon"
+};
+
 // Name of the built-in dispatcher target that writes AD passwords.
 inline constexpr std::string_view kWindowsTarget = "@windows";
 
@@ -69,6 +78,9 @@ public:
     // explains the change. A value already handled is ignored, so a watcher
     // batch replayed after a crash changes nothing.
     Status password_changed(std::string_view account, std::int64_t pwd_last_set = 0);
+    // One page of the watcher: every change and the watcher's cursor in one
+    // transaction (one fsync), so a crash keeps all of the page or none.
+    Status watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie);
     // Called just before a queued AD write (dispatcher, "@windows"): renews
     // the markers that keep the DC's capture of it from bouncing back.
     Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal);
@@ -85,6 +97,8 @@ private:
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                    std::string_view skip_adapter, std::size_t& queued);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
+    // The watcher saw a change: inside the caller's transaction.
+    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued);
     // One name per account for damping and echo markers: its sAMAccountName
     // when known, whatever form the sender used.
     std::string canonical(std::string_view account) const;

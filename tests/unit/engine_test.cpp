@@ -396,5 +396,105 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     }
 }
 
+
+std::vector<store::AuditRecord> audit_of(store::Store& s, std::string_view action) {
+    std::vector<store::AuditRecord> out;
+    auto r = std::move(*s.read());
+    auto all = r.audit();
+    for (auto& a : *all)
+        if (a.action == action) out.push_back(std::move(a));
+    return out;
+}
+
+// A watcher page is one transaction: its changes and the cursor commit
+// together, or (a failure part-way) neither does.
+TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
+    EngineOptions opts;
+    opts.clock = &clock_;
+    opts.domain = "TEST";
+    opts.queued = [this] { ++wakes_; };
+    opts.aliases = [](std::string_view a) -> std::vector<std::string> {
+        if (a == "broken") throw std::runtime_error("the directory went away mid-page");
+        return {ascii_lower(a), "test\\" + ascii_lower(a)};
+    };
+    engine_.emplace(*store_, opts);
+    EXPECT_EQ(change("dc-pre", "alice", "Page-Alice-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Page-Bob-1").code, ldap_code::success);
+    {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.set_cursor("watcher", "cookie-1"));
+        ASSERT_TRUE(w.commit());
+    }
+    const std::vector<DirectoryChange> page = {{"alice", 0, 0, false}, {"broken", 0, 0, false}, {"bob", 0, 0, false}};
+    EXPECT_THROW((void)engine_->watcher_page(page, "watcher", "cookie-2"), std::runtime_error);
+    {
+        auto r = std::move(*store_->read());
+        EXPECT_EQ(**r.cursor("watcher"), "cookie-1");
+        EXPECT_EQ(r.pending_captures()->size(), 2u) << "alice's confirmation was committed without the page";
+    }
+    EXPECT_TRUE(queued().empty());
+    EXPECT_EQ(wakes_, 0);
+
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, 0, false}, {"bob", 0, 0, false}}, "watcher", "cookie-2"));
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(**r.cursor("watcher"), "cookie-2");
+    EXPECT_TRUE(r.pending_captures()->empty());
+    EXPECT_EQ(queued().size(), 3u);
+    EXPECT_EQ(wakes_, 1);  // once per page, after its commit
+}
+
+// A helpdesk reset with "must change at next logon": pwdLastSet stays 0,
+// the metadata's time places it; it syncs, and the audit says temporary.
+TEST_F(EngineTest, ATemporaryPasswordSyncsAndTheAuditSaysSo) {
+    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-1").code, ldap_code::success);
+    const auto committed_at = clock_.now();
+    clock_.advance(std::chrono::seconds(10));
+    EXPECT_EQ(change("dc-pre", "alice", "Later-Candidate-2").code, ldap_code::success);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(committed_at), true}}, "watcher", "c"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Helpdesk-Temp-1", "racf:ALICE01=Helpdesk-Temp-1"}));
+    auto confirmed = audit_of(*store_, "capture.confirmed");
+    ASSERT_EQ(confirmed.size(), 1u);
+    EXPECT_NE(confirmed[0].detail.find("temporary password"), std::string::npos) << confirmed[0].detail;
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.pending_captures()->size(), 1u);  // the later candidate waits
+    // Uncaptured, it is marked stale, and the audit says temporary too.
+    ASSERT_TRUE(engine_->watcher_page({{"bob", 0, filetime(clock_.now()), true}}, "watcher", "d"));
+    auto uncaptured = audit_of(*store_, "change.uncaptured");
+    ASSERT_EQ(uncaptured.size(), 1u);
+    EXPECT_NE(uncaptured[0].detail.find("temporary password"), std::string::npos) << uncaptured[0].detail;
+    // An ordinary change says nothing of the kind.
+    EXPECT_EQ(change("dc-pre", "bob", "Ordinary-3").code, ldap_code::success);
+    ASSERT_TRUE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "e"));
+    confirmed = audit_of(*store_, "capture.confirmed");
+    ASSERT_EQ(confirmed.size(), 2u);
+    EXPECT_EQ(confirmed[1].detail.find("temporary"), std::string::npos) << confirmed[1].detail;
+}
+
+// An expired capture went nowhere: always audited, and counted.
+TEST_F(EngineTest, AnExpiredCaptureIsAuditedAndCounted) {
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Confirmed-1").code, ldap_code::success);
+    clock_.advance(std::chrono::seconds(119));
+    EXPECT_EQ(*engine_->expire_pending(), 0u);
+    clock_.advance(std::chrono::seconds(2));
+    auto n = engine_->expire_pending();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+    auto expired = audit_of(*store_, "capture.expired");
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].object, "bob");
+    EXPECT_NE(expired[0].detail.find("never confirmed"), std::string::npos) << expired[0].detail;
+    EXPECT_NE(expired[0].detail.find("dc-pre"), std::string::npos) << expired[0].detail;
+    // The daemon counts what expire_pending returns; the figure is served.
+    Metrics metrics(clock_);
+    metrics.pending_expired(*n);
+    Figures f;
+    f.counters = metrics.snapshot(true);
+    EXPECT_NE(prometheus_text(f).find("\npwsync_pending_expired_total 1\n"), std::string::npos);
+    bool served = false;
+    for (const auto& e : monitor_entries(f))
+        for (const auto& a : e.attributes) served |= a.first == "pwsyncPendingExpired" && a.second == std::vector<std::string>{"1"};
+    EXPECT_TRUE(served);
+}
+
 }  // namespace
 }  // namespace pwsync::gateway

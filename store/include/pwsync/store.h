@@ -331,7 +331,8 @@ public:
     Status dead_letter_retry(std::uint64_t id);
     Status dead_letter_drop(std::uint64_t id);
     Result<std::uint64_t> add_pending_capture(PendingCapture capture, const Secret& password);
-    Status remove_pending_capture(std::uint64_t id, std::string_view why);
+    // Audited as "capture.<why>"; `note` is added to the audit's detail.
+    Status remove_pending_capture(std::uint64_t id, std::string_view why, std::string_view note = {});
     Status set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& marker);
     // Removes expired markers (all when `all`); returns how many went.
     Result<std::size_t> purge_markers(TimePoint now, bool all = false);
