@@ -58,6 +58,18 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         eo.domain = ad->domain().netbios;
         eo.ad_writer = [ad](std::string_view account, const Secret& pw) { return ad->write_password(account, pw); };
         eo.aliases = [ad](std::string_view account) { return ad->aliases(account); };
+        // A connection of its own: the shared one is held across full-sync
+        // writes, whose capture hook may be the caller.
+        eo.account_of_dn = [ad](std::string_view dn) -> Result<std::string> {
+            auto c = directory::Connection::open(ad->connect_options());
+            if (!c) return fail(Errc::unavailable, c.error().message);
+            auto a = directory::resolve_account(*c, ad->domain(), dn);
+            if (a) return a->sam;
+            const auto& e = a.error();
+            return fail(e.retryable() ? Errc::unavailable : e.reason == directory::Reason::no_such_object ? Errc::not_found
+                                                                                                        : Errc::refused,
+                        e.message);
+        };
     }
     Parts* parts = &p;
     eo.queued = [parts] { if (parts->dispatcher) parts->dispatcher->wake(); };

@@ -112,7 +112,8 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     if (p.kind == store::PrincipalKind::monitor)
         return reply(ldap_code::insufficient_access_rights, "a monitor principal may only read cn=monitor");
     if (p.kind == store::PrincipalKind::windows) {
-        auto r = from_windows(p, identity, new_password);
+        auto account = windows_account(identity, options_.account_of_dn);
+        auto r = account ? from_windows(p, *account, new_password) : reply(account.error().code, account.error().message);
         r.mode = "windows";
         return r;
     }
@@ -198,10 +199,11 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     return out;
 }
 
-ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
+ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                                   const Secret& password) {
     std::lock_guard serial(external_mutex_);
     store::Adapter adapter;
+    std::string external;  // the user id `identity` names
     store::SyncSettings sync;
     std::vector<store::Mapping> mappings;
     {
@@ -210,6 +212,9 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         auto a = r->adapter(p.adapter);
         if (!a) return reply(ldap_code::unwilling_to_perform, a.error().message);
         adapter = std::move(*a);
+        auto id = external_user_id(identity, adapter);
+        if (!id) return reply(id.error().code, id.error().message);
+        external = std::move(*id);
         auto s = r->sync_settings();
         if (!s) return from_error(s.error());
         sync = *s;

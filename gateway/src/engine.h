@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "listener.h"  // ldap_code: the result codes
+#include "user_identity.h"
 #include "pwsync/gateway.h"
 #include "pwsync/store.h"
 
@@ -44,6 +45,7 @@ struct EngineOptions {
     std::chrono::seconds ad_retry_delay{60};             // a failed inline AD write is retried after this
     AdWriter ad_writer;                                   // nullptr: full sync queues every AD write
     AccountAliases aliases;                               // nullptr: derive from the text
+    AccountOfDn account_of_dn;                            // a windows principal's DN -> account; nullptr: as sent
     std::function<void()> queued;                         // new jobs: wake the dispatcher
 };
 
@@ -91,7 +93,7 @@ public:
 
 private:
     ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password);
-    ChangeResult from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
+    ChangeResult from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                               const Secret& password);
     // Damping, echo, fan-out; inside the caller's transaction.
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,

@@ -74,6 +74,12 @@ protected:
             return {};
         };
         opts.queued = [this] { ++wakes_; };
+        opts.account_of_dn = [](std::string_view dn) -> Result<std::string> {
+            std::string squeezed = ascii_lower(dn);  // AD compares DNs its own way; this fake drops spaces
+            std::erase(squeezed, ' ');
+            if (squeezed == "cn=alice,cn=users,dc=test,dc=example") return std::string("alice");
+            return fail(Errc::not_found, "no such object");
+        };
         engine_.emplace(*store_, opts);
     }
 
@@ -494,6 +500,73 @@ TEST_F(EngineTest, AnExpiredCaptureIsAuditedAndCounted) {
     for (const auto& e : monitor_entries(f))
         for (const auto& a : e.attributes) served |= a.first == "pwsyncPendingExpired" && a.second == std::vector<std::string>{"1"};
     EXPECT_TRUE(served);
+}
+
+TEST_F(EngineTest, AdapterPrincipalNamesItsUserByIdDnOrAuthzId) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::App app;
+        app.name = "DIR";
+        ASSERT_TRUE(w.create_app(app));
+        store::Adapter a;
+        a.name = "dir";
+        a.type = "ldap";
+        a.properties = {{"uri", "ldaps://ext.example"}, {"dn-template", "uid=%s,ou=people,dc=ext,dc=example"}};
+        a.flags.enabled = true;
+        a.flags.sync_from_adapter = true;
+        a.flags.change_windows_password = true;
+        a.flags.verify_old_password = false;
+        ASSERT_TRUE(w.create_adapter(a));
+        ASSERT_TRUE(w.add_app_to_adapter("dir", "DIR"));
+        store::Mapping m;
+        m.app = "DIR";
+        m.windows = "TEST\\bob";
+        m.external = "carol01";
+        ASSERT_TRUE(w.create_mapping(m));
+        store::Principal agent;
+        agent.name = "dir-agent";
+        agent.kind = store::PrincipalKind::adapter;
+        agent.adapter = "dir";
+        ASSERT_TRUE(w.create_principal(agent, Secret("agent-secret-123456")));
+        ASSERT_TRUE(w.commit());
+    }
+    set(store::SyncMode::full, false);
+    int n = 0;
+    for (const char* id : {"carol01", "u:carol01", "uid=carol01,ou=people,dc=ext,dc=example",
+                           "dn:uid=carol01,ou=people,dc=ext,dc=example", "UID=Carol01 , OU=People,DC=EXT,dc=example"}) {
+        const std::string pw = "Partial-Dn-" + std::to_string(++n);
+        auto r = change("dir-agent", id, pw);
+        EXPECT_EQ(r.code, ldap_code::success) << id << ": " << r.message;
+        EXPECT_EQ(credential("DIR", "TEST\\bob"), pw) << id;
+    }
+    auto outside = change("dir-agent", "uid=carol01,ou=people,dc=other,dc=example", "Outside-1");
+    EXPECT_EQ(outside.code, ldap_code::no_such_object);
+    EXPECT_EQ(outside.message,
+              "DN 'uid=carol01,ou=people,dc=other,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
+    EXPECT_EQ(change("dir-agent", "uid=carol01,ou=people,dc=ext,dc=", "Malformed-1").code, ldap_code::protocol_error);
+    EXPECT_EQ(change("dir-agent", "dn:", "Malformed-2").code, ldap_code::protocol_error);
+    EXPECT_EQ(credential("DIR", "TEST\\bob"), "Partial-Dn-5");  // refusals change nothing
+    EXPECT_TRUE(ad_calls_.empty());
+
+    set(store::SyncMode::full, true);
+    EXPECT_EQ(change("dir-agent", "dn:uid=carol01,ou=people,dc=ext,dc=example", "Full-Dn-1").code, ldap_code::success);
+    EXPECT_EQ(ad_calls_, (std::vector<std::string>{"TEST\\bob=Full-Dn-1"}));
+    EXPECT_EQ(change("dir-agent", "cn=carol01,ou=people,dc=ext,dc=example", "Full-Dn-2").code, ldap_code::no_such_object);
+    EXPECT_EQ(ad_calls_.size(), 1u);
+}
+
+TEST_F(EngineTest, WindowsPrincipalNamesTheAccountByDnOrAuthzId) {
+    EXPECT_EQ(change("dc1", "CN=Alice,CN=Users,DC=test,DC=example", "Win-Dn-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "dn:cn=alice, cn=users,dc=test,dc=example", "Win-Dn-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "u:TEST\\alice", "Win-Dn-3").code, ldap_code::success);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Win-Dn-1", "racf:ALICE01=Win-Dn-1", "ext-ldap:alice=Win-Dn-2",
+                                                  "racf:ALICE01=Win-Dn-2", "ext-ldap:alice=Win-Dn-3", "racf:ALICE01=Win-Dn-3"}));
+    auto nobody = change("dc1", "CN=nobody,CN=Users,DC=test,DC=example", "Win-Dn-4");
+    EXPECT_EQ(nobody.code, ldap_code::no_such_object);
+    EXPECT_NE(nobody.message.find("names no Windows account"), std::string::npos) << nobody.message;
+    EXPECT_EQ(change("dc1", "CN=alice,CN=Users,DC=", "Win-Dn-5").code, ldap_code::protocol_error);
+    EXPECT_EQ(change("dc1", "u:", "Win-Dn-6").code, ldap_code::protocol_error);
+    EXPECT_EQ(queued().size(), 6u);
 }
 
 }  // namespace
