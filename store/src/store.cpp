@@ -229,7 +229,9 @@ Result<Store> Store::open(const Options& options) {
             if (auto st = open_databases(txn->get(), impl->dbs, false); !st) return std::unexpected(st.error());
             if (auto st = txn->commit(); !st) return std::unexpected(st.error());
         } else {
-            txn->abort();
+            // Committed, not aborted: LMDB keeps the settings handle opened
+            // in a read transaction only when it commits.
+            if (auto st = txn->commit(); !st) return std::unexpected(st.error());
             auto w = lmdb::Txn::begin(impl->env.get(), true);
             if (!w) return std::unexpected(w.error());
             auto v = read_schema(w->get(), impl->dbs.settings);  // another process may have migrated meanwhile

@@ -66,7 +66,10 @@ TEST_F(AccountsTest, UnresolvedUntilTheAccountIsKnown) {
     EXPECT_EQ(found("bob@test.example"), std::vector<std::string>{"C"});
     note(bob(), 5);
     EXPECT_TRUE(r().unresolved_mappings()->empty());
-    for (const auto& m : *r().mappings()) EXPECT_EQ(m.object_guid, kGuid) << m.app;
+    auto t = r();
+    auto all = t.mappings();
+    ASSERT_TRUE(all);
+    for (const auto& m : *all) EXPECT_EQ(m.object_guid, kGuid) << m.app;
 }
 
 TEST_F(AccountsTest, EveryNameFormFindsEveryMappingAcrossAReopen) {
