@@ -47,15 +47,14 @@ ad_add_user() {
     printf 'dn: CN=%s,CN=Users,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s@%s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
         "$1" "$BASE" "$1" "$1" "$DNS" "$pw" | ad_ldif
 }
+gw_setup "$W/gw" || die "could not set up the gateway"
 newpw P0 'Names-Start.1a'
 ad_add_user "$U" "$P0" || die "cannot create the AD user $U"
 ad_add_user "$U2" "$P0" || die "cannot create the AD user $U2"
 declare -x "PWSYNC_TEST_DC_DN_${U^^}=CN=$U,CN=Users,$BASE" "PWSYNC_TEST_DC_DN_${U2^^}=CN=$U2,CN=Users,$BASE"
-
-gw_setup "$W/gw" || die "could not set up the gateway"
 P=$GW_PWSYNC
 CONF=$W/gw/pwsyncd.conf   # has the [directory]: `pwsync --config` resolves at creation
-GUID=$($P --config "$CONF" check --user "$U" | sed -n 's/^OK  user [^:]*: \({[^}]*}\) .*/\1/p')
+GUID=$($P check --user "$U" --config "$CONF" | sed -n 's/^OK  user [^:]*: \({[^}]*}\) .*/\1/p')
 [[ $GUID == \{*\} ]] || die "cannot read the objectGUID of $U"
 
 # Five applications behind one exec adapter that records which external
@@ -76,13 +75,16 @@ name_of() {  # name_of FORM SAM: the account's name in that form
         dn) echo "CN=$2,CN=Users,$BASE" ;; guid) echo "$GUID" ;;
     esac
 }
-for f in "${FORMS[@]}"; do
+map_as() {  # map_as FORM [--config FILE]
+    local f=$1
+    shift
     $P app create "APP-$f" >/dev/null && $P adapter add-app rec "APP-$f" >/dev/null
-    # Three resolved by the CLI at creation, two left to pwsyncd.
-    case $f in sam | upn | guid) cfg=(--config "$CONF") ;; *) cfg=() ;; esac
-    $P "${cfg[@]}" mapping create --app "APP-$f" --windows "$(name_of "$f" "$U")" --external "ext-$f" >/dev/null ||
+    $P mapping create --app "APP-$f" --windows "$(name_of "$f" "$U")" --external "ext-$f" "$@" >/dev/null ||
         die "cannot map $U as $f"
-done
+}
+# Two made with no [directory] at hand: pwsyncd resolves them when it starts.
+map_as dsam
+map_as dn
 $P principal create dc1 --kind windows --capture pre-commit <"$W/gw/dc1.secret" >/dev/null
 $P principal create ldap-agent --kind adapter --adapter rec <"$W/gw/agent.secret" >/dev/null
 # The DC's hook names the account in the form written in $W/form.
@@ -94,11 +96,16 @@ chmod 0755 "$W/gw/hook"
 
 unresolved_count() { $P mapping list --json | python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if not m["object_guid"]))'; }
 stale_count() { $P mapping list --json | python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["status"] == "stale" and m["app"].startswith("APP-")))'; }
-check "the CLI resolved the mappings made with a [directory] at hand (2 of 5 left)" [ "$(unresolved_count)" = 2 ]
-gw_start || die "could not start the gateway"
 unresolved_is() { [ "$(unresolved_count)" = "$1" ]; }
 stale_is() { [ "$(stale_count)" = "$1" ]; }
-check "pwsyncd resolves the other mappings in the background" wait_for 10 unresolved_is 0
+check "mappings made without a [directory] are not resolved" unresolved_is 2
+gw_start || die "could not start the gateway"
+check "pwsyncd resolves them in the background when it starts" wait_for 10 unresolved_is 0
+# Three made with the [directory]: resolved by the CLI at creation.
+map_as sam --config "$CONF"
+map_as upn --config "$CONF"
+map_as guid --config "$CONF"
+check "the CLI resolves a mapping at creation when the configuration has a [directory]" unresolved_is 0
 
 delivered() {  # delivered HASH: every one of the five external accounts got it
     local f
@@ -129,7 +136,7 @@ round() {
     check "$phase: an uncaptured change marks all 5 mappings stale, whatever name they were made with" \
         wait_for 10 stale_is 5
     ROUNDS=$((ROUNDS + 1))
-    check "$phase: the audit counts them" bash -c "[ \$('$P' audit | grep -c 'change.uncaptured.*: 5 mapping(s) marked stale') = $ROUNDS ]"
+    check "$phase: the audit counts them" bash -c "[ \$('$P' audit | grep -c 'change\.uncaptured .* 5 mapping(s) marked stale') = $ROUNDS ]"
     ln -sf "$W/gw/hook" "$PWSYNC_TEST_CPS_HOOK_DIR/hook"
 }
 
