@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <optional>
 
@@ -23,16 +22,12 @@ public:
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
     Status write_password(std::string_view account, const Secret& password);
-    // sam, DOMAIN\sam, UPN and {GUID} of an account, lower-cased, from what
-    // the watcher has seen. Never asks the DC: this runs inside the DC's own
-    // password change (the capture hook), when a single-process DC cannot
-    // answer until the hook returns.
-    std::vector<std::string> aliases(std::string_view account);
-    // The watcher's view of an account (full sync, renames, changes).
-    void remember(const directory::Event& e);
-    // The sam of a GUID the watcher has seen, or empty.
-    std::string sam_of(std::string_view guid);
     directory::LdapResult<directory::Account> resolve(std::string_view account);
+    // The account's objectGUID and names as the store keeps them.
+    // Errc::not_found: no such account; Errc::unavailable: AD cannot be
+    // asked now (and was not asked again for a few seconds after a failure).
+    Result<store::AccountNames> lookup(std::string_view account);
+    store::AccountNames names_of(const directory::Account& a) const;
     const directory::Settings& settings() const { return settings_; }
     const directory::Domain& domain() const { return domain_; }
     directory::ConnectOptions connect_options() const { return options_.clone(); }
@@ -54,13 +49,6 @@ private:
     std::optional<directory::Connection> conn_;
     SystemClock system_clock_;
     const Clock* clock_;
-
-    struct Names {
-        std::string sam, upn, guid;
-    };
-    std::mutex names_mutex_;
-    std::map<std::string, Names> by_guid_;        // guid -> names
-    std::map<std::string, std::string> to_guid_;  // lower(sam | DOMAIN\sam | upn | guid) -> guid
 };
 
 // The built-in dispatcher target "@windows": queued AD writes of full sync.

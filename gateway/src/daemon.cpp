@@ -1,7 +1,9 @@
 #include "daemon.h"
 
 #include <optional>
+#include <set>
 
+#include "accounts.h"
 #include "ad.h"
 #include "dispatcher.h"
 #include "engine.h"
@@ -57,7 +59,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         Ad* ad = p.ad.get();
         eo.domain = ad->domain().netbios;
         eo.ad_writer = [ad](std::string_view account, const Secret& pw) { return ad->write_password(account, pw); };
-        eo.aliases = [ad](std::string_view account) { return ad->aliases(account); };
+        eo.resolve = [ad](std::string_view account) { return ad->lookup(account); };
         // A connection of its own: the shared one is held across full-sync
         // writes, whose capture hook may be the caller.
         eo.account_of_dn = [ad](std::string_view dn) -> Result<std::string> {
@@ -136,6 +138,16 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
             }
         }
     });
+    // Mappings whose account is not resolved yet: resolved in the
+    // background, so the listener serves meanwhile.
+    if (p.ad) d->resolver_ = std::thread([raw = d.get()] {
+        while (!raw->stopping_) {
+            try { raw->resolve_loop(); } catch (const std::exception& e) {
+                log_error(std::string("account resolution: ") + e.what());
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+    });
     if (p.ad) d->watcher_ = std::thread([raw = d.get()] {
         while (!raw->stopping_) {
             try { raw->watch_loop(); } catch (const std::exception& e) {
@@ -158,6 +170,19 @@ void Daemon::stop() {
     if (parts_ && parts_->metrics_server) parts_->metrics_server->stop();
     if (housekeeping_.joinable()) housekeeping_.join();
     if (watcher_.joinable()) watcher_.join();
+    if (resolver_.joinable()) resolver_.join();
+}
+
+// Resolves mappings whose account the store does not know: at start, then
+// every minute (a mapping created while the directory was unreachable).
+void Daemon::resolve_loop() {
+    std::set<std::string> reported;
+    while (!stopping_) {
+        auto n = resolve_unresolved(*parts_->store, *parts_->ad, reported, [](std::string_view line) { log_warning(line); });
+        if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
+        else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
+        for (int i = 0; i < 240 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
 }
 
 void Daemon::housekeeping_loop() {
@@ -218,16 +243,10 @@ void Daemon::watch_loop() {
                 // Names first, outside the store's write lock (they may ask the DC).
                 std::vector<DirectoryChange> changes;
                 for (const auto& e : b.events) {
-                    p.ad->remember(e);
+                    // The store's account names follow renames and deletions.
+                    PWSYNC_ASSIGN(const std::string account, note_event(*p.store, *p.ad, e));
                     if (e.kind != directory::EventKind::password_changed) continue;
-                    std::string account = e.sam.empty() ? p.ad->sam_of(e.guid) : e.sam;
-                    if (account.empty()) {
-                        // Not seen before (no full sync yet): ask the DC. The
-                        // watcher is not inside a DC password change, so it may.
-                        auto a = p.ad->resolve(e.guid);
-                        account = a ? a->sam : e.guid;
-                    }
-                    changes.push_back({std::move(account), e.pwd_last_set, e.password_changed_at, e.temporary_password});
+                    changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password});
                 }
                 return p.engine->watcher_page(changes, kCursor, b.cookie);
             });

@@ -1,6 +1,8 @@
 #include "engine.h"
 
 #include <algorithm>
+
+#include "pwsync/directory.h"
 #include <cstdlib>
 #include <set>
 
@@ -31,10 +33,14 @@ constexpr auto kClockSlack = std::chrono::seconds(2);
 Engine::Engine(store::Store& store, EngineOptions options)
     : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
 
-std::vector<std::string> Engine::aliases(std::string_view account) const {
-    if (options_.aliases) return options_.aliases(account);
+std::vector<std::string> Engine::text_aliases(std::string_view account) const {
     std::vector<std::string> out{lower_trimmed(account)};
     const std::string acc = out.front();
+    if (auto g = directory::parse_guid(acc)) {
+        out.push_back(directory::format_guid(*g));
+        return out;
+    }
+    if (acc.find('=') != std::string::npos) return out;  // a DN: no other spelling
     const auto slash = acc.find('\\');
     const std::string domain = ascii_lower(options_.domain);
     if (slash != std::string::npos) {
@@ -45,17 +51,50 @@ std::vector<std::string> Engine::aliases(std::string_view account) const {
     return out;
 }
 
-std::string Engine::canonical(std::string_view account) const {
-    for (const auto& n : aliases(account))
-        if (n.find('\\') == std::string::npos && n.find('@') == std::string::npos && !n.starts_with('{')) return n;
+std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_view account) const {
+    std::vector<std::string> out = text_aliases(account);
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+        auto known = r.account(out[i]);
+        if (!known || !*known) continue;
+        for (auto& name : (*known)->names())
+            if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+        break;
+    }
+    return out;
+}
+
+std::string Engine::canonical(const store::ReadTxn& r, std::string_view account) const {
+    for (const auto& n : text_aliases(account))
+        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) return ascii_lower((*known)->sam);
     std::string acc = ascii_lower(account);
     const auto slash = acc.find('\\');
     return slash == std::string::npos ? acc : acc.substr(slash + 1);
 }
 
+void Engine::learn(std::string_view account) {
+    if (!options_.resolve) return;
+    {
+        auto r = store_.read();
+        if (!r) return;
+        for (const auto& n : text_aliases(account))
+            if (auto known = r->account(n); !known || *known) return;  // known (or the store cannot tell)
+    }
+    auto a = options_.resolve(account);
+    if (!a) return;  // unknown to the directory too, or it cannot be asked: match by the text
+    auto w = store_.write("pwsyncd");
+    if (!w) return;
+    bool relevant = false;
+    for (const auto& n : a->names()) {
+        auto found = w->account_mappings(n);
+        if (found && !found->empty()) relevant = true;
+    }
+    // Only accounts the mappings name are kept: not every account of the domain.
+    if (relevant && w->note_account(*a)) (void)w->commit();
+}
+
 Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
                             const std::string& origin_adapter, TimePoint until) {
-    const std::string key = canonical(account);
+    const std::string key = canonical(w, account);
     PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, password, {origin_adapter, until}));
     return w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, {origin_adapter, until});
 }
@@ -63,10 +102,8 @@ Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::s
 Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
     std::vector<store::Mapping> out;
     std::set<std::pair<std::string, std::string>> seen;
-    for (const auto& alias : aliases(account)) {
-        store::MappingFilter f;
-        f.windows = alias;
-        PWSYNC_ASSIGN(auto found, r.mappings(f));
+    for (const auto& alias : text_aliases(account)) {
+        PWSYNC_ASSIGN(auto found, r.account_mappings(alias));
         for (auto& m : found)
             if (seen.emplace(ascii_lower(m.app), ascii_lower(m.windows)).second) out.push_back(std::move(m));
     }
@@ -123,7 +160,7 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
 Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                        std::string_view skip_adapter, std::size_t& queued) {
     const TimePoint t = now();
-    const std::string key = canonical(account);
+    const std::string key = canonical(w, account);
     PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
     if (damped) return w.audit("change.damped", std::string(account), "the same change was seen within the damping window");
     PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, key, password.view(),
@@ -167,6 +204,13 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
 ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
     // Group commit: concurrent captures share one transaction and one fsync;
     // each sender is answered only after the commit holding its change.
+    // A name the store does not know is asked of the directory first, with
+    // no transaction open — but not during a pre-commit capture: the DC is
+    // inside this very change, and a single-process DC cannot answer until
+    // its hook returns. Such a capture waits as pending; the watcher, which
+    // may ask, resolves the account before it confirms the change.
+    const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
+    if (!pre_commit) learn(account);
     ChangeResult out;
     std::size_t queued = 0;
     auto st = store_.write_grouped(p.name, [&](store::WriteTxn& w) -> Status {
@@ -177,11 +221,18 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             return {};
         }
         PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
-        if (mappings.empty()) {
+        bool unresolved = false;
+        if (mappings.empty() && pre_commit && options_.resolve) {
+            // Some mapping may name this account by another name, not resolved yet.
+            PWSYNC_ASSIGN(auto known, w.account(account));
+            PWSYNC_ASSIGN(auto waiting, w.unresolved_mappings(1));
+            unresolved = !known && !waiting.empty();
+        }
+        if (mappings.empty() && !unresolved) {
             out = reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
             return {};
         }
-        if (p.capture == store::CaptureMode::pre_commit) {
+        if (pre_commit) {
             store::PendingCapture c;
             c.account = account;
             c.principal = p.name;
@@ -358,7 +409,8 @@ Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::st
 Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued) {
     const std::string_view account = c.account;
     const std::int64_t pwd_last_set = c.pwd_last_set;
-    const std::string key = canonical(account);
+    const auto names = aliases(w, account);
+    const std::string key = canonical(w, account);
     // Seen already (a batch replayed after a crash): nothing to do.
     const std::string seen_name = "pwdlastset/" + key;
     if (pwd_last_set != 0) {
@@ -367,7 +419,7 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
         PWSYNC_TRY(w.set_cursor(seen_name, std::to_string(pwd_last_set)));
     }
     std::vector<store::PendingCapture> pending;
-    for (const auto& n : aliases(account)) {
+    for (const auto& n : names) {
         PWSYNC_ASSIGN(auto found, w.pending_captures(n));
         for (auto& p : found)
             if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == p.id; }))
@@ -417,7 +469,7 @@ Status Engine::before_ad_write(std::string_view account, const Secret& password,
     if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
     PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
     // The fan-out already happened when the change was accepted.
-    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(account), password.view(),
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(w, account), password.view(),
                             {std::string(origin_principal), now() + options_.damping_window}));
     return w.commit();
 }

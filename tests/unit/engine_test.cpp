@@ -2,6 +2,8 @@
 // (the integration tests use the real Samba DC).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "engine.h"
 #include "handler.h"
 #include "ldap_search.h"
@@ -181,6 +183,116 @@ TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
     EXPECT_TRUE(queued().empty());
     auto r = std::move(*store_->read());
     EXPECT_EQ(r.mapping({"LINUX", "TEST\\bob"})->status, store::MappingStatus::stale);
+}
+
+// Issue 12: names come from the store, not from what this process saw.
+class EngineNamesTest : public EngineTest {
+protected:
+    static constexpr const char* kCarolGuid = "{0c0c0c0c-1111-2222-3333-444444444444}";
+    static store::AccountNames carol() {
+        return {kCarolGuid, "carol", "TEST", "carol@test.example", "CN=carol,CN=Users,DC=test,DC=example", false, {}};
+    }
+    void map_carol() {
+        auto w = std::move(*store_->write("admin"));
+        store::Mapping m;
+        m.app = "RACF";
+        m.windows = "carol@test.example";  // made with the UPN
+        m.external = "CAROL01";
+        ASSERT_TRUE(w.create_mapping(m));
+        ASSERT_TRUE(w.commit());
+    }
+    void know_carol() {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.note_account(carol()));
+        ASSERT_TRUE(w.commit());
+    }
+    // A new engine on the same store: what a restart of pwsyncd keeps.
+    void restart(EngineOptions o = {}) {
+        o.clock = &clock_;
+        o.domain = "TEST";
+        engine_.emplace(*store_, o);
+    }
+};
+
+TEST_F(EngineNamesTest, EveryNameFormFindsAMappingMadeWithTheUpnAfterARestart) {
+    map_carol();
+    know_carol();
+    restart();
+    int n = 0;
+    for (const char* name : {"carol", "TEST\\carol", "CAROL@test.example", kCarolGuid,
+                             "0C0C0C0C-1111-2222-3333-444444444444", "CN=carol,CN=Users,DC=test,DC=example"}) {
+        const std::string pw = "Carol-Pass-" + std::to_string(++n);
+        auto r = change("dc1", name, pw);
+        EXPECT_EQ(r.code, ldap_code::success) << name << ": " << r.message;
+        EXPECT_EQ(queued().back(), "racf:CAROL01=" + pw) << name;
+    }
+}
+
+TEST_F(EngineNamesTest, AnUncapturedChangeMarksTheUpnMappingStale) {
+    map_carol();
+    know_carol();
+    restart();
+    ASSERT_TRUE(engine_->password_changed("carol"));  // the watcher names it by sam
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.mapping({"RACF", "carol@test.example"})->status, store::MappingStatus::stale);
+    auto audit = *r.audit();
+    EXPECT_TRUE(std::any_of(audit.begin(), audit.end(), [](const auto& a) {
+        return a.action == "change.uncaptured" && a.detail == "1 mapping(s) marked stale";
+    }));
+}
+
+TEST_F(EngineNamesTest, APreCommitCaptureByAnotherNameIsConfirmedUnderTheSam) {
+    map_carol();
+    know_carol();
+    restart();
+    EXPECT_EQ(change("dc-pre", kCarolGuid, "Carol-Pre-1").code, ldap_code::success);
+    ASSERT_TRUE(engine_->password_changed("carol"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-1"}));
+}
+
+TEST_F(EngineNamesTest, AnUnresolvedAccountIsLookedUpNotRefused) {
+    map_carol();  // not resolved: the directory was unreachable when it was made
+    std::vector<std::string> asked;
+    EngineOptions o;
+    o.resolve = [&](std::string_view name) -> Result<store::AccountNames> {
+        asked.emplace_back(name);
+        if (name != "carol") return fail(Errc::not_found, "no such account");
+        return carol();
+    };
+    restart(std::move(o));
+    // Post-commit: asked of the directory at once.
+    auto r = change("dc1", "carol", "Carol-Post-1");
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(asked, std::vector<std::string>{"carol"});
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Post-1"}));
+    EXPECT_EQ(std::move(*store_->read()).mapping({"RACF", "carol@test.example"})->object_guid, kCarolGuid);
+    // An account the directory does not know still gets 32; so does one no
+    // mapping names once every mapping is resolved (the directory is not asked).
+    EXPECT_EQ(change("dc1", "nobody", "Nobody-Pass-1").code, ldap_code::no_such_object);
+    {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.note_account({"{a11ce000-0000-0000-0000-000000000001}", "alice", "TEST", "", "", false, {}}));
+        ASSERT_TRUE(w.note_account({"{b0b00000-0000-0000-0000-000000000002}", "bob", "TEST", "", "", false, {}}));
+        ASSERT_TRUE(w.commit());
+    }
+    asked.clear();
+    EXPECT_EQ(change("dc-pre", "TEST\\nobody", "Nobody-Pass-2").code, ldap_code::no_such_object);
+    EXPECT_TRUE(asked.empty());
+}
+
+TEST_F(EngineNamesTest, APreCommitCaptureWaitsWhileAMappingIsUnresolved) {
+    map_carol();
+    EngineOptions o;
+    int asked = 0;
+    o.resolve = [&](std::string_view) -> Result<store::AccountNames> { ++asked; return carol(); };
+    restart(std::move(o));
+    // The DC is inside this change and may not answer: not asked, not refused.
+    auto r = change("dc-pre", "carol", "Carol-Pre-2");
+    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(asked, 0);
+    know_carol();  // what the watcher does before it reports the change
+    ASSERT_TRUE(engine_->password_changed("carol"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-2"}));
 }
 
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
