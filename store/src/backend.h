@@ -50,6 +50,11 @@ struct Dbs {
     Table pending{};     // capture id -> PendingRecord
     Table markers{};     // kind byte + HMAC(account \0 password) -> Marker
     Table cursors{};     // name -> opaque bytes (DirSync cookie, ...)
+    // Schema 3: directory accounts and their names.
+    Table accounts{};       // lower(guid) -> AccountNames
+    Table account_names{};  // lower(name form) -> lower(guid)
+    Table map_by_guid{};    // lower(guid) \0 lower(app) \0 lower(windows) -> ""
+    Table map_unresolved{}; // mapping key -> "": the account is not known yet
 };
 
 struct DatabaseDef {

@@ -101,8 +101,13 @@ std::string app_key(std::string_view app);
 std::string mapping_key(std::string_view app, std::string_view windows);
 std::string ext_index_key(std::string_view app, std::string_view external, std::string_view windows);
 std::string win_index_key(std::string_view windows, std::string_view app);
+std::string guid_index_key(std::string_view guid, std::string_view app, std::string_view windows);
 std::string audit_key(std::uint64_t id);  // also job, capture and dead-letter ids
 std::uint64_t audit_id(std::string_view key);
+
+// A mapping's entries in the objectGUID index and the unresolved list.
+Status index_mapping_account(TxnState& s, const Mapping& m);
+Status unindex_mapping_account(TxnState& s, const Mapping& m);
 
 // Names of apps, adapters, groups, principals, accounts: printable UTF-8.
 Status check_name(std::string_view what, std::string_view name);

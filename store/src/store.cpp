@@ -48,8 +48,24 @@ private:
 // inside the write transaction that also records the new version (the
 // backend has created any new table by then).
 // 1 -> 2 adds the gateway's tables and needs nothing else.
+// 2 -> 3 adds the account names: every mapping goes into the objectGUID index
+// (when it has one) and on the unresolved list, for pwsyncd to resolve.
 using Migration = Status (*)(KvTxn&, const Dbs&);
-constexpr Migration kMigrations[] = {nullptr};
+Status index_mappings(KvTxn& txn, const Dbs& d) {
+    std::vector<Mapping> all;
+    PWSYNC_TRY(txn.scan(d.mappings, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+        PWSYNC_ASSIGN(auto rec, records::decode_mapping(v));
+        all.push_back(std::move(rec.mapping));
+        return true;
+    }));
+    for (const auto& m : all) {
+        if (!m.object_guid.empty())
+            PWSYNC_TRY(txn.put(d.map_by_guid, guid_index_key(m.object_guid, m.app, m.windows), ""));
+        PWSYNC_TRY(txn.put(d.map_unresolved, mapping_key(m.app, m.windows), ""));
+    }
+    return {};
+}
+constexpr Migration kMigrations[] = {nullptr, index_mappings};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
 Result<std::uint32_t> read_schema(const KvTxn& txn, Table settings) {
