@@ -47,7 +47,7 @@ bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0;
 
 class LmdbTxn final : public KvTxn {
 public:
-    LmdbTxn(lmdb::Txn txn, const std::vector<Table>& dbis, bool write)
+    LmdbTxn(lmdb::Txn txn, const std::vector<MDB_dbi>& dbis, bool write)
         : txn_(std::move(txn)), dbis_(dbis), write_(write) {}
 
     MDB_txn* raw() const { return txn_.get(); }
@@ -80,7 +80,7 @@ public:
     // as every earlier release).
     Result<std::uint64_t> next_id(Sequence) override {
         if (!write_) return fail(Errc::internal, "an identifier was asked for in a read transaction");
-        const Table settings = dbi(tables().settings);
+        const MDB_dbi settings = dbi(tables().settings);
         PWSYNC_ASSIGN(auto v, lmdb::get(txn_.get(), settings, kSettingNextId));
         std::uint64_t id = 1;
         if (v) {
@@ -100,10 +100,10 @@ protected:
     }
 
 private:
-    Table dbi(Table t) const { return dbis_[static_cast<unsigned>(t)]; }
+    MDB_dbi dbi(Table t) const { return dbis_[static_cast<unsigned>(t)]; }
 
     lmdb::Txn txn_;
-    const std::vector<Table>& dbis_;
+    const std::vector<MDB_dbi>& dbis_;
     bool write_;
 };
 
@@ -147,7 +147,7 @@ public:
 private:
     LmdbConfig config_;
     lmdb::Env env_;
-    std::vector<Table> dbis_;
+    std::vector<MDB_dbi> dbis_;
 };
 
 // Enough named databases for every table and some to spare.

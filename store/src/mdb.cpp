@@ -86,13 +86,13 @@ void Txn::abort() noexcept {
     if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
 }
 
-Result<Cursor> Cursor::open(MDB_txn* txn, Table dbi) {
+Result<Cursor> Cursor::open(MDB_txn* txn, MDB_dbi dbi) {
     MDB_cursor* c = nullptr;
     if (auto st = check(mdb_cursor_open(txn, dbi, &c), "cannot open a cursor"); !st) return std::unexpected(st.error());
     return Cursor(c);
 }
 
-Result<std::optional<std::string_view>> get(MDB_txn* txn, Table dbi, std::string_view key) {
+Result<std::optional<std::string_view>> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
     MDB_val k = val(key), v{};
     const int rc = mdb_get(txn, dbi, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<std::string_view>{};
@@ -100,19 +100,19 @@ Result<std::optional<std::string_view>> get(MDB_txn* txn, Table dbi, std::string
     return std::optional<std::string_view>{view(v)};
 }
 
-Status put(MDB_txn* txn, Table dbi, std::string_view key, std::string_view value) {
+Status put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value) {
     MDB_val k = val(key), v = val(value);
     return check(mdb_put(txn, dbi, &k, &v, 0), "cannot write to the store");
 }
 
-Status del(MDB_txn* txn, Table dbi, std::string_view key) {
+Status del(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
     MDB_val k = val(key);
     const int rc = mdb_del(txn, dbi, &k, nullptr);
     if (rc == MDB_NOTFOUND) return {};
     return check(rc, "cannot delete from the store");
 }
 
-Status scan(MDB_txn* txn, Table dbi, std::string_view prefix, const Visitor& visit, std::string_view from) {
+Status scan(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, const Visitor& visit, std::string_view from) {
     auto cur = Cursor::open(txn, dbi);
     if (!cur) return std::unexpected(cur.error());
     const std::string_view start = from.empty() ? prefix : from;
@@ -131,7 +131,7 @@ Status scan(MDB_txn* txn, Table dbi, std::string_view prefix, const Visitor& vis
     return check(rc, "cannot iterate over the store");
 }
 
-Result<std::optional<std::string>> last_key(MDB_txn* txn, Table dbi) {
+Result<std::optional<std::string>> last_key(MDB_txn* txn, MDB_dbi dbi) {
     auto cur = Cursor::open(txn, dbi);
     if (!cur) return std::unexpected(cur.error());
     MDB_val k{}, v{};
@@ -141,7 +141,7 @@ Result<std::optional<std::string>> last_key(MDB_txn* txn, Table dbi) {
     return std::optional<std::string>{std::string(view(k))};
 }
 
-Result<std::size_t> entries(MDB_txn* txn, Table dbi) {
+Result<std::size_t> entries(MDB_txn* txn, MDB_dbi dbi) {
     MDB_stat s{};
     if (auto st = check(mdb_stat(txn, dbi, &s), "cannot read store statistics"); !st)
         return std::unexpected(st.error());
