@@ -10,21 +10,12 @@
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 set -uo pipefail
 
-die() { echo "account_names: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
-[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin account_names netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/names.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 USED_PASSWORDS=()
 newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 BASE=$PWSYNC_TEST_DC_BASE
@@ -178,14 +169,9 @@ check "the store verifies" "$P" store verify
 
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
-leaks=0
-for p in "${USED_PASSWORDS[@]}"; do
-    for f in "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json"; do
-        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
-    done
-    if grep -rqF -- "$p" "$W/gw/store"; then echo "leak: a password in the store files" >&2; leaks=$((leaks + 1)); fi
-done
+harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}"
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/gw/store")
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+harness_end

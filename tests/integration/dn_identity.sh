@@ -10,24 +10,15 @@
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
 set -uo pipefail
 
-die() { echo "dn_identity: $*" >&2; exit 2; }
-[[ ${PWSYNC_NETNS:-} == 1 ]] || die "run inside testenv/netns"
-[[ -f ${PWSYNC_TESTENV_STATE:-}/env.sh ]] || die "no env.sh in \$PWSYNC_TESTENV_STATE"
-[[ -n ${PWSYNC_BIN:-} ]] || die "PWSYNC_BIN (the build folder) is not set"
-# shellcheck source=/dev/null
-source "$PWSYNC_TESTENV_STATE/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../testenv/lib/gateway.sh
-source "$here/../../testenv/lib/gateway.sh"
+# shellcheck source=../../testenv/lib/harness.sh
+source "$here/../../testenv/lib/harness.sh"
+harness_begin dn_identity netns env bin gateway
 # Debian's python3-ldap3 is for Debian's python, whatever python3 is first on PATH.
 PY=/usr/bin/python3
 "$PY" -c 'import ldap3' 2>/dev/null || die "python3-ldap3 is not installed (testenv/packages.txt lists it)"
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/dn_identity.XXXXXX")
-passed=0 failed=0
-ok() { echo "PASS: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1" >&2; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 cleanup() { gw_stop; "$PWSYNC_TEST_SAMBA_TOOL" user delete dnuser >/dev/null 2>&1; rm -rf "$W"; }
 trap cleanup EXIT
 
@@ -153,13 +144,10 @@ done
 USED+=("Win-Form.0noneY")
 
 "$P" audit --json >"$W/audit.json"
-leaks=0
-for p in "${USED[@]}" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"; do
-    for f in "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json"; do
-        if grep -qF -- "$p" "$f"; then echo "leak: a password in $f" >&2; leaks=$((leaks + 1)); fi
-    done
-done
+harness_secrets "$W/leak-secrets" "${USED[@]}" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json")
 check "no password in the log or the audit (${#USED[@]} checked)" [ "$leaks" = 0 ]
+check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
-echo "$passed passed, $failed failed in $SECONDS s"
-[ "$failed" = 0 ]
+echo "dn_identity: $SECONDS s"
+harness_end
