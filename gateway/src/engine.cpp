@@ -149,7 +149,26 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     if (p.kind == store::PrincipalKind::monitor)
         return reply(ldap_code::insufficient_access_rights, "a monitor principal may only read cn=monitor");
     if (p.kind == store::PrincipalKind::windows) {
-        auto account = windows_account(identity, options_.account_of_dn);
+        // A DN the store knows as an account's name needs no directory search;
+        // nor does any DN in a pre-commit capture, which must not ask the DC
+        // (it is inside this very change): the store's names, or the watcher
+        // before it confirms, resolve it.
+        std::string named(identity);
+        AccountOfDn search = options_.account_of_dn;
+        if (auto parsed = parse_user_identity(identity); parsed && parsed->is_dn) {
+            if (auto dn = parse_dn(parsed->value)) {
+                const std::string canonical = canonical_dn(*dn);
+                bool known = p.capture == store::CaptureMode::pre_commit;
+                if (!known)
+                    if (auto r = store_.read())
+                        if (auto a = r->account(canonical); a && a->has_value()) known = true;
+                if (known) {
+                    named = "dn:" + canonical;
+                    search = nullptr;
+                }
+            }
+        }
+        auto account = windows_account(named, search);
         auto r = account ? from_windows(p, *account, new_password) : reply(account.error().code, account.error().message);
         r.mode = "windows";
         return r;

@@ -208,6 +208,27 @@ Result<Dn> parse_dn(std::string_view text) {
     return dn;
 }
 
+std::string canonical_dn(const Dn& dn) {
+    std::string out;
+    for (const auto& rdn : dn.rdns) {
+        if (!out.empty()) out += ',';
+        for (std::size_t i = 0; i < rdn.size(); ++i) {
+            if (i > 0) out += '+';
+            out += rdn[i].type;
+            out += '=';
+            const std::string v = matching_form(rdn[i].type, rdn[i].value);
+            for (std::size_t k = 0; k < v.size(); ++k) {
+                const char c = v[k];
+                const bool special = c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' ||
+                                     c == '=' || (k == 0 && (c == '#' || c == ' ')) || (k + 1 == v.size() && c == ' ');
+                if (special) out += '\\';
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
 bool same_value(std::string_view type, std::string_view a, std::string_view b) {
     return matching_form(type, a) == matching_form(type, b);
 }

@@ -41,6 +41,10 @@ Result<Dn> parse_dn(std::string_view text);
 // it (cn, uid, dc, ou, ...; ASCII letters only).
 bool same_value(std::string_view type, std::string_view a, std::string_view b);
 bool same_rdn(const Rdn& a, const Rdn& b);
+// One spelling per DN: "type=value,..." with the values in their matching
+// form and RFC 4514 escapes; equals the lower-cased DN a directory returns
+// for the usual DNs (what the store keeps as an account's name).
+std::string canonical_dn(const Dn& dn);
 // `dn` equals `base` or lies below it.
 bool is_under(const Dn& dn, const Dn& base);
 

@@ -198,4 +198,18 @@ TEST(WindowsAccount, NamesPassThroughAndDnsAreResolved) {
 }
 
 }  // namespace
+// One spelling per DN: what the store keeps for an account (AD's DN,
+// lower-cased) is found whatever case and spacing a sender used.
+TEST(UserIdentity, CanonicalDnIsTheLowerCasedDirectorySpelling) {
+    auto a = parse_dn("cn=alice, cn=users ,  DC=Test,dc=EXAMPLE");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(canonical_dn(*a), "cn=alice,cn=users,dc=test,dc=example");
+    auto b = parse_dn("CN=Smith\\, John,OU=People,DC=test,DC=example");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(canonical_dn(*b), "cn=smith\\, john,ou=people,dc=test,dc=example");
+    auto c = parse_dn("2.5.4.3=Bob,DC=test");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(canonical_dn(*c), "cn=bob,dc=test");
+}
+
 }  // namespace pwsync::gateway
