@@ -27,7 +27,7 @@
 #include "dispatcher.h"
 #include "engine.h"
 #include "pwsync/directory.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 #include "pwsync/store.h"
 
 namespace pwsync::bench {

@@ -2,7 +2,7 @@
 #include <algorithm>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 
 namespace pwsync::cli {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdlib>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::cli {

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 #include "complexity.h"
 #include "pwsync/directory.h"
 

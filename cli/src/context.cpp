@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 
 namespace pwsync::cli {
 namespace {

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <optional>
 
-#include "adapters.h"
+#include "registry.h"
 
 namespace pwsync::gateway {
 namespace {

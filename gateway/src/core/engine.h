@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "listener.h"  // ldap_code: the result codes
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 #include "pwsync/store.h"
 
 namespace pwsync::gateway {

@@ -1,7 +1,7 @@
 // The `null` adapter: accepts every delivery and does nothing. It measures
 // the core (engine, store, dispatcher) without an external system, and
 // stands in for one in a dry run.
-#include "adapters.h"
+#include "registry.h"
 
 namespace pwsync::gateway {
 namespace {

@@ -1,5 +1,5 @@
 // The registry of adapter types: one row per type, found by name.
-#include "adapters.h"
+#include "registry.h"
 #include "password_transform.h"
 
 namespace pwsync::gateway {

@@ -1,6 +1,6 @@
 // Wraps an adapter so that it receives passwords through its adapter's
 // password transform (password_transform.h).
-#include "adapters.h"
+#include "registry.h"
 #include "password_transform.h"
 #include "scrub.h"
 

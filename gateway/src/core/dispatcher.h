@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 #include "pwsync/store.h"
 
 namespace pwsync::gateway {

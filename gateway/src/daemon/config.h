@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "log.h"
-#include "pwsync/gateway.h"  // read_ini
+#include "pwsync/adapter.h"  // read_ini
 #include "pwsync/util.h"
 
 namespace pwsync::gateway {

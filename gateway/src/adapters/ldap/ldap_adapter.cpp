@@ -10,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-#include "adapters.h"
+#include "registry.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::gateway {

@@ -1,7 +1,7 @@
 // Factories of the built-in adapter types.
 #pragma once
 
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
 
 namespace pwsync::gateway {
 

@@ -3,7 +3,7 @@
 // Exit 0 = done, 75 (EX_TEMPFAIL) = retry, anything else = permanent.
 #include <sstream>
 
-#include "adapters.h"
+#include "registry.h"
 #include "process.h"
 
 namespace pwsync::gateway {
