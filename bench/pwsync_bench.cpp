@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "pwsync/directory.h"
 #include "pwsync/adapter.h"
+#include "registry.h"
 #include "pwsync/store.h"
 
 namespace pwsync::bench {
@@ -281,6 +282,7 @@ int cmd_core(const Args& a) {
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);
     gateway::DispatcherOptions dopts;
+    dopts.factory = gateway::make_adapter;
     dopts.workers = static_cast<std::size_t>(a.num("workers", 4));
     dopts.log = [](std::string_view l) { std::cerr << l << "\n"; };
     gateway::Dispatcher dispatcher(*s, dopts);

@@ -125,7 +125,7 @@ TEST_F(EngineTest, Authenticates) {
 
 TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
     auto r = change("dc1", "alice", "New-Pass-1");  // sam: matches TEST\alice
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-1", "racf:ALICE01=New-Pass-1"}));
     EXPECT_EQ(wakes_, 1);
     // The job carries the stored credential as the old password.
@@ -135,31 +135,31 @@ TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
 
 TEST_F(EngineTest, WindowsChangeRespectsSwitchesAndFlags) {
     adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = false; return u; }());
-    EXPECT_EQ(change("dc1", "TEST\\alice", "New-Pass-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "TEST\\alice", "New-Pass-2").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-2"}));
     set(store::SyncMode::windows, false);
     auto r = change("dc1", "TEST\\bob", "New-Pass-3");
-    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
     EXPECT_NE(r.message.find("pwsync sync enable windows"), std::string::npos);
     set(store::SyncMode::windows, true);
-    EXPECT_EQ(change("dc1", "TEST\\nobody", "New-Pass-4").code, ldap_code::no_such_object);
-    EXPECT_EQ(change("dc1", "", "New-Pass-4").code, ldap_code::unwilling_to_perform);
-    EXPECT_EQ(change("dc1", "alice", std::string("\xff\xfe", 2)).code, ldap_code::constraint_violation);
+    EXPECT_EQ(change("dc1", "TEST\\nobody", "New-Pass-4").outcome, ChangeOutcome::no_mapping);
+    EXPECT_EQ(change("dc1", "", "New-Pass-4").outcome, ChangeOutcome::incomplete);
+    EXPECT_EQ(change("dc1", "alice", std::string("\xff\xfe", 2)).outcome, ChangeOutcome::bad_password);
 }
 
 TEST_F(EngineTest, SameChangeTwiceIsDamped) {
-    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc1", "TEST\\bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "TEST\\bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued().size(), 1u);
     clock_.advance(std::chrono::minutes(11));
-    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued().size(), 2u);
 }
 
 TEST_F(EngineTest, PreCommitCaptureWaitsForTheDirectory) {
     // Two candidates: the first refused by AD (history), the second committed.
-    EXPECT_EQ(change("dc-pre", "alice", "Refused-Pass-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Refused-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-2").outcome, ChangeOutcome::stored);
     EXPECT_TRUE(queued().empty());
     ASSERT_TRUE(engine_->password_changed("TEST\\alice"));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-2", "racf:ALICE01=Committed-Pass-2"}));
@@ -168,7 +168,7 @@ TEST_F(EngineTest, PreCommitCaptureWaitsForTheDirectory) {
 }
 
 TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
-    EXPECT_EQ(change("dc-pre", "bob", "Never-Committed-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Committed-1").outcome, ChangeOutcome::stored);
     clock_.advance(std::chrono::seconds(121));
     EXPECT_EQ(*engine_->expire_pending(), 1u);
     ASSERT_TRUE(engine_->password_changed("bob"));  // a later change nobody captured
@@ -180,41 +180,41 @@ TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
     set(store::SyncMode::full, false);
     auto r = change("ldap-agent", "ALICE", "Partial-Pass-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Partial-Pass-1");
     EXPECT_TRUE(ad_calls_.empty());
     EXPECT_TRUE(queued().empty());
 }
 
 TEST_F(EngineTest, VerifyOldPassword) {
-    EXPECT_EQ(change("ldap-agent", "alice", "Next-1", "Wrong-Old").code, ldap_code::invalid_credentials);
-    EXPECT_EQ(change("ldap-agent", "alice", "Next-1").code, ldap_code::unwilling_to_perform);
-    EXPECT_EQ(change("ldap-agent", "bob", "Next-1", "anything").code, ldap_code::invalid_credentials);  // nothing stored
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1", "Wrong-Old").outcome, ChangeOutcome::wrong_old_password);
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1").outcome, ChangeOutcome::refused);
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1", "anything").outcome, ChangeOutcome::wrong_old_password);  // nothing stored
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "bob", "Next-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1").outcome, ChangeOutcome::stored);
 }
 
 TEST_F(EngineTest, DirectionSwitchedOffOrAdapterDisabled) {
     set(store::SyncMode::full, false);
     set(store::SyncMode::partial, false);
-    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::refused);
     set(store::SyncMode::partial, true);
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::refused);
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = true; return u; }());
-    EXPECT_EQ(change("ldap-agent", "nobody", "X-Pass-1", "Linux-Old-1").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("ldap-agent", "nobody", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::no_mapping);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
 }
 
 TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
     auto r = change("ldap-agent", "alice", "Full-Pass-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(ad_calls_, std::vector<std::string>{"TEST\\alice=Full-Pass-1"});
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Full-Pass-1");
     EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});  // the other application only
     // The DC's capture of pwsync's own write comes back: damped, never to ext-ldap.
-    EXPECT_EQ(change("dc1", "alice", "Full-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "alice", "Full-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});
     // The watcher sees pwsync's own write: no stale marking.
     clock_.advance(std::chrono::seconds(30));
@@ -226,7 +226,7 @@ TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
 TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
     ad_mode_ = "refuse";
     auto r = change("ldap-agent", "alice", "weak", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::constraint_violation);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused_by_ad);
     EXPECT_NE(r.message.find("0000052D"), std::string::npos);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
     EXPECT_TRUE(queued().empty());
@@ -235,7 +235,7 @@ TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
 TEST_F(EngineTest, FullSyncQueuesTheAdWriteWhenAdIsDown) {
     ad_mode_ = "down";
     auto r = change("ldap-agent", "alice", "Queued-Full-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_NE(r.message.find("queued"), std::string::npos);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Queued-Full-1");
     EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Queued-Full-1", "@windows:TEST\\alice=Queued-Full-1"}));
@@ -255,7 +255,7 @@ TEST_F(EngineTest, MappingConflictIsRefusedUnlessAllowed) {
         ASSERT_TRUE(w.commit());
     }
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "bob", "Both-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "bob", "Both-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(ad_calls_.size(), 2u);
     EXPECT_EQ(credential("LINUX", "TEST\\carol"), "Both-Pass-1");
 }
@@ -264,10 +264,10 @@ std::int64_t filetime(TimePoint t) { return to_unix_micros(t) * 10 + 11644473600
 
 TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
     const auto committed_at = clock_.now();
-    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").outcome, ChangeOutcome::stored);
     clock_.advance(std::chrono::seconds(10));
     // A later attempt the DC may yet refuse (history): captured, not committed.
-    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->password_changed("alice", filetime(committed_at + std::chrono::milliseconds(5))));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-1", "racf:ALICE01=Committed-Pass-1"}));
     auto r = std::move(*store_->read());
@@ -275,7 +275,7 @@ TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
 }
 
 TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
-    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").outcome, ChangeOutcome::stored);
     const auto at = filetime(clock_.now() + std::chrono::milliseconds(5));
     ASSERT_TRUE(engine_->password_changed("bob", at));
     ASSERT_TRUE(engine_->password_changed("bob", at));  // the same batch again after a crash
@@ -288,9 +288,9 @@ TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
 
 TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
     ad_mode_ = "down";
-    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").outcome, ChangeOutcome::stored);
     ad_mode_ = "ok";
-    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").outcome, ChangeOutcome::stored);
     auto r = std::move(*store_->read());
     EXPECT_TRUE(r.jobs_for_target(kWindowsTarget, "TEST\\alice")->empty());
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Direct-Second-2");
@@ -302,7 +302,7 @@ TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
 TEST_F(EngineTest, AQueuedAdWriteWaitsForItsFirstRetry) {
     ad_mode_ = "down";
     const TimePoint before = clock_.now();
-    EXPECT_EQ(change("ldap-agent", "alice", "Queued-Later-1", "Linux-Old-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-Later-1", "Linux-Old-1").outcome, ChangeOutcome::stored);
     auto r = std::move(*store_->read());
     auto jobs = r.jobs_for_target(kWindowsTarget, "TEST\\alice");
     ASSERT_TRUE(jobs);
@@ -319,7 +319,7 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     set(store::SyncMode::partial, false);
     const Secret old("Linux-Old-1");
     auto r = no_ad.change("ldap-agent", "alice", &old, Secret("Whatever-Pass-1"));
-    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
     EXPECT_NE(r.message.find("[directory]"), std::string::npos);
 }
 

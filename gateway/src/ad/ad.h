@@ -8,7 +8,7 @@
 #include <mutex>
 #include <optional>
 
-#include "engine.h"
+#include "pwsync/adapter.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::gateway {

@@ -15,9 +15,7 @@ std::string target_key(const store::Job& j) { return ascii_lower(j.adapter) + '\
 
 Dispatcher::Dispatcher(store::Store& store, DispatcherOptions options)
     : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_),
-      prng_(static_cast<std::uint64_t>(to_unix_micros(clock_->now())) | 1) {
-    if (!options_.factory) options_.factory = make_adapter;
-}
+      prng_(static_cast<std::uint64_t>(to_unix_micros(clock_->now())) | 1) {}
 
 Dispatcher::~Dispatcher() { stop(); }
 
@@ -30,6 +28,7 @@ Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& c
         auto it = cache_.find(key);
         if (it != cache_.end() && it->second.first == config.updated) return it->second.second;
     }
+    if (!options_.factory) return fail(Errc::invalid_argument, "no adapter factory: adapter '" + config.name + "' cannot be made");
     // Made outside the lock: a factory may connect somewhere.
     AdapterContext ctx{config, [this, name = config.name](std::string_view prop) -> Result<Secret> {
                            PWSYNC_ASSIGN(auto r, store_.read());

@@ -25,7 +25,7 @@ struct DispatcherOptions {
     std::function<double()> random;               // [0, 1) for jitter; nullptr: a seeded PRNG
     std::size_t workers = 4;                      // delivery threads (threaded mode)
     std::chrono::milliseconds idle_poll{1000};    // rescan at least this often
-    AdapterFactory factory;                       // nullptr: make_adapter (the registry)
+    AdapterFactory factory;                       // makes adapters: make_adapter (the registry)
     std::function<void(std::string_view)> log;    // errors the dispatcher cannot return
 };
 

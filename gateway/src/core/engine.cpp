@@ -10,12 +10,12 @@ namespace {
 // What the audit and the dispatcher call the sender of a change.
 constexpr std::string_view kPwsyncWrote = "\x01pwsync wrote this account";
 
-ChangeResult reply(int code, std::string message) { return {code, std::move(message)}; }
+ChangeResult reply(ChangeOutcome outcome, std::string message) { return {outcome, std::move(message)}; }
 
 ChangeResult from_error(const Error& e) {
     if (e.code == Errc::storage || e.code == Errc::io)
-        return reply(ldap_code::unavailable, "the change could not be stored: " + e.message);
-    return reply(ldap_code::other, e.message);
+        return reply(ChangeOutcome::unavailable, "the change could not be stored: " + e.message);
+    return reply(ChangeOutcome::failed, e.message);
 }
 
 std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
@@ -97,20 +97,20 @@ std::optional<std::string> Engine::authenticate_certificate(std::string_view sub
 
 ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
                             const Secret& new_password) {
-    if (new_password.empty()) return reply(ldap_code::unwilling_to_perform, "a new password is required");
+    if (new_password.empty()) return reply(ChangeOutcome::incomplete, "a new password is required");
     if (!valid_utf8(new_password.view()) || new_password.size() > 1024)
-        return reply(ldap_code::constraint_violation, "the new password is not valid UTF-8 or is too long");
-    if (identity.empty()) return reply(ldap_code::unwilling_to_perform, "userIdentity is required: name the account");
+        return reply(ChangeOutcome::bad_password, "the new password is not valid UTF-8 or is too long");
+    if (identity.empty()) return reply(ChangeOutcome::incomplete, "userIdentity is required: name the account");
     store::Principal p;
     {
         auto r = store_.read();
         if (!r) return from_error(r.error());
         auto found = r->principal(principal);
-        if (!found) return reply(ldap_code::insufficient_access_rights, "principal '" + principal + "' no longer exists");
+        if (!found) return reply(ChangeOutcome::denied, "principal '" + principal + "' no longer exists");
         p = std::move(*found);
     }
     if (p.kind == store::PrincipalKind::monitor)
-        return reply(ldap_code::insufficient_access_rights, "a monitor principal may only read cn=monitor");
+        return reply(ChangeOutcome::denied, "a monitor principal may only read cn=monitor");
     if (p.kind == store::PrincipalKind::windows) {
         auto r = from_windows(p, identity, new_password);
         r.mode = "windows";
@@ -172,12 +172,12 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
         queued = 0;
         PWSYNC_ASSIGN(auto sync, w.sync_settings());
         if (!sync.windows) {
-            out = reply(ldap_code::unwilling_to_perform, "Windows -> External sync is disabled (pwsync sync enable windows)");
+            out = reply(ChangeOutcome::refused, "Windows -> External sync is disabled (pwsync sync enable windows)");
             return {};
         }
         PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
         if (mappings.empty()) {
-            out = reply(ldap_code::no_such_object, "no mapping for Windows account '" + std::string(account) + "'");
+            out = reply(ChangeOutcome::no_mapping, "no mapping for Windows account '" + std::string(account) + "'");
             return {};
         }
         if (p.capture == store::CaptureMode::pre_commit) {
@@ -186,10 +186,10 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             c.principal = p.name;
             c.expires = now() + options_.pending_ttl;
             PWSYNC_TRY(w.add_pending_capture(c, password));
-            out = reply(ldap_code::success, "stored; pending until the directory confirms the change");
+            out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
             PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued));
-            out = reply(ldap_code::success, "stored; queued for " + std::to_string(queued) + " application(s)");
+            out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
         return {};
     });
@@ -208,7 +208,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         auto r = store_.read();
         if (!r) return from_error(r.error());
         auto a = r->adapter(p.adapter);
-        if (!a) return reply(ldap_code::unwilling_to_perform, a.error().message);
+        if (!a) return reply(ChangeOutcome::refused, a.error().message);
         adapter = std::move(*a);
         auto s = r->sync_settings();
         if (!s) return from_error(s.error());
@@ -222,33 +222,33 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
                 if (m.enabled) mappings.push_back(std::move(m));
         }
     }
-    if (!adapter.flags.enabled) return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' is disabled");
+    if (!adapter.flags.enabled) return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' is disabled");
     const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
     const bool partial = adapter.flags.sync_from_adapter && sync.partial;
     if (adapter.flags.change_windows_password && sync.full && !options_.ad_writer && !partial)
-        return reply(ldap_code::unwilling_to_perform, "full sync needs a [directory] section in pwsyncd.conf");
+        return reply(ChangeOutcome::refused, "full sync needs a [directory] section in pwsyncd.conf");
     if (!full && !partial)
-        return reply(ldap_code::unwilling_to_perform,
+        return reply(ChangeOutcome::refused,
                      "External -> Windows sync is disabled for adapter '" + adapter.name +
                          "' (adapter flags sync-from-adapter / change-windows-password and pwsync sync enable partial|full)");
     if (mappings.empty())
-        return reply(ldap_code::no_such_object, "no mapping for external user '" + std::string(external) + "' in adapter '" +
+        return reply(ChangeOutcome::no_mapping, "no mapping for external user '" + std::string(external) + "' in adapter '" +
                                                   adapter.name + "'");
     if (mappings.size() > 1 && !adapter.flags.allow_mapping_conflicts)
-        return reply(ldap_code::unwilling_to_perform, "external user '" + std::string(external) + "' is mapped to " +
+        return reply(ChangeOutcome::refused, "external user '" + std::string(external) + "' is mapped to " +
                                                         std::to_string(mappings.size()) +
                                                         " Windows accounts and adapter '" + adapter.name +
                                                         "' does not allow mapping conflicts");
     if (adapter.flags.verify_old_password) {
         if (old_password == nullptr || old_password->empty())
-            return reply(ldap_code::unwilling_to_perform, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
+            return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
         auto r = store_.read();
         if (!r) return from_error(r.error());
         for (const auto& m : mappings) {
             auto stored = r->mapping_credential({m.app, m.windows});
-            if (!stored) return reply(ldap_code::invalid_credentials, "no stored credential to verify the old password against");
+            if (!stored) return reply(ChangeOutcome::wrong_old_password, "no stored credential to verify the old password against");
             if (!constant_time_equal(stored->view(), old_password->view()))
-                return reply(ldap_code::invalid_credentials, "the old password does not match the stored one");
+                return reply(ChangeOutcome::wrong_old_password, "the old password does not match the stored one");
         }
     }
 
@@ -284,7 +284,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
                 if (auto w = store_.write(p.name)) {
                     if (mark_written(*w, m.windows, password.view(), adapter.name, now())) (void)w->commit();
                 }
-                return reply(ldap_code::constraint_violation, "Active Directory refused the password: " + st.error().message);
+                return reply(ChangeOutcome::refused_by_ad, "Active Directory refused the password: " + st.error().message);
             }
             ad_error = st.error().message;
             ad_queue.push_back(m.windows);
@@ -327,7 +327,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         return from_error(st.error());
     if (auto st = w->commit(); !st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
-    auto done = reply(ldap_code::success, full ? (ad_queue.empty() ? "stored and set in Active Directory"
+    auto done = reply(ChangeOutcome::stored, full ? (ad_queue.empty() ? "stored and set in Active Directory"
                                                             : "stored; Active Directory is unreachable, the write is queued")
                                         : "stored");
     done.mode = full ? "full" : "partial";

@@ -11,20 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "listener.h"  // ldap_code: the result codes
+#include "outcomes.h"
 #include "pwsync/adapter.h"
 #include "pwsync/store.h"
 
 namespace pwsync::gateway {
-
-
-struct ChangeResult {
-    int code = ldap_code::success;
-    std::string message;
-    // For the counters: windows, full, partial, or external when an
-    // adapter's change was refused before its mode was known.
-    std::string_view mode = "external";
-};
 
 // Writes a password into AD (full sync). Permanent refusals (policy) come
 // back as Errc::refused with AD's text; unreachable as Errc::unavailable.

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "registry.h"
 
 namespace pwsync::gateway {
 
@@ -66,6 +67,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     DispatcherOptions dopts;
     dopts.clock = &p.clock;
     dopts.workers = config.workers;
+    dopts.factory = make_adapter;
     dopts.log = [](std::string_view line) { log_error(line); };
     p.dispatcher.emplace(*p.store, dopts);
     if (p.ad) {

@@ -4,6 +4,26 @@
 #include "log.h"
 
 namespace pwsync::gateway {
+namespace {
+
+// The one place where the engine's outcomes become RFC 4511 result codes.
+int ldap_code_of(ChangeOutcome outcome) {
+    switch (outcome) {
+        case ChangeOutcome::stored: return ldap_code::success;
+        case ChangeOutcome::incomplete:
+        case ChangeOutcome::refused: return ldap_code::unwilling_to_perform;
+        case ChangeOutcome::bad_password:
+        case ChangeOutcome::refused_by_ad: return ldap_code::constraint_violation;
+        case ChangeOutcome::no_mapping: return ldap_code::no_such_object;
+        case ChangeOutcome::denied: return ldap_code::insufficient_access_rights;
+        case ChangeOutcome::wrong_old_password: return ldap_code::invalid_credentials;
+        case ChangeOutcome::unavailable: return ldap_code::unavailable;
+        case ChangeOutcome::failed: break;
+    }
+    return ldap_code::other;
+}
+
+}  // namespace
 
 std::expected<std::string, LdapResult> EngineHandler::bind_simple(std::string_view dn, const Secret& password,
                                                                   const Peer& peer) {
@@ -22,12 +42,13 @@ LdapResult EngineHandler::password_modify(const std::string& principal, std::str
                                           const std::optional<Secret>& old_password, const Secret& new_password,
                                           const Peer& peer) {
     auto r = engine_.change(principal, user_identity, old_password ? &*old_password : nullptr, new_password);
+    const int code = ldap_code_of(r.outcome);
     const std::string line = "change for '" + std::string(user_identity) + "' from " + principal + " (" + peer.address +
-                             "): " + std::to_string(r.code) + " " + r.message;
-    if (r.code == ldap_code::success) log_info(line);
+                             "): " + std::to_string(code) + " " + r.message;
+    if (r.outcome == ChangeOutcome::stored) log_info(line);
     else log_warning(line);
-    if (metrics_) metrics_->change(r.mode, r.code);
-    return {r.code, r.message};
+    if (metrics_) metrics_->change(r.mode, r.outcome);
+    return {code, r.message};
 }
 
 std::expected<std::vector<SearchEntry>, LdapResult> EngineHandler::search_subtree(const std::string& principal,

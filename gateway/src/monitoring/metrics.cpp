@@ -12,16 +12,20 @@ std::size_t mode_index(std::string_view mode) {
     return it == kModes.end() ? kModes.size() - 1 : static_cast<std::size_t>(it - kModes.begin());
 }
 
-std::size_t result_index(int code) {
-    switch (code) {
-        case ldap_code::success: return 0;
-        case ldap_code::constraint_violation:
-        case ldap_code::no_such_object:
-        case ldap_code::unwilling_to_perform: return 1;
-        case ldap_code::invalid_credentials:
-        case ldap_code::insufficient_access_rights: return 2;
-        default: return 3;
+std::size_t result_index(ChangeOutcome outcome) {
+    switch (outcome) {
+        case ChangeOutcome::stored: return 0;
+        case ChangeOutcome::incomplete:
+        case ChangeOutcome::bad_password:
+        case ChangeOutcome::refused:
+        case ChangeOutcome::no_mapping:
+        case ChangeOutcome::refused_by_ad: return 1;
+        case ChangeOutcome::denied:
+        case ChangeOutcome::wrong_old_password: return 2;
+        case ChangeOutcome::unavailable:
+        case ChangeOutcome::failed: break;
     }
+    return 3;
 }
 
 std::string escape_label(std::string_view v) {
@@ -51,8 +55,8 @@ std::string num(std::int64_t n) { return std::to_string(n); }
 
 }  // namespace
 
-void Metrics::change(std::string_view mode, int ldap_code) noexcept {
-    changes_[mode_index(mode)][result_index(ldap_code)].fetch_add(1, std::memory_order_relaxed);
+void Metrics::change(std::string_view mode, ChangeOutcome outcome) noexcept {
+    changes_[mode_index(mode)][result_index(outcome)].fetch_add(1, std::memory_order_relaxed);
 }
 
 Metrics::Snapshot Metrics::snapshot(bool watcher_configured) const {

@@ -14,7 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "listener.h"
+#include "listener.h"  // SearchEntry
+#include "outcomes.h"
 #include "pwsync/store.h"
 #include "pwsync/util.h"
 
@@ -29,8 +30,8 @@ class Metrics {
 public:
     explicit Metrics(const Clock& clock) : clock_(clock), started_(clock.now()) {}
 
-    // A Password Modify answered with `ldap_code` for a change in `mode`.
-    void change(std::string_view mode, int ldap_code) noexcept;
+    // A Password Modify for a change in `mode` that came to `outcome`.
+    void change(std::string_view mode, ChangeOutcome outcome) noexcept;
     void watcher_polled() noexcept { last_poll_.store(clock_.now().time_since_epoch().count()); watcher_up_ = true; }
     void watcher_down() noexcept { watcher_up_ = false; }
 
