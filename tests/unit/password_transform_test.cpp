@@ -4,7 +4,7 @@
 
 #include "helpers.h"
 #include "password_transform.h"
-#include "pwsync/adapter.h"
+#include "registry.h"
 
 namespace pwsync::gateway {
 namespace {

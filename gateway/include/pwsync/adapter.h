@@ -1,5 +1,6 @@
-// pwsync/gateway.h — the sync gateway (pwsyncd): the adapter extension point
-// and the pieces the daemon is built from.
+// pwsync/adapter.h — the adapter SDK: what an adapter is, what it is given,
+// and what it answers. Adapter types build on this header alone (and on the
+// directory library, for LDAP).
 #pragma once
 
 #include <chrono>
@@ -15,8 +16,6 @@
 #include "pwsync/util.h"
 
 namespace pwsync::gateway {
-
-// ---------------------------------------------------------------- adapters
 
 // One password to set on one external account.
 struct Delivery {
@@ -58,35 +57,19 @@ struct AdapterContext {
 
 using AdapterFactory = std::function<Result<std::unique_ptr<Adapter>>(const AdapterContext&)>;
 
-// An adapter type as the CLI and the daemon know it, registered by name.
+// An adapter type, registered by name (adapters/registry.cpp). Its folder
+// under gateway/src/adapters/ exports one of these.
 struct AdapterType {
     std::string name;
     std::string summary;
     std::vector<std::string> properties;         // plain properties it understands
     std::vector<std::string> secret_properties;  // properties that must be set as secrets
-    AdapterFactory factory;
+    // Whether what is set is well formed (a URI that parses, an absolute
+    // program): `pwsync adapter create/update` refuse what fails here, so a
+    // bad setting is not first found as a dead letter. Properties still
+    // missing are left to `make` (an adapter may be completed by updates).
+    Status (*validate)(const store::Adapter& config);
+    AdapterFactory make;
 };
-
-const std::vector<AdapterType>& adapter_types();
-const AdapterType* find_adapter_type(std::string_view name);
-// The adapter of that type, behind its password transform when it has one.
-Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context);
-
-// Whether the password-* properties (transforms, any type) are consistent;
-// the error names the property.
-Status check_password_transform(const std::map<std::string, std::string>& properties);
-
-// ----------------------------------------------------------- configuration
-
-// Every "key = value" of an INI file in order, keys as "section.key" (or
-// "key" before any section); comments and blank lines dropped. Shared by
-// pwsyncd, pwsync and the capture hook, which read parts of the same files.
-struct IniEntry {
-    std::string section, key, value;
-};
-Result<std::vector<IniEntry>> read_ini(const std::string& path);
-
-// "a b  c" -> {"a", "b", "c"} (URI lists).
-std::vector<std::string> split_words(const std::string& s);
 
 }  // namespace pwsync::gateway

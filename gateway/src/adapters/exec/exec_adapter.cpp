@@ -46,18 +46,34 @@ private:
 
 }  // namespace
 
+namespace {
+
+Status validate_exec(const store::Adapter& a) {
+    auto it = a.properties.find("program");
+    if (it != a.properties.end() && !it->second.starts_with('/'))
+        return fail(Errc::invalid_argument, "exec adapter '" + a.name + "': program must be an absolute path");
+    return {};
+}
+
 Result<std::unique_ptr<Adapter>> make_exec_adapter(const AdapterContext& c) {
+    PWSYNC_TRY(validate_exec(c.config));
     auto it = c.config.properties.find("program");
     if (it == c.config.properties.end() || it->second.empty())
         return fail(Errc::invalid_argument, "exec adapter '" + c.config.name + "' needs property program");
-    if (it->second[0] != '/')
-        return fail(Errc::invalid_argument, "exec adapter '" + c.config.name + "': program must be an absolute path");
     std::vector<std::string> argv{it->second};
     if (auto a = c.config.properties.find("args"); a != c.config.properties.end()) {
         std::istringstream words(a->second);
         for (std::string w; words >> w;) argv.push_back(w);
     }
     return std::make_unique<ExecAdapter>(std::move(argv), std::chrono::seconds(c.config.timeout));
+}
+
+}  // namespace
+
+const AdapterType& exec_adapter_type() {
+    static const AdapterType type{"exec", "a program run with the account names as arguments and the password on stdin",
+                                  {"program", "args"}, {}, validate_exec, make_exec_adapter};
+    return type;
 }
 
 }  // namespace pwsync::gateway

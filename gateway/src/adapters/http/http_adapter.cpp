@@ -183,6 +183,17 @@ private:
 
 }  // namespace
 
+namespace {
+
+Status validate_http(const store::Adapter& a) {
+    const std::string name = "http adapter '" + a.name + "'";
+    auto get = [&](const char* k) { auto it = a.properties.find(k); return it == a.properties.end() ? std::string() : it->second; };
+    if (a.properties.contains("url") && !get("url").starts_with("https://"))
+        return fail(Errc::invalid_argument, name + ": url must be https://...");
+    if (get("cert").empty() != get("key").empty()) return fail(Errc::invalid_argument, name + ": cert and key go together");
+    return {};
+}
+
 Result<std::unique_ptr<Adapter>> make_http_adapter(const AdapterContext& c) {
     static std::once_flag once;
     static CURLcode global = CURLE_OK;
@@ -206,6 +217,14 @@ Result<std::unique_ptr<Adapter>> make_http_adapter(const AdapterContext& c) {
     if (has("token")) { PWSYNC_ASSIGN(s.token, c.secret("token")); }
     if (has("hmac-secret")) { PWSYNC_ASSIGN(s.hmac_secret, c.secret("hmac-secret")); }
     return std::make_unique<HttpAdapter>(std::move(s));
+}
+
+}  // namespace
+
+const AdapterType& http_adapter_type() {
+    static const AdapterType type{"http", "a webhook: an HTTPS POST of a signed JSON body", {"url", "ca", "cert", "key"},
+                                  {"token", "hmac-secret"}, validate_http, make_http_adapter};
+    return type;
 }
 
 }  // namespace pwsync::gateway
