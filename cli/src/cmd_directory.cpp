@@ -3,7 +3,7 @@
 #include <cstdlib>
 
 #include "cli.h"
-#include "pwsync/adapter.h"
+#include "pwsync/ini.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::cli {
@@ -20,7 +20,7 @@ std::string config_path(const Context& c) {
 // The [directory] section, every key in it (unknown ones too, so that a
 // typo is reported instead of ignored).
 Result<dir::Settings> load_settings(const std::string& path) {
-    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
     std::vector<std::pair<std::string, std::string>> section;
     for (const auto& [sec, key, value] : entries)
         if (sec == "directory") section.emplace_back(key, value);

@@ -1,14 +1,9 @@
 #include "config.h"
 
-#include <boost/program_options.hpp>
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 namespace pwsync::gateway {
 namespace {
-
-namespace po = boost::program_options;
 
 Result<std::uint64_t> number(const std::string& key, const std::string& value, std::uint64_t min, std::uint64_t max) {
     std::uint64_t n = 0;
@@ -20,32 +15,6 @@ Result<std::uint64_t> number(const std::string& key, const std::string& value, s
 }
 
 }  // namespace
-
-std::vector<std::string> split_words(const std::string& s) {
-    std::istringstream in(s);
-    std::vector<std::string> out;
-    for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
-
-Result<std::vector<IniEntry>> read_ini(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return fail(Errc::not_found, "cannot read configuration file " + path);
-    po::parsed_options parsed(nullptr);
-    try {
-        parsed = po::parse_config_file(f, po::options_description(), true);
-    } catch (const po::error& e) {
-        return fail(Errc::invalid_argument, path + ": " + e.what());
-    }
-    std::vector<IniEntry> out;
-    for (const auto& opt : parsed.options) {
-        const std::string& key = opt.string_key;
-        const auto dot = key.find('.');
-        out.push_back({dot == std::string::npos ? "" : key.substr(0, dot), dot == std::string::npos ? key : key.substr(dot + 1),
-                       opt.value.empty() ? std::string() : opt.value.front()});
-    }
-    return out;
-}
 
 Result<DaemonConfig> load_config(const std::string& path) {
     PWSYNC_ASSIGN(auto entries, read_ini(path));

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "log.h"
-#include "pwsync/adapter.h"  // read_ini
+#include "pwsync/ini.h"
 #include "pwsync/util.h"
 
 namespace pwsync::gateway {
