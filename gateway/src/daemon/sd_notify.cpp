@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "pwsync/handles.h"
+
 namespace pwsync::gateway {
 
 bool sd_notify(std::string_view state) noexcept {
@@ -19,11 +21,10 @@ bool sd_notify(std::string_view state) noexcept {
     if (len >= sizeof addr.sun_path) return false;
     std::memcpy(addr.sun_path, path, len);
     if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+    const UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return false;
     const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-    const ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), size);
-    ::close(fd);
+    const ssize_t sent = ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), size);
     return sent == static_cast<ssize_t>(state.size());
 }
 

@@ -5,10 +5,6 @@ namespace {
 
 std::unexpected<Error> bad(std::string what) { return fail(Errc::protocol, std::move(what)); }
 
-struct BerFreeBuf {
-    void operator()(BerElement* ber) const noexcept { ber_free(ber, 1); }
-};
-
 constexpr ber_tag_t kSimple = 0x80;     // AuthenticationChoice simple [0]
 constexpr ber_tag_t kSasl = 0xa3;       // AuthenticationChoice sasl [3]
 constexpr ber_tag_t kExtName = 0x80;    // ExtendedRequest requestName [0]
@@ -97,7 +93,7 @@ std::expected<std::optional<FrameHeader>, FrameError> parse_frame_header(std::st
 }
 
 std::optional<BerReader> BerReader::over(std::string_view bytes) {
-    std::unique_ptr<BerElement, BerFree> ber(ber_alloc_t(0));
+    BerReading ber(ber_alloc_t(0));
     if (!ber) return std::nullopt;
     berval bv{bytes.size(), const_cast<char*>(bytes.data())};
     ber_init2(ber.get(), &bv, 0);
@@ -224,7 +220,7 @@ bool is_known_request(ber_tag_t request_tag) {
 Result<std::string> encode_response(int message_id, ber_tag_t response_tag, const LdapResult& result,
                                     std::optional<std::string_view> response_name,
                                     std::optional<std::string_view> response_value) {
-    std::unique_ptr<BerElement, BerFreeBuf> ber(ber_alloc_t(LBER_USE_DER));
+    BerWriting ber(ber_alloc_t(LBER_USE_DER));
     if (!ber) return fail(Errc::internal, "out of memory encoding a response");
     const std::string_view msg = result.message;
     int rc = ber_printf(ber.get(), "{it{eoo", static_cast<ber_int_t>(message_id), response_tag,

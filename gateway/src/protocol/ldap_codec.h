@@ -16,6 +16,7 @@
 
 #include "ldap_search.h"
 #include "listener.h"
+#include "pwsync/handles.h"
 #include "pwsync/util.h"
 
 namespace pwsync::gateway::ldap {
@@ -66,10 +67,6 @@ std::expected<std::optional<FrameHeader>, FrameError> parse_frame_header(std::st
 
 // ---------------------------------------------------------------- reading
 
-struct BerFree {
-    void operator()(BerElement* ber) const noexcept { ber_free(ber, 0); }
-};
-
 // A bounded reader over one BER encoding, in place. liblber looks at the
 // byte just past an element, so the byte after `bytes` must be readable.
 class BerReader {
@@ -86,8 +83,8 @@ public:
     std::optional<BerReader> enter(ber_tag_t expected);
 
 private:
-    explicit BerReader(std::unique_ptr<BerElement, BerFree> ber) : ber_(std::move(ber)) {}
-    std::unique_ptr<BerElement, BerFree> ber_;
+    explicit BerReader(BerReading ber) : ber_(std::move(ber)) {}
+    BerReading ber_;
 };
 
 struct SimpleBind {

@@ -152,10 +152,7 @@ bool matches(const Filter& f, const SearchEntry& entry) {
 }
 
 Result<std::string> encode_entry(int message_id, const SearchEntry& entry, const SearchRequest& request) {
-    struct FreeBuf {
-        void operator()(BerElement* b) const noexcept { ber_free(b, 1); }
-    };
-    std::unique_ptr<BerElement, FreeBuf> ber(ber_alloc_t(LBER_USE_DER));
+    BerWriting ber(ber_alloc_t(LBER_USE_DER));
     if (!ber) return fail(Errc::internal, "out of memory encoding a search entry");
     const bool none = std::ranges::any_of(request.attributes, [](const std::string& a) { return a == "1.1"; }) &&
                       request.attributes.size() == 1;

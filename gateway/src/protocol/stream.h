@@ -9,27 +9,13 @@
 #include <string_view>
 #include <utility>
 
+#include "pwsync/handles.h"
 #include "pwsync/util.h"
 #include "tls_context.h"
 
 namespace pwsync::gateway {
 
-// A file descriptor that closes itself.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept;
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd();
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 enum class Io { ok, eof, timeout, stopped, error };
 
