@@ -19,28 +19,29 @@ bool same_text(std::string_view a, std::string_view b) { return ascii_lower(a) =
 Result<Filter> decode_filter(ber_tag_t tag, std::string_view contents, int depth) {
     if (depth > kMaxFilterDepth) return bad("the search filter is nested too deeply");
     Filter f;
+    // The next element of `r` as one more child of f (and, or, not).
+    auto add_child = [&](BerReader& r, const char* malformed) -> Status {
+        auto e = r.any_element();
+        if (!e) return bad(malformed);
+        PWSYNC_ASSIGN(auto child, decode_filter(e->first, e->second, depth + 1));
+        f.children.push_back(std::move(child));
+        return {};
+    };
     switch (tag) {
         case kAnd:
         case kOr: {
             f.kind = tag == kAnd ? Filter::Kind::all_of : Filter::Kind::any_of;
             auto set = BerReader::over(contents);
             if (!set) return bad("cannot read the search filter");
-            while (!set->at_end()) {
-                auto e = set->any_element();
-                if (!e) return bad("the search filter is malformed");
-                PWSYNC_ASSIGN(auto child, decode_filter(e->first, e->second, depth + 1));
-                f.children.push_back(std::move(child));
-            }
+            while (!set->at_end()) PWSYNC_TRY(add_child(*set, "the search filter is malformed"));
             return f;
         }
         case kNot: {
             f.kind = Filter::Kind::negation;
             auto inner = BerReader::over(contents);
             if (!inner) return bad("cannot read the search filter");
-            auto e = inner->any_element();
-            if (!e || !inner->at_end()) return bad("the search filter's not is malformed");
-            PWSYNC_ASSIGN(auto child, decode_filter(e->first, e->second, depth + 1));
-            f.children.push_back(std::move(child));
+            PWSYNC_TRY(add_child(*inner, "the search filter's not is malformed"));
+            if (!inner->at_end()) return bad("the search filter's not is malformed");
             return f;
         }
         case kEquality: {
