@@ -200,7 +200,7 @@ TEST_F(HttpAdapterTest, TheDispatcherRetriesThenDeliversOrDeadLetters) {
     for (const char* u : {"alice", "bob"}) ASSERT_TRUE(map("CRM", std::string("EXAMPLE\\") + u, u));
     std::vector<std::string> logged;
     DispatcherOptions opts;
-    opts.factory = make_adapter;
+    opts.factory = gateway::make_adapter;
     opts.clock = &clock_;
     opts.random = [] { return 0.0; };
     opts.log = [&](std::string_view l) { logged.emplace_back(l); };
