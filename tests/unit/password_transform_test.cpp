@@ -130,6 +130,18 @@ TEST(PasswordTransform, EveryAdapterTypeAcceptsTheTransformProperties) {
             EXPECT_NE(std::find(type.properties.begin(), type.properties.end(), p), type.properties.end()) << type.name << " " << p;
 }
 
+// registry.cpp (what pwsync validates) and factories.cpp (what pwsyncd
+// makes) list the same types.
+TEST(AdapterRegistry, EveryTypeHasAFactoryAndEveryFactoryAType) {
+    for (const auto& type : adapter_types()) EXPECT_TRUE(find_adapter_factory(type.name)) << type.name;
+    for (const char* name : {"ldap", "exec", "http", "null"}) {
+        EXPECT_NE(find_adapter_type(name), nullptr) << name;
+        EXPECT_TRUE(find_adapter_factory(name)) << name;
+    }
+    EXPECT_EQ(adapter_types().size(), 4u);
+    EXPECT_FALSE(find_adapter_factory("bogus"));
+}
+
 // The exec adapter made by the registry receives the transformed password;
 // a refusal never reaches the program and is permanent.
 TEST(PasswordTransform, TheExecAdapterReceivesTheTransformedPassword) {

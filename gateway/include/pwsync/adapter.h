@@ -58,7 +58,10 @@ struct AdapterContext {
 using AdapterFactory = std::function<Result<std::unique_ptr<Adapter>>(const AdapterContext&)>;
 
 // An adapter type, registered by name (adapters/registry.cpp). Its folder
-// under gateway/src/adapters/ exports one of these.
+// under gateway/src/adapters/ exports one of these (type.cpp) and its
+// factory (make_<type>_adapter, adapters/factories.cpp): apart, so that
+// pwsync, which validates settings, does not link what the adapters
+// themselves need (libcurl).
 struct AdapterType {
     std::string name;
     std::string summary;
@@ -69,7 +72,6 @@ struct AdapterType {
     // bad setting is not first found as a dead letter. Properties still
     // missing are left to `make` (an adapter may be completed by updates).
     Status (*validate)(const store::Adapter& config);
-    AdapterFactory make;
 };
 
 }  // namespace pwsync::gateway

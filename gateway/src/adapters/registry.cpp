@@ -1,4 +1,5 @@
-// The registry of adapter types: one row per type, found by name.
+// The registry of adapter types: one row per type, found by name. What
+// pwsync needs (validation); the factories are in factories.cpp.
 #include "registry.h"
 #include "password_transform.h"
 
@@ -40,14 +41,6 @@ Status check_password_transform(const std::map<std::string, std::string>& proper
     auto t = PasswordTransform::from_properties(properties);
     if (!t) return std::unexpected(t.error());
     return {};
-}
-
-Result<std::unique_ptr<Adapter>> make_adapter(const AdapterContext& context) {
-    const AdapterType* type = find_adapter_type(context.config.type);
-    if (type == nullptr)
-        return fail(Errc::invalid_argument, "adapter '" + context.config.name + "' has unknown type '" + context.config.type + "'");
-    PWSYNC_ASSIGN(auto adapter, type->make(context));
-    return with_password_transform(context, std::move(adapter));
 }
 
 }  // namespace pwsync::gateway

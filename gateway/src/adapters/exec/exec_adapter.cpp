@@ -46,17 +46,8 @@ private:
 
 }  // namespace
 
-namespace {
-
-Status validate_exec(const store::Adapter& a) {
-    auto it = a.properties.find("program");
-    if (it != a.properties.end() && !it->second.starts_with('/'))
-        return fail(Errc::invalid_argument, "exec adapter '" + a.name + "': program must be an absolute path");
-    return {};
-}
-
 Result<std::unique_ptr<Adapter>> make_exec_adapter(const AdapterContext& c) {
-    PWSYNC_TRY(validate_exec(c.config));
+    PWSYNC_TRY(exec_adapter_type().validate(c.config));
     auto it = c.config.properties.find("program");
     if (it == c.config.properties.end() || it->second.empty())
         return fail(Errc::invalid_argument, "exec adapter '" + c.config.name + "' needs property program");
@@ -66,14 +57,6 @@ Result<std::unique_ptr<Adapter>> make_exec_adapter(const AdapterContext& c) {
         for (std::string w; words >> w;) argv.push_back(w);
     }
     return std::make_unique<ExecAdapter>(std::move(argv), std::chrono::seconds(c.config.timeout));
-}
-
-}  // namespace
-
-const AdapterType& exec_adapter_type() {
-    static const AdapterType type{"exec", "a program run with the account names as arguments and the password on stdin",
-                                  {"program", "args"}, {}, validate_exec, make_exec_adapter};
-    return type;
 }
 
 }  // namespace pwsync::gateway

@@ -183,23 +183,13 @@ private:
 
 }  // namespace
 
-namespace {
-
-Status validate_http(const store::Adapter& a) {
-    const std::string name = "http adapter '" + a.name + "'";
-    auto get = [&](const char* k) { auto it = a.properties.find(k); return it == a.properties.end() ? std::string() : it->second; };
-    if (a.properties.contains("url") && !get("url").starts_with("https://"))
-        return fail(Errc::invalid_argument, name + ": url must be https://...");
-    if (get("cert").empty() != get("key").empty()) return fail(Errc::invalid_argument, name + ": cert and key go together");
-    return {};
-}
-
 Result<std::unique_ptr<Adapter>> make_http_adapter(const AdapterContext& c) {
     static std::once_flag once;
     static CURLcode global = CURLE_OK;
     std::call_once(once, [] { global = curl_global_init(CURL_GLOBAL_DEFAULT); });
     const std::string name = "http adapter '" + c.config.name + "'";
     if (global != CURLE_OK) return fail(Errc::io, name + ": libcurl did not initialise");
+    PWSYNC_TRY(http_adapter_type().validate(c.config));
     const auto& p = c.config.properties;
     auto get = [&](const char* k) { auto it = p.find(k); return it == p.end() ? std::string() : it->second; };
     HttpAdapter::Settings s;
@@ -217,14 +207,6 @@ Result<std::unique_ptr<Adapter>> make_http_adapter(const AdapterContext& c) {
     if (has("token")) { PWSYNC_ASSIGN(s.token, c.secret("token")); }
     if (has("hmac-secret")) { PWSYNC_ASSIGN(s.hmac_secret, c.secret("hmac-secret")); }
     return std::make_unique<HttpAdapter>(std::move(s));
-}
-
-}  // namespace
-
-const AdapterType& http_adapter_type() {
-    static const AdapterType type{"http", "a webhook: an HTTPS POST of a signed JSON body", {"url", "ca", "cert", "key"},
-                                  {"token", "hmac-secret"}, validate_http, make_http_adapter};
-    return type;
 }
 
 }  // namespace pwsync::gateway

@@ -5,8 +5,6 @@
 // Properties: uri (space-separated, failover order), bind-dn, bind-password
 // (secret), ca, and either dn-template ("uid=%s,ou=people,dc=example,dc=com")
 // or base + filter ("(uid=%s)") to find the entry of an external user.
-#include <ldap.h>
-
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -108,32 +106,8 @@ private:
 
 }  // namespace
 
-namespace {
-
-std::string property(const store::Adapter& a, const char* key) {
-    auto it = a.properties.find(key);
-    return it == a.properties.end() ? std::string() : it->second;
-}
-
-// Each URI of `uri` must parse (libldap's own parser) as ldap, ldaps or ldapi.
-Status validate_ldap(const store::Adapter& a) {
-    const std::string name = "ldap adapter '" + a.name + "'";
-    std::istringstream uris(property(a, "uri"));
-    for (std::string u; uris >> u;) {
-        LDAPURLDesc* parsed = nullptr;
-        const int rc = ldap_url_parse(u.c_str(), &parsed);
-        if (parsed != nullptr) ldap_free_urldesc(parsed);
-        if (rc != LDAP_URL_SUCCESS)
-            return fail(Errc::invalid_argument, name + ": uri '" + u + "' is not an ldap://, ldaps:// or ldapi:// URI");
-    }
-    const std::string method = property(a, "method");
-    if (!method.empty() && method != "passwd-exop" && method != "userPassword")
-        return fail(Errc::invalid_argument, name + ": method must be passwd-exop or userPassword");
-    return {};
-}
-
 Result<std::unique_ptr<Adapter>> make_ldap_adapter(const AdapterContext& c) {
-    PWSYNC_TRY(validate_ldap(c.config));
+    PWSYNC_TRY(ldap_adapter_type().validate(c.config));
     const auto& p = c.config.properties;
     auto get = [&](const char* k) { auto it = p.find(k); return it == p.end() ? std::string() : it->second; };
     const std::string name = "ldap adapter '" + c.config.name + "'";
@@ -156,15 +130,6 @@ Result<std::unique_ptr<Adapter>> make_ldap_adapter(const AdapterContext& c) {
     if (method != "passwd-exop" && method != "userPassword")
         return fail(Errc::invalid_argument, name + ": method must be passwd-exop or userPassword");
     return std::make_unique<LdapAdapter>(std::move(o), templ, base, filter, method == "passwd-exop");
-}
-
-}  // namespace
-
-const AdapterType& ldap_adapter_type() {
-    static const AdapterType type{"ldap", "an external LDAP directory (Password Modify or userPassword)",
-                                  {"uri", "bind-dn", "base", "dn-template", "filter", "method", "ca"},
-                                  {"bind-password"}, validate_ldap, make_ldap_adapter};
-    return type;
 }
 
 }  // namespace pwsync::gateway

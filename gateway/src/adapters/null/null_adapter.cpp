@@ -11,16 +11,10 @@ public:
     DeliveryResult deliver(const Delivery&) override { return {Outcome::done, {}}; }
 };
 
-Result<std::unique_ptr<Adapter>> make_null_adapter(const AdapterContext&) {
-    return std::unique_ptr<Adapter>(std::make_unique<NullAdapter>());
-}
-
 }  // namespace
 
-const AdapterType& null_adapter_type() {
-    static const AdapterType type{"null", "accepts every password and does nothing (benchmarks, dry runs)", {}, {},
-                                  [](const store::Adapter&) -> Status { return {}; }, make_null_adapter};
-    return type;
+Result<std::unique_ptr<Adapter>> make_null_adapter(const AdapterContext&) {
+    return std::unique_ptr<Adapter>(std::make_unique<NullAdapter>());
 }
 
 }  // namespace pwsync::gateway
