@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -89,6 +90,19 @@ void add_queue_commands(std::vector<Command>& out);     // status, queue, dampin
 void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 void add_notify_commands(std::vector<Command>& out);
 void add_import_commands(std::vector<Command>& out);   // import esso
+
+// The Windows accounts of new mappings, looked up in the directory of the
+// configuration file's [directory] section (when it has one), with no store
+// transaction open. A name the directory does not know, or a directory that
+// cannot be reached, is a warning on stderr: the mapping is created all the
+// same, unresolved, and pwsyncd resolves it later. Keyed by lower(name).
+using FoundAccounts = std::map<std::string, store::AccountNames>;
+FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names);
+// Before create_mapping: records the account of `m` when it was found, and
+// gives `m` its objectGUID.
+Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Mapping& m);
+// record_account, then create_mapping.
+Status record_and_create(store::WriteTxn& w, const FoundAccounts& found, store::Mapping m);
 
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);

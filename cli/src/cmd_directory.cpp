@@ -1,5 +1,8 @@
 // pwsync check, pwsync mapping resolve: the commands that talk to the
 // directory named in the [directory] section of the configuration file.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 
 #include "cli.h"
@@ -139,10 +142,17 @@ Status resolve_mappings(Context& c) {
         PWSYNC_ASSIGN(auto r, s.read());
         store::MappingFilter f;
         f.app = c.opt<std::string>("app");
-        PWSYNC_TRY(r.for_each_mapping(f, [&](const store::Mapping& m) {
-            if (all || m.object_guid.empty()) todo.push_back(m);
-            return true;
-        }));
+        if (all) {
+            PWSYNC_TRY(r.for_each_mapping(f, [&](const store::Mapping& m) {
+                todo.push_back(m);
+                return true;
+            }));
+        } else {
+            // Not resolved, or resolved before the store kept account names.
+            PWSYNC_ASSIGN(auto waiting, r.unresolved_mappings());
+            for (auto& m : waiting)
+                if (!f.app || ascii_lower(*f.app) == ascii_lower(m.app)) todo.push_back(std::move(m));
+        }
     }
     if (todo.empty()) {
         c.out() << "nothing to resolve\n";
@@ -153,7 +163,7 @@ Status resolve_mappings(Context& c) {
 
     // Resolve with no store transaction open: the directory may be slow,
     // and a write transaction would block the daemon meanwhile.
-    std::vector<std::pair<store::MappingKey, std::string>> resolved;
+    std::vector<std::pair<store::MappingKey, store::AccountNames>> resolved;
     std::size_t unresolved = 0;
     for (const auto& m : todo) {
         auto a = dir::resolve_account(conn, domain, m.windows);
@@ -164,16 +174,19 @@ Status resolve_mappings(Context& c) {
             ++unresolved;
             continue;
         }
-        if (a->guid == m.object_guid) {
-            c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << a->guid << "\n";
-            continue;
-        }
-        c.out() << "resolved   " << m.windows << " in " << m.app << ": " << a->guid << " " << a->dn << "\n";
-        resolved.emplace_back(store::MappingKey{m.app, m.windows}, a->guid);
+        if (a->guid == m.object_guid) c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << a->guid << "\n";
+        else c.out() << "resolved   " << m.windows << " in " << m.app << ": " << a->guid << " " << a->dn << "\n";
+        // Its names too, so that any of them finds the mapping.
+        resolved.emplace_back(store::MappingKey{m.app, m.windows},
+                              store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}});
     }
     if (!resolved.empty()) {
         PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-        for (const auto& [key, guid] : resolved) PWSYNC_TRY(w.set_mapping_guid(key, guid));
+        for (const auto& [key, names] : resolved) {
+            PWSYNC_TRY(w.note_account(names));
+            PWSYNC_ASSIGN(auto now, w.mapping(key));
+            if (now.object_guid != names.guid) PWSYNC_TRY(w.set_mapping_guid(key, names.guid));
+        }
         PWSYNC_TRY(w.commit());
     }
     c.out() << resolved.size() << " resolved, " << unresolved << " unresolved\n";
@@ -182,6 +195,48 @@ Status resolve_mappings(Context& c) {
 }
 
 }  // namespace
+
+FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names) {
+    FoundAccounts found;
+    const std::string path = config_path(c);
+    // No configuration, or one without a directory: the store alone.
+    if (names.empty() || ::access(path.c_str(), F_OK) != 0) return found;
+    auto entries = gateway::read_ini(path);
+    if (!entries || std::none_of(entries->begin(), entries->end(), [](const auto& e) { return e.section == "directory"; }))
+        return found;
+    const auto later = [&](const std::string& why) {
+        c.err() << "pwsync: warning: " << why << "; the account(s) stay unresolved until pwsyncd resolves them\n";
+    };
+    auto settings = load_settings(path);
+    if (!settings) { later(settings.error().message); return found; }
+    auto options = dir::connect_options(*settings);
+    if (!options) { later(options.error().message); return found; }
+    options->warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
+    auto conn = dir::Connection::open(std::move(*options));
+    if (!conn) { later("the directory cannot be reached: " + conn.error().message); return found; }
+    const dir::Domain domain = dir::domain_of(*settings);
+    for (const auto& name : names) {
+        if (found.contains(ascii_lower(name))) continue;
+        auto a = dir::resolve_account(*conn, domain, name);
+        if (!a && a.error().retryable()) { later("the directory cannot be reached: " + a.error().message); break; }
+        if (!a) { c.err() << "pwsync: warning: " << name << " not resolved: " << a.error().message << "\n"; continue; }
+        found[ascii_lower(name)] = store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}};
+    }
+    return found;
+}
+
+Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Mapping& m) {
+    const auto it = found.find(ascii_lower(m.windows));
+    if (it == found.end()) return {};
+    PWSYNC_TRY(w.note_account(it->second));
+    m.object_guid = it->second.guid;
+    return {};
+}
+
+Status record_and_create(store::WriteTxn& w, const FoundAccounts& found, store::Mapping m) {
+    PWSYNC_TRY(record_account(w, found, m));
+    return w.create_mapping(std::move(m));
+}
 
 void add_directory_commands(std::vector<Command>& out) {
     out.push_back({"check", "", "[--user NAME]",

@@ -119,8 +119,8 @@ Status import_apps(store::WriteTxn& w, const std::string& file, const esso::Docu
     return {};
 }
 
-Status import_mappings(store::WriteTxn& w, const std::string& file, const esso::Document& d, Plan& plan,
-                       std::size_t& created) {
+Status import_mappings(store::WriteTxn& w, const std::string& file, const esso::Document& d, const FoundAccounts& found,
+                       Plan& plan, std::size_t& created) {
     for (const auto& m : d.mappings) {
         const std::string ctx = at(file, m.line) + "mapping " + m.windows + " -> " + m.app + "/" + m.external + ": ";
         auto existing = w.mapping({m.app, m.windows});
@@ -136,7 +136,7 @@ Status import_mappings(store::WriteTxn& w, const std::string& file, const esso::
         sm.app = m.app;
         sm.windows = m.windows;
         sm.external = m.external;
-        if (auto st = w.create_mapping(sm); !st)
+        if (auto st = record_and_create(w, found, sm); !st)
             return fail(st.error().code, ctx + st.error().message + "; nothing was imported");
         ++created;
         plan.doc["mappings"].push_back({{"windows", m.windows}, {"app", m.app}, {"external", m.external}, {"created", true}});
@@ -149,6 +149,17 @@ Status import_esso(Context& c) {
     if (files.empty()) throw UsageError{"name at least one ssomanage XML file"};
     const bool dry = c.vm().count("dry-run") > 0;
     const auto chosen = adapter_choices(c);
+    // Every file parsed and its accounts looked up before the store
+    // transaction opens: the directory may be slow.
+    std::vector<esso::Document> docs;
+    std::vector<std::string> names;
+    for (const auto& f : files) {
+        PWSYNC_ASSIGN(auto content, slurp(f));
+        PWSYNC_ASSIGN(auto d, esso::parse(content, f));
+        for (const auto& m : d.mappings) names.push_back(m.windows);
+        docs.push_back(std::move(d));
+    }
+    const auto found = dry ? FoundAccounts{} : look_up_accounts(c, names);
     PWSYNC_ASSIGN(auto s, c.open_store());
     PWSYNC_ASSIGN(auto w, s.write(c.actor()));
     Plan plan;
@@ -159,17 +170,14 @@ Status import_esso(Context& c) {
     std::size_t apps = 0, mappings = 0, created = 0;
     // Applications of every file first, so a mapping may name an
     // application created by another file of the same import.
-    std::vector<esso::Document> docs;
-    for (const auto& f : files) {
-        PWSYNC_ASSIGN(auto content, slurp(f));
-        PWSYNC_ASSIGN(auto d, esso::parse(content, f));
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        const auto& d = docs[i];
         not_mapped.insert(not_mapped.end(), d.not_mapped.begin(), d.not_mapped.end());
-        PWSYNC_TRY(import_apps(w, f, d, chosen, plan, flags_seen, not_mapped));
+        PWSYNC_TRY(import_apps(w, files[i], d, chosen, plan, flags_seen, not_mapped));
         apps += d.apps.size();
-        docs.push_back(std::move(d));
     }
     for (std::size_t i = 0; i < files.size(); ++i) {
-        PWSYNC_TRY(import_mappings(w, files[i], docs[i], plan, created));
+        PWSYNC_TRY(import_mappings(w, files[i], docs[i], found, plan, created));
         mappings += docs[i].mappings.size();
     }
     if (apps == 0 && mappings == 0) return fail(Errc::invalid_argument, "no <application> or <mapping> in the files; nothing was imported");

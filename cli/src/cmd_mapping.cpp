@@ -59,7 +59,8 @@ void add_mapping_commands(std::vector<Command>& out) {
                        m.windows = c.arg("windows");
                        m.external = c.arg("external");
                        m.enabled = c.vm().count("disabled") == 0;
-                       return write_and_say(c, [&](store::WriteTxn& w) { return w.create_mapping(m); },
+                       const auto found = look_up_accounts(c, {m.windows});
+                       return write_and_say(c, [&](store::WriteTxn& w) { return record_and_create(w, found, m); },
                                             "mapped " + m.windows + " to " + m.external + " in " + m.app);
                    }});
     out.push_back({"mapping", "delete", "--app APP --windows ACCOUNT", "delete a mapping and its credential",
@@ -193,10 +194,13 @@ void add_mapping_commands(std::vector<Command>& out) {
                            m.external = (*fields)[1];
                            rows.emplace_back(n, std::move(m));
                        }
+                       std::vector<std::string> names;
+                       for (const auto& row : rows) names.push_back(row.second.windows);
+                       const auto found = look_up_accounts(c, names);
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
                        for (const auto& [n, m] : rows)
-                           if (auto st = w.create_mapping(m); !st)
+                           if (auto st = record_and_create(w, found, m); !st)
                                return fail(st.error().code, file + " line " + std::to_string(n) + ": " + st.error().message +
                                                                 "; nothing was imported");
                        PWSYNC_TRY(w.audit("mapping.import", app, std::to_string(rows.size()) + " mappings from " + file));

@@ -27,9 +27,28 @@ std::optional<std::vector<AttributeMeta>> parse_repl_metadata(std::string_view b
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t at = kHeader + i * kEntry;
         out.push_back({little_endian<std::uint32_t>(blob, at), little_endian<std::uint32_t>(blob, at + 4),
-                       little_endian<std::uint64_t>(blob, at + 40)});
+                       little_endian<std::uint64_t>(blob, at + 40), little_endian<std::uint64_t>(blob, at + 8)});
     }
     return out;
+}
+
+std::optional<PasswordMeta> password_meta(const std::vector<AttributeMeta>& meta) {
+    std::optional<PasswordMeta> out;
+    for (const auto& m : meta) {
+        if (!is_password_attid(m.attid)) continue;
+        if (!out) out.emplace();
+        if (m.local_usn >= out->local_usn) {
+            out->local_usn = m.local_usn;
+            out->changed_at = static_cast<std::int64_t>(m.originating_time) * 10'000'000;
+        }
+    }
+    return out;
+}
+
+std::optional<std::uint64_t> dirsync_cookie_usn(std::string_view cookie) {
+    constexpr std::size_t kHighestUsn = 44;
+    if (cookie.size() < kHighestUsn + 8 || cookie.substr(0, 4) != "MSDS") return std::nullopt;
+    return little_endian<std::uint64_t>(cookie, kHighestUsn);
 }
 
 }  // namespace pwsync::directory

@@ -81,6 +81,7 @@ Event event_of(EventKind kind, const Entry& e) {
 // What changed in one entry, given the set of attributes that changed.
 struct Changed {
     bool created = false, deleted = false, password = false, renamed = false, uac = false;
+    std::int64_t password_at = 0;  // from the metadata, when known
 };
 
 void push_events(std::vector<Event>& out, const Entry& e, const Changed& c) {
@@ -93,7 +94,14 @@ void push_events(std::vector<Event>& out, const Entry& e, const Changed& c) {
         return;
     }
     const Account a = account_from_entry(e);
-    if (c.password && a.pwd_last_set != 0) out.push_back(event_of(EventKind::password_changed, e));
+    if (c.password) {
+        Event ev = event_of(EventKind::password_changed, e);
+        ev.password_changed_at = c.password_at;
+        // pwdLastSet 0 with a new password: "user must change password at
+        // next logon" (a helpdesk reset). Still a password change.
+        ev.temporary_password = a.pwd_last_set == 0;
+        out.push_back(std::move(ev));
+    }
     if (c.renamed) out.push_back(event_of(EventKind::renamed, e));
     if (c.uac) out.push_back(event_of(a.enabled ? EventKind::enabled : EventKind::disabled, e));
 }
@@ -136,6 +144,7 @@ struct Watcher::Impl {
     }
 
     LdapStatus poll_dirsync(const std::function<Status(Batch&)>& deliver);
+    LdapResult<bool> dirsync_password_changed(const Entry& e, std::optional<std::uint64_t> after, std::int64_t& at);
     LdapStatus poll_usn(const std::function<Status(Batch&)>& deliver);
     LdapStatus arm_notification();
     void disarm() {
@@ -145,6 +154,34 @@ struct Watcher::Impl {
         notify_conn.reset();
     }
 };
+
+// DirSync says only that pwdLastSet moved (it never returns the password's
+// attributes): the entry's replication metadata says whether the password
+// itself did, after the USN `after` (the previous cookie's high-water mark).
+// A bare "must change at next logon" (pwdLastSet 0) or pwdLastSet -1 is no
+// password change. Without readable metadata: pwdLastSet non-zero, as ever.
+LdapResult<bool> Watcher::Impl::dirsync_password_changed(const Entry& e, std::optional<std::uint64_t> after,
+                                                         std::int64_t& at) {
+    const bool fallback = account_from_entry(e).pwd_last_set != 0;
+    Search s;
+    s.base = e.dn;
+    s.scope = Scope::base;
+    s.attributes = {"replPropertyMetaData"};
+    auto found = conn->search(s);
+    if (!found) {
+        if (found.error().reason == Reason::no_such_object) return fallback;  // moved or gone since
+        return std::unexpected(std::move(found).error());
+    }
+    const auto meta = found->empty() ? std::nullopt : parse_repl_metadata(found->front().first("replPropertyMetaData"));
+    const auto pw = meta ? password_meta(*meta) : std::nullopt;
+    if (!pw) return fallback;
+    at = pw->changed_at;
+    if (after) return pw->local_usn > *after;
+    // No window known: did the last write of pwdLastSet come with a password?
+    for (const auto& m : *meta)
+        if (m.attid == kAttidPwdLastSet) return m.local_usn == pw->local_usn;
+    return fallback;
+}
 
 LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deliver) {
     std::string raw;
@@ -175,6 +212,7 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
         b.full_sync = full;
         b.observed = clock->now();
         b.cookie = std::string(kDirSyncPrefix) + base64(resp->cookie);
+        const auto after = dirsync_cookie_usn(raw);
         for (const Entry& e : page.entries) {
             if (full) {
                 if (!is_true(e, "isDeleted")) b.events.push_back(event_of(EventKind::present, e));
@@ -184,7 +222,9 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
             Changed c;
             c.deleted = is_true(e, "isDeleted");
             c.created = e.has("whenCreated");
-            c.password = e.has("pwdLastSet");
+            if (e.has("pwdLastSet") && !c.deleted && !c.created) {
+                PWSYNC_ASSIGN(c.password, dirsync_password_changed(e, after, c.password_at));
+            }
             c.renamed = e.has("name") || e.has("sAMAccountName") || e.has("userPrincipalName");
             c.uac = e.has("userAccountControl");
             push_events(b.events, e, c);
@@ -254,17 +294,26 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
         }
         Changed c;
         c.created = in_window(created);
+        bool pwd_last_set_moved = false;
         for (const auto& m : *meta) {
             if (!in_window(m.local_usn)) continue;
             switch (m.attid) {
             case kAttidIsDeleted: c.deleted = is_true(e, "isDeleted"); break;
-            case kAttidPwdLastSet: c.password = true; break;
+            case kAttidPwdLastSet: pwd_last_set_moved = true; break;
             case kAttidName:
             case kAttidSamAccountName:
             case kAttidUserPrincipalName: c.renamed = true; break;
             case kAttidUserAccountControl: c.uac = true; break;
             default: break;
             }
+        }
+        // The password itself, not pwdLastSet: a reset with "must change at
+        // next logon" leaves it 0, and a bare flag moves it alone.
+        if (const auto pw = password_meta(*meta)) {
+            c.password = in_window(pw->local_usn);
+            c.password_at = pw->changed_at;
+        } else {
+            c.password = pwd_last_set_moved && account_from_entry(e).pwd_last_set != 0;
         }
         if (c.created && c.deleted) return {};  // came and went between two polls
         push_events(b.events, e, c);

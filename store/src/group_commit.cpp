@@ -6,6 +6,19 @@
 
 namespace pwsync::store {
 
+namespace {
+// What the exception being handled says; allocates nothing.
+const char* current_exception_text() noexcept {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+}  // namespace
+
 Status Store::write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
     GroupCommit& g = impl_->group;
     GroupCommit::Request req{actor, &body, {}, false};
@@ -20,11 +33,30 @@ Status Store::write_grouped(std::string_view actor, const std::function<Status(W
     batch.swap(g.queue);
     lock.unlock();
 
-    auto parent = write(batch.front()->actor);
-    std::vector<GroupCommit::Request*> written;
-    if (!parent) {
-        for (auto* r : batch) r->result = std::unexpected(parent.error());
-    } else {
+    // Whatever happens below, the batch finishes: every writer is answered
+    // and the next one can lead. An exception that escaped here once left
+    // `leader` set and every later writer waiting for ever.
+    struct Finish {
+        GroupCommit& g;
+        std::vector<GroupCommit::Request*>& batch;
+        ~Finish() {
+            std::lock_guard l(g.mutex);
+            for (auto* r : batch) r->done = true;
+            g.leader = false;
+            g.cv.notify_all();
+        }
+    } finish{g, batch};
+    // Nothing counts as written until the commit says so.
+    for (auto* r : batch) r->result = fail(Errc::internal, "the grouped write did not run");
+    // A lambda, not a free function: it needs the store's private parts.
+    auto lead = [&] {
+        auto parent = write(batch.front()->actor);
+        if (!parent) {
+            for (auto* r : batch) r->result = std::unexpected(parent.error());
+            return;
+        }
+        std::vector<GroupCommit::Request*> written;
+        written.reserve(batch.size());
         for (auto* r : batch) {
             auto child = lmdb::Txn::begin_nested(impl_->env.get(), parent->s_->t());
             if (!child) {
@@ -41,8 +73,8 @@ Status Store::write_grouped(std::string_view actor, const std::function<Status(W
             Status st;
             try {
                 st = (*r->body)(w);
-            } catch (const std::exception& e) {
-                st = fail(Errc::internal, e.what());
+            } catch (...) {
+                st = fail(Errc::internal, current_exception_text());
             }
             // A body that committed anyway has merged into the parent already.
             if (st && w.s_->txn.get() != nullptr) st = w.commit();
@@ -52,12 +84,13 @@ Status Store::write_grouped(std::string_view actor, const std::function<Status(W
         Status committed = written.empty() ? Status{} : parent->commit();
         if (!committed)
             for (auto* r : written) r->result = committed;
+    };
+    try {
+        lead();
+    } catch (...) {
+        // Only what committed stays a success; nothing after the commit throws.
+        for (auto* r : batch) r->result = fail(Errc::internal, std::string("the grouped write failed: ") + current_exception_text());
     }
-
-    lock.lock();
-    for (auto* r : batch) r->done = true;
-    g.leader = false;
-    g.cv.notify_all();
     return std::move(req.result);
 }
 

@@ -35,6 +35,11 @@ struct Dbs {
     MDB_dbi pending = 0;     // capture id -> PendingRecord
     MDB_dbi markers = 0;     // kind byte + HMAC(account \0 password) -> Marker
     MDB_dbi cursors = 0;     // name -> opaque bytes (DirSync cookie, ...)
+    // Schema 3: directory accounts and their names.
+    MDB_dbi accounts = 0;       // lower(guid) -> AccountNames
+    MDB_dbi account_names = 0;  // lower(name form) -> lower(guid)
+    MDB_dbi map_by_guid = 0;    // lower(guid) \0 lower(app) \0 lower(windows) -> ""
+    MDB_dbi map_unresolved = 0; // mapping key -> "": the account is not known yet
 };
 
 struct DatabaseDef {
@@ -129,8 +134,13 @@ std::string app_key(std::string_view app);
 std::string mapping_key(std::string_view app, std::string_view windows);
 std::string ext_index_key(std::string_view app, std::string_view external, std::string_view windows);
 std::string win_index_key(std::string_view windows, std::string_view app);
+std::string guid_index_key(std::string_view guid, std::string_view app, std::string_view windows);
 std::string audit_key(std::uint64_t id);  // also job, capture and dead-letter ids
 std::uint64_t audit_id(std::string_view key);
+
+// A mapping's entries in the objectGUID index and the unresolved list.
+Status index_mapping_account(TxnState& s, const Mapping& m);
+Status unindex_mapping_account(TxnState& s, const Mapping& m);
 
 // Names of apps, adapters, groups, principals, accounts: printable UTF-8.
 Status check_name(std::string_view what, std::string_view name);

@@ -99,6 +99,12 @@ Status WriteTxn::create_mapping(Mapping m) {
         PWSYNC_ASSIGN(auto scope, conflicts::scope(*s_, a));
         PWSYNC_TRY(conflicts::check_free(*s_, scope, m.external, m.app, m.windows, a.adapter));
     }
+    m.object_guid = ascii_lower(m.object_guid);
+    if (m.object_guid.empty()) {
+        // An account the store knows already: resolved without the directory.
+        PWSYNC_ASSIGN(auto known, account(m.windows));
+        if (known) m.object_guid = known->guid;
+    }
     m.has_credential = false;
     m.status = MappingStatus::ok;
     m.created = m.updated = s_->now();
@@ -106,8 +112,10 @@ Status WriteTxn::create_mapping(Mapping m) {
     PWSYNC_TRY(lmdb::put(s_->t(), s_->db().mappings, key, records::encode(records::MappingRecord{m, {}})));
     PWSYNC_TRY(lmdb::put(s_->t(), s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows), ""));
     PWSYNC_TRY(lmdb::put(s_->t(), s_->db().map_by_win, win_index_key(m.windows, m.app), ""));
+    PWSYNC_TRY(index_mapping_account(*s_, m));
     return audit("mapping.create", describe({m.app, m.windows}),
-                 "external=" + m.external + (m.enabled ? "" : " disabled"));
+                 "external=" + m.external + (m.enabled ? "" : " disabled") +
+                     (m.object_guid.empty() ? " (account not resolved yet)" : " objectGUID=" + m.object_guid));
 }
 
 Status WriteTxn::delete_mapping(const MappingKey& key) {
@@ -116,6 +124,7 @@ Status WriteTxn::delete_mapping(const MappingKey& key) {
     PWSYNC_TRY(lmdb::del(s_->t(), s_->db().mappings, mapping_key(m.app, m.windows)));
     PWSYNC_TRY(lmdb::del(s_->t(), s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows)));
     PWSYNC_TRY(lmdb::del(s_->t(), s_->db().map_by_win, win_index_key(m.windows, m.app)));
+    PWSYNC_TRY(unindex_mapping_account(*s_, m));
     return audit("mapping.delete", describe({m.app, m.windows}), "external=" + m.external);
 }
 
@@ -158,7 +167,9 @@ Status WriteTxn::set_mapping_status(const MappingKey& key, MappingStatus status)
 
 Status WriteTxn::set_mapping_guid(const MappingKey& key, std::string_view guid) {
     return modify(*s_, *this, key, "mapping.resolve", [&](records::MappingRecord& r, std::string& detail) -> Status {
-        r.mapping.object_guid = guid;
+        PWSYNC_TRY(unindex_mapping_account(*s_, r.mapping));
+        r.mapping.object_guid = ascii_lower(guid);
+        PWSYNC_TRY(index_mapping_account(*s_, r.mapping));
         detail = "objectGUID=" + std::string(guid);
         return {};
     });

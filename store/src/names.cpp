@@ -12,6 +12,8 @@ const DatabaseDef kDatabases[] = {
     {"outbox", &Dbs::outbox},         {"outbox_by_target", &Dbs::outbox_by_target},
     {"dead_letters", &Dbs::dead},     {"pending_captures", &Dbs::pending},
     {"markers", &Dbs::markers},       {"cursors", &Dbs::cursors},
+    {"accounts", &Dbs::accounts},     {"account_names", &Dbs::account_names},
+    {"mappings_by_guid", &Dbs::map_by_guid}, {"mappings_unresolved", &Dbs::map_unresolved},
 };
 const std::size_t kDatabaseCount = sizeof kDatabases / sizeof kDatabases[0];
 
@@ -37,6 +39,13 @@ std::string win_index_key(std::string_view windows, std::string_view app) {
     std::string k = ascii_lower(windows);
     k.push_back('\0');
     k += ascii_lower(app);
+    return k;
+}
+
+std::string guid_index_key(std::string_view guid, std::string_view app, std::string_view windows) {
+    std::string k = ascii_lower(guid);
+    k.push_back('\0');
+    k += mapping_key(app, windows);
     return k;
 }
 

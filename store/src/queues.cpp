@@ -266,11 +266,12 @@ Result<std::uint64_t> WriteTxn::add_pending_capture(PendingCapture c, const Secr
     return c.id;
 }
 
-Status WriteTxn::remove_pending_capture(std::uint64_t id, std::string_view why) {
+Status WriteTxn::remove_pending_capture(std::uint64_t id, std::string_view why, std::string_view note) {
     PWSYNC_ASSIGN(auto r, load(*s_, s_->db().pending, id_key(id), records::decode_pending,
                                "no pending capture " + std::to_string(id)));
     PWSYNC_TRY(lmdb::del(s_->t(), s_->db().pending, id_key(id)));
-    return audit("capture." + std::string(why), r.capture.account, "capture " + std::to_string(id));
+    return audit("capture." + std::string(why), r.capture.account,
+                 "capture " + std::to_string(id) + (note.empty() ? "" : "; " + std::string(note)));
 }
 
 Status WriteTxn::set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& m) {

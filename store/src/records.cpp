@@ -334,6 +334,30 @@ Result<PendingRecord> decode_pending(std::string_view data) {
     return r;
 }
 
+std::string encode(const AccountNames& a) {
+    return Encoder(kFormat)
+        .str(1, a.guid).str(2, a.sam).str(3, a.domain).str(4, a.upn).str(5, a.dn).boolean(6, a.deleted)
+        .i64(7, micros(a.updated)).take();
+}
+
+Result<AccountNames> decode_account(std::string_view data) {
+    AccountNames a;
+    auto st = codec::decode(data, kFormat, "account", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(a.guid, v);
+            case 2: return set(a.sam, v);
+            case 3: return set(a.domain, v);
+            case 4: return set(a.upn, v);
+            case 5: return set(a.dn, v);
+            case 6: return set(a.deleted, v);
+            case 7: return set(a.updated, v);
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
+    return a;
+}
+
 std::string encode(const Marker& m) { return Encoder(kFormat).str(1, m.origin).i64(2, micros(m.expires)).take(); }
 
 Result<Marker> decode_marker(std::string_view data) {

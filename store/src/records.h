@@ -72,6 +72,9 @@ Result<DeadRecord> decode_dead(std::string_view data);
 std::string encode(const PendingRecord& rec);
 Result<PendingRecord> decode_pending(std::string_view data);
 
+std::string encode(const AccountNames& a);
+Result<AccountNames> decode_account(std::string_view data);
+
 std::string encode(const Marker& m);
 Result<Marker> decode_marker(std::string_view data);
 

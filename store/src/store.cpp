@@ -39,8 +39,24 @@ private:
 // Schema migrations: migrations[i] takes a store from version i+1 to i+2,
 // inside the write transaction that also creates any new database.
 // 1 -> 2 adds the gateway's databases and needs nothing else.
+// 2 -> 3 adds the account names: every mapping goes into the objectGUID index
+// (when it has one) and on the unresolved list, for pwsyncd to resolve.
 using Migration = Status (*)(MDB_txn*, const Dbs&);
-constexpr Migration kMigrations[] = {nullptr};
+Status index_mappings(MDB_txn* txn, const Dbs& d) {
+    std::vector<Mapping> all;
+    PWSYNC_TRY(lmdb::scan(txn, d.mappings, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+        PWSYNC_ASSIGN(auto rec, records::decode_mapping(v));
+        all.push_back(std::move(rec.mapping));
+        return true;
+    }));
+    for (const auto& m : all) {
+        if (!m.object_guid.empty())
+            PWSYNC_TRY(lmdb::put(txn, d.map_by_guid, guid_index_key(m.object_guid, m.app, m.windows), ""));
+        PWSYNC_TRY(lmdb::put(txn, d.map_unresolved, mapping_key(m.app, m.windows), ""));
+    }
+    return {};
+}
+constexpr Migration kMigrations[] = {nullptr, index_mappings};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
 Status open_databases(MDB_txn* txn, Dbs& dbs, bool create) {
@@ -213,7 +229,9 @@ Result<Store> Store::open(const Options& options) {
             if (auto st = open_databases(txn->get(), impl->dbs, false); !st) return std::unexpected(st.error());
             if (auto st = txn->commit(); !st) return std::unexpected(st.error());
         } else {
-            txn->abort();
+            // Committed, not aborted: LMDB keeps the settings handle opened
+            // in a read transaction only when it commits.
+            if (auto st = txn->commit(); !st) return std::unexpected(st.error());
             auto w = lmdb::Txn::begin(impl->env.get(), true);
             if (!w) return std::unexpected(w.error());
             auto v = read_schema(w->get(), impl->dbs.settings);  // another process may have migrated meanwhile

@@ -81,8 +81,26 @@ Result<VerifyReport> Store::verify() const {
         if (!ext_ok) problem(where + ": missing from the external user index");
         PWSYNC_ASSIGN(bool win_ok, exists(d.map_by_win, win_index_key(m.windows, m.app)));
         if (!win_ok) problem(where + ": missing from the Windows account index");
+        if (!m.object_guid.empty()) {
+            PWSYNC_ASSIGN(bool guid_ok, exists(d.map_by_guid, guid_index_key(m.object_guid, m.app, m.windows)));
+            if (!guid_ok) problem(where + ": missing from the objectGUID index");
+        }
         return {};
     }));
+    // The account indexes: names name an account; listed mappings exist.
+    PWSYNC_TRY(walk(d.accounts, "accounts", records::decode_account, [](std::string_view, const AccountNames&) -> Status { return {}; }));
+    PWSYNC_TRY(lmdb::scan(s.t(), d.account_names, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
+        PWSYNC_ASSIGN(bool ok, exists(d.accounts, v));
+        if (!ok) problem("account_names/" + printable(k) + ": no matching account");
+        return true;
+    }));
+    for (auto [dbi, name] : {std::pair{d.map_by_guid, "mappings_by_guid"}, {d.map_unresolved, "mappings_unresolved"}})
+        PWSYNC_TRY(lmdb::scan(s.t(), dbi, "", [&, name = name](std::string_view k, std::string_view) -> Result<bool> {
+            const auto key = dbi == d.map_by_guid && k.find('\0') != std::string_view::npos ? k.substr(k.find('\0') + 1) : k;
+            PWSYNC_ASSIGN(bool ok, exists(d.mappings, key));
+            if (!ok) problem(std::string(name) + "/" + printable(k) + ": no matching mapping");
+            return true;
+        }));
     // Index entries must point back at a record that agrees with them.
     PWSYNC_TRY(lmdb::scan(s.t(), d.map_by_ext, "", [&](std::string_view k, std::string_view) -> Result<bool> {
         const auto a = k.find('\0'), b = k.find('\0', a == std::string_view::npos ? 0 : a + 1);

@@ -113,14 +113,21 @@ TEST_F(CliCheck, MappingResolveStoresObjectGuids) {
         EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
         return r;
     };
+    // Created with no [directory] at hand: not resolved at creation.
+    const std::string store_only = dir_ / "store-only.conf";
+    write_file(store_only, "store = " + (dir_ / "store") + "\n", 0644);
+    const auto offline = [&](std::vector<std::string> a) {
+        auto r = pwsync(a, store_only);
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    };
     store({"init"});
     store({"app", "create", "RACF"});
     store({"app", "create", "HR"});
     auto u = make_user("map");
-    store({"mapping", "create", "--app", "RACF", "--windows", env("PWSYNC_TEST_DC_DOMAIN") + "\\" + u.sam, "--external", "U1"});
-    store({"mapping", "create", "--app", "RACF", "--windows", u.upn, "--external", "U2"});
-    store({"mapping", "create", "--app", "RACF", "--windows", "nobody-here", "--external", "U3"});
-    store({"mapping", "create", "--app", "HR", "--windows", u.sam, "--external", "U4"});
+    offline({"mapping", "create", "--app", "RACF", "--windows", env("PWSYNC_TEST_DC_DOMAIN") + "\\" + u.sam, "--external", "U1"});
+    offline({"mapping", "create", "--app", "RACF", "--windows", u.upn, "--external", "U2"});
+    offline({"mapping", "create", "--app", "RACF", "--windows", "nobody-here", "--external", "U3"});
+    offline({"mapping", "create", "--app", "HR", "--windows", u.sam, "--external", "U4"});
 
     auto r = pwsync({"mapping", "resolve", "--app", "RACF"}, conf);
     EXPECT_EQ(r.exit_code, 1) << "an unresolved mapping must show in the exit code\n" << r.out << r.err;
@@ -129,11 +136,55 @@ TEST_F(CliCheck, MappingResolveStoresObjectGuids) {
     auto show = store({"mapping", "show", "--app", "RACF", "--windows", u.upn, "--json"});
     EXPECT_NE(show.out.find(u.guid), std::string::npos) << show.out;
     auto hr = store({"mapping", "show", "--app", "HR", "--windows", u.sam, "--json"});
-    EXPECT_EQ(hr.out.find(u.guid), std::string::npos) << "--app RACF touched HR";
+    // The store now knows the account by all its names: its mapping in HR,
+    // made with the sam, is resolved with it.
+    EXPECT_NE(hr.out.find(u.guid), std::string::npos) << hr.out;
     r = pwsync({"mapping", "resolve", "--app", "HR"}, conf);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     hr = store({"mapping", "show", "--app", "HR", "--windows", u.sam, "--json"});
     EXPECT_NE(hr.out.find(u.guid), std::string::npos) << hr.out;
+}
+
+// `mapping create` and `mapping import` resolve the account at once when the
+// configuration has a [directory]; an unreachable directory leaves it for
+// pwsyncd, and the mapping is created all the same.
+TEST_F(CliCheck, MappingCreateResolvesTheAccountAtOnce) {
+    const std::string conf = config(simple_section(dir_ / "svc.pw"));
+    const auto store = [&](std::vector<std::string> a, const std::string& with) {
+        auto r = pwsync(a, with);
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+        return r;
+    };
+    store({"init"}, conf);
+    store({"app", "create", "RACF"}, conf);
+    auto u = make_user("mapnow");
+    store({"mapping", "create", "--app", "RACF", "--windows", u.upn, "--external", "U1"}, conf);
+    auto show = store({"mapping", "show", "--app", "RACF", "--windows", u.upn, "--json"}, conf);
+    EXPECT_NE(show.out.find(u.guid), std::string::npos) << show.out;
+    write_file(dir_ / "import.csv", "windows,external\n" + env("PWSYNC_TEST_DC_DOMAIN") + "\\" + u.sam + ",U2\n", 0644);
+    store({"mapping", "import", "--app", "RACF", dir_ / "import.csv"}, conf);
+    show = store({"mapping", "show", "--app", "RACF", "--windows", env("PWSYNC_TEST_DC_DOMAIN") + "\\" + u.sam, "--json"}, conf);
+    EXPECT_NE(show.out.find(u.guid), std::string::npos) << show.out;
+    // Known to the store now: a new mapping by another name needs no directory.
+    const std::string store_only = dir_ / "store-only.conf";
+    write_file(store_only, "store = " + (dir_ / "store") + "\n", 0644);
+    store({"mapping", "create", "--app", "RACF", "--windows", u.sam, "--external", "U4"}, store_only);
+    show = store({"mapping", "show", "--app", "RACF", "--windows", u.sam, "--json"}, conf);
+    EXPECT_NE(show.out.find(u.guid), std::string::npos) << show.out;
+    auto r = pwsync({"mapping", "resolve"}, conf);
+    EXPECT_NE(r.out.find("nothing to resolve"), std::string::npos) << r.out;
+
+    // The directory unreachable: created, unresolved, and said so.
+    const std::string down = dir_ / "down.conf";
+    write_file(down, "store = " + (dir_ / "store") + "\n\n[directory]\nuri = ldaps://127.0.0.3\nbase = " + env("PWSYNC_TEST_DC_BASE") +
+                         "\nbind = simple\nbind-dn = " + env("PWSYNC_TEST_SVC_DN") + "\nbind-password-file = " +
+                         (dir_ / "svc.pw") + "\nca = " + env("PWSYNC_TEST_CA") + "\n", 0644);
+    auto v = make_user("mapdown");
+    r = store({"mapping", "create", "--app", "RACF", "--windows", v.sam, "--external", "U3"}, down);
+    EXPECT_NE(r.err.find("unresolved until pwsyncd resolves"), std::string::npos) << r.err;
+    show = store({"mapping", "show", "--app", "RACF", "--windows", v.sam, "--json"}, conf);
+    EXPECT_NE(show.out.find("\"object_guid\": null"), std::string::npos) << show.out;
+    expect_no_leak(r.out + r.err, {env("PWSYNC_TEST_SVC_PASSWORD")});
 }
 
 }  // namespace

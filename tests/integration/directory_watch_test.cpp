@@ -186,6 +186,50 @@ TEST_P(Watch, AFailedDeliveryKeepsTheCookie) {
     EXPECT_EQ(kinds(s, u.guid), std::vector<K>{K::password_changed});
 }
 
+// AD keeps times in 100 ns units since 1601.
+std::int64_t filetime_now() {
+    return to_unix_micros(SystemClock().now()) * 10 + 116444736000000000;
+}
+
+TEST_P(Watch, AResetWithMustChangeAtNextLogonIsATemporaryPasswordChange) {
+    auto u = make_user("wtmp");
+    auto w = watcher();
+    poll(w);
+    // What ADUC's "User must change password at next logon" sends with a
+    // reset: the password and pwdLastSet 0, in one modify.
+    auto value = dir::encode_unicode_pwd("Temporary-Pw.1");
+    ASSERT_TRUE(value);
+    const std::int64_t before = filetime_now();
+    ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::replace, "unicodePwd", {std::string(value->view())}},
+                                      {dir::Mod::replace, "pwdLastSet", {"0"}}}));
+    auto s = poll(w);
+    ASSERT_EQ(kinds(s, u.guid), std::vector<K>{K::password_changed}) << "the reset was not reported";
+    const auto* e = find(s, u.guid, K::password_changed);
+    EXPECT_TRUE(e->temporary_password);
+    EXPECT_EQ(e->pwd_last_set, 0);
+    // The metadata's time (whole seconds) stands in for pwdLastSet.
+    EXPECT_GE(e->password_changed_at, before - 20'000'000);
+    EXPECT_LE(e->password_changed_at, filetime_now() + 20'000'000);
+
+    // The flag alone is no password change: cleared (pwdLastSet -1 = now),
+    // then set again (0).
+    ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::replace, "pwdLastSet", {"-1"}}}));
+    s = poll(w);
+    EXPECT_EQ(find(s, u.guid, K::password_changed), nullptr) << "pwdLastSet -1 alone reported as a password change";
+    ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::replace, "pwdLastSet", {"0"}}}));
+    s = poll(w);
+    EXPECT_EQ(find(s, u.guid, K::password_changed), nullptr) << "a bare must-change flag reported as a password change";
+
+    // An ordinary reset after it: a password change, not temporary.
+    auto c = open(svc_simple_options());
+    ASSERT_TRUE(dir::reset_password(c, u.dn, Secret("Ordinary-Pw.2")));
+    s = poll(w);
+    ASSERT_EQ(kinds(s, u.guid), std::vector<K>{K::password_changed});
+    e = find(s, u.guid, K::password_changed);
+    EXPECT_FALSE(e->temporary_password);
+    EXPECT_NE(e->pwd_last_set, 0);
+}
+
 TEST_P(Watch, WithoutNotificationsWaitSleepsTheWholeTime) {
     dir::WatchOptions o = options();
     o.notifications = false;

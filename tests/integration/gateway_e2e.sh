@@ -1,6 +1,7 @@
 #!/bin/bash
 # The gateway end to end, against the real Samba AD DC and slapd: all three
-# sync modes, pre-commit capture, echo, verify-old-password, conflicts of
+# sync modes, pre-commit capture (also of a reset with "must change at next
+# logon"), echo, verify-old-password, conflicts of
 # direction, a target down, kill -9 between accepting and delivering,
 # supersede, and no password left in the log, the audit or the store.
 # Needs a started environment (PWSYNC_TESTENV_STATE) and testenv/netns.
@@ -160,6 +161,26 @@ if (( ${#times[@]} == 20 )); then
     echo "Windows -> External, AD change to slapd accepting it (ms, sorted): $sorted"
     ok "20 changes arrived; median $(printf '%s\n' "${times[@]}" | sort -n | sed -n 10p) ms"
 fi
+
+# ---- a helpdesk reset with "user must change password at next logon" ----
+# unicodePwd and pwdLastSet 0 in one modify, as ADUC sends it: captured,
+# confirmed by the watcher although pwdLastSet stays 0, delivered, and the
+# audit says the password is temporary.
+newpw C4 'Helpdesk-Temp.75r'
+printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\nreplace: pwdLastSet\npwdLastSet: 0\n-\n' \
+    "$PWSYNC_TEST_DC_DN_CAROL" "$(printf '"%s"' "$C4" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)" |
+    ldapmodify -x -o nettimeout=10 -H "$AD" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >"$W/out" 2>&1
+check "AD takes a reset with must-change-at-next-logon" grep -q "modifying entry" "$W/out"
+if t=$(wait_for 10 ldap_bind_ok "$EXT" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C4"); then
+    ok "a reset with must-change-at-next-logon reaches slapd (${t} ms)"
+else bad "a reset with must-change-at-next-logon never reached slapd"; fi
+check "  ... the audit says it was a temporary password" bash -c "'$P' audit | grep capture.confirmed | grep -i carol | grep -q 'temporary password'"
+# Clearing the flag (pwdLastSet -1) is no password change: nothing marked stale.
+printf 'dn: %s\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: -1\n-\n' "$PWSYNC_TEST_DC_DN_CAROL" |
+    ldapmodify -x -o nettimeout=10 -H "$AD" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >/dev/null 2>&1
+sleep 2   # the watcher is woken by the DC within milliseconds
+check "clearing must-change-at-next-logon alone is not taken for an uncaptured change" \
+    bash -c "! '$P' audit | grep change.uncaptured | grep -qi carol"
 
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"

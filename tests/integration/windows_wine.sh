@@ -111,6 +111,15 @@ newpw A1 'Wine-Cellar.81a'
 newpw B1 'Wine-Barrel.82b'
 printf 'alice\t%s\nbob\t%s\n' "$A1" "$B1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
 check "the notification package spooled two changes" [ "$(spool_count)" = 2 ]
+# Out of memory inside lsass (a test build whose every allocation fails):
+# the call must return to lsass, never unwind into it.
+newpw O1 'Wine-Oom-Cask.83c'
+printf 'alice\t%s\n' "$O1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$(winpath "$WBIN/pwsyncflt-oom.dll")" >"$W/oom.out"
+RC=$?
+check "out of memory in the package: lsass's call returns normally (lsa-sim exit 0)" [ "$RC" = 0 ]
+check "  ... after notifying the change" grep -q '1 change(s) notified' "$W/oom.out"
+check "  ... which is not spooled" [ "$(spool_count)" = 2 ]
+check "  ... and the event log says so" grep -q ':eventlog:ReportEventW.*out of memory or internal error' "$W/wine.stderr"
 agent once >"$W/once1.out" 2>&1
 RC=$?
 check "with the gateway down, agent once says unreachable (exit 3)" [ "$RC" = 3 ]

@@ -169,6 +169,36 @@ TEST(ReplMetadata, ParsesEntries) {
     EXPECT_FALSE(parse_repl_metadata(""));
 }
 
+TEST(ReplMetadata, ThePasswordsNewestWriteAndItsTime) {
+    // pwdLastSet moved last (a bare "must change" flag); the password at 4013.
+    std::string blob = le32(1) + le32(0) + le32(4) + le32(0);
+    for (auto [attid, secs, usn] : {std::tuple{kAttidUnicodePwd, 13440449248ull, 4013ull},
+                                    std::tuple{kAttidNtPwdHistory, 13440449248ull, 4013ull},
+                                    std::tuple{kAttidSupplementalCredentials, 13440449000ull, 3990ull},
+                                    std::tuple{kAttidPwdLastSet, 13440449251ull, 4015ull}})
+        blob += le32(attid) + le32(2) + le64(secs) + std::string(16, '\x11') + le64(usn) + le64(usn);
+    auto m = parse_repl_metadata(blob);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->back().originating_time, 13440449251u);
+    auto pw = password_meta(*m);
+    ASSERT_TRUE(pw);
+    EXPECT_EQ(pw->local_usn, 4013u);
+    EXPECT_EQ(pw->changed_at, 134404492480000000);  // seconds -> 100 ns units
+    // Metadata without any password attribute (not readable): nothing known.
+    EXPECT_FALSE(password_meta({{kAttidPwdLastSet, 1, 5, 1}, {kAttidName, 1, 4, 1}}));
+}
+
+TEST(ReplMetadata, DirSyncCookieHighWaterMark) {
+    // As Samba 4.17 sends it: "MSDS", version 3, time, reserved, UTD size,
+    // then tmp_highest_usn, reserved_usn, highest_usn, invocationId, UTD.
+    std::string cookie = "MSDS" + le32(3) + le64(0x01DD802C69A01C80ull) + le64(0) + le32(40) + le64(4012) + le64(0) +
+                         le64(4013) + std::string(16, '\x22') + std::string(40, '\0');
+    EXPECT_EQ(dirsync_cookie_usn(cookie), std::optional<std::uint64_t>(4013));
+    EXPECT_FALSE(dirsync_cookie_usn(""));
+    EXPECT_FALSE(dirsync_cookie_usn(cookie.substr(0, 51)));                 // truncated
+    EXPECT_FALSE(dirsync_cookie_usn("XXXX" + cookie.substr(4)));            // not that layout
+}
+
 }  // namespace
 }  // namespace pwsync::directory
 

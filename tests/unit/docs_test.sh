@@ -23,6 +23,16 @@ for c in "${commands[@]}"; do
         if grep -qF -- "$opt" <<<"$man"; then ok; else fail "docs/man/pwsync.8 does not mention $opt of 'pwsync $c'"; fi
     done
 done
+# The README's opening says what is here: nothing that exists is "to come",
+# and every document it points to exists.
+opening=$(sed -n '1,/^## Quick start/p' "$top/README.md")
+if grep -qi 'still to come' <<<"$opening"; then fail "README.md's opening still lists work as to come"; else ok; fi
+for doc in $(grep -o 'docs/[A-Z]*\.md' <<<"$opening" | sort -u); do
+    if [ -f "$top/$doc" ]; then ok; else fail "README.md points to $doc, which does not exist"; fi
+done
+for part in metrics 'cn=monitor' 'Debian' 'Windows DCs' 'BENCHMARKS'; do
+    if grep -qF "$part" <<<"$opening"; then ok; else fail "README.md's opening does not mention $part"; fi
+done
 for page in pwsyncd.8 pwsyncd.conf.5; do
     if grep -q '^\.TH ' "$top/docs/man/$page" && grep -q '^\.SH SEE ALSO' "$top/docs/man/$page"; then ok; else fail "$page is not a man page"; fi
 done

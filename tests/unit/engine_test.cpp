@@ -2,6 +2,8 @@
 // (the integration tests use the real Samba DC).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "engine.h"
 #include "handler.h"
 #include "ldap_search.h"
@@ -74,6 +76,12 @@ protected:
             return {};
         };
         opts.queued = [this] { ++wakes_; };
+        opts.account_of_dn = [](std::string_view dn) -> Result<std::string> {
+            std::string squeezed = ascii_lower(dn);  // AD compares DNs its own way; this fake drops spaces
+            std::erase(squeezed, ' ');
+            if (squeezed == "cn=alice,cn=users,dc=test,dc=example") return std::string("alice");
+            return fail(Errc::not_found, "no such object");
+        };
         engine_.emplace(*store_, opts);
     }
 
@@ -175,6 +183,116 @@ TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
     EXPECT_TRUE(queued().empty());
     auto r = std::move(*store_->read());
     EXPECT_EQ(r.mapping({"LINUX", "TEST\\bob"})->status, store::MappingStatus::stale);
+}
+
+// Issue 12: names come from the store, not from what this process saw.
+class EngineNamesTest : public EngineTest {
+protected:
+    static constexpr const char* kCarolGuid = "{0c0c0c0c-1111-2222-3333-444444444444}";
+    static store::AccountNames carol() {
+        return {kCarolGuid, "carol", "TEST", "carol@test.example", "CN=carol,CN=Users,DC=test,DC=example", false, {}};
+    }
+    void map_carol() {
+        auto w = std::move(*store_->write("admin"));
+        store::Mapping m;
+        m.app = "RACF";
+        m.windows = "carol@test.example";  // made with the UPN
+        m.external = "CAROL01";
+        ASSERT_TRUE(w.create_mapping(m));
+        ASSERT_TRUE(w.commit());
+    }
+    void know_carol() {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.note_account(carol()));
+        ASSERT_TRUE(w.commit());
+    }
+    // A new engine on the same store: what a restart of pwsyncd keeps.
+    void restart(EngineOptions o = {}) {
+        o.clock = &clock_;
+        o.domain = "TEST";
+        engine_.emplace(*store_, o);
+    }
+};
+
+TEST_F(EngineNamesTest, EveryNameFormFindsAMappingMadeWithTheUpnAfterARestart) {
+    map_carol();
+    know_carol();
+    restart();
+    int n = 0;
+    for (const char* name : {"carol", "TEST\\carol", "CAROL@test.example", kCarolGuid,
+                             "0C0C0C0C-1111-2222-3333-444444444444", "CN=carol,CN=Users,DC=test,DC=example"}) {
+        const std::string pw = "Carol-Pass-" + std::to_string(++n);
+        auto r = change("dc1", name, pw);
+        EXPECT_EQ(r.outcome, ChangeOutcome::stored) << name << ": " << r.message;
+        EXPECT_EQ(queued().back(), "racf:CAROL01=" + pw) << name;
+    }
+}
+
+TEST_F(EngineNamesTest, AnUncapturedChangeMarksTheUpnMappingStale) {
+    map_carol();
+    know_carol();
+    restart();
+    ASSERT_TRUE(engine_->password_changed("carol"));  // the watcher names it by sam
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.mapping({"RACF", "carol@test.example"})->status, store::MappingStatus::stale);
+    auto audit = *r.audit();
+    EXPECT_TRUE(std::any_of(audit.begin(), audit.end(), [](const auto& a) {
+        return a.action == "change.uncaptured" && a.detail == "1 mapping(s) marked stale";
+    }));
+}
+
+TEST_F(EngineNamesTest, APreCommitCaptureByAnotherNameIsConfirmedUnderTheSam) {
+    map_carol();
+    know_carol();
+    restart();
+    EXPECT_EQ(change("dc-pre", kCarolGuid, "Carol-Pre-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->password_changed("carol"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-1"}));
+}
+
+TEST_F(EngineNamesTest, AnUnresolvedAccountIsLookedUpNotRefused) {
+    map_carol();  // not resolved: the directory was unreachable when it was made
+    std::vector<std::string> asked;
+    EngineOptions o;
+    o.resolve = [&](std::string_view name) -> Result<store::AccountNames> {
+        asked.emplace_back(name);
+        if (name != "carol") return fail(Errc::not_found, "no such account");
+        return carol();
+    };
+    restart(std::move(o));
+    // Post-commit: asked of the directory at once.
+    auto r = change("dc1", "carol", "Carol-Post-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(asked, std::vector<std::string>{"carol"});
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Post-1"}));
+    EXPECT_EQ(std::move(*store_->read()).mapping({"RACF", "carol@test.example"})->object_guid, kCarolGuid);
+    // An account the directory does not know still gets 32; so does one no
+    // mapping names once every mapping is resolved (the directory is not asked).
+    EXPECT_EQ(change("dc1", "nobody", "Nobody-Pass-1").outcome, ChangeOutcome::no_mapping);
+    {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.note_account({"{a11ce000-0000-0000-0000-000000000001}", "alice", "TEST", "", "", false, {}}));
+        ASSERT_TRUE(w.note_account({"{b0b00000-0000-0000-0000-000000000002}", "bob", "TEST", "", "", false, {}}));
+        ASSERT_TRUE(w.commit());
+    }
+    asked.clear();
+    EXPECT_EQ(change("dc-pre", "TEST\\nobody", "Nobody-Pass-2").outcome, ChangeOutcome::no_mapping);
+    EXPECT_TRUE(asked.empty());
+}
+
+TEST_F(EngineNamesTest, APreCommitCaptureWaitsWhileAMappingIsUnresolved) {
+    map_carol();
+    EngineOptions o;
+    int asked = 0;
+    o.resolve = [&](std::string_view) -> Result<store::AccountNames> { ++asked; return carol(); };
+    restart(std::move(o));
+    // The DC is inside this change and may not answer: not asked, not refused.
+    auto r = change("dc-pre", "carol", "Carol-Pre-2");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(asked, 0);
+    know_carol();  // what the watcher does before it reports the change
+    ASSERT_TRUE(engine_->password_changed("carol"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-2"}));
 }
 
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
@@ -394,6 +512,173 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
             for (const auto& [n, v] : e.attributes)
                 for (const auto& x : v) EXPECT_EQ(x.find(pw), std::string::npos);
     }
+}
+
+
+std::vector<store::AuditRecord> audit_of(store::Store& s, std::string_view action) {
+    std::vector<store::AuditRecord> out;
+    auto r = std::move(*s.read());
+    auto all = r.audit();
+    for (auto& a : *all)
+        if (a.action == action) out.push_back(std::move(a));
+    return out;
+}
+
+// A watcher page is one transaction: its changes and the cursor commit
+// together, or (a failure part-way) neither does.
+TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
+    EngineOptions opts;
+    opts.clock = &clock_;
+    opts.domain = "TEST";
+    opts.queued = [this] { ++wakes_; };
+    opts.aliases = [](std::string_view a) -> std::vector<std::string> {
+        if (a == "broken") throw std::runtime_error("the directory went away mid-page");
+        return {ascii_lower(a), "test\\" + ascii_lower(a)};
+    };
+    engine_.emplace(*store_, opts);
+    EXPECT_EQ(change("dc-pre", "alice", "Page-Alice-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "bob", "Page-Bob-1").outcome, ChangeOutcome::stored);
+    {
+        auto w = std::move(*store_->write("pwsyncd"));
+        ASSERT_TRUE(w.set_cursor("watcher", "cookie-1"));
+        ASSERT_TRUE(w.commit());
+    }
+    const std::vector<DirectoryChange> page = {{"alice", 0, 0, false}, {"broken", 0, 0, false}, {"bob", 0, 0, false}};
+    EXPECT_THROW((void)engine_->watcher_page(page, "watcher", "cookie-2"), std::runtime_error);
+    {
+        auto r = std::move(*store_->read());
+        EXPECT_EQ(**r.cursor("watcher"), "cookie-1");
+        EXPECT_EQ(r.pending_captures()->size(), 2u) << "alice's confirmation was committed without the page";
+    }
+    EXPECT_TRUE(queued().empty());
+    EXPECT_EQ(wakes_, 0);
+
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, 0, false}, {"bob", 0, 0, false}}, "watcher", "cookie-2"));
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(**r.cursor("watcher"), "cookie-2");
+    EXPECT_TRUE(r.pending_captures()->empty());
+    EXPECT_EQ(queued().size(), 3u);
+    EXPECT_EQ(wakes_, 1);  // once per page, after its commit
+}
+
+// A helpdesk reset with "must change at next logon": pwdLastSet stays 0,
+// the metadata's time places it; it syncs, and the audit says temporary.
+TEST_F(EngineTest, ATemporaryPasswordSyncsAndTheAuditSaysSo) {
+    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-1").outcome, ChangeOutcome::stored);
+    const auto committed_at = clock_.now();
+    clock_.advance(std::chrono::seconds(10));
+    EXPECT_EQ(change("dc-pre", "alice", "Later-Candidate-2").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(committed_at), true}}, "watcher", "c"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Helpdesk-Temp-1", "racf:ALICE01=Helpdesk-Temp-1"}));
+    auto confirmed = audit_of(*store_, "capture.confirmed");
+    ASSERT_EQ(confirmed.size(), 1u);
+    EXPECT_NE(confirmed[0].detail.find("temporary password"), std::string::npos) << confirmed[0].detail;
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(r.pending_captures()->size(), 1u);  // the later candidate waits
+    // Uncaptured, it is marked stale, and the audit says temporary too.
+    ASSERT_TRUE(engine_->watcher_page({{"bob", 0, filetime(clock_.now()), true}}, "watcher", "d"));
+    auto uncaptured = audit_of(*store_, "change.uncaptured");
+    ASSERT_EQ(uncaptured.size(), 1u);
+    EXPECT_NE(uncaptured[0].detail.find("temporary password"), std::string::npos) << uncaptured[0].detail;
+    // An ordinary change says nothing of the kind.
+    EXPECT_EQ(change("dc-pre", "bob", "Ordinary-3").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "e"));
+    confirmed = audit_of(*store_, "capture.confirmed");
+    ASSERT_EQ(confirmed.size(), 2u);
+    EXPECT_EQ(confirmed[1].detail.find("temporary"), std::string::npos) << confirmed[1].detail;
+}
+
+// An expired capture went nowhere: always audited, and counted.
+TEST_F(EngineTest, AnExpiredCaptureIsAuditedAndCounted) {
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Confirmed-1").outcome, ChangeOutcome::stored);
+    clock_.advance(std::chrono::seconds(119));
+    EXPECT_EQ(*engine_->expire_pending(), 0u);
+    clock_.advance(std::chrono::seconds(2));
+    auto n = engine_->expire_pending();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+    auto expired = audit_of(*store_, "capture.expired");
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].object, "bob");
+    EXPECT_NE(expired[0].detail.find("never confirmed"), std::string::npos) << expired[0].detail;
+    EXPECT_NE(expired[0].detail.find("dc-pre"), std::string::npos) << expired[0].detail;
+    // The daemon counts what expire_pending returns; the figure is served.
+    Metrics metrics(clock_);
+    metrics.pending_expired(*n);
+    Figures f;
+    f.counters = metrics.snapshot(true);
+    EXPECT_NE(prometheus_text(f).find("\npwsync_pending_expired_total 1\n"), std::string::npos);
+    bool served = false;
+    for (const auto& e : monitor_entries(f))
+        for (const auto& a : e.attributes) served |= a.first == "pwsyncPendingExpired" && a.second == std::vector<std::string>{"1"};
+    EXPECT_TRUE(served);
+}
+
+TEST_F(EngineTest, AdapterPrincipalNamesItsUserByIdDnOrAuthzId) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::App app;
+        app.name = "DIR";
+        ASSERT_TRUE(w.create_app(app));
+        store::Adapter a;
+        a.name = "dir";
+        a.type = "ldap";
+        a.properties = {{"uri", "ldaps://ext.example"}, {"dn-template", "uid=%s,ou=people,dc=ext,dc=example"}};
+        a.flags.enabled = true;
+        a.flags.sync_from_adapter = true;
+        a.flags.change_windows_password = true;
+        a.flags.verify_old_password = false;
+        ASSERT_TRUE(w.create_adapter(a));
+        ASSERT_TRUE(w.add_app_to_adapter("dir", "DIR"));
+        store::Mapping m;
+        m.app = "DIR";
+        m.windows = "TEST\\bob";
+        m.external = "carol01";
+        ASSERT_TRUE(w.create_mapping(m));
+        store::Principal agent;
+        agent.name = "dir-agent";
+        agent.kind = store::PrincipalKind::adapter;
+        agent.adapter = "dir";
+        ASSERT_TRUE(w.create_principal(agent, Secret("agent-secret-123456")));
+        ASSERT_TRUE(w.commit());
+    }
+    set(store::SyncMode::full, false);
+    int n = 0;
+    for (const char* id : {"carol01", "u:carol01", "uid=carol01,ou=people,dc=ext,dc=example",
+                           "dn:uid=carol01,ou=people,dc=ext,dc=example", "UID=Carol01 , OU=People,DC=EXT,dc=example"}) {
+        const std::string pw = "Partial-Dn-" + std::to_string(++n);
+        auto r = change("dir-agent", id, pw);
+        EXPECT_EQ(r.outcome, ChangeOutcome::stored) << id << ": " << r.message;
+        EXPECT_EQ(credential("DIR", "TEST\\bob"), pw) << id;
+    }
+    auto outside = change("dir-agent", "uid=carol01,ou=people,dc=other,dc=example", "Outside-1");
+    EXPECT_EQ(outside.outcome, ChangeOutcome::no_mapping);
+    EXPECT_EQ(outside.message,
+              "DN 'uid=carol01,ou=people,dc=other,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
+    EXPECT_EQ(change("dir-agent", "uid=carol01,ou=people,dc=ext,dc=", "Malformed-1").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(change("dir-agent", "dn:", "Malformed-2").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(credential("DIR", "TEST\\bob"), "Partial-Dn-5");  // refusals change nothing
+    EXPECT_TRUE(ad_calls_.empty());
+
+    set(store::SyncMode::full, true);
+    EXPECT_EQ(change("dir-agent", "dn:uid=carol01,ou=people,dc=ext,dc=example", "Full-Dn-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(ad_calls_, (std::vector<std::string>{"TEST\\bob=Full-Dn-1"}));
+    EXPECT_EQ(change("dir-agent", "cn=carol01,ou=people,dc=ext,dc=example", "Full-Dn-2").outcome, ChangeOutcome::no_mapping);
+    EXPECT_EQ(ad_calls_.size(), 1u);
+}
+
+TEST_F(EngineTest, WindowsPrincipalNamesTheAccountByDnOrAuthzId) {
+    EXPECT_EQ(change("dc1", "CN=Alice,CN=Users,DC=test,DC=example", "Win-Dn-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "dn:cn=alice, cn=users,dc=test,dc=example", "Win-Dn-2").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "u:TEST\\alice", "Win-Dn-3").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Win-Dn-1", "racf:ALICE01=Win-Dn-1", "ext-ldap:alice=Win-Dn-2",
+                                                  "racf:ALICE01=Win-Dn-2", "ext-ldap:alice=Win-Dn-3", "racf:ALICE01=Win-Dn-3"}));
+    auto nobody = change("dc1", "CN=nobody,CN=Users,DC=test,DC=example", "Win-Dn-4");
+    EXPECT_EQ(nobody.outcome, ChangeOutcome::no_mapping);
+    EXPECT_NE(nobody.message.find("names no Windows account"), std::string::npos) << nobody.message;
+    EXPECT_EQ(change("dc1", "CN=alice,CN=Users,DC=", "Win-Dn-5").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(change("dc1", "u:", "Win-Dn-6").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(queued().size(), 6u);
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 // Group commit (Store::write_grouped): concurrent writers share a commit,
 // and one that fails is rolled back alone.
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <memory>
 #include <thread>
 
 #include "store_fixture.h"
@@ -82,6 +87,47 @@ TEST_F(StoreTest, AFailingGroupedBodyIsRolledBackAloneAndReported) {
     auto all = again->mappings();
     ASSERT_OK(all);
     EXPECT_EQ(all->size(), 4u);
+}
+
+// A body that throws something that is not a std::exception: its writer gets
+// an error, nothing it wrote stays, and the next writer is not left waiting
+// for a leader that never finished (it waited for ever before the fix).
+TEST_F(StoreTest, AGroupedBodyThatThrowsAnythingFinishesTheBatch) {
+    make_app("LINUX");
+    Status thrown;
+    EXPECT_NO_THROW(thrown = store().write_grouped("w", [&](WriteTxn& w) -> Status {
+        Mapping m;
+        m.app = "LINUX";
+        m.windows = "thrower";
+        m.external = "thrower";
+        PWSYNC_TRY(w.create_mapping(std::move(m)));
+        throw 42;
+    }));
+    ASSERT_FALSE(thrown);
+    EXPECT_EQ(thrown.error().code, Errc::internal);
+    EXPECT_FALSE(r().mapping({"LINUX", "thrower"}));
+
+    // Run the next write on its own thread so a hang fails the test instead
+    // of stopping the suite; on failure the thread is left behind on purpose.
+    auto next = std::make_shared<std::packaged_task<Status()>>([&] {
+        return store().write_grouped("w", [](WriteTxn& w) -> Status {
+            Mapping m;
+            m.app = "LINUX";
+            m.windows = "after";
+            m.external = "after";
+            return w.create_mapping(std::move(m));
+        });
+    });
+    auto done = next->get_future();
+    std::thread([next] { (*next)(); }).detach();
+    if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+        ADD_FAILURE() << "the next grouped writer is still waiting for the batch that threw";
+        std::fflush(stdout);
+        std::_Exit(1);  // its thread still uses the store: do not tear it down
+    }
+    auto st = done.get();
+    EXPECT_TRUE(st) << st.error().message;
+    EXPECT_TRUE(r().mapping({"LINUX", "after"}));
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 #include <atomic>
 
 #include "spool_record.h"
+#ifdef PWSYNC_DLL_FAIL_ALLOCATIONS
+#include "fail_allocations.h"
+#endif
 #include "winutil.h"
 
 using namespace pwsync::win;
@@ -46,16 +49,21 @@ std::wstring account_of(const UNICODE_STRING* user) {
 
 extern "C" {
 
-__declspec(dllexport) BOOLEAN NTAPI InitializeChangeNotify() {
+// Nothing may leave these exports as an exception: it would unwind into
+// lsass and take the DC down. Each is noexcept and catches everything.
+__declspec(dllexport) BOOLEAN NTAPI InitializeChangeNotify() noexcept {
+#ifdef PWSYNC_DLL_FAIL_ALLOCATIONS
+    pwsync::win::test::fail_allocations();
+#endif
     return TRUE;
 }
 
 // pwsync judges no password: AD's own policy does.
-__declspec(dllexport) BOOLEAN NTAPI PasswordFilter(PUNICODE_STRING, PUNICODE_STRING, PUNICODE_STRING, BOOLEAN) {
+__declspec(dllexport) BOOLEAN NTAPI PasswordFilter(PUNICODE_STRING, PUNICODE_STRING, PUNICODE_STRING, BOOLEAN) noexcept {
     return TRUE;
 }
 
-__declspec(dllexport) NTSTATUS NTAPI PasswordChangeNotify(PUNICODE_STRING user, ULONG, PUNICODE_STRING password) {
+__declspec(dllexport) NTSTATUS NTAPI PasswordChangeNotify(PUNICODE_STRING user, ULONG, PUNICODE_STRING password) noexcept {
     try {
         std::expected<void, std::string> r = (user != nullptr && password != nullptr)
                                                   ? capture(*user, *password)
@@ -65,8 +73,11 @@ __declspec(dllexport) NTSTATUS NTAPI PasswordChangeNotify(PUNICODE_STRING user, 
                                                   L" was not spooled and will not reach the gateway: " + widen(r.error()));
         }
     } catch (...) {
-        // Out of memory or the like: lsass must go on.
-        report_event(EVENTLOG_ERROR_TYPE, L"pwsync: the password change of an account was not spooled (internal error)");
+        // Out of memory or the like: lsass must go on. A literal, no
+        // std::wstring: building one could throw again, out of the export.
+        report_event(EVENTLOG_ERROR_TYPE,
+                     L"pwsync: the password change of an account was not spooled and will not reach the gateway "
+                     L"(out of memory or internal error)");
     }
     return 0;  // STATUS_SUCCESS: the value is ignored by LSA either way
 }

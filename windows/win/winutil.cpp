@@ -48,9 +48,13 @@ std::string last_error_text(DWORD e) {
 }
 
 void report_event(WORD type, const std::wstring& text) noexcept {
+    report_event(type, text.c_str());
+}
+
+void report_event(WORD type, const wchar_t* text) noexcept {
     HANDLE h = RegisterEventSourceW(nullptr, kEventSource);
     if (h == nullptr) return;
-    const wchar_t* strings[1] = {text.c_str()};
+    const wchar_t* strings[1] = {text};
     // Event id 1 is "%1" in the message table of pwsync-agent.exe.
     ReportEventW(h, type, 0, 1, nullptr, 1, 0, strings, nullptr);
     DeregisterEventSource(h);

@@ -47,6 +47,8 @@ std::string last_error_text(DWORD e);
 // Reports to the Application event log under the source "pwsync". Never
 // given a password.
 void report_event(WORD type, const std::wstring& text) noexcept;
+// Allocates nothing: the one to use when memory has run out.
+void report_event(WORD type, const wchar_t* text) noexcept;
 
 // Unix seconds and FILETIME now.
 std::uint64_t unix_now();

@@ -281,7 +281,8 @@ struct WatchOptions {
 enum class EventKind {
     present,           // full sync: the account as it is now (no earlier state known)
     created,
-    password_changed,  // pwdLastSet moved (to a non-zero value)
+    password_changed,  // the password itself changed (replication metadata of unicodePwd & co.),
+                       // or, without readable metadata, pwdLastSet moved to a non-zero value
     renamed,           // name, sAMAccountName or userPrincipalName changed
     disabled,          // userAccountControl changed and has bit 2 set
     enabled,           // userAccountControl changed and has bit 2 clear
@@ -301,6 +302,11 @@ struct Event {
     std::string upn;
     std::optional<bool> enabled;
     std::int64_t pwd_last_set = 0;
+    // password_changed only: when the DC committed it (100 ns units since
+    // 1601, from the metadata; 0: unknown), and whether it was set with
+    // "user must change password at next logon" (pwdLastSet 0).
+    std::int64_t password_changed_at = 0;
+    bool temporary_password = false;
 };
 
 struct Batch {

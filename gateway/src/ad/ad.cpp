@@ -1,6 +1,5 @@
 #include "ad.h"
 
-#include <algorithm>
 #include <chrono>
 
 namespace pwsync::gateway {
@@ -28,7 +27,7 @@ constexpr std::chrono::seconds kFailFast{10};
 }
 
 Status Ad::unreachable_recently() const {
-    if (std::chrono::steady_clock::now().time_since_epoch().count() >= down_until_.load()) return {};
+    if (clock_->now().time_since_epoch().count() >= down_until_.load()) return {};
     std::lock_guard lock(down_mutex_);
     return fail(Errc::unavailable, "Active Directory was unreachable moments ago: " + down_reason_);
 }
@@ -38,7 +37,7 @@ void Ad::note_unreachable(const std::string& why) {
         std::lock_guard lock(down_mutex_);
         down_reason_ = why;
     }
-    down_until_ = (std::chrono::steady_clock::now() + kFailFast).time_since_epoch().count();
+    down_until_ = (clock_->now() + kFailFast).time_since_epoch().count();
 }
 
 Status Ad::write_password(std::string_view account, const Secret& password) {
@@ -72,50 +71,25 @@ Status Ad::write_password(std::string_view account, const Secret& password) {
                 st.error().server_text.empty() ? st.error().message : st.error().server_text);
 }
 
-void Ad::remember(const directory::Event& e) {
-    if (e.guid.empty()) return;
-    std::lock_guard lock(names_mutex_);
-    Names& n = by_guid_[e.guid];
-    n.guid = e.guid;
-    if (e.kind == directory::EventKind::deleted) {
-        for (auto it = to_guid_.begin(); it != to_guid_.end();) it = it->second == e.guid ? to_guid_.erase(it) : std::next(it);
-        by_guid_.erase(e.guid);
-        return;
-    }
-    // Incremental results carry only what changed: keep what we knew.
-    if (!e.sam.empty()) n.sam = e.sam;
-    if (!e.upn.empty()) n.upn = e.upn;
-    for (const auto& name : {n.sam, domain_.netbios.empty() || n.sam.empty() ? std::string() : domain_.netbios + "\\" + n.sam,
-                             n.upn, n.guid})
-        if (!name.empty()) to_guid_[ascii_lower(name)] = e.guid;
+store::AccountNames Ad::names_of(const directory::Account& a) const {
+    store::AccountNames n;
+    n.guid = a.guid;
+    n.sam = a.sam;
+    n.domain = domain_.netbios;
+    n.upn = a.upn;
+    n.dn = a.dn;
+    return n;
 }
 
-std::string Ad::sam_of(std::string_view guid) {
-    std::lock_guard lock(names_mutex_);
-    auto it = by_guid_.find(std::string(guid));
-    return it == by_guid_.end() ? std::string() : it->second.sam;
-}
-
-std::vector<std::string> Ad::aliases(std::string_view account) {
-    std::vector<std::string> out{ascii_lower(account)};
-    auto add = [&](const std::string& n) {
-        if (!n.empty() && std::find(out.begin(), out.end(), ascii_lower(n)) == out.end()) out.push_back(ascii_lower(n));
-    };
-    {
-        std::lock_guard lock(names_mutex_);
-        if (auto g = to_guid_.find(out.front()); g != to_guid_.end()) {
-            const Names& n = by_guid_[g->second];
-            add(n.sam);
-            if (!domain_.netbios.empty() && !n.sam.empty()) add(domain_.netbios + "\\" + n.sam);
-            add(n.upn);
-            add(n.guid);
-        }
+Result<store::AccountNames> Ad::lookup(std::string_view account) {
+    PWSYNC_TRY(unreachable_recently());
+    auto a = resolve(account);
+    if (a) return names_of(*a);
+    if (a.error().retryable()) {
+        note_unreachable(a.error().message);
+        return fail(Errc::unavailable, a.error().message);
     }
-    // What the text itself says (DOMAIN\sam <-> sam), for accounts not seen yet.
-    const std::string first = out.front();
-    if (const auto slash = first.find('\\'); slash != std::string::npos) add(first.substr(slash + 1));
-    else if (first.find('@') == std::string::npos && !domain_.netbios.empty()) add(domain_.netbios + "\\" + first);
-    return out;
+    return fail(a.error().reason == directory::Reason::no_such_object ? Errc::not_found : Errc::refused, a.error().message);
 }
 
 DeliveryResult AdTarget::deliver(const Delivery& d) {

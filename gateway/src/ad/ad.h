@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <optional>
 
@@ -15,22 +14,20 @@ namespace pwsync::gateway {
 
 class Ad {
 public:
-    Ad(directory::Settings settings, directory::ConnectOptions options)
-        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)) {}
+    // `clock`: nullptr for the system clock (tests pass their own).
+    Ad(directory::Settings settings, directory::ConnectOptions options, const Clock* clock = nullptr)
+        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)),
+          clock_(clock != nullptr ? clock : &system_clock_) {}
 
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
     Status write_password(std::string_view account, const Secret& password);
-    // sam, DOMAIN\sam, UPN and {GUID} of an account, lower-cased, from what
-    // the watcher has seen. Never asks the DC: this runs inside the DC's own
-    // password change (the capture hook), when a single-process DC cannot
-    // answer until the hook returns.
-    std::vector<std::string> aliases(std::string_view account);
-    // The watcher's view of an account (full sync, renames, changes).
-    void remember(const directory::Event& e);
-    // The sam of a GUID the watcher has seen, or empty.
-    std::string sam_of(std::string_view guid);
     directory::LdapResult<directory::Account> resolve(std::string_view account);
+    // The account's objectGUID and names as the store keeps them.
+    // Errc::not_found: no such account; Errc::unavailable: AD cannot be
+    // asked now (and was not asked again for a few seconds after a failure).
+    Result<store::AccountNames> lookup(std::string_view account);
+    store::AccountNames names_of(const directory::Account& a) const;
     const directory::Settings& settings() const { return settings_; }
     const directory::Domain& domain() const { return domain_; }
     directory::ConnectOptions connect_options() const { return options_.clone(); }
@@ -43,20 +40,15 @@ private:
     Status unreachable_recently() const;
     void note_unreachable(const std::string& why);
     std::mutex mutex_;
-    std::atomic<std::int64_t> down_until_{0};  // steady_clock ticks
+    std::atomic<TimePoint::rep> down_until_{0};  // clock_ ticks
     mutable std::mutex down_mutex_;
     std::string down_reason_;
     directory::Settings settings_;
     directory::ConnectOptions options_;
     directory::Domain domain_;
     std::optional<directory::Connection> conn_;
-
-    struct Names {
-        std::string sam, upn, guid;
-    };
-    std::mutex names_mutex_;
-    std::map<std::string, Names> by_guid_;        // guid -> names
-    std::map<std::string, std::string> to_guid_;  // lower(sam | DOMAIN\sam | upn | guid) -> guid
+    SystemClock system_clock_;
+    const Clock* clock_;
 };
 
 // The built-in dispatcher target "@windows": queued AD writes of full sync.

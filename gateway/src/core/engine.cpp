@@ -1,6 +1,8 @@
 #include "engine.h"
 
 #include <algorithm>
+
+#include "pwsync/directory.h"
 #include <cstdlib>
 #include <set>
 
@@ -31,10 +33,14 @@ constexpr auto kClockSlack = std::chrono::seconds(2);
 Engine::Engine(store::Store& store, EngineOptions options)
     : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
 
-std::vector<std::string> Engine::aliases(std::string_view account) const {
-    if (options_.aliases) return options_.aliases(account);
+std::vector<std::string> Engine::text_aliases(std::string_view account) const {
     std::vector<std::string> out{lower_trimmed(account)};
     const std::string acc = out.front();
+    if (auto g = directory::parse_guid(acc)) {
+        out.push_back(directory::format_guid(*g));
+        return out;
+    }
+    if (acc.find('=') != std::string::npos) return out;  // a DN: no other spelling
     const auto slash = acc.find('\\');
     const std::string domain = ascii_lower(options_.domain);
     if (slash != std::string::npos) {
@@ -45,17 +51,50 @@ std::vector<std::string> Engine::aliases(std::string_view account) const {
     return out;
 }
 
-std::string Engine::canonical(std::string_view account) const {
-    for (const auto& n : aliases(account))
-        if (n.find('\\') == std::string::npos && n.find('@') == std::string::npos && !n.starts_with('{')) return n;
+std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_view account) const {
+    std::vector<std::string> out = text_aliases(account);
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+        auto known = r.account(out[i]);
+        if (!known || !*known) continue;
+        for (auto& name : (*known)->names())
+            if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+        break;
+    }
+    return out;
+}
+
+std::string Engine::canonical(const store::ReadTxn& r, std::string_view account) const {
+    for (const auto& n : text_aliases(account))
+        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) return ascii_lower((*known)->sam);
     std::string acc = ascii_lower(account);
     const auto slash = acc.find('\\');
     return slash == std::string::npos ? acc : acc.substr(slash + 1);
 }
 
+void Engine::learn(std::string_view account) {
+    if (!options_.resolve) return;
+    {
+        auto r = store_.read();
+        if (!r) return;
+        for (const auto& n : text_aliases(account))
+            if (auto known = r->account(n); !known || *known) return;  // known (or the store cannot tell)
+    }
+    auto a = options_.resolve(account);
+    if (!a) return;  // unknown to the directory too, or it cannot be asked: match by the text
+    auto w = store_.write("pwsyncd");
+    if (!w) return;
+    bool relevant = false;
+    for (const auto& n : a->names()) {
+        auto found = w->account_mappings(n);
+        if (found && !found->empty()) relevant = true;
+    }
+    // Only accounts the mappings name are kept: not every account of the domain.
+    if (relevant && w->note_account(*a)) (void)w->commit();
+}
+
 Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
                             const std::string& origin_adapter, TimePoint until) {
-    const std::string key = canonical(account);
+    const std::string key = canonical(w, account);
     PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, password, {origin_adapter, until}));
     return w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, {origin_adapter, until});
 }
@@ -63,10 +102,8 @@ Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::s
 Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
     std::vector<store::Mapping> out;
     std::set<std::pair<std::string, std::string>> seen;
-    for (const auto& alias : aliases(account)) {
-        store::MappingFilter f;
-        f.windows = alias;
-        PWSYNC_ASSIGN(auto found, r.mappings(f));
+    for (const auto& alias : text_aliases(account)) {
+        PWSYNC_ASSIGN(auto found, r.account_mappings(alias));
         for (auto& m : found)
             if (seen.emplace(ascii_lower(m.app), ascii_lower(m.windows)).second) out.push_back(std::move(m));
     }
@@ -112,7 +149,8 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     if (p.kind == store::PrincipalKind::monitor)
         return reply(ChangeOutcome::denied, "a monitor principal may only read cn=monitor");
     if (p.kind == store::PrincipalKind::windows) {
-        auto r = from_windows(p, identity, new_password);
+        auto account = windows_account(identity, options_.account_of_dn);
+        auto r = account ? from_windows(p, *account, new_password) : reply(account.error().outcome, account.error().message);
         r.mode = "windows";
         return r;
     }
@@ -122,7 +160,7 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
 Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                        std::string_view skip_adapter, std::size_t& queued) {
     const TimePoint t = now();
-    const std::string key = canonical(account);
+    const std::string key = canonical(w, account);
     PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
     if (damped) return w.audit("change.damped", std::string(account), "the same change was seen within the damping window");
     PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, key, password.view(),
@@ -166,6 +204,13 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
 ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
     // Group commit: concurrent captures share one transaction and one fsync;
     // each sender is answered only after the commit holding its change.
+    // A name the store does not know is asked of the directory first, with
+    // no transaction open — but not during a pre-commit capture: the DC is
+    // inside this very change, and a single-process DC cannot answer until
+    // its hook returns. Such a capture waits as pending; the watcher, which
+    // may ask, resolves the account before it confirms the change.
+    const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
+    if (!pre_commit) learn(account);
     ChangeResult out;
     std::size_t queued = 0;
     auto st = store_.write_grouped(p.name, [&](store::WriteTxn& w) -> Status {
@@ -176,11 +221,18 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             return {};
         }
         PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
-        if (mappings.empty()) {
+        bool unresolved = false;
+        if (mappings.empty() && pre_commit && options_.resolve) {
+            // Some mapping may name this account by another name, not resolved yet.
+            PWSYNC_ASSIGN(auto known, w.account(account));
+            PWSYNC_ASSIGN(auto waiting, w.unresolved_mappings(1));
+            unresolved = !known && !waiting.empty();
+        }
+        if (mappings.empty() && !unresolved) {
             out = reply(ChangeOutcome::no_mapping, "no mapping for Windows account '" + std::string(account) + "'");
             return {};
         }
-        if (p.capture == store::CaptureMode::pre_commit) {
+        if (pre_commit) {
             store::PendingCapture c;
             c.account = account;
             c.principal = p.name;
@@ -198,10 +250,11 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     return out;
 }
 
-ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view external, const Secret* old_password,
+ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                                   const Secret& password) {
     std::lock_guard serial(external_mutex_);
     store::Adapter adapter;
+    std::string external;  // the user id `identity` names
     store::SyncSettings sync;
     std::vector<store::Mapping> mappings;
     {
@@ -210,6 +263,9 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
         auto a = r->adapter(p.adapter);
         if (!a) return reply(ChangeOutcome::refused, a.error().message);
         adapter = std::move(*a);
+        auto id = external_user_id(identity, adapter);
+        if (!id) return reply(id.error().outcome, id.error().message);
+        external = std::move(*id);
         auto s = r->sync_settings();
         if (!s) return from_error(s.error());
         sync = *s;
@@ -335,9 +391,26 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view ex
 }
 
 Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {
-    const auto names = aliases(account);
-    const std::string key = canonical(account);
-    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    return watcher_page({DirectoryChange{std::string(account), pwd_last_set, 0, false}}, {}, {});
+}
+
+Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
+    std::size_t queued = 0;
+    {
+        PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+        for (const auto& c : changes) PWSYNC_TRY(password_changed(w, c, queued));
+        if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
+        PWSYNC_TRY(w.commit());
+    }
+    if (queued > 0 && options_.queued) options_.queued();
+    return {};
+}
+
+Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued) {
+    const std::string_view account = c.account;
+    const std::int64_t pwd_last_set = c.pwd_last_set;
+    const auto names = aliases(w, account);
+    const std::string key = canonical(w, account);
     // Seen already (a batch replayed after a crash): nothing to do.
     const std::string seen_name = "pwdlastset/" + key;
     if (pwd_last_set != 0) {
@@ -348,17 +421,18 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
     std::vector<store::PendingCapture> pending;
     for (const auto& n : names) {
         PWSYNC_ASSIGN(auto found, w.pending_captures(n));
-        for (auto& c : found)
-            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == c.id; }))
-                pending.push_back(std::move(c));
+        for (auto& p : found)
+            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == p.id; }))
+                pending.push_back(std::move(p));
     }
     // Captures taken after the change the DC committed are candidates for
-    // a later change (or refused ones): leave them pending.
-    if (pwd_last_set != 0) {
-        const TimePoint changed = from_filetime(pwd_last_set) + kClockSlack;
-        std::erase_if(pending, [&](const auto& c) { return c.created > changed; });
+    // a later change (or refused ones): leave them pending. A temporary
+    // password leaves pwdLastSet at 0: the metadata's time stands in.
+    if (const std::int64_t at = pwd_last_set != 0 ? pwd_last_set : c.changed_at; at != 0) {
+        const TimePoint changed = from_filetime(at) + kClockSlack;
+        std::erase_if(pending, [&](const auto& p) { return p.created > changed; });
     }
-    std::size_t queued = 0;
+    const std::string temporary = c.temporary ? "temporary password (the user must change it at next logon)" : "";
     if (pending.empty()) {
         PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
         if (!ours) {
@@ -368,23 +442,24 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
                 if (m.status != store::MappingStatus::stale)
                     PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
             PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
-                               std::to_string(mappings.size()) + " mapping(s) marked stale"));
+                               std::to_string(mappings.size()) + " mapping(s) marked stale" +
+                                   (temporary.empty() ? "" : "; " + temporary)));
         }
-        return w.commit();
+        return {};
     }
     // The newest capture before the change is the password that committed;
     // older ones were refused by AD (history, policy) or replaced.
     std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     const auto& newest = pending.back();
     PWSYNC_ASSIGN(Secret pw, w.pending_password(newest.id));
-    for (const auto& c : pending)
-        PWSYNC_TRY(w.remove_pending_capture(c.id, c.id == newest.id ? "confirmed" : "superseded"));
+    for (const auto& p : pending)
+        PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
+                                            p.id == newest.id ? temporary : std::string()));
+    // Until a temporary-password policy exists it syncs like any other.
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued));
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     for (const auto& m : mappings)
         if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
-    PWSYNC_TRY(w.commit());
-    if (queued > 0 && options_.queued) options_.queued();
     return {};
 }
 
@@ -394,7 +469,7 @@ Status Engine::before_ad_write(std::string_view account, const Secret& password,
     if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
     PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
     // The fan-out already happened when the change was accepted.
-    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(account), password.view(),
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(w, account), password.view(),
                             {std::string(origin_principal), now() + options_.damping_window}));
     return w.commit();
 }
@@ -405,7 +480,9 @@ Result<std::size_t> Engine::expire_pending() {
     std::size_t n = 0;
     for (const auto& c : all)
         if (c.expires <= now()) {
-            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired"));
+            // Not sent anywhere: the audit says so, the caller counts it.
+            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired",
+                                                "from " + c.principal + ": the directory never confirmed it; not sent"));
             ++n;
         }
     PWSYNC_TRY(w.purge_markers(now()));

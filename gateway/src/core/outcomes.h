@@ -10,6 +10,7 @@ namespace pwsync::gateway {
 enum class ChangeOutcome {
     stored,             // committed: queued, pending, or set in Active Directory
     incomplete,         // the request lacks what it needs (new password, account)
+    malformed,          // the request cannot be read (a userIdentity that is no DN)
     bad_password,       // the new password is not valid UTF-8 or is too long
     refused,            // sync off, adapter disabled, old password required, ...
     no_mapping,         // no mapping for the account

@@ -1,7 +1,9 @@
 #include "daemon.h"
 
 #include <optional>
+#include <set>
 
+#include "accounts.h"
 #include "ad.h"
 #include "dispatcher.h"
 #include "engine.h"
@@ -46,7 +48,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         PWSYNC_ASSIGN(auto settings, directory::parse_settings(config.directory));
         PWSYNC_ASSIGN(auto options, directory::connect_options(settings));
         options.warn = [](std::string_view w) { log_warning(w); };
-        p.ad = std::make_unique<Ad>(std::move(settings), std::move(options));
+        p.ad = std::make_unique<Ad>(std::move(settings), std::move(options), &p.clock);
     }
 
     EngineOptions eo;
@@ -58,7 +60,19 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         Ad* ad = p.ad.get();
         eo.domain = ad->domain().netbios;
         eo.ad_writer = [ad](std::string_view account, const Secret& pw) { return ad->write_password(account, pw); };
-        eo.aliases = [ad](std::string_view account) { return ad->aliases(account); };
+        eo.resolve = [ad](std::string_view account) { return ad->lookup(account); };
+        // A connection of its own: the shared one is held across full-sync
+        // writes, whose capture hook may be the caller.
+        eo.account_of_dn = [ad](std::string_view dn) -> Result<std::string> {
+            auto c = directory::Connection::open(ad->connect_options());
+            if (!c) return fail(Errc::unavailable, c.error().message);
+            auto a = directory::resolve_account(*c, ad->domain(), dn);
+            if (a) return a->sam;
+            const auto& e = a.error();
+            return fail(e.retryable() ? Errc::unavailable : e.reason == directory::Reason::no_such_object ? Errc::not_found
+                                                                                                        : Errc::refused,
+                        e.message);
+        };
     }
     Parts* parts = &p;
     eo.queued = [parts] { if (parts->dispatcher) parts->dispatcher->wake(); };
@@ -126,6 +140,16 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
             }
         }
     });
+    // Mappings whose account is not resolved yet: resolved in the
+    // background, so the listener serves meanwhile.
+    if (p.ad) d->resolver_ = std::thread([raw = d.get()] {
+        while (!raw->stopping_) {
+            try { raw->resolve_loop(); } catch (const std::exception& e) {
+                log_error(std::string("account resolution: ") + e.what());
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+    });
     if (p.ad) d->watcher_ = std::thread([raw = d.get()] {
         while (!raw->stopping_) {
             try { raw->watch_loop(); } catch (const std::exception& e) {
@@ -148,19 +172,35 @@ void Daemon::stop() {
     if (parts_ && parts_->metrics_server) parts_->metrics_server->stop();
     if (housekeeping_.joinable()) housekeeping_.join();
     if (watcher_.joinable()) watcher_.join();
+    if (resolver_.joinable()) resolver_.join();
+}
+
+// Resolves mappings whose account the store does not know: at start, then
+// every minute (a mapping created while the directory was unreachable).
+void Daemon::resolve_loop() {
+    std::set<std::string> reported;
+    while (!stopping_) {
+        auto n = resolve_unresolved(*parts_->store, *parts_->ad, reported, [](std::string_view line) { log_warning(line); });
+        if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
+        else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
+        for (int i = 0; i < 240 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
 }
 
 void Daemon::housekeeping_loop() {
     while (!stopping_) {
         if (auto n = parts_->engine->expire_pending(); !n) log_error("expiring pending captures: " + n.error().message);
-        else if (*n > 0) log_info(std::to_string(*n) + " pending capture(s) expired unconfirmed");
+        else if (*n > 0) {
+            parts_->metrics->pending_expired(*n);
+            log_warning(std::to_string(*n) + " pending capture(s) expired unconfirmed (see the audit: capture.expired)");
+        }
         for (int i = 0; i < 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
 }
 
 // Watches AD for password changes: confirms pre-commit captures, and marks
-// mappings stale when a change was not captured. The cursor is persisted
-// with each batch so a restart resumes exactly.
+// mappings stale when a change was not captured. Each batch's effects and
+// its cursor commit together, so a restart resumes exactly.
 void Daemon::watch_loop() {
     Parts& p = *parts_;
     std::chrono::milliseconds backoff{1000};
@@ -202,21 +242,15 @@ void Daemon::watch_loop() {
             }
             poll_now = false;
             auto polled = watcher->poll([&](directory::Batch& b) -> Status {
+                // Names first, outside the store's write lock (they may ask the DC).
+                std::vector<DirectoryChange> changes;
                 for (const auto& e : b.events) {
-                    p.ad->remember(e);
+                    // The store's account names follow renames and deletions.
+                    PWSYNC_ASSIGN(const std::string account, note_event(*p.store, *p.ad, e));
                     if (e.kind != directory::EventKind::password_changed) continue;
-                    std::string account = e.sam.empty() ? p.ad->sam_of(e.guid) : e.sam;
-                    if (account.empty()) {
-                        // Not seen before (no full sync yet): ask the DC. The
-                        // watcher is not inside a DC password change, so it may.
-                        auto a = p.ad->resolve(e.guid);
-                        account = a ? a->sam : e.guid;
-                    }
-                    PWSYNC_TRY(p.engine->password_changed(account, e.pwd_last_set));
+                    changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password});
                 }
-                PWSYNC_ASSIGN(auto w, p.store->write("pwsyncd"));
-                PWSYNC_TRY(w.set_cursor(kCursor, b.cookie));
-                return w.commit();
+                return p.engine->watcher_page(changes, kCursor, b.cookie);
             });
             if (polled) p.metrics->watcher_polled();
             if (!polled) {

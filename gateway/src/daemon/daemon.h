@@ -28,9 +28,10 @@ private:
     Daemon() = default;
     void housekeeping_loop();
     void watch_loop();
+    void resolve_loop();
     std::unique_ptr<Parts> parts_;
     std::atomic<bool> stopping_{false};
-    std::thread housekeeping_, watcher_;
+    std::thread housekeeping_, watcher_, resolver_;
 };
 
 }  // namespace pwsync::gateway

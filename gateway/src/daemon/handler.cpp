@@ -12,6 +12,7 @@ int ldap_code_of(ChangeOutcome outcome) {
         case ChangeOutcome::stored: return ldap_code::success;
         case ChangeOutcome::incomplete:
         case ChangeOutcome::refused: return ldap_code::unwilling_to_perform;
+        case ChangeOutcome::malformed: return ldap_code::protocol_error;
         case ChangeOutcome::bad_password:
         case ChangeOutcome::refused_by_ad: return ldap_code::constraint_violation;
         case ChangeOutcome::no_mapping: return ldap_code::no_such_object;

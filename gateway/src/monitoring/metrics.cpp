@@ -22,6 +22,7 @@ std::size_t result_index(ChangeOutcome outcome) {
         case ChangeOutcome::refused_by_ad: return 1;
         case ChangeOutcome::denied:
         case ChangeOutcome::wrong_old_password: return 2;
+        case ChangeOutcome::malformed:  // counted as failed, as protocolError always was
         case ChangeOutcome::unavailable:
         case ChangeOutcome::failed: break;
     }
@@ -67,6 +68,7 @@ Metrics::Snapshot Metrics::snapshot(bool watcher_configured) const {
     s.uptime = std::chrono::duration_cast<std::chrono::seconds>(now - started_);
     s.watcher_configured = watcher_configured;
     s.watcher_up = watcher_configured && watcher_up_.load();
+    s.pending_expired = pending_expired_.load(std::memory_order_relaxed);
     if (const auto last = last_poll_.load(); last != 0)
         s.watcher_lag = std::chrono::duration_cast<std::chrono::seconds>(now - TimePoint(TimePoint::duration(last)));
     return s;
@@ -117,6 +119,7 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                     {"pwsyncQueued", {num(static_cast<std::int64_t>(f.queued))}},
                     {"pwsyncDeadLetters", {num(static_cast<std::int64_t>(f.dead_letters))}},
                     {"pwsyncPendingCaptures", {num(static_cast<std::int64_t>(f.pending_captures))}},
+                    {"pwsyncPendingExpired", {num(static_cast<std::int64_t>(c.pending_expired))}},
                     {"pwsyncMappings", {num(static_cast<std::int64_t>(f.mappings))}},
                     {"pwsyncStaleMappings", {num(static_cast<std::int64_t>(f.stale_mappings))}},
                     {"pwsyncWatcherUp", {c.watcher_up ? "TRUE" : "FALSE"}},
@@ -166,6 +169,9 @@ std::string prometheus_text(const Figures& f) {
         line("pwsync_dead_letters{adapter=\"" + escape_label(name) + "\"}", static_cast<std::int64_t>(a.dead_letters));
     head("pwsync_pending_captures", "gauge", "Pre-commit captures waiting for the directory to confirm them.");
     line("pwsync_pending_captures", static_cast<std::int64_t>(f.pending_captures));
+    head("pwsync_pending_expired_total", "counter",
+         "Pre-commit captures the directory never confirmed within pending-ttl (not sent anywhere).");
+    line("pwsync_pending_expired_total", static_cast<std::int64_t>(c.pending_expired));
     head("pwsync_mappings", "gauge", "Account mappings in the store.");
     line("pwsync_mappings", static_cast<std::int64_t>(f.mappings));
     head("pwsync_stale_mappings", "gauge", "Mappings whose stored credential is known to be out of date.");

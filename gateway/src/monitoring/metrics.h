@@ -34,6 +34,8 @@ public:
     void change(std::string_view mode, ChangeOutcome outcome) noexcept;
     void watcher_polled() noexcept { last_poll_.store(clock_.now().time_since_epoch().count()); watcher_up_ = true; }
     void watcher_down() noexcept { watcher_up_ = false; }
+    // Pre-commit captures the directory never confirmed within pending-ttl.
+    void pending_expired(std::uint64_t n) noexcept { pending_expired_.fetch_add(n, std::memory_order_relaxed); }
 
     struct Snapshot {
         std::array<std::array<std::uint64_t, kResults.size()>, kModes.size()> changes{};
@@ -41,6 +43,7 @@ public:
         bool watcher_up = false;
         std::chrono::seconds watcher_lag{-1};  // since the last successful poll; -1: never
         std::chrono::seconds uptime{0};
+        std::uint64_t pending_expired = 0;
     };
     Snapshot snapshot(bool watcher_configured) const;
     const Clock& clock() const { return clock_; }
@@ -51,6 +54,7 @@ private:
     std::array<std::array<std::atomic<std::uint64_t>, kResults.size()>, kModes.size()> changes_{};
     std::atomic<TimePoint::rep> last_poll_{0};
     std::atomic<bool> watcher_up_{false};
+    std::atomic<std::uint64_t> pending_expired_{0};
 };
 
 // Store figures per adapter ("@windows" is the built-in AD writer).

@@ -22,7 +22,7 @@
 
 namespace pwsync::store {
 
-inline constexpr std::uint32_t kSchemaVersion = 2;  // 2: the gateway's queues and markers
+inline constexpr std::uint32_t kSchemaVersion = 3;  // 2: the gateway's queues and markers; 3: account names
 
 struct Options {
     std::string dir;                          // the store folder
@@ -111,6 +111,23 @@ struct Mapping {
     TimePoint created{};
     TimePoint updated{};
     TimePoint credential_updated{};
+};
+
+// A directory account as pwsync last saw it: its objectGUID and the names it
+// is known by now, kept current by the watcher (renames, UPN changes,
+// deletions). The store keeps the accounts its mappings name, so a capture
+// names an account however it likes (sam, DOMAIN\sam, UPN, DN, {GUID}) and
+// finds the same mappings, whatever the process saw since it started.
+struct AccountNames {
+    std::string guid;     // {xxxxxxxx-xxxx-...}, lower case
+    std::string sam;
+    std::string domain;   // NetBIOS name, for DOMAIN\sam (empty: none)
+    std::string upn;      // may be empty
+    std::string dn;
+    bool deleted = false; // gone from the directory: its names find nothing
+    TimePoint updated{};
+    // Every name form of the account, lower case (none when deleted).
+    std::vector<std::string> names() const;
 };
 
 struct MappingKey {
@@ -246,6 +263,18 @@ public:
     // The stored external credential; not_found when none was set.
     Result<Secret> mapping_credential(const MappingKey& key) const;
 
+    // The account that any of its names (or its GUID) names now; nullopt
+    // when the store does not know the name.
+    Result<std::optional<AccountNames>> account(std::string_view name) const;
+    // Every mapping of the account `name` names: those resolved to its GUID,
+    // and those made with one of its names not resolved yet. When the name is
+    // unknown, the mappings made with that very name whose account is not
+    // known otherwise.
+    Result<std::vector<Mapping>> account_mappings(std::string_view name) const;
+    // Mappings whose account the store does not know yet (not resolved, or
+    // resolved before the store kept names), at most `limit` (0: all).
+    Result<std::vector<Mapping>> unresolved_mappings(std::size_t limit = 0) const;
+
     Result<Principal> principal(std::string_view name) const;
     Result<std::vector<Principal>> principals() const;
     // True when the secret matches (constant time, slow hash).
@@ -314,6 +343,14 @@ public:
     Status set_mapping_credential(const MappingKey& key, const Secret& credential);
     Status set_mapping_status(const MappingKey& key, MappingStatus status);
     Status set_mapping_guid(const MappingKey& key, std::string_view object_guid);
+    // Records what the directory calls an account now. Empty fields keep
+    // what was stored (incremental watcher results carry only what changed).
+    // Names it no longer has stop naming it; mappings made with one of its
+    // names that were not resolved get its GUID. Returns how many did.
+    Result<std::size_t> note_account(const AccountNames& account);
+    // The account was deleted in the directory: its names find nothing any
+    // more; its mappings keep the GUID (and are not given to a namesake).
+    Status forget_account(std::string_view guid);
     // Reads the credential and records in the audit that it was revealed.
     Result<Secret> reveal_mapping_credential(const MappingKey& key);
 
@@ -331,7 +368,8 @@ public:
     Status dead_letter_retry(std::uint64_t id);
     Status dead_letter_drop(std::uint64_t id);
     Result<std::uint64_t> add_pending_capture(PendingCapture capture, const Secret& password);
-    Status remove_pending_capture(std::uint64_t id, std::string_view why);
+    // Audited as "capture.<why>"; `note` is added to the audit's detail.
+    Status remove_pending_capture(std::uint64_t id, std::string_view why, std::string_view note = {});
     Status set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& marker);
     // Removes expired markers (all when `all`); returns how many went.
     Result<std::size_t> purge_markers(TimePoint now, bool all = false);

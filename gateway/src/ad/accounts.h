@@ -1,0 +1,30 @@
+// Keeping the store's account names current from the directory: what the
+// watcher sees (renames, UPN changes, deletions), and the mappings whose
+// account is not resolved yet, resolved in the background.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "ad.h"
+#include "pwsync/store.h"
+
+namespace pwsync::gateway {
+
+// Applies one watcher event to the store's account names: an account the
+// store keeps gets its new names (or is forgotten when deleted); an account
+// a mapping names by a name not resolved yet is recorded. Accounts no
+// mapping names are not kept. Returns the account's sAMAccountName (its GUID
+// when that is unknown), the name the engine is told a change under.
+Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e);
+
+// Resolves the mappings whose account the store does not know yet (none
+// resolved, or resolved before the store kept names). Stops at the first
+// directory outage (Errc::unavailable). `reported` keeps the mappings whose
+// failure was logged already, so a mapping of a missing account is logged
+// once, not at every pass. Returns how many accounts were recorded.
+Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std::string>& reported,
+                                       const std::function<void(std::string_view)>& log);
+
+}  // namespace pwsync::gateway
