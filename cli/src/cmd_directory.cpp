@@ -201,7 +201,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
     const std::string path = config_path(c);
     // No configuration, or one without a directory: the store alone.
     if (names.empty() || ::access(path.c_str(), F_OK) != 0) return found;
-    auto entries = gateway::read_ini(path);
+    auto entries = read_ini(path);
     if (!entries || std::none_of(entries->begin(), entries->end(), [](const auto& e) { return e.section == "directory"; }))
         return found;
     const auto later = [&](const std::string& why) {
