@@ -301,7 +301,7 @@ int cmd_core(const Args& a) {
             for (std::size_t n; (n = next++) < count;) {
                 const std::size_t i = n % users.size();
                 auto r = engine.change(principal, users[i], nullptr, password_for(tag + std::to_string(n), i));
-                if (r.code == 0) ++ok;
+                if (r.outcome == gateway::ChangeOutcome::stored) ++ok;
                 else {
                     ++failed;
                     std::lock_guard l(m);
