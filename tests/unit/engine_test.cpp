@@ -531,10 +531,6 @@ TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
     opts.clock = &clock_;
     opts.domain = "TEST";
     opts.queued = [this] { ++wakes_; };
-    opts.aliases = [](std::string_view a) -> std::vector<std::string> {
-        if (a == "broken") throw std::runtime_error("the directory went away mid-page");
-        return {ascii_lower(a), "test\\" + ascii_lower(a)};
-    };
     engine_.emplace(*store_, opts);
     EXPECT_EQ(change("dc-pre", "alice", "Page-Alice-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(change("dc-pre", "bob", "Page-Bob-1").outcome, ChangeOutcome::stored);
@@ -543,8 +539,11 @@ TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
         ASSERT_TRUE(w.set_cursor("watcher", "cookie-1"));
         ASSERT_TRUE(w.commit());
     }
-    const std::vector<DirectoryChange> page = {{"alice", 0, 0, false}, {"broken", 0, 0, false}, {"bob", 0, 0, false}};
-    EXPECT_THROW((void)engine_->watcher_page(page, "watcher", "cookie-2"), std::runtime_error);
+    // The middle change fails in the store (a name longer than any key the
+    // store takes), after alice's change was applied in the same transaction.
+    const std::vector<DirectoryChange> page = {
+        {"alice", 0, 0, false}, {std::string(600, 'x'), 1, 0, false}, {"bob", 0, 0, false}};
+    EXPECT_FALSE(engine_->watcher_page(page, "watcher", "cookie-2"));
     {
         auto r = std::move(*store_->read());
         EXPECT_EQ(**r.cursor("watcher"), "cookie-1");
