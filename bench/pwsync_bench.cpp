@@ -27,7 +27,8 @@
 #include "dispatcher.h"
 #include "engine.h"
 #include "pwsync/directory.h"
-#include "pwsync/gateway.h"
+#include "pwsync/adapter.h"
+#include "registry.h"
 #include "pwsync/store.h"
 
 namespace pwsync::bench {
@@ -281,6 +282,7 @@ int cmd_core(const Args& a) {
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);
     gateway::DispatcherOptions dopts;
+    dopts.factory = gateway::make_adapter;
     dopts.workers = static_cast<std::size_t>(a.num("workers", 4));
     dopts.log = [](std::string_view l) { std::cerr << l << "\n"; };
     gateway::Dispatcher dispatcher(*s, dopts);
@@ -299,7 +301,7 @@ int cmd_core(const Args& a) {
             for (std::size_t n; (n = next++) < count;) {
                 const std::size_t i = n % users.size();
                 auto r = engine.change(principal, users[i], nullptr, password_for(tag + std::to_string(n), i));
-                if (r.code == 0) ++ok;
+                if (r.outcome == gateway::ChangeOutcome::stored) ++ok;
                 else {
                     ++failed;
                     std::lock_guard l(m);

@@ -2,7 +2,7 @@
 #include <algorithm>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "registry.h"
 
 namespace pwsync::cli {
 namespace {
@@ -187,7 +187,7 @@ void add_adapter_commands(std::vector<Command>& out) {
                        a.concurrency = u.concurrency.value_or(a.concurrency);
                        a.timeout = u.timeout.value_or(a.timeout);
                        a.properties = u.set_properties;
-                       PWSYNC_TRY(gateway::check_password_transform(a.properties));
+                       PWSYNC_TRY(gateway::validate_adapter(a));
                        std::map<std::string, Secret> secrets;
                        PWSYNC_TRY(read_secret_properties(c, type, secrets));
                        return write_and_say(c, [&](store::WriteTxn& w) { return w.create_adapter(a, std::move(secrets)); },
@@ -210,10 +210,14 @@ void add_adapter_commands(std::vector<Command>& out) {
                        const auto* type = gateway::find_adapter_type(type_name);
                        auto u = collect(c, type);
                        u.unset_properties = c.opt<std::vector<std::string>>("unset-property").value_or(std::vector<std::string>{});
-                       // The transform as it will be after this update must hold together.
+                       // The settings as they will be after this update must hold together.
                        for (const auto& k : u.unset_properties) properties.erase(k);
                        for (const auto& [k, v] : u.set_properties) properties[k] = v;
-                       PWSYNC_TRY(gateway::check_password_transform(properties));
+                       store::Adapter after;
+                       after.name = name;
+                       after.type = type_name;
+                       after.properties = std::move(properties);
+                       PWSYNC_TRY(gateway::validate_adapter(after));
                        PWSYNC_TRY(read_secret_properties(c, type, u.set_secrets));
                        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
                        PWSYNC_TRY(w.update_adapter(name, std::move(u)));

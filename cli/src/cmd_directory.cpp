@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/ini.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::cli {
@@ -23,7 +23,7 @@ std::string config_path(const Context& c) {
 // The [directory] section, every key in it (unknown ones too, so that a
 // typo is reported instead of ignored).
 Result<dir::Settings> load_settings(const std::string& path) {
-    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
     std::vector<std::pair<std::string, std::string>> section;
     for (const auto& [sec, key, value] : entries)
         if (sec == "directory") section.emplace_back(key, value);
@@ -201,7 +201,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
     const std::string path = config_path(c);
     // No configuration, or one without a directory: the store alone.
     if (names.empty() || ::access(path.c_str(), F_OK) != 0) return found;
-    auto entries = gateway::read_ini(path);
+    auto entries = read_ini(path);
     if (!entries || std::none_of(entries->begin(), entries->end(), [](const auto& e) { return e.section == "directory"; }))
         return found;
     const auto later = [&](const std::string& why) {

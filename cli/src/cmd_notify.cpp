@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/ini.h"
 #include "complexity.h"
 #include "pwsync/directory.h"
 
@@ -31,10 +31,10 @@ struct NotifyDefaults {
 
 Result<NotifyDefaults> read_defaults(const std::string& path) {
     NotifyDefaults d;
-    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
     for (const auto& [section, key, v] : entries) {
         if (section != "notify") continue;
-        if (key == "gateway") d.gateways = gateway::split_words(v);
+        if (key == "gateway") d.gateways = split_words(v);
         else if (key == "principal") d.principal = v;
         else if (key == "secret-file") d.secret_file = v;
         else if (key == "ca") d.ca = v;

@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "cli.h"
-#include "pwsync/gateway.h"
+#include "pwsync/ini.h"
 
 namespace pwsync::cli {
 namespace {
@@ -24,7 +24,7 @@ const char* env(const char* name) {
 // to pwsyncd and are ignored here.
 Status read_config(const std::string& path, bool required, store::Options& o) {
     if (!required && ::access(path.c_str(), F_OK) != 0) return {};
-    PWSYNC_ASSIGN(auto entries, gateway::read_ini(path));
+    PWSYNC_ASSIGN(auto entries, read_ini(path));
     for (const auto& [section, key, value] : entries) {
         if (!section.empty()) continue;
         if (key == "store" && o.uri.empty()) o.uri = value;

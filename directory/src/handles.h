@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "pwsync/handles.h"
+
 namespace pwsync::directory {
 
 struct LdapUnbind {
@@ -13,9 +15,6 @@ struct LdapUnbind {
 };
 struct MsgFree {
     void operator()(LDAPMessage* m) const noexcept { ldap_msgfree(m); }
-};
-struct BerFree {
-    void operator()(BerElement* b) const noexcept { ber_free(b, 0); }
 };
 struct BervalFree {
     void operator()(berval* b) const noexcept { ber_bvfree(b); }
@@ -38,7 +37,7 @@ struct StringsFree {
 
 using LdapPtr = std::unique_ptr<LDAP, LdapUnbind>;
 using MsgPtr = std::unique_ptr<LDAPMessage, MsgFree>;
-using BerPtr = std::unique_ptr<BerElement, BerFree>;
+using BerPtr = BerReading;  // libldap's attribute iterator: its buffer is the message's
 using BervalPtr = std::unique_ptr<berval, BervalFree>;
 using ControlPtr = std::unique_ptr<LDAPControl, ControlFree>;
 using ControlsPtr = std::unique_ptr<LDAPControl*, ControlsFree>;

@@ -139,7 +139,7 @@ for client in ldappasswd ldap3; do
     done
     send "$client" dc1 "CN=nobody-here,CN=Users,$PWSYNC_TEST_DC_BASE" "" "Win-Form.0noneY" check
     check "windows principal, $client, the DN of no account: 32, saying why (got $RC $MSG)" \
-        result_is 32 'names no Windows account'
+        result_is 32 'no mapping for Windows account'
 done
 USED+=("Win-Form.0noneY")
 

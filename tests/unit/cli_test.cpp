@@ -97,6 +97,25 @@ TEST_F(Cli, AdaptersFlagsPropertiesAndSecrets) {
     EXPECT_TRUE(js({"adapter", "list"}).empty());
 }
 
+// A setting the adapter type cannot use is refused when it is set, not
+// found later as a dead letter; nothing is stored.
+TEST_F(Cli, AdapterSettingsAreValidatedByTheirType) {
+    EXPECT_NE(failing({"adapter", "create", "bad-ldap", "--type", "ldap", "--property", "uri=ldaps//no-colon"}, 1)
+                  .find("uri 'ldaps//no-colon'"),
+              std::string::npos);
+    EXPECT_NE(failing({"adapter", "create", "bad-exec", "--type", "exec", "--property", "program=bin/passwd"}, 1)
+                  .find("absolute path"),
+              std::string::npos);
+    EXPECT_NE(failing({"adapter", "create", "bad-http", "--type", "http", "--property", "url=http://plain.example"}, 1)
+                  .find("https://"),
+              std::string::npos);
+    EXPECT_TRUE(js({"adapter", "list"}).empty());
+    ok({"adapter", "create", "ext", "--type", "ldap", "--property", "uri=ldaps://ext ldap://ext2:1389"});
+    EXPECT_NE(failing({"adapter", "update", "ext", "--property", "method=bogus"}, 1).find("method"), std::string::npos);
+    EXPECT_NE(failing({"adapter", "update", "ext", "--property", "uri=ftp://ext"}, 1).find("uri"), std::string::npos);
+    EXPECT_EQ(js({"adapter", "show", "ext"})["properties"]["uri"], "ldaps://ext ldap://ext2:1389");
+}
+
 TEST_F(Cli, EssoRulesGiveClearErrors) {
     setup_racf();
     ok({"adapter", "create", "ldap2", "--type", "exec", "--property", "program=/bin/true"});

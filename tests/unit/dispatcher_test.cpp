@@ -6,6 +6,7 @@
 
 #include "backoff.h"
 #include "dispatcher.h"
+#include "registry.h"
 #include "helpers.h"
 
 namespace pwsync::gateway {
@@ -59,6 +60,7 @@ protected:
         }
         ASSERT_TRUE(w->commit());
         DispatcherOptions opts;
+        opts.factory = make_adapter;
         opts.clock = &clock_;
         opts.random = [] { return 0.5; };
         opts.idle_poll = std::chrono::milliseconds(50);

@@ -132,7 +132,7 @@ TEST_F(EngineTest, Authenticates) {
 
 TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
     auto r = change("dc1", "alice", "New-Pass-1");  // sam: matches TEST\alice
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-1", "racf:ALICE01=New-Pass-1"}));
     EXPECT_EQ(wakes_, 1);
     // The job carries the stored credential as the old password.
@@ -142,31 +142,31 @@ TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
 
 TEST_F(EngineTest, WindowsChangeRespectsSwitchesAndFlags) {
     adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = false; return u; }());
-    EXPECT_EQ(change("dc1", "TEST\\alice", "New-Pass-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "TEST\\alice", "New-Pass-2").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-2"}));
     set(store::SyncMode::windows, false);
     auto r = change("dc1", "TEST\\bob", "New-Pass-3");
-    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
     EXPECT_NE(r.message.find("pwsync sync enable windows"), std::string::npos);
     set(store::SyncMode::windows, true);
-    EXPECT_EQ(change("dc1", "TEST\\nobody", "New-Pass-4").code, ldap_code::no_such_object);
-    EXPECT_EQ(change("dc1", "", "New-Pass-4").code, ldap_code::unwilling_to_perform);
-    EXPECT_EQ(change("dc1", "alice", std::string("\xff\xfe", 2)).code, ldap_code::constraint_violation);
+    EXPECT_EQ(change("dc1", "TEST\\nobody", "New-Pass-4").outcome, ChangeOutcome::no_mapping);
+    EXPECT_EQ(change("dc1", "", "New-Pass-4").outcome, ChangeOutcome::incomplete);
+    EXPECT_EQ(change("dc1", "alice", std::string("\xff\xfe", 2)).outcome, ChangeOutcome::bad_password);
 }
 
 TEST_F(EngineTest, SameChangeTwiceIsDamped) {
-    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc1", "TEST\\bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "TEST\\bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued().size(), 1u);
     clock_.advance(std::chrono::minutes(11));
-    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "bob", "Same-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued().size(), 2u);
 }
 
 TEST_F(EngineTest, PreCommitCaptureWaitsForTheDirectory) {
     // Two candidates: the first refused by AD (history), the second committed.
-    EXPECT_EQ(change("dc-pre", "alice", "Refused-Pass-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Refused-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-2").outcome, ChangeOutcome::stored);
     EXPECT_TRUE(queued().empty());
     ASSERT_TRUE(engine_->password_changed("TEST\\alice"));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-2", "racf:ALICE01=Committed-Pass-2"}));
@@ -175,7 +175,7 @@ TEST_F(EngineTest, PreCommitCaptureWaitsForTheDirectory) {
 }
 
 TEST_F(EngineTest, UnconfirmedCapturesExpireAndGoNowhere) {
-    EXPECT_EQ(change("dc-pre", "bob", "Never-Committed-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Committed-1").outcome, ChangeOutcome::stored);
     clock_.advance(std::chrono::seconds(121));
     EXPECT_EQ(*engine_->expire_pending(), 1u);
     ASSERT_TRUE(engine_->password_changed("bob"));  // a later change nobody captured
@@ -222,7 +222,7 @@ TEST_F(EngineNamesTest, EveryNameFormFindsAMappingMadeWithTheUpnAfterARestart) {
                              "0C0C0C0C-1111-2222-3333-444444444444", "CN=carol,CN=Users,DC=test,DC=example"}) {
         const std::string pw = "Carol-Pass-" + std::to_string(++n);
         auto r = change("dc1", name, pw);
-        EXPECT_EQ(r.code, ldap_code::success) << name << ": " << r.message;
+        EXPECT_EQ(r.outcome, ChangeOutcome::stored) << name << ": " << r.message;
         EXPECT_EQ(queued().back(), "racf:CAROL01=" + pw) << name;
     }
 }
@@ -244,7 +244,7 @@ TEST_F(EngineNamesTest, APreCommitCaptureByAnotherNameIsConfirmedUnderTheSam) {
     map_carol();
     know_carol();
     restart();
-    EXPECT_EQ(change("dc-pre", kCarolGuid, "Carol-Pre-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", kCarolGuid, "Carol-Pre-1").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->password_changed("carol"));
     EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-1"}));
 }
@@ -261,13 +261,13 @@ TEST_F(EngineNamesTest, AnUnresolvedAccountIsLookedUpNotRefused) {
     restart(std::move(o));
     // Post-commit: asked of the directory at once.
     auto r = change("dc1", "carol", "Carol-Post-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(asked, std::vector<std::string>{"carol"});
     EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Post-1"}));
     EXPECT_EQ(std::move(*store_->read()).mapping({"RACF", "carol@test.example"})->object_guid, kCarolGuid);
     // An account the directory does not know still gets 32; so does one no
     // mapping names once every mapping is resolved (the directory is not asked).
-    EXPECT_EQ(change("dc1", "nobody", "Nobody-Pass-1").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("dc1", "nobody", "Nobody-Pass-1").outcome, ChangeOutcome::no_mapping);
     {
         auto w = std::move(*store_->write("pwsyncd"));
         ASSERT_TRUE(w.note_account({"{a11ce000-0000-0000-0000-000000000001}", "alice", "TEST", "", "", false, {}}));
@@ -275,7 +275,7 @@ TEST_F(EngineNamesTest, AnUnresolvedAccountIsLookedUpNotRefused) {
         ASSERT_TRUE(w.commit());
     }
     asked.clear();
-    EXPECT_EQ(change("dc-pre", "TEST\\nobody", "Nobody-Pass-2").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("dc-pre", "TEST\\nobody", "Nobody-Pass-2").outcome, ChangeOutcome::no_mapping);
     EXPECT_TRUE(asked.empty());
 }
 
@@ -287,7 +287,7 @@ TEST_F(EngineNamesTest, APreCommitCaptureWaitsWhileAMappingIsUnresolved) {
     restart(std::move(o));
     // The DC is inside this change and may not answer: not asked, not refused.
     auto r = change("dc-pre", "carol", "Carol-Pre-2");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(asked, 0);
     know_carol();  // what the watcher does before it reports the change
     ASSERT_TRUE(engine_->password_changed("carol"));
@@ -297,41 +297,41 @@ TEST_F(EngineNamesTest, APreCommitCaptureWaitsWhileAMappingIsUnresolved) {
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
     set(store::SyncMode::full, false);
     auto r = change("ldap-agent", "ALICE", "Partial-Pass-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Partial-Pass-1");
     EXPECT_TRUE(ad_calls_.empty());
     EXPECT_TRUE(queued().empty());
 }
 
 TEST_F(EngineTest, VerifyOldPassword) {
-    EXPECT_EQ(change("ldap-agent", "alice", "Next-1", "Wrong-Old").code, ldap_code::invalid_credentials);
-    EXPECT_EQ(change("ldap-agent", "alice", "Next-1").code, ldap_code::unwilling_to_perform);
-    EXPECT_EQ(change("ldap-agent", "bob", "Next-1", "anything").code, ldap_code::invalid_credentials);  // nothing stored
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1", "Wrong-Old").outcome, ChangeOutcome::wrong_old_password);
+    EXPECT_EQ(change("ldap-agent", "alice", "Next-1").outcome, ChangeOutcome::refused);
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1", "anything").outcome, ChangeOutcome::wrong_old_password);  // nothing stored
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "bob", "Next-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "bob", "Next-1").outcome, ChangeOutcome::stored);
 }
 
 TEST_F(EngineTest, DirectionSwitchedOffOrAdapterDisabled) {
     set(store::SyncMode::full, false);
     set(store::SyncMode::partial, false);
-    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::refused);
     set(store::SyncMode::partial, true);
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(change("ldap-agent", "alice", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::refused);
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.enabled = true; return u; }());
-    EXPECT_EQ(change("ldap-agent", "nobody", "X-Pass-1", "Linux-Old-1").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("ldap-agent", "nobody", "X-Pass-1", "Linux-Old-1").outcome, ChangeOutcome::no_mapping);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
 }
 
 TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
     auto r = change("ldap-agent", "alice", "Full-Pass-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_EQ(ad_calls_, std::vector<std::string>{"TEST\\alice=Full-Pass-1"});
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Full-Pass-1");
     EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});  // the other application only
     // The DC's capture of pwsync's own write comes back: damped, never to ext-ldap.
-    EXPECT_EQ(change("dc1", "alice", "Full-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "alice", "Full-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued(), std::vector<std::string>{"racf:ALICE01=Full-Pass-1"});
     // The watcher sees pwsync's own write: no stale marking.
     clock_.advance(std::chrono::seconds(30));
@@ -343,7 +343,7 @@ TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
 TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
     ad_mode_ = "refuse";
     auto r = change("ldap-agent", "alice", "weak", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::constraint_violation);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused_by_ad);
     EXPECT_NE(r.message.find("0000052D"), std::string::npos);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Linux-Old-1");
     EXPECT_TRUE(queued().empty());
@@ -352,7 +352,7 @@ TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
 TEST_F(EngineTest, FullSyncQueuesTheAdWriteWhenAdIsDown) {
     ad_mode_ = "down";
     auto r = change("ldap-agent", "alice", "Queued-Full-1", "Linux-Old-1");
-    EXPECT_EQ(r.code, ldap_code::success) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
     EXPECT_NE(r.message.find("queued"), std::string::npos);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Queued-Full-1");
     EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Queued-Full-1", "@windows:TEST\\alice=Queued-Full-1"}));
@@ -372,7 +372,7 @@ TEST_F(EngineTest, MappingConflictIsRefusedUnlessAllowed) {
         ASSERT_TRUE(w.commit());
     }
     adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
-    EXPECT_EQ(change("ldap-agent", "bob", "Both-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "bob", "Both-Pass-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(ad_calls_.size(), 2u);
     EXPECT_EQ(credential("LINUX", "TEST\\carol"), "Both-Pass-1");
 }
@@ -381,10 +381,10 @@ std::int64_t filetime(TimePoint t) { return to_unix_micros(t) * 10 + 11644473600
 
 TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
     const auto committed_at = clock_.now();
-    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Committed-Pass-1").outcome, ChangeOutcome::stored);
     clock_.advance(std::chrono::seconds(10));
     // A later attempt the DC may yet refuse (history): captured, not committed.
-    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Maybe-Refused-2").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->password_changed("alice", filetime(committed_at + std::chrono::milliseconds(5))));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Committed-Pass-1", "racf:ALICE01=Committed-Pass-1"}));
     auto r = std::move(*store_->read());
@@ -392,7 +392,7 @@ TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
 }
 
 TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
-    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Pass-1").outcome, ChangeOutcome::stored);
     const auto at = filetime(clock_.now() + std::chrono::milliseconds(5));
     ASSERT_TRUE(engine_->password_changed("bob", at));
     ASSERT_TRUE(engine_->password_changed("bob", at));  // the same batch again after a crash
@@ -405,9 +405,9 @@ TEST_F(EngineTest, AReplayedWatcherEventChangesNothing) {
 
 TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
     ad_mode_ = "down";
-    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-First-1", "Linux-Old-1").outcome, ChangeOutcome::stored);
     ad_mode_ = "ok";
-    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Direct-Second-2", "Queued-First-1").outcome, ChangeOutcome::stored);
     auto r = std::move(*store_->read());
     EXPECT_TRUE(r.jobs_for_target(kWindowsTarget, "TEST\\alice")->empty());
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Direct-Second-2");
@@ -419,7 +419,7 @@ TEST_F(EngineTest, AQueuedAdWriteNeverLandsAfterANewerOne) {
 TEST_F(EngineTest, AQueuedAdWriteWaitsForItsFirstRetry) {
     ad_mode_ = "down";
     const TimePoint before = clock_.now();
-    EXPECT_EQ(change("ldap-agent", "alice", "Queued-Later-1", "Linux-Old-1").code, ldap_code::success);
+    EXPECT_EQ(change("ldap-agent", "alice", "Queued-Later-1", "Linux-Old-1").outcome, ChangeOutcome::stored);
     auto r = std::move(*store_->read());
     auto jobs = r.jobs_for_target(kWindowsTarget, "TEST\\alice");
     ASSERT_TRUE(jobs);
@@ -436,7 +436,7 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     set(store::SyncMode::partial, false);
     const Secret old("Linux-Old-1");
     auto r = no_ad.change("ldap-agent", "alice", &old, Secret("Whatever-Pass-1"));
-    EXPECT_EQ(r.code, ldap_code::unwilling_to_perform);
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
     EXPECT_NE(r.message.find("[directory]"), std::string::npos);
 }
 
@@ -531,8 +531,8 @@ TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
     opts.domain = "TEST";
     opts.queued = [this] { ++wakes_; };
     engine_.emplace(*store_, opts);
-    EXPECT_EQ(change("dc-pre", "alice", "Page-Alice-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc-pre", "bob", "Page-Bob-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Page-Alice-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "bob", "Page-Bob-1").outcome, ChangeOutcome::stored);
     {
         auto w = std::move(*store_->write("pwsyncd"));
         ASSERT_TRUE(w.set_cursor("watcher", "cookie-1"));
@@ -562,10 +562,10 @@ TEST_F(EngineTest, AWatcherPageCommitsItsChangesAndItsCursorTogether) {
 // A helpdesk reset with "must change at next logon": pwdLastSet stays 0,
 // the metadata's time places it; it syncs, and the audit says temporary.
 TEST_F(EngineTest, ATemporaryPasswordSyncsAndTheAuditSaysSo) {
-    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-1").outcome, ChangeOutcome::stored);
     const auto committed_at = clock_.now();
     clock_.advance(std::chrono::seconds(10));
-    EXPECT_EQ(change("dc-pre", "alice", "Later-Candidate-2").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "alice", "Later-Candidate-2").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(committed_at), true}}, "watcher", "c"));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Helpdesk-Temp-1", "racf:ALICE01=Helpdesk-Temp-1"}));
     auto confirmed = audit_of(*store_, "capture.confirmed");
@@ -579,7 +579,7 @@ TEST_F(EngineTest, ATemporaryPasswordSyncsAndTheAuditSaysSo) {
     ASSERT_EQ(uncaptured.size(), 1u);
     EXPECT_NE(uncaptured[0].detail.find("temporary password"), std::string::npos) << uncaptured[0].detail;
     // An ordinary change says nothing of the kind.
-    EXPECT_EQ(change("dc-pre", "bob", "Ordinary-3").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Ordinary-3").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "e"));
     confirmed = audit_of(*store_, "capture.confirmed");
     ASSERT_EQ(confirmed.size(), 2u);
@@ -588,7 +588,7 @@ TEST_F(EngineTest, ATemporaryPasswordSyncsAndTheAuditSaysSo) {
 
 // An expired capture went nowhere: always audited, and counted.
 TEST_F(EngineTest, AnExpiredCaptureIsAuditedAndCounted) {
-    EXPECT_EQ(change("dc-pre", "bob", "Never-Confirmed-1").code, ldap_code::success);
+    EXPECT_EQ(change("dc-pre", "bob", "Never-Confirmed-1").outcome, ChangeOutcome::stored);
     clock_.advance(std::chrono::seconds(119));
     EXPECT_EQ(*engine_->expire_pending(), 0u);
     clock_.advance(std::chrono::seconds(2));
@@ -646,36 +646,36 @@ TEST_F(EngineTest, AdapterPrincipalNamesItsUserByIdDnOrAuthzId) {
                            "dn:uid=carol01,ou=people,dc=ext,dc=example", "UID=Carol01 , OU=People,DC=EXT,dc=example"}) {
         const std::string pw = "Partial-Dn-" + std::to_string(++n);
         auto r = change("dir-agent", id, pw);
-        EXPECT_EQ(r.code, ldap_code::success) << id << ": " << r.message;
+        EXPECT_EQ(r.outcome, ChangeOutcome::stored) << id << ": " << r.message;
         EXPECT_EQ(credential("DIR", "TEST\\bob"), pw) << id;
     }
     auto outside = change("dir-agent", "uid=carol01,ou=people,dc=other,dc=example", "Outside-1");
-    EXPECT_EQ(outside.code, ldap_code::no_such_object);
+    EXPECT_EQ(outside.outcome, ChangeOutcome::no_mapping);
     EXPECT_EQ(outside.message,
               "DN 'uid=carol01,ou=people,dc=other,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
-    EXPECT_EQ(change("dir-agent", "uid=carol01,ou=people,dc=ext,dc=", "Malformed-1").code, ldap_code::protocol_error);
-    EXPECT_EQ(change("dir-agent", "dn:", "Malformed-2").code, ldap_code::protocol_error);
+    EXPECT_EQ(change("dir-agent", "uid=carol01,ou=people,dc=ext,dc=", "Malformed-1").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(change("dir-agent", "dn:", "Malformed-2").outcome, ChangeOutcome::malformed);
     EXPECT_EQ(credential("DIR", "TEST\\bob"), "Partial-Dn-5");  // refusals change nothing
     EXPECT_TRUE(ad_calls_.empty());
 
     set(store::SyncMode::full, true);
-    EXPECT_EQ(change("dir-agent", "dn:uid=carol01,ou=people,dc=ext,dc=example", "Full-Dn-1").code, ldap_code::success);
+    EXPECT_EQ(change("dir-agent", "dn:uid=carol01,ou=people,dc=ext,dc=example", "Full-Dn-1").outcome, ChangeOutcome::stored);
     EXPECT_EQ(ad_calls_, (std::vector<std::string>{"TEST\\bob=Full-Dn-1"}));
-    EXPECT_EQ(change("dir-agent", "cn=carol01,ou=people,dc=ext,dc=example", "Full-Dn-2").code, ldap_code::no_such_object);
+    EXPECT_EQ(change("dir-agent", "cn=carol01,ou=people,dc=ext,dc=example", "Full-Dn-2").outcome, ChangeOutcome::no_mapping);
     EXPECT_EQ(ad_calls_.size(), 1u);
 }
 
 TEST_F(EngineTest, WindowsPrincipalNamesTheAccountByDnOrAuthzId) {
-    EXPECT_EQ(change("dc1", "CN=Alice,CN=Users,DC=test,DC=example", "Win-Dn-1").code, ldap_code::success);
-    EXPECT_EQ(change("dc1", "dn:cn=alice, cn=users,dc=test,dc=example", "Win-Dn-2").code, ldap_code::success);
-    EXPECT_EQ(change("dc1", "u:TEST\\alice", "Win-Dn-3").code, ldap_code::success);
+    EXPECT_EQ(change("dc1", "CN=Alice,CN=Users,DC=test,DC=example", "Win-Dn-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "dn:cn=alice, cn=users,dc=test,dc=example", "Win-Dn-2").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc1", "u:TEST\\alice", "Win-Dn-3").outcome, ChangeOutcome::stored);
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Win-Dn-1", "racf:ALICE01=Win-Dn-1", "ext-ldap:alice=Win-Dn-2",
                                                   "racf:ALICE01=Win-Dn-2", "ext-ldap:alice=Win-Dn-3", "racf:ALICE01=Win-Dn-3"}));
     auto nobody = change("dc1", "CN=nobody,CN=Users,DC=test,DC=example", "Win-Dn-4");
-    EXPECT_EQ(nobody.code, ldap_code::no_such_object);
+    EXPECT_EQ(nobody.outcome, ChangeOutcome::no_mapping);
     EXPECT_NE(nobody.message.find("names no Windows account"), std::string::npos) << nobody.message;
-    EXPECT_EQ(change("dc1", "CN=alice,CN=Users,DC=", "Win-Dn-5").code, ldap_code::protocol_error);
-    EXPECT_EQ(change("dc1", "u:", "Win-Dn-6").code, ldap_code::protocol_error);
+    EXPECT_EQ(change("dc1", "CN=alice,CN=Users,DC=", "Win-Dn-5").outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(change("dc1", "u:", "Win-Dn-6").outcome, ChangeOutcome::malformed);
     EXPECT_EQ(queued().size(), 6u);
 }
 

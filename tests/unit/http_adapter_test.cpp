@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dispatcher.h"
+#include "registry.h"
 #include "helpers.h"
 #include "https_test_server.h"
 #include "pki.h"
@@ -199,6 +200,7 @@ TEST_F(HttpAdapterTest, TheDispatcherRetriesThenDeliversOrDeadLetters) {
     for (const char* u : {"alice", "bob"}) ASSERT_TRUE(map("CRM", std::string("EXAMPLE\\") + u, u));
     std::vector<std::string> logged;
     DispatcherOptions opts;
+    opts.factory = gateway::make_adapter;
     opts.clock = &clock_;
     opts.random = [] { return 0.0; };
     opts.log = [&](std::string_view l) { logged.emplace_back(l); };

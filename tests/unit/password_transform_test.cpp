@@ -4,7 +4,7 @@
 
 #include "helpers.h"
 #include "password_transform.h"
-#include "pwsync/gateway.h"
+#include "registry.h"
 
 namespace pwsync::gateway {
 namespace {
@@ -128,6 +128,18 @@ TEST(PasswordTransform, EveryAdapterTypeAcceptsTheTransformProperties) {
     for (const auto& type : adapter_types())
         for (const auto& p : PasswordTransform::property_names())
             EXPECT_NE(std::find(type.properties.begin(), type.properties.end(), p), type.properties.end()) << type.name << " " << p;
+}
+
+// registry.cpp (what pwsync validates) and factories.cpp (what pwsyncd
+// makes) list the same types.
+TEST(AdapterRegistry, EveryTypeHasAFactoryAndEveryFactoryAType) {
+    for (const auto& type : adapter_types()) EXPECT_TRUE(find_adapter_factory(type.name)) << type.name;
+    for (const char* name : {"ldap", "exec", "http", "null"}) {
+        EXPECT_NE(find_adapter_type(name), nullptr) << name;
+        EXPECT_TRUE(find_adapter_factory(name)) << name;
+    }
+    EXPECT_EQ(adapter_types().size(), 4u);
+    EXPECT_FALSE(find_adapter_factory("bogus"));
 }
 
 // The exec adapter made by the registry receives the transformed password;

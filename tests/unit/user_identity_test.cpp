@@ -2,7 +2,6 @@
 // and the malformed ones (no servers).
 #include <gtest/gtest.h>
 
-#include "listener.h"
 #include "user_identity.h"
 
 namespace pwsync::gateway {
@@ -18,9 +17,10 @@ store::Adapter ldap_adapter(std::map<std::string, std::string> properties) {
     return a;
 }
 
-// "id" on success, "CODE: message" on refusal.
+// "id" on success, "no mapping: message" (or "refused: ...") on refusal.
 std::string outcome(const IdentityResult<std::string>& r) {
-    return r ? *r : std::to_string(r.error().code) + ": " + r.error().message;
+    if (r) return *r;
+    return std::string(r.error().outcome == ChangeOutcome::no_mapping ? "no mapping" : "refused") + ": " + r.error().message;
 }
 
 TEST(Dn, ParsesTypesValuesAndEscapes) {
@@ -81,12 +81,12 @@ TEST(UserIdentity, MalformedIsAProtocolError) {
     for (const char* bad : {"u:", "dn:", "dn:carol01", "dn:uid=carol01,dc=", "uid=carol01,ou=people,dc=ext,dc="}) {
         auto r = parse_user_identity(bad);
         ASSERT_FALSE(r) << bad;
-        EXPECT_EQ(r.error().code, ldap_code::protocol_error) << bad;
+        EXPECT_EQ(r.error().outcome, ChangeOutcome::malformed) << bad;
         EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
     }
     EXPECT_NE(parse_user_identity("uid=x,dc=").error().message.find("not a valid DN"), std::string::npos);
     EXPECT_NE(parse_user_identity("uid=x,dc=").error().message.find("u:NAME"), std::string::npos);
-    EXPECT_EQ(parse_user_identity(std::string_view("u:a\0b", 5)).error().code, ldap_code::protocol_error);
+    EXPECT_EQ(parse_user_identity(std::string_view("u:a\0b", 5)).error().outcome, ChangeOutcome::malformed);
 }
 
 TEST(ExternalUserId, DnTemplateForms) {
@@ -105,23 +105,23 @@ TEST(ExternalUserId, DnTemplateForms) {
 TEST(ExternalUserId, DnTemplateRefusals) {
     const auto a = ldap_adapter({{"dn-template", kTemplate}});
     EXPECT_EQ(outcome(external_user_id("uid=carol01,ou=people,dc=other,dc=example", a)),
-              "32: DN 'uid=carol01,ou=people,dc=other,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
+              "no mapping: DN 'uid=carol01,ou=people,dc=other,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
     EXPECT_EQ(outcome(external_user_id("dn:uid=carol01,dc=example", a)),
-              "32: DN 'uid=carol01,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
+              "no mapping: DN 'uid=carol01,dc=example' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
     const std::string misfit = "does not fit the adapter's dn-template '" + std::string(kTemplate) + "'";
     for (const char* dn : {"cn=carol01,ou=people,dc=ext,dc=example", "uid=carol01,ou=sub,ou=people,dc=ext,dc=example",
                            "ou=people,dc=ext,dc=example", "uid=carol01+cn=x,ou=people,dc=ext,dc=example"}) {
         auto r = external_user_id(dn, a);
         ASSERT_FALSE(r) << dn;
-        EXPECT_EQ(r.error().code, ldap_code::no_such_object) << dn;
+        EXPECT_EQ(r.error().outcome, ChangeOutcome::no_mapping) << dn;
         EXPECT_NE(r.error().message.find(misfit), std::string::npos) << r.error().message;
     }
-    EXPECT_EQ(external_user_id("uid=carol01,ou=people,dc=ext,dc=", a).error().code, ldap_code::protocol_error);
+    EXPECT_EQ(external_user_id("uid=carol01,ou=people,dc=ext,dc=", a).error().outcome, ChangeOutcome::malformed);
     // A template a DN cannot be matched against.
     for (const char* templ : {"uid=%s,ou=%s,dc=ext", "ou=people,dc=ext", "not a dn %s"}) {
         auto r = external_user_id("uid=carol01,ou=people,dc=ext", ldap_adapter({{"dn-template", templ}}));
         ASSERT_FALSE(r) << templ;
-        EXPECT_EQ(r.error().code, ldap_code::unwilling_to_perform) << templ;
+        EXPECT_EQ(r.error().outcome, ChangeOutcome::refused) << templ;
         EXPECT_NE(r.error().message.find("send the user id"), std::string::npos);
     }
 }
@@ -139,18 +139,18 @@ TEST(ExternalUserId, BaseAndFilter) {
     EXPECT_EQ(outcome(external_user_id("uid=carol01,ou=people,dc=ext,dc=example", a)), "carol01");
     EXPECT_EQ(outcome(external_user_id("dn:UID=carol01,ou=staff,ou=People,dc=ext,dc=example", a)), "carol01");  // subtree
     EXPECT_EQ(outcome(external_user_id("uid=carol01,ou=people,dc=other", a)),
-              "32: DN 'uid=carol01,ou=people,dc=other' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
+              "no mapping: DN 'uid=carol01,ou=people,dc=other' is not under the adapter's base 'ou=people,dc=ext,dc=example'");
     auto by_cn = external_user_id("cn=Carol,ou=people,dc=ext,dc=example", a);
     ASSERT_FALSE(by_cn);
-    EXPECT_EQ(by_cn.error().code, ldap_code::no_such_object);
+    EXPECT_EQ(by_cn.error().outcome, ChangeOutcome::no_mapping);
     EXPECT_NE(by_cn.error().message.find("does not name its entry by 'uid'"), std::string::npos) << by_cn.error().message;
-    EXPECT_EQ(external_user_id("ou=people,dc=ext,dc=example", a).error().code, ldap_code::no_such_object);
+    EXPECT_EQ(external_user_id("ou=people,dc=ext,dc=example", a).error().outcome, ChangeOutcome::no_mapping);
     // A filter whose id is not a plain equality of one attribute.
     for (const char* f : {"(|(uid=%s)(mail=%s))", "(cn~=%s)", "(cn=*%s*)"}) {
         auto r = external_user_id("uid=carol01,ou=people,dc=ext,dc=example",
                                   ldap_adapter({{"base", "ou=people,dc=ext,dc=example"}, {"filter", f}}));
         ASSERT_FALSE(r) << f;
-        EXPECT_EQ(r.error().code, ldap_code::unwilling_to_perform) << f;
+        EXPECT_EQ(r.error().outcome, ChangeOutcome::refused) << f;
     }
 }
 
@@ -164,7 +164,7 @@ TEST(ExternalUserId, AdaptersWithoutDns) {
         EXPECT_EQ(outcome(external_user_id("u:a=b", a)), "a=b");
         auto r = external_user_id("uid=carol01,ou=people,dc=ext,dc=example", a);
         ASSERT_FALSE(r);
-        EXPECT_EQ(r.error().code, ldap_code::unwilling_to_perform);
+        EXPECT_EQ(r.error().outcome, ChangeOutcome::refused);
         EXPECT_NE(r.error().message.find("has no DNs for its users"), std::string::npos) << r.error().message;
     }
 }
@@ -188,14 +188,28 @@ TEST(WindowsAccount, NamesPassThroughAndDnsAreResolved) {
     EXPECT_EQ(outcome(windows_account("dn:cn=BOB, cn=users,dc=test,dc=example", resolve)), "bob");
     EXPECT_EQ(asked.size(), 2u);
     EXPECT_EQ(outcome(windows_account("CN=nobody,CN=Users,DC=test,DC=example", resolve)),
-              "32: the DN 'CN=nobody,CN=Users,DC=test,DC=example' names no Windows account: no such object");
-    EXPECT_EQ(windows_account("CN=down,DC=test", resolve).error().code, ldap_code::unavailable);
-    EXPECT_EQ(windows_account("CN=bob,CN=Users,DC=", resolve).error().code, ldap_code::protocol_error);
-    EXPECT_EQ(windows_account("dn:", resolve).error().code, ldap_code::protocol_error);
+              "no mapping: the DN 'CN=nobody,CN=Users,DC=test,DC=example' names no Windows account: no such object");
+    EXPECT_EQ(windows_account("CN=down,DC=test", resolve).error().outcome, ChangeOutcome::unavailable);
+    EXPECT_EQ(windows_account("CN=bob,CN=Users,DC=", resolve).error().outcome, ChangeOutcome::malformed);
+    EXPECT_EQ(windows_account("dn:", resolve).error().outcome, ChangeOutcome::malformed);
     EXPECT_EQ(asked.size(), 4u);  // malformed ones never reach the directory
     // Without a directory, a DN is looked up as sent.
     EXPECT_EQ(outcome(windows_account("dn:CN=bob,DC=test", nullptr)), "CN=bob,DC=test");
 }
 
 }  // namespace
+// One spelling per DN: what the store keeps for an account (AD's DN,
+// lower-cased) is found whatever case and spacing a sender used.
+TEST(UserIdentity, CanonicalDnIsTheLowerCasedDirectorySpelling) {
+    auto a = parse_dn("cn=alice, cn=users ,  DC=Test,dc=EXAMPLE");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(canonical_dn(*a), "cn=alice,cn=users,dc=test,dc=example");
+    auto b = parse_dn("CN=Smith\\, John,OU=People,DC=test,DC=example");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(canonical_dn(*b), "cn=smith\\, john,ou=people,dc=test,dc=example");
+    auto c = parse_dn("2.5.4.3=Bob,DC=test");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(canonical_dn(*c), "cn=bob,dc=test");
+}
+
 }  // namespace pwsync::gateway

@@ -1,0 +1,66 @@
+// Active Directory as the gateway uses it: resolving accounts and writing
+// passwords for full sync, over one shared, lazily (re)opened connection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "pwsync/adapter.h"
+#include "pwsync/directory.h"
+
+namespace pwsync::gateway {
+
+class Ad {
+public:
+    // `clock`: nullptr for the system clock (tests pass their own).
+    Ad(directory::Settings settings, directory::ConnectOptions options, const Clock* clock = nullptr)
+        : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)),
+          clock_(clock != nullptr ? clock : &system_clock_) {}
+
+    // Admin reset of the account's password. Errc::refused: AD said no (policy,
+    // no such user: permanent); Errc::unavailable: try again later.
+    Status write_password(std::string_view account, const Secret& password);
+    directory::LdapResult<directory::Account> resolve(std::string_view account);
+    // The account's objectGUID and names as the store keeps them.
+    // Errc::not_found: no such account; Errc::unavailable: AD cannot be
+    // asked now (and was not asked again for a few seconds after a failure).
+    Result<store::AccountNames> lookup(std::string_view account);
+    store::AccountNames names_of(const directory::Account& a) const;
+    const directory::Settings& settings() const { return settings_; }
+    const directory::Domain& domain() const { return domain_; }
+    directory::ConnectOptions connect_options() const { return options_.clone(); }
+
+private:
+    directory::LdapResult<directory::Connection*> connection();
+    // After a write failed for want of AD, later writes fail at once for a
+    // few seconds instead of each waiting its own timeout behind the lock
+    // (the engine queues them; the dispatcher retries with backoff).
+    Status unreachable_recently() const;
+    void note_unreachable(const std::string& why);
+    std::mutex mutex_;
+    std::atomic<TimePoint::rep> down_until_{0};  // clock_ ticks
+    mutable std::mutex down_mutex_;
+    std::string down_reason_;
+    directory::Settings settings_;
+    directory::ConnectOptions options_;
+    directory::Domain domain_;
+    std::optional<directory::Connection> conn_;
+    SystemClock system_clock_;
+    const Clock* clock_;
+};
+
+// The built-in dispatcher target "@windows": queued AD writes of full sync.
+class AdTarget final : public Adapter {
+public:
+    using BeforeWrite = std::function<Status(std::string_view account, const Secret& password, std::string_view origin)>;
+    AdTarget(Ad& ad, BeforeWrite before) : ad_(ad), before_(std::move(before)) {}
+    DeliveryResult deliver(const Delivery& d) override;
+
+private:
+    Ad& ad_;
+    BeforeWrite before_;  // renews the echo markers of a late write
+};
+
+}  // namespace pwsync::gateway

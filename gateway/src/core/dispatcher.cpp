@@ -1,0 +1,288 @@
+#include "dispatcher.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "backoff.h"
+#include "scrub.h"
+
+namespace pwsync::gateway {
+namespace {
+
+std::string target_key(const store::Job& j) { return ascii_lower(j.adapter) + '\0' + ascii_lower(j.external); }
+
+}  // namespace
+
+Dispatcher::Dispatcher(store::Store& store, DispatcherOptions options)
+    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_),
+      prng_(static_cast<std::uint64_t>(to_unix_micros(clock_->now())) | 1) {}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::add_builtin(const std::string& name, BuiltinTarget target) { builtins_[ascii_lower(name)] = std::move(target); }
+
+Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& config) {
+    const std::string key = ascii_lower(config.name);
+    {
+        std::lock_guard lock(mutex_);
+        auto it = cache_.find(key);
+        if (it != cache_.end() && it->second.first == config.updated) return it->second.second;
+    }
+    if (!options_.factory) return fail(Errc::invalid_argument, "no adapter factory: adapter '" + config.name + "' cannot be made");
+    // Made outside the lock: a factory may connect somewhere.
+    AdapterContext ctx{config, [this, name = config.name](std::string_view prop) -> Result<Secret> {
+                           PWSYNC_ASSIGN(auto r, store_.read());
+                           return r.adapter_secret(name, prop);
+                       }};
+    PWSYNC_ASSIGN(std::unique_ptr<Adapter> made, options_.factory(ctx));
+    std::shared_ptr<Adapter> shared = std::move(made);
+    std::lock_guard lock(mutex_);
+    cache_[key] = {config.updated, shared};
+    return shared;
+}
+
+Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
+    std::vector<Work> work;
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    const TimePoint t = now();
+    // Claims are made on copies and published only once the transaction
+    // commits: a failure half way must not leave accounts marked busy.
+    std::set<std::string> in_flight;
+    std::map<std::string, std::uint32_t> load;
+    {
+        std::lock_guard lock(mutex_);
+        in_flight = in_flight_;
+        load = adapter_load_;
+    }
+    // Delivery settings per lower(adapter name).
+    std::map<std::string, store::Adapter> configs;
+    for (const auto& [name, b] : builtins_) configs[name] = b.settings;
+    PWSYNC_ASSIGN(auto adapters, w.adapters());
+    for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
+    auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
+    auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
+    // A pass runs after every delivery, so during an expiry wave (tens of
+    // thousands of queued jobs) it must not cost a scan of the whole outbox:
+    // once every adapter is at its concurrency the scan stops, and the rest
+    // waits for a later pass. A disabled adapter's jobs are still checked
+    // for max-age, so with one the scan goes on to the end.
+    std::set<std::string> full;
+    std::size_t open_adapters = 0;
+    bool any_held = false;
+    for (const auto& [name, a] : configs) {
+        if (held(name, a)) { any_held = true; continue; }
+        ++open_adapters;
+        if (load[name] >= limit(a)) full.insert(name);
+    }
+    auto go_on = [&] { return any_held || full.size() < open_adapters; };
+    if (!go_on()) return work;  // nothing can be sent now; the transaction aborts
+
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
+    std::vector<std::pair<std::uint64_t, std::string>> dead;
+    std::vector<std::string> claimed;
+    PWSYNC_TRY(w.for_each_target([&](std::string_view adapter, std::string_view external,
+                                     const std::vector<std::uint64_t>& ids) -> Result<bool> {
+        const std::string key = std::string(adapter) + '\0' + std::string(external);
+        // Newest job per target; the others are superseded unless one is in flight.
+        if (in_flight.contains(key)) return true;
+        for (std::size_t i = 0; i + 1 < ids.size(); ++i) superseded.emplace_back(ids[i], ids.back());
+        const std::string adapter_key(adapter);
+        PWSYNC_ASSIGN(store::Job newest, w.job(ids.back()));
+        auto config = configs.find(adapter_key);
+        if (config == configs.end()) {
+            dead.emplace_back(newest.id, "adapter '" + newest.adapter + "' no longer exists");
+            return true;
+        }
+        const store::Adapter& settings = config->second;
+        if (t - newest.created > std::chrono::seconds(settings.max_age)) {
+            dead.emplace_back(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
+                                             " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error));
+            return true;
+        }
+        if (held(adapter_key, settings)) return true;  // until the adapter is enabled again
+        if (newest.next_attempt > t) return true;
+        if (load[adapter_key] >= limit(settings)) return go_on();
+        if (++load[adapter_key] >= limit(settings)) full.insert(adapter_key);
+        std::shared_ptr<Adapter> builtin;
+        if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
+        claimed.push_back(key);
+        work.push_back({std::move(newest), settings, builtin});
+        return go_on();
+    }));
+    for (const auto& [id, by] : superseded) PWSYNC_TRY(w.job_superseded(id, by));
+    for (const auto& [id, why] : dead) PWSYNC_TRY(w.job_dead(id, why));
+    PWSYNC_TRY(w.commit());
+    std::lock_guard lock(mutex_);
+    for (const auto& key : claimed) in_flight_.insert(key);
+    for (const auto& item : work) ++adapter_load_[ascii_lower(item.job.adapter)];
+    return work;
+}
+
+void Dispatcher::finish(const Work& work) {
+    std::lock_guard lock(mutex_);
+    in_flight_.erase(target_key(work.job));
+    auto& load = adapter_load_[ascii_lower(work.job.adapter)];
+    if (load > 0) --load;
+    woken_ = true;
+    wake_cv_.notify_all();
+}
+
+void Dispatcher::execute(const Work& work) {
+    const store::Job& job = work.job;
+    DeliveryResult result{Outcome::retry, {}};
+    Secret password, old;
+    bool have_old = false;
+    {
+        auto r = store_.read();
+        auto pw = r ? r->job_password(job.id) : Result<Secret>(std::unexpected(r.error()));
+        if (!pw) {
+            // Dropped or delivered meanwhile (`pwsync queue drop`): nothing to do.
+            finish(work);
+            return;
+        }
+        password = std::move(*pw);
+        if (job.has_old_password && work.settings.flags.send_old_password) {
+            if (auto o = r->job_old_password(job.id)) {
+                old = std::move(*o);
+                have_old = true;
+            }
+        }
+    }
+    std::shared_ptr<Adapter> adapter = work.adapter;
+    if (!adapter) {
+        auto a = adapter_for(work.settings);
+        if (a) adapter = *a;
+        else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
+    }
+    if (adapter) {
+        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin, job.app, job.id, job.created};
+        try {
+            result = adapter->deliver(d);
+        } catch (const std::exception& e) {
+            result = {Outcome::retry, std::string("adapter failed: ") + e.what()};
+        }
+    }
+    const std::string msg = scrub_secrets(result.message, password, have_old ? &old : nullptr);
+    password.clear();
+    old.clear();
+
+    // Grouped: the outcomes of deliveries finishing together share one fsync.
+    Status recorded = store_.write_grouped("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        Status st;
+        if (result.outcome == Outcome::done) {
+            st = w.job_delivered(job.id);
+        } else if (result.outcome == Outcome::permanent) {
+            st = w.job_dead(job.id, msg);
+        } else if (job.attempts + 1 > work.settings.retry_count) {
+            st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
+        } else {
+            const auto delay = std::max<std::chrono::milliseconds>(
+                retry_delay(job.attempts + 1, work.settings.retry_delay, jitter()), result.retry_after);
+            st = w.job_retry(job.id, now() + delay, msg);
+        }
+        // not_found: the job was dropped by an admin while it was being sent.
+        if (!st && st.error().code == Errc::not_found) return {};
+        return st;
+    });
+    if (!recorded) {
+        // The job stays as it was and would be sent again at once: slow down.
+        log("cannot record the outcome of " + std::to_string(job.id) + ": " + recorded.error().message);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    finish(work);
+}
+
+double Dispatcher::jitter() {
+    if (options_.random) return options_.random();
+    std::lock_guard lock(random_mutex_);
+    prng_ ^= prng_ << 13, prng_ ^= prng_ >> 7, prng_ ^= prng_ << 17;  // xorshift64
+    return static_cast<double>(prng_ >> 11) / static_cast<double>(std::uint64_t{1} << 53);
+}
+
+Result<std::size_t> Dispatcher::run_once() {
+    PWSYNC_ASSIGN(auto work, plan());
+    for (const auto& item : work) execute(item);
+    return work.size();
+}
+
+void Dispatcher::start() {
+    std::lock_guard lock(mutex_);
+    if (!threads_.empty()) return;
+    stopping_ = false;
+    threads_.emplace_back([this] { scheduler_loop(); });
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.workers); ++i)
+        threads_.emplace_back([this] { worker_loop(); });
+}
+
+void Dispatcher::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_cv_.notify_all();
+    work_cv_.notify_all();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void Dispatcher::wake() {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+    wake_cv_.notify_all();
+}
+
+void Dispatcher::scheduler_loop() {
+    while (true) {
+        Result<std::vector<Work>> work = std::vector<Work>{};
+        try {
+            work = plan();
+        } catch (const std::exception& e) {
+            work = fail(Errc::internal, e.what());
+        }
+        if (!work) log("dispatcher: " + work.error().message);
+        {
+            std::unique_lock lock(mutex_);
+            if (work) {
+                for (auto& item : *work) queue_.push_back(std::move(item));
+                if (!work->empty()) work_cv_.notify_all();
+            }
+            if (stopping_) return;
+            // The next pass: when woken (a new job, a delivery finished) or
+            // after idle_poll, which also catches retries coming due.
+            wake_cv_.wait_for(lock, options_.idle_poll, [this] { return stopping_ || woken_; });
+            woken_ = false;
+            if (stopping_) return;
+        }
+    }
+}
+
+void Dispatcher::worker_loop() {
+    while (true) {
+        Work item;
+        {
+            std::unique_lock lock(mutex_);
+            work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (stopping_) {
+                // Not started: the jobs stay in the outbox for the next start.
+                for (const auto& w : queue_) {
+                    in_flight_.erase(target_key(w.job));
+                    auto& load = adapter_load_[ascii_lower(w.job.adapter)];
+                    if (load > 0) --load;
+                }
+                queue_.clear();
+                return;
+            }
+            item = std::move(queue_.front());
+            queue_.erase(queue_.begin());
+        }
+        try {
+            execute(item);
+        } catch (const std::exception& e) {
+            log("delivery of job " + std::to_string(item.job.id) + " failed: " + e.what());
+            finish(item);
+        }
+    }
+}
+
+}  // namespace pwsync::gateway

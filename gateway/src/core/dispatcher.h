@@ -1,0 +1,94 @@
+// The dispatcher: takes jobs from the durable outbox and delivers them
+// through adapters. Per (adapter, external account) only the newest job is
+// sent and older ones are dropped as superseded; one job per account is in
+// flight at a time, so an older password never lands after a newer one.
+// Retryable failures back off exponentially with jitter; permanent ones, and
+// jobs past retry-count or max-age, become dead letters with the reason.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "pwsync/adapter.h"
+#include "pwsync/store.h"
+
+namespace pwsync::gateway {
+
+struct DispatcherOptions {
+    const Clock* clock = nullptr;                 // nullptr: system clock
+    std::function<double()> random;               // [0, 1) for jitter; nullptr: a seeded PRNG
+    std::size_t workers = 4;                      // delivery threads (threaded mode)
+    std::chrono::milliseconds idle_poll{1000};    // rescan at least this often
+    AdapterFactory factory;                       // makes adapters: make_adapter (the registry)
+    std::function<void(std::string_view)> log;    // errors the dispatcher cannot return
+};
+
+// A target pwsync itself provides (e.g. "windows": the AD writer for full sync).
+struct BuiltinTarget {
+    store::Adapter settings;  // delivery settings: retry-count, retry-delay, max-age, concurrency
+    std::shared_ptr<Adapter> adapter;
+};
+
+class Dispatcher {
+public:
+    Dispatcher(store::Store& store, DispatcherOptions options);
+    Dispatcher(const Dispatcher&) = delete;
+    Dispatcher& operator=(const Dispatcher&) = delete;
+    ~Dispatcher();
+
+    void add_builtin(const std::string& name, BuiltinTarget target);
+
+    // One synchronous pass: supersede, deliver every job due now, record the
+    // outcomes. Returns how many deliveries were attempted.
+    Result<std::size_t> run_once();
+
+    // Threaded mode: a scheduler and `workers` delivery threads.
+    void start();
+    // Finishes the deliveries already started, then returns; jobs not yet
+    // started stay in the outbox for the next start.
+    void stop();
+    void wake();   // a job was queued: look now
+
+private:
+    struct Work {
+        store::Job job;
+        store::Adapter settings;
+        std::shared_ptr<Adapter> adapter;
+    };
+    Result<std::vector<Work>> plan();
+    void execute(const Work& work);
+    Result<std::shared_ptr<Adapter>> adapter_for(const store::Adapter& config);
+    void finish(const Work& work);
+    double jitter();  // [0, 1) for the retry delay
+    void scheduler_loop();
+    void worker_loop();
+    void log(const std::string& line) const {
+        if (options_.log) options_.log(line);
+    }
+    TimePoint now() const { return clock_->now(); }
+
+    store::Store& store_;
+    DispatcherOptions options_;
+    SystemClock system_clock_;
+    const Clock* clock_;
+    std::map<std::string, BuiltinTarget> builtins_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_cv_, work_cv_;
+    bool stopping_ = false, woken_ = false;
+    std::set<std::string> in_flight_;                 // target keys
+    std::map<std::string, std::uint32_t> adapter_load_;  // lower(adapter) -> deliveries in flight
+    std::vector<Work> queue_;
+    std::map<std::string, std::pair<TimePoint, std::shared_ptr<Adapter>>> cache_;  // by lower(name), updated
+    std::mutex random_mutex_;
+    std::uint64_t prng_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace pwsync::gateway

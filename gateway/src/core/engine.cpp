@@ -1,0 +1,512 @@
+#include "engine.h"
+
+#include <algorithm>
+
+#include "pwsync/directory.h"
+#include <cstdlib>
+#include <set>
+
+namespace pwsync::gateway {
+namespace {
+
+// What the audit and the dispatcher call the sender of a change.
+constexpr std::string_view kPwsyncWrote = "\x01pwsync wrote this account";
+
+ChangeResult reply(ChangeOutcome outcome, std::string message) { return {outcome, std::move(message)}; }
+
+ChangeResult from_error(const Error& e) {
+    if (e.code == Errc::storage || e.code == Errc::io)
+        return reply(ChangeOutcome::unavailable, "the change could not be stored: " + e.message);
+    return reply(ChangeOutcome::failed, e.message);
+}
+
+std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
+
+// AD keeps pwdLastSet in 100 ns units since 1601-01-01.
+constexpr std::int64_t kEpochDiff100ns = 116444736000000000;
+TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochDiff100ns) / 10); }
+// The DC's clock and ours may differ a little.
+constexpr auto kClockSlack = std::chrono::seconds(2);
+
+}  // namespace
+
+Engine::Engine(store::Store& store, EngineOptions options)
+    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
+
+std::vector<std::string> Engine::text_aliases(std::string_view account) const {
+    std::vector<std::string> out{lower_trimmed(account)};
+    const std::string acc = out.front();
+    if (auto g = directory::parse_guid(acc)) {
+        out.push_back(directory::format_guid(*g));
+        return out;
+    }
+    if (acc.find('=') != std::string::npos) return out;  // a DN: no other spelling
+    const auto slash = acc.find('\\');
+    const std::string domain = ascii_lower(options_.domain);
+    if (slash != std::string::npos) {
+        out.push_back(acc.substr(slash + 1));
+    } else if (acc.find('@') == std::string::npos && !domain.empty()) {
+        out.push_back(domain + "\\" + acc);
+    }
+    return out;
+}
+
+std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_view account) const {
+    std::vector<std::string> out = text_aliases(account);
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+        auto known = r.account(out[i]);
+        if (!known || !*known) continue;
+        for (auto& name : (*known)->names())
+            if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+        break;
+    }
+    return out;
+}
+
+std::string Engine::canonical(const store::ReadTxn& r, std::string_view account) const {
+    for (const auto& n : text_aliases(account))
+        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) return ascii_lower((*known)->sam);
+    std::string acc = ascii_lower(account);
+    const auto slash = acc.find('\\');
+    return slash == std::string::npos ? acc : acc.substr(slash + 1);
+}
+
+void Engine::learn(std::string_view account) {
+    if (!options_.resolve) return;
+    {
+        auto r = store_.read();
+        if (!r) return;
+        for (const auto& n : text_aliases(account))
+            if (auto known = r->account(n); !known || *known) return;  // known (or the store cannot tell)
+    }
+    auto a = options_.resolve(account);
+    if (!a) return;  // unknown to the directory too, or it cannot be asked: match by the text
+    auto w = store_.write("pwsyncd");
+    if (!w) return;
+    bool relevant = false;
+    for (const auto& n : a->names()) {
+        auto found = w->account_mappings(n);
+        if (found && !found->empty()) relevant = true;
+    }
+    // Only accounts the mappings name are kept: not every account of the domain.
+    if (relevant && w->note_account(*a)) (void)w->commit();
+}
+
+Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
+                            const std::string& origin_adapter, TimePoint until) {
+    const std::string key = canonical(w, account);
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, password, {origin_adapter, until}));
+    return w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, {origin_adapter, until});
+}
+
+Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
+    std::vector<store::Mapping> out;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& alias : text_aliases(account)) {
+        PWSYNC_ASSIGN(auto found, r.account_mappings(alias));
+        for (auto& m : found)
+            if (seen.emplace(ascii_lower(m.app), ascii_lower(m.windows)).second) out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::optional<std::string> Engine::authenticate(std::string_view bind_dn, const Secret& secret) {
+    std::string name(bind_dn);
+    if (name.size() > 3 && ascii_lower(name.substr(0, 3)) == "cn=") name = name.substr(3, name.find(',') - 3);
+    auto r = store_.read();
+    if (!r) return std::nullopt;
+    auto p = r->principal(name);
+    if (!p) return std::nullopt;
+    auto ok = r->verify_principal_secret(name, secret.view());
+    if (!ok || !*ok) return std::nullopt;
+    return p->name;
+}
+
+std::optional<std::string> Engine::authenticate_certificate(std::string_view subject) {
+    auto r = store_.read();
+    if (!r || subject.empty()) return std::nullopt;
+    auto all = r->principals();
+    if (!all) return std::nullopt;
+    for (const auto& p : *all)
+        if (!p.certificate_subject.empty() && ascii_lower(p.certificate_subject) == ascii_lower(subject)) return p.name;
+    return std::nullopt;
+}
+
+ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                            const Secret& new_password) {
+    if (new_password.empty()) return reply(ChangeOutcome::incomplete, "a new password is required");
+    if (!valid_utf8(new_password.view()) || new_password.size() > 1024)
+        return reply(ChangeOutcome::bad_password, "the new password is not valid UTF-8 or is too long");
+    if (identity.empty()) return reply(ChangeOutcome::incomplete, "userIdentity is required: name the account");
+    store::Principal p;
+    {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        auto found = r->principal(principal);
+        if (!found) return reply(ChangeOutcome::denied, "principal '" + principal + "' no longer exists");
+        p = std::move(*found);
+    }
+    if (p.kind == store::PrincipalKind::monitor)
+        return reply(ChangeOutcome::denied, "a monitor principal may only read cn=monitor");
+    if (p.kind == store::PrincipalKind::windows) {
+        // A DN the store knows as an account's name needs no directory search;
+        // nor does any DN in a pre-commit capture, which must not ask the DC
+        // (it is inside this very change): the store's names, or the watcher
+        // before it confirms, resolve it.
+        std::string named(identity);
+        AccountOfDn search = options_.account_of_dn;
+        if (auto parsed = parse_user_identity(identity); parsed && parsed->is_dn) {
+            if (auto dn = parse_dn(parsed->value)) {
+                const std::string canonical = canonical_dn(*dn);
+                bool known = p.capture == store::CaptureMode::pre_commit;
+                if (!known)
+                    if (auto r = store_.read())
+                        if (auto a = r->account(canonical); a && a->has_value()) known = true;
+                if (known) {
+                    named = "dn:" + canonical;
+                    search = nullptr;
+                }
+            }
+        }
+        auto account = windows_account(named, search);
+        auto r = account ? from_windows(p, *account, new_password) : reply(account.error().outcome, account.error().message);
+        r.mode = "windows";
+        return r;
+    }
+    return from_adapter(p, identity, old_password, new_password);
+}
+
+Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
+                       std::string_view skip_adapter, std::size_t& queued) {
+    const TimePoint t = now();
+    const std::string key = canonical(w, account);
+    PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
+    if (damped) return w.audit("change.damped", std::string(account), "the same change was seen within the damping window");
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, key, password.view(),
+                            store::Marker{origin, t + options_.damping_window}));
+    PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
+    PWSYNC_ASSIGN(auto sync, w.sync_settings());
+    if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    for (const auto& m : mappings) {
+        // Every mapping left out is accounted for in the audit.
+        auto skip = [&](const std::string& why) { return w.audit("change.not-sent", m.app + "/" + m.windows, why); };
+        if (!m.enabled) { PWSYNC_TRY(skip("mapping disabled")); continue; }
+        PWSYNC_ASSIGN(store::App app, w.app(m.app));
+        if (!app.enabled) { PWSYNC_TRY(skip("application disabled")); continue; }
+        if (app.adapter.empty()) { PWSYNC_TRY(skip("application has no adapter")); continue; }
+        PWSYNC_ASSIGN(store::Adapter adapter, w.adapter(app.adapter));
+        if (!adapter.flags.enabled) { PWSYNC_TRY(skip("adapter " + adapter.name + " disabled")); continue; }
+        if (!adapter.flags.sync_to_adapter) { PWSYNC_TRY(skip("adapter " + adapter.name + " has sync-to-adapter off")); continue; }
+        const std::string name = ascii_lower(adapter.name);
+        if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
+            PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
+            continue;
+        }
+        store::Job job;
+        job.adapter = adapter.name;
+        job.app = m.app;
+        job.windows = m.windows;
+        job.external = m.external;
+        job.origin = origin;
+        std::optional<Secret> old;
+        if (m.has_credential) {
+            auto c = w.mapping_credential({m.app, m.windows});
+            if (c) old = std::move(*c);
+        }
+        PWSYNC_TRY(w.enqueue_job(job, password, old ? &*old : nullptr));
+        ++queued;
+    }
+    return {};
+}
+
+ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
+    // Group commit: concurrent captures share one transaction and one fsync;
+    // each sender is answered only after the commit holding its change.
+    // A name the store does not know is asked of the directory first, with
+    // no transaction open — but not during a pre-commit capture: the DC is
+    // inside this very change, and a single-process DC cannot answer until
+    // its hook returns. Such a capture waits as pending; the watcher, which
+    // may ask, resolves the account before it confirms the change.
+    const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
+    if (!pre_commit) learn(account);
+    ChangeResult out;
+    std::size_t queued = 0;
+    auto st = store_.write_grouped(p.name, [&](store::WriteTxn& w) -> Status {
+        queued = 0;
+        PWSYNC_ASSIGN(auto sync, w.sync_settings());
+        if (!sync.windows) {
+            out = reply(ChangeOutcome::refused, "Windows -> External sync is disabled (pwsync sync enable windows)");
+            return {};
+        }
+        PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+        bool unresolved = false;
+        if (mappings.empty() && pre_commit && options_.resolve) {
+            // Some mapping may name this account by another name, not resolved yet.
+            PWSYNC_ASSIGN(auto known, w.account(account));
+            PWSYNC_ASSIGN(auto waiting, w.unresolved_mappings(1));
+            unresolved = !known && !waiting.empty();
+        }
+        if (mappings.empty() && !unresolved) {
+            out = reply(ChangeOutcome::no_mapping, "no mapping for Windows account '" + std::string(account) + "'");
+            return {};
+        }
+        if (pre_commit) {
+            store::PendingCapture c;
+            c.account = account;
+            c.principal = p.name;
+            c.expires = now() + options_.pending_ttl;
+            PWSYNC_TRY(w.add_pending_capture(c, password));
+            out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
+        } else {
+            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued));
+            out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
+        }
+        return {};
+    });
+    if (!st) return from_error(st.error());
+    if (queued > 0 && options_.queued) options_.queued();
+    return out;
+}
+
+ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
+                                  const Secret& password) {
+    std::lock_guard serial(external_mutex_);
+    store::Adapter adapter;
+    std::string external;  // the user id `identity` names
+    store::SyncSettings sync;
+    std::vector<store::Mapping> mappings;
+    {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        auto a = r->adapter(p.adapter);
+        if (!a) return reply(ChangeOutcome::refused, a.error().message);
+        adapter = std::move(*a);
+        auto id = external_user_id(identity, adapter);
+        if (!id) return reply(id.error().outcome, id.error().message);
+        external = std::move(*id);
+        auto s = r->sync_settings();
+        if (!s) return from_error(s.error());
+        sync = *s;
+        auto apps = r->adapter_apps(adapter.name);
+        if (!apps) return from_error(apps.error());
+        for (const auto& app : *apps) {
+            auto found = r->mappings_by_external(app, external);
+            if (!found) return from_error(found.error());
+            for (auto& m : *found)
+                if (m.enabled) mappings.push_back(std::move(m));
+        }
+    }
+    if (!adapter.flags.enabled) return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' is disabled");
+    const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
+    const bool partial = adapter.flags.sync_from_adapter && sync.partial;
+    if (adapter.flags.change_windows_password && sync.full && !options_.ad_writer && !partial)
+        return reply(ChangeOutcome::refused, "full sync needs a [directory] section in pwsyncd.conf");
+    if (!full && !partial)
+        return reply(ChangeOutcome::refused,
+                     "External -> Windows sync is disabled for adapter '" + adapter.name +
+                         "' (adapter flags sync-from-adapter / change-windows-password and pwsync sync enable partial|full)");
+    if (mappings.empty())
+        return reply(ChangeOutcome::no_mapping, "no mapping for external user '" + std::string(external) + "' in adapter '" +
+                                                  adapter.name + "'");
+    if (mappings.size() > 1 && !adapter.flags.allow_mapping_conflicts)
+        return reply(ChangeOutcome::refused, "external user '" + std::string(external) + "' is mapped to " +
+                                                        std::to_string(mappings.size()) +
+                                                        " Windows accounts and adapter '" + adapter.name +
+                                                        "' does not allow mapping conflicts");
+    if (adapter.flags.verify_old_password) {
+        if (old_password == nullptr || old_password->empty())
+            return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' verifies old passwords: send oldPasswd");
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        for (const auto& m : mappings) {
+            auto stored = r->mapping_credential({m.app, m.windows});
+            if (!stored) return reply(ChangeOutcome::wrong_old_password, "no stored credential to verify the old password against");
+            if (!constant_time_equal(stored->view(), old_password->view()))
+                return reply(ChangeOutcome::wrong_old_password, "the old password does not match the stored one");
+        }
+    }
+
+    std::vector<std::string> ad_queue;  // Windows accounts whose AD write must be retried
+    std::string ad_error;
+    if (full) {
+        {
+            // Markers first: the DC's capture of our own write may come back
+            // before this change is committed, and must not bounce to `adapter`.
+            auto w = store_.write(p.name);
+            if (!w) return from_error(w.error());
+            for (const auto& m : mappings) {
+                if (auto st = mark_written(*w, m.windows, password.view(), adapter.name, now() + options_.echo_window); !st)
+                    return from_error(st.error());
+                // An AD write still queued from an earlier change is older than
+                // this one: it must not land after it.
+                auto queued = w->jobs_for_target(kWindowsTarget, m.windows);
+                if (!queued) return from_error(queued.error());
+                for (const auto& j : *queued)
+                    if (auto st = w->job_superseded(j.id, 0); !st) return from_error(st.error());
+            }
+            if (auto st = w->commit(); !st) return from_error(st.error());
+        }
+        std::set<std::string> written;
+        for (const auto& m : mappings) {
+            if (!written.insert(ascii_lower(m.windows)).second) continue;
+            if (!options_.ad_writer) { ad_queue.push_back(m.windows); continue; }
+            // No store transaction is open here: AD's capture hook calls back into us.
+            auto st = options_.ad_writer(m.windows, password);
+            if (st) continue;
+            if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument) {
+                // Nothing was written: the markers must not hide a real change.
+                if (auto w = store_.write(p.name)) {
+                    if (mark_written(*w, m.windows, password.view(), adapter.name, now())) (void)w->commit();
+                }
+                return reply(ChangeOutcome::refused_by_ad, "Active Directory refused the password: " + st.error().message);
+            }
+            ad_error = st.error().message;
+            ad_queue.push_back(m.windows);
+        }
+    }
+
+    auto w = store_.write(p.name);
+    if (!w) return from_error(w.error());
+    std::size_t queued = 0;
+    for (const auto& m : mappings)
+        if (auto st = w->set_mapping_credential({m.app, m.windows}, password); !st) return from_error(st.error());
+    if (full) {
+        std::set<std::string> done;
+        for (const auto& m : mappings) {
+            if (!done.insert(ascii_lower(m.windows)).second) continue;
+            if (auto st = fan_out(*w, m.windows, password, p.name, adapter.name, queued); !st) return from_error(st.error());
+        }
+        for (const auto& account : ad_queue) {
+            store::Job job;
+            job.adapter = std::string(kWindowsTarget);
+            job.app = mappings.front().app;
+            job.windows = account;
+            job.external = account;
+            job.origin = p.name;
+            if (options_.ad_writer) {
+                // The inline write was the first attempt: the queued one waits
+                // for the retry delay instead of hitting a DC that just failed.
+                job.attempts = 1;
+                job.last_error = ad_error;
+                job.next_attempt = now() + options_.ad_retry_delay;
+            }
+            if (auto id = w->enqueue_job(job, password); !id) return from_error(id.error());
+            ++queued;
+        }
+    }
+    if (auto st = w->audit(full ? "change.full" : "change.partial", adapter.name + ":" + std::string(external),
+                           std::to_string(mappings.size()) + " mapping(s)" +
+                               (ad_queue.empty() ? "" : "; AD write queued for retry"));
+        !st)
+        return from_error(st.error());
+    if (auto st = w->commit(); !st) return from_error(st.error());
+    if (queued > 0 && options_.queued) options_.queued();
+    auto done = reply(ChangeOutcome::stored, full ? (ad_queue.empty() ? "stored and set in Active Directory"
+                                                            : "stored; Active Directory is unreachable, the write is queued")
+                                        : "stored");
+    done.mode = full ? "full" : "partial";
+    return done;
+}
+
+Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_set) {
+    return watcher_page({DirectoryChange{std::string(account), pwd_last_set, 0, false}}, {}, {});
+}
+
+Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
+    std::size_t queued = 0;
+    {
+        PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+        for (const auto& c : changes) PWSYNC_TRY(password_changed(w, c, queued));
+        if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
+        PWSYNC_TRY(w.commit());
+    }
+    if (queued > 0 && options_.queued) options_.queued();
+    return {};
+}
+
+Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued) {
+    const std::string_view account = c.account;
+    const std::int64_t pwd_last_set = c.pwd_last_set;
+    const auto names = aliases(w, account);
+    const std::string key = canonical(w, account);
+    // Seen already (a batch replayed after a crash): nothing to do.
+    const std::string seen_name = "pwdlastset/" + key;
+    if (pwd_last_set != 0) {
+        PWSYNC_ASSIGN(auto seen, w.cursor(seen_name));
+        if (seen && std::strtoll(seen->c_str(), nullptr, 10) >= pwd_last_set) return {};
+        PWSYNC_TRY(w.set_cursor(seen_name, std::to_string(pwd_last_set)));
+    }
+    std::vector<store::PendingCapture> pending;
+    for (const auto& n : names) {
+        PWSYNC_ASSIGN(auto found, w.pending_captures(n));
+        for (auto& p : found)
+            if (std::none_of(pending.begin(), pending.end(), [&](const auto& x) { return x.id == p.id; }))
+                pending.push_back(std::move(p));
+    }
+    // Captures taken after the change the DC committed are candidates for
+    // a later change (or refused ones): leave them pending. A temporary
+    // password leaves pwdLastSet at 0: the metadata's time stands in.
+    if (const std::int64_t at = pwd_last_set != 0 ? pwd_last_set : c.changed_at; at != 0) {
+        const TimePoint changed = from_filetime(at) + kClockSlack;
+        std::erase_if(pending, [&](const auto& p) { return p.created > changed; });
+    }
+    const std::string temporary = c.temporary ? "temporary password (the user must change it at next logon)" : "";
+    if (pending.empty()) {
+        PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
+        if (!ours) {
+            // Nobody captured this change: the external systems are now behind.
+            PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+            for (const auto& m : mappings)
+                if (m.status != store::MappingStatus::stale)
+                    PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
+            PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
+                               std::to_string(mappings.size()) + " mapping(s) marked stale" +
+                                   (temporary.empty() ? "" : "; " + temporary)));
+        }
+        return {};
+    }
+    // The newest capture before the change is the password that committed;
+    // older ones were refused by AD (history, policy) or replaced.
+    std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    const auto& newest = pending.back();
+    PWSYNC_ASSIGN(Secret pw, w.pending_password(newest.id));
+    for (const auto& p : pending)
+        PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
+                                            p.id == newest.id ? temporary : std::string()));
+    // Until a temporary-password policy exists it syncs like any other.
+    PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued));
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    for (const auto& m : mappings)
+        if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
+    return {};
+}
+
+Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {
+    std::string origin_adapter;
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
+    PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
+    // The fan-out already happened when the change was accepted.
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(w, account), password.view(),
+                            {std::string(origin_principal), now() + options_.damping_window}));
+    return w.commit();
+}
+
+Result<std::size_t> Engine::expire_pending() {
+    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    PWSYNC_ASSIGN(auto all, w.pending_captures());
+    std::size_t n = 0;
+    for (const auto& c : all)
+        if (c.expires <= now()) {
+            // Not sent anywhere: the audit says so, the caller counts it.
+            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired",
+                                                "from " + c.principal + ": the directory never confirmed it; not sent"));
+            ++n;
+        }
+    PWSYNC_TRY(w.purge_markers(now()));
+    PWSYNC_TRY(w.commit());
+    return n;
+}
+
+}  // namespace pwsync::gateway

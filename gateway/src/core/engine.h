@@ -1,0 +1,122 @@
+// The sync engine: decides what a password change means and where it goes.
+// It answers the listener (bind, Password Modify) and the directory watcher
+// (confirmed or uncaptured changes). A change is "stored" — and the sender
+// told success — only once it is committed to the store.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "outcomes.h"
+#include "user_identity.h"
+#include "pwsync/adapter.h"
+#include "pwsync/store.h"
+
+namespace pwsync::gateway {
+
+// Writes a password into AD (full sync). Permanent refusals (policy) come
+// back as Errc::refused with AD's text; unreachable as Errc::unavailable.
+using AdWriter = std::function<Status(std::string_view windows_account, const Secret& password)>;
+
+// Looks a Windows account up in the directory (sam, DOMAIN\sam, UPN, DN or
+// {GUID}): its objectGUID and current names. Errc::not_found: no such
+// account; Errc::unavailable: the directory cannot be asked now.
+using AccountResolver = std::function<Result<store::AccountNames>(std::string_view account)>;
+
+struct EngineOptions {
+    const Clock* clock = nullptr;
+    std::string domain;                                   // NetBIOS name, for DOMAIN\sam
+    std::chrono::seconds pending_ttl{120};                // pre-commit captures wait this long
+    std::chrono::seconds damping_window{600};             // same change again within: dropped
+    std::chrono::seconds echo_window{600};
+    std::chrono::seconds ad_retry_delay{60};             // a failed inline AD write is retried after this
+    AdWriter ad_writer;                                   // nullptr: full sync queues every AD write
+    // nullptr: no directory; a name the store does not know matches the
+    // mappings made with that name (and DOMAIN\sam <-> sam).
+    AccountResolver resolve;
+    AccountOfDn account_of_dn;                            // a windows principal's DN -> account; nullptr: as sent
+    std::function<void()> queued;                         // new jobs: wake the dispatcher
+};
+
+// A password change the directory watcher saw. Times in AD's 100 ns units
+// since 1601; 0: unknown.
+struct DirectoryChange {
+    std::string account;
+    std::int64_t pwd_last_set = 0;  // 0 also when the user must change it at next logon
+    std::int64_t changed_at = 0;    // when the DC committed the password, from its metadata
+    bool temporary = false;         // set with "user must change password at next logon"
+};
+
+// Name of the built-in dispatcher target that writes AD passwords.
+inline constexpr std::string_view kWindowsTarget = "@windows";
+
+class Engine {
+public:
+    Engine(store::Store& store, EngineOptions options);
+
+    // Bind DN "cn=NAME,…" or plain NAME. nullopt: invalid credentials.
+    std::optional<std::string> authenticate(std::string_view bind_dn, const Secret& secret);
+    std::optional<std::string> authenticate_certificate(std::string_view subject);
+
+    // Password Modify from an authenticated principal.
+    ChangeResult change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                        const Secret& new_password);
+
+    // The watcher saw `account`'s pwdLastSet advance to `pwd_last_set` (AD's
+    // 100 ns units since 1601; 0: unknown). Confirms the newest pending
+    // capture taken before that moment (later ones stay pending: AD may yet
+    // refuse them), or marks the account's mappings stale when nothing
+    // explains the change. A value already handled is ignored, so a watcher
+    // batch replayed after a crash changes nothing.
+    Status password_changed(std::string_view account, std::int64_t pwd_last_set = 0);
+    // One page of the watcher: every change and the watcher's cursor in one
+    // transaction (one fsync), so a crash keeps all of the page or none.
+    Status watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie);
+    // Called just before a queued AD write (dispatcher, "@windows"): renews
+    // the markers that keep the DC's capture of it from bouncing back.
+    Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal);
+    // Drops pre-commit captures that were never confirmed. Returns how many.
+    Result<std::size_t> expire_pending();
+
+    // Every name the account is known by: from the store's account names
+    // when it knows the account, else what the text itself says.
+    std::vector<std::string> aliases(const store::ReadTxn& r, std::string_view account) const;
+
+private:
+    ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password);
+    ChangeResult from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
+                              const Secret& password);
+    // Damping, echo, fan-out; inside the caller's transaction.
+    Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
+                   std::string_view skip_adapter, std::size_t& queued);
+    Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
+    // The watcher saw a change: inside the caller's transaction.
+    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued);
+    // One name per account for damping and echo markers: its sAMAccountName
+    // when known, whatever form the sender used.
+    std::string canonical(const store::ReadTxn& r, std::string_view account) const;
+    // A name the store does not know: ask the directory, and keep the
+    // account's names when a mapping names it (by another name, not
+    // resolved yet) or the store knows it by older names (a rename).
+    void learn(std::string_view account);
+    // DOMAIN\sam <-> sam, and a GUID in its one spelling.
+    std::vector<std::string> text_aliases(std::string_view account) const;
+    Status mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
+                        const std::string& origin_adapter, TimePoint until);
+    TimePoint now() const { return clock_->now(); }
+
+    store::Store& store_;
+    EngineOptions options_;
+    // External -> Windows changes go one at a time: the verify-old-password
+    // check, the AD write and the store update of one change must not
+    // interleave with another's. The capture path never takes it.
+    std::mutex external_mutex_;
+    SystemClock system_clock_;
+    const Clock* clock_;
+};
+
+}  // namespace pwsync::gateway

@@ -1,0 +1,78 @@
+#include "handler.h"
+
+#include "ldap_search.h"
+#include "log.h"
+
+namespace pwsync::gateway {
+namespace {
+
+// The one place where the engine's outcomes become RFC 4511 result codes.
+int ldap_code_of(ChangeOutcome outcome) {
+    switch (outcome) {
+        case ChangeOutcome::stored: return ldap_code::success;
+        case ChangeOutcome::incomplete:
+        case ChangeOutcome::refused: return ldap_code::unwilling_to_perform;
+        case ChangeOutcome::malformed: return ldap_code::protocol_error;
+        case ChangeOutcome::bad_password:
+        case ChangeOutcome::refused_by_ad: return ldap_code::constraint_violation;
+        case ChangeOutcome::no_mapping: return ldap_code::no_such_object;
+        case ChangeOutcome::denied: return ldap_code::insufficient_access_rights;
+        case ChangeOutcome::wrong_old_password: return ldap_code::invalid_credentials;
+        case ChangeOutcome::unavailable: return ldap_code::unavailable;
+        case ChangeOutcome::failed: break;
+    }
+    return ldap_code::other;
+}
+
+}  // namespace
+
+std::expected<std::string, LdapResult> EngineHandler::bind_simple(std::string_view dn, const Secret& password,
+                                                                  const Peer& peer) {
+    if (auto name = engine_.authenticate(dn, password)) return *name;
+    log_warning("failed bind as '" + std::string(dn) + "' from " + peer.address);
+    return std::unexpected(LdapResult{ldap_code::invalid_credentials, "invalid credentials"});
+}
+
+std::expected<std::string, LdapResult> EngineHandler::bind_external(const Peer& peer) {
+    if (auto name = engine_.authenticate_certificate(peer.client_cert_subject)) return *name;
+    log_warning("certificate '" + peer.client_cert_subject + "' from " + peer.address + " is no principal's");
+    return std::unexpected(LdapResult{ldap_code::invalid_credentials, "no principal has this certificate"});
+}
+
+LdapResult EngineHandler::password_modify(const std::string& principal, std::string_view user_identity,
+                                          const std::optional<Secret>& old_password, const Secret& new_password,
+                                          const Peer& peer) {
+    auto r = engine_.change(principal, user_identity, old_password ? &*old_password : nullptr, new_password);
+    const int code = ldap_code_of(r.outcome);
+    const std::string line = "change for '" + std::string(user_identity) + "' from " + principal + " (" + peer.address +
+                             "): " + std::to_string(code) + " " + r.message;
+    if (r.outcome == ChangeOutcome::stored) log_info(line);
+    else log_warning(line);
+    if (metrics_) metrics_->change(r.mode, r.outcome);
+    return {code, r.message};
+}
+
+std::expected<std::vector<SearchEntry>, LdapResult> EngineHandler::search_subtree(const std::string& principal,
+                                                                                  std::string_view base) {
+    if (!store_ || !figures_) return std::unexpected(LdapResult{ldap_code::unwilling_to_perform, "monitoring is off"});
+    {
+        auto r = store_->read();
+        if (!r) return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+        auto p = r->principal(principal);
+        if (!p || p->kind != store::PrincipalKind::monitor)
+            return std::unexpected(LdapResult{ldap_code::insufficient_access_rights,
+                                              "only monitor principals may search (pwsync principal create NAME --kind monitor)"});
+    }
+    auto figures = figures_->collect();
+    if (!figures) {
+        log_error("monitor: " + figures.error().message);
+        return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+    }
+    auto entries = monitor_entries(*figures);
+    const std::string wanted = ldap::normalize_dn(base);
+    for (const auto& e : entries)
+        if (ldap::normalize_dn(e.dn) == wanted) return entries;
+    return std::unexpected(LdapResult{ldap_code::no_such_object, "only cn=monitor can be searched"});
+}
+
+}  // namespace pwsync::gateway

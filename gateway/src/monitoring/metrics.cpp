@@ -1,0 +1,190 @@
+#include "metrics.h"
+
+#include <algorithm>
+
+#include "listener.h"
+
+namespace pwsync::gateway {
+namespace {
+
+std::size_t mode_index(std::string_view mode) {
+    const auto it = std::ranges::find(kModes, mode);
+    return it == kModes.end() ? kModes.size() - 1 : static_cast<std::size_t>(it - kModes.begin());
+}
+
+std::size_t result_index(ChangeOutcome outcome) {
+    switch (outcome) {
+        case ChangeOutcome::stored: return 0;
+        case ChangeOutcome::incomplete:
+        case ChangeOutcome::bad_password:
+        case ChangeOutcome::refused:
+        case ChangeOutcome::no_mapping:
+        case ChangeOutcome::refused_by_ad: return 1;
+        case ChangeOutcome::denied:
+        case ChangeOutcome::wrong_old_password: return 2;
+        case ChangeOutcome::malformed:  // counted as failed, as protocolError always was
+        case ChangeOutcome::unavailable:
+        case ChangeOutcome::failed: break;
+    }
+    return 3;
+}
+
+std::string escape_label(std::string_view v) {
+    std::string out;
+    for (const char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') { out += "\\n"; continue; }
+        out += c;
+    }
+    return out;
+}
+
+// An RDN value: escape what RFC 4514 requires.
+std::string rdn_value(std::string_view v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const char c = v[i];
+        if (c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == '=' ||
+            (i == 0 && (c == ' ' || c == '#')) || (i + 1 == v.size() && c == ' '))
+            out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+std::string num(std::int64_t n) { return std::to_string(n); }
+
+}  // namespace
+
+void Metrics::change(std::string_view mode, ChangeOutcome outcome) noexcept {
+    changes_[mode_index(mode)][result_index(outcome)].fetch_add(1, std::memory_order_relaxed);
+}
+
+Metrics::Snapshot Metrics::snapshot(bool watcher_configured) const {
+    Snapshot s;
+    for (std::size_t m = 0; m < kModes.size(); ++m)
+        for (std::size_t r = 0; r < kResults.size(); ++r) s.changes[m][r] = changes_[m][r].load(std::memory_order_relaxed);
+    const TimePoint now = clock_.now();
+    s.uptime = std::chrono::duration_cast<std::chrono::seconds>(now - started_);
+    s.watcher_configured = watcher_configured;
+    s.watcher_up = watcher_configured && watcher_up_.load();
+    s.pending_expired = pending_expired_.load(std::memory_order_relaxed);
+    if (const auto last = last_poll_.load(); last != 0)
+        s.watcher_lag = std::chrono::duration_cast<std::chrono::seconds>(now - TimePoint(TimePoint::duration(last)));
+    return s;
+}
+
+Result<Figures> FigureSource::collect() {
+    Figures f;
+    f.counters = metrics_.snapshot(watcher_);
+    const TimePoint now = metrics_.clock().now();
+    PWSYNC_ASSIGN(auto r, store_.read());
+    PWSYNC_ASSIGN(auto adapters, r.adapters());
+    for (const auto& a : adapters) f.adapters[a.name];
+    PWSYNC_ASSIGN(auto jobs, r.jobs());
+    for (const auto& j : jobs) {
+        auto& a = f.adapters[j.adapter];
+        ++a.queued;
+        a.oldest_queued = std::max(a.oldest_queued, std::chrono::duration_cast<std::chrono::seconds>(now - j.created));
+    }
+    PWSYNC_ASSIGN(auto dead, r.dead_letters());
+    for (const auto& d : dead) ++f.adapters[d.job.adapter].dead_letters;
+    f.queued = jobs.size();
+    f.dead_letters = dead.size();
+    PWSYNC_ASSIGN(auto counts, r.counts());
+    f.pending_captures = counts.pending;
+    f.mappings = counts.mappings;
+    std::lock_guard lock(mutex_);
+    if (stale_at_ == TimePoint{} || now - stale_at_ >= stale_refresh_) {
+        std::uint64_t stale = 0;
+        PWSYNC_TRY(r.for_each_mapping({}, [&](const store::Mapping& m) {
+            stale += m.status == store::MappingStatus::stale;
+            return true;
+        }));
+        stale_ = stale;
+        stale_at_ = now;
+    }
+    f.stale_mappings = stale_;
+    return f;
+}
+
+std::vector<SearchEntry> monitor_entries(const Figures& f) {
+    const auto& c = f.counters;
+    std::vector<SearchEntry> out;
+    out.push_back({"cn=monitor",
+                   {{"objectClass", {"top", "extensibleObject"}},
+                    {"cn", {"monitor"}},
+                    {"description", {"pwsync gateway " PWSYNC_VERSION}},
+                    {"pwsyncUptime", {num(c.uptime.count())}},
+                    {"pwsyncQueued", {num(static_cast<std::int64_t>(f.queued))}},
+                    {"pwsyncDeadLetters", {num(static_cast<std::int64_t>(f.dead_letters))}},
+                    {"pwsyncPendingCaptures", {num(static_cast<std::int64_t>(f.pending_captures))}},
+                    {"pwsyncPendingExpired", {num(static_cast<std::int64_t>(c.pending_expired))}},
+                    {"pwsyncMappings", {num(static_cast<std::int64_t>(f.mappings))}},
+                    {"pwsyncStaleMappings", {num(static_cast<std::int64_t>(f.stale_mappings))}},
+                    {"pwsyncWatcherUp", {c.watcher_up ? "TRUE" : "FALSE"}},
+                    {"pwsyncWatcherLag", {num(c.watcher_lag.count())}}}});
+    out.push_back({"cn=changes,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"changes"}}}});
+    for (std::size_t m = 0; m < kModes.size(); ++m) {
+        SearchEntry e{"cn=" + std::string(kModes[m]) + ",cn=changes,cn=monitor",
+                      {{"objectClass", {"top", "extensibleObject"}}, {"cn", {std::string(kModes[m])}}}};
+        for (std::size_t r = 0; r < kResults.size(); ++r) {
+            std::string attr = "pwsync" + std::string(kResults[r]);
+            attr[6] = static_cast<char>(attr[6] - 'a' + 'A');
+            e.attributes.push_back({attr, {num(static_cast<std::int64_t>(c.changes[m][r]))}});
+        }
+        out.push_back(std::move(e));
+    }
+    out.push_back({"cn=adapters,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"adapters"}}}});
+    for (const auto& [name, a] : f.adapters)
+        out.push_back({"cn=" + rdn_value(name) + ",cn=adapters,cn=monitor",
+                       {{"objectClass", {"top", "extensibleObject"}},
+                        {"cn", {name}},
+                        {"pwsyncQueued", {num(static_cast<std::int64_t>(a.queued))}},
+                        {"pwsyncOldestQueued", {num(a.oldest_queued.count())}},
+                        {"pwsyncDeadLetters", {num(static_cast<std::int64_t>(a.dead_letters))}}}});
+    return out;
+}
+
+std::string prometheus_text(const Figures& f) {
+    const auto& c = f.counters;
+    std::string out;
+    auto head = [&](const char* name, const char* type, const char* help) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto line = [&](const std::string& name, std::int64_t v) { out += name + " " + num(v) + "\n"; };
+    head("pwsync_changes_total", "counter", "Password changes answered by the listener, by sync mode and result.");
+    for (std::size_t m = 0; m < kModes.size(); ++m)
+        for (std::size_t r = 0; r < kResults.size(); ++r)
+            line("pwsync_changes_total{mode=\"" + std::string(kModes[m]) + "\",result=\"" + std::string(kResults[r]) + "\"}",
+                 static_cast<std::int64_t>(c.changes[m][r]));
+    head("pwsync_queued", "gauge", "Changes waiting for delivery, by adapter.");
+    for (const auto& [name, a] : f.adapters)
+        line("pwsync_queued{adapter=\"" + escape_label(name) + "\"}", static_cast<std::int64_t>(a.queued));
+    head("pwsync_oldest_queued_seconds", "gauge", "Age of the oldest change waiting for delivery, by adapter.");
+    for (const auto& [name, a] : f.adapters)
+        line("pwsync_oldest_queued_seconds{adapter=\"" + escape_label(name) + "\"}", a.oldest_queued.count());
+    head("pwsync_dead_letters", "gauge", "Changes that will not be delivered without an operator, by adapter.");
+    for (const auto& [name, a] : f.adapters)
+        line("pwsync_dead_letters{adapter=\"" + escape_label(name) + "\"}", static_cast<std::int64_t>(a.dead_letters));
+    head("pwsync_pending_captures", "gauge", "Pre-commit captures waiting for the directory to confirm them.");
+    line("pwsync_pending_captures", static_cast<std::int64_t>(f.pending_captures));
+    head("pwsync_pending_expired_total", "counter",
+         "Pre-commit captures the directory never confirmed within pending-ttl (not sent anywhere).");
+    line("pwsync_pending_expired_total", static_cast<std::int64_t>(c.pending_expired));
+    head("pwsync_mappings", "gauge", "Account mappings in the store.");
+    line("pwsync_mappings", static_cast<std::int64_t>(f.mappings));
+    head("pwsync_stale_mappings", "gauge", "Mappings whose stored credential is known to be out of date.");
+    line("pwsync_stale_mappings", static_cast<std::int64_t>(f.stale_mappings));
+    head("pwsync_watcher_up", "gauge", "1 while the directory watcher is connected (0 also when none is configured).");
+    line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
+    head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");
+    line("pwsync_watcher_lag_seconds", c.watcher_lag.count());
+    head("pwsync_uptime_seconds", "gauge", "Seconds since pwsyncd started.");
+    line("pwsync_uptime_seconds", c.uptime.count());
+    head("pwsync_build_info", "gauge", "The running version.");
+    line("pwsync_build_info{version=\"" PWSYNC_VERSION "\"}", 1);
+    return out;
+}
+
+}  // namespace pwsync::gateway

@@ -1,0 +1,95 @@
+// What the daemon reports to monitoring: counters it keeps since it
+// started, plus figures read from the store at the time of asking. The same
+// figures are served as the read-only cn=monitor subtree on the listener and
+// as Prometheus text on the optional loopback /metrics endpoint.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "listener.h"  // SearchEntry
+#include "outcomes.h"
+#include "pwsync/store.h"
+#include "pwsync/util.h"
+
+namespace pwsync::gateway {
+
+inline constexpr std::array<std::string_view, 4> kModes = {"windows", "full", "partial", "external"};
+// stored; refused (policy, no mapping, sync off); denied (credentials,
+// rights); failed (store or server trouble: the sender retries).
+inline constexpr std::array<std::string_view, 4> kResults = {"stored", "refused", "denied", "failed"};
+
+class Metrics {
+public:
+    explicit Metrics(const Clock& clock) : clock_(clock), started_(clock.now()) {}
+
+    // A Password Modify for a change in `mode` that came to `outcome`.
+    void change(std::string_view mode, ChangeOutcome outcome) noexcept;
+    void watcher_polled() noexcept { last_poll_.store(clock_.now().time_since_epoch().count()); watcher_up_ = true; }
+    void watcher_down() noexcept { watcher_up_ = false; }
+    // Pre-commit captures the directory never confirmed within pending-ttl.
+    void pending_expired(std::uint64_t n) noexcept { pending_expired_.fetch_add(n, std::memory_order_relaxed); }
+
+    struct Snapshot {
+        std::array<std::array<std::uint64_t, kResults.size()>, kModes.size()> changes{};
+        bool watcher_configured = false;
+        bool watcher_up = false;
+        std::chrono::seconds watcher_lag{-1};  // since the last successful poll; -1: never
+        std::chrono::seconds uptime{0};
+        std::uint64_t pending_expired = 0;
+    };
+    Snapshot snapshot(bool watcher_configured) const;
+    const Clock& clock() const { return clock_; }
+
+private:
+    const Clock& clock_;
+    TimePoint started_;
+    std::array<std::array<std::atomic<std::uint64_t>, kResults.size()>, kModes.size()> changes_{};
+    std::atomic<TimePoint::rep> last_poll_{0};
+    std::atomic<bool> watcher_up_{false};
+    std::atomic<std::uint64_t> pending_expired_{0};
+};
+
+// Store figures per adapter ("@windows" is the built-in AD writer).
+struct AdapterFigures {
+    std::uint64_t queued = 0;
+    std::uint64_t dead_letters = 0;
+    std::chrono::seconds oldest_queued{0};
+};
+
+struct Figures {
+    Metrics::Snapshot counters;
+    std::map<std::string, AdapterFigures> adapters;
+    std::uint64_t queued = 0, dead_letters = 0, pending_captures = 0, stale_mappings = 0, mappings = 0;
+};
+
+// Reads the store's side. Counting stale mappings walks every mapping, so
+// the result is kept for `stale_refresh` between calls.
+class FigureSource {
+public:
+    FigureSource(store::Store& store, const Metrics& metrics, bool watcher_configured,
+                 std::chrono::seconds stale_refresh = std::chrono::seconds(60))
+        : store_(store), metrics_(metrics), watcher_(watcher_configured), stale_refresh_(stale_refresh) {}
+    Result<Figures> collect();
+
+private:
+    store::Store& store_;
+    const Metrics& metrics_;
+    bool watcher_;
+    std::chrono::seconds stale_refresh_;
+    std::mutex mutex_;
+    TimePoint stale_at_{};
+    std::uint64_t stale_ = 0;
+};
+
+std::vector<SearchEntry> monitor_entries(const Figures& f);
+std::string prometheus_text(const Figures& f);
+
+}  // namespace pwsync::gateway
