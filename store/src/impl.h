@@ -22,7 +22,7 @@ inline constexpr std::string_view kSettingSchema = "schema";
 inline constexpr std::string_view kSettingKeyCheck = "keycheck";
 inline constexpr std::string_view kKeyCheckText = "pwsync key check";
 
-// The writers waiting for a shared transaction (Store::write_grouped).
+// The writers waiting for a shared transaction (Store::transact).
 struct GroupCommit {
     struct Request {
         std::string_view actor;

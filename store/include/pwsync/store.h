@@ -431,14 +431,13 @@ public:
     //    alone), so one commit (one fsync) makes them all durable. Returns
     //    once the commit holding this unit's writes is durable.
     Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
-    // The former name of transact().
-    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
-        return transact(actor, body);
-    }
-    // A write transaction the caller commits itself, for tools that hold
-    // it across several steps (the CLI, key rotation). It is not retried: a
-    // backend with concurrent writers may fail its commit with Errc::busy.
-    // New code uses transact().
+    // A dry run: runs `fn` in a write transaction and rolls it back, so a
+    // tool can show what a change would do (`import esso --dry-run`).
+    Status rehearse(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
+    // A write transaction the caller commits itself. It is not retried (a
+    // backend with concurrent writers may fail its commit with Errc::busy),
+    // so pwsync's own code writes through transact(); this is for tests
+    // that set up a store step by step.
     Result<WriteTxn> write(std::string_view actor);
 
     // New master key; every secret re-sealed in one transaction.
