@@ -61,6 +61,7 @@ struct TxnState {
     std::string actor;
     std::shared_ptr<const crypto::KeyRing> ring;
     std::uint64_t last_audit = 0;
+    bool in_unit = false;  // a body of Store::transact: the store commits
 
     KvTxn& kv() const { return *txn; }
     const Dbs& db() const { return store->dbs; }

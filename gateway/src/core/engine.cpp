@@ -7,6 +7,9 @@
 #include <set>
 
 namespace pwsync::gateway {
+
+// Principals whose proven secret is kept: one per DC, adapter or agent.
+constexpr std::size_t kVerifiedSecretsMax = 4096;
 namespace {
 
 // What the audit and the dispatcher call the sender of a change.
@@ -31,7 +34,8 @@ constexpr auto kClockSlack = std::chrono::seconds(2);
 }  // namespace
 
 Engine::Engine(store::Store& store, EngineOptions options)
-    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
+    : store_(store), options_(std::move(options)), verified_(options_.verified_secret_ttl, kVerifiedSecretsMax),
+      clock_(options_.clock ? options_.clock : &system_clock_) {}
 
 std::vector<std::string> Engine::text_aliases(std::string_view account) const {
     std::vector<std::string> out{lower_trimmed(account)};
@@ -118,9 +122,15 @@ std::optional<std::string> Engine::authenticate(std::string_view bind_dn, const 
     auto r = store_.read();
     if (!r) return std::nullopt;
     auto p = r->principal(name);
-    if (!p) return std::nullopt;
+    if (!p) {
+        (void)r->verify_principal_secret(name, secret.view());  // as slow as a wrong secret
+        return std::nullopt;
+    }
+    const auto version = r->principal_secret_version(name);
+    if (version && verified_.known(p->name, *version, secret, now())) return p->name;
     auto ok = r->verify_principal_secret(name, secret.view());
     if (!ok || !*ok) return std::nullopt;
+    if (version) verified_.remember(p->name, *version, secret, now());
     return p->name;
 }
 
@@ -273,7 +283,6 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
 
 ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                                   const Secret& password) {
-    std::lock_guard serial(external_mutex_);
     store::Adapter adapter;
     std::string external;  // the user id `identity` names
     store::SyncSettings sync;
@@ -298,6 +307,16 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             for (auto& m : *found)
                 if (m.enabled) mappings.push_back(std::move(m));
         }
+    }
+    // Changes of one external user go one at a time, in arrival order, and
+    // no two changes write one Windows account at once: the old-password
+    // check, the AD write and the store update of one change must not
+    // interleave with another's. Other accounts' changes run alongside.
+    auto turn = account_locks_.arrive(ascii_lower(adapter.name) + '\0' + ascii_lower(external));
+    {
+        std::vector<std::string> accounts;
+        for (const auto& m : mappings) accounts.push_back(ascii_lower(m.object_guid.empty() ? m.windows : m.object_guid));
+        account_locks_.hold(turn, std::move(accounts));
     }
     if (!adapter.flags.enabled) return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' is disabled");
     const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;

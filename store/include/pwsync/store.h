@@ -293,6 +293,10 @@ public:
     Result<std::vector<Principal>> principals() const;
     // True when the secret matches (constant time, slow hash).
     Result<bool> verify_principal_secret(std::string_view name, std::string_view secret) const;
+    // Names the principal's current secret (its hash's random salt, no
+    // secret): it changes whenever a secret is set, so a cache of verified
+    // binds keyed with it forgets a replaced or re-created principal.
+    Result<std::string> principal_secret_version(std::string_view name) const;
 
     Result<std::vector<AuditRecord>> audit(TimePoint since = {}, std::size_t limit = 0) const;
     Result<Counts> counts() const;
