@@ -1,6 +1,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "store_fixture.h"
@@ -115,8 +116,8 @@ TEST_P(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
     ASSERT_OK(back);
     EXPECT_EQ(back->view(), password);
     EXPECT_TRUE(r().mapping({"RACF", "TEST\\alice"})->has_credential);
-    EXPECT_TRUE(test::files_containing(dir_.path(), password).empty());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Unmistakable").empty());
+    EXPECT_TRUE(stored_files_containing(password).empty());
+    EXPECT_TRUE(stored_files_containing("Unmistakable").empty());
 }
 
 TEST_P(StoreTest, RevealIsAudited) {
@@ -184,7 +185,10 @@ TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
                     PWSYNC_TRY(t.create_mapping(m));
                     return t.set_mapping_credential({m.app, m.windows}, Secret("pw" + m.windows));
                 });
-                if (!st) ::_exit(12);
+                if (!st) {
+                    std::fprintf(stderr, "child %d: %s\n", k, st.error().message.c_str());
+                    ::_exit(12);
+                }
             }
             ::_exit(0);
         }
@@ -200,7 +204,9 @@ TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
     auto all = r().mappings(f);
     ASSERT_OK(all);
     EXPECT_EQ(all->size(), 2u * kPerProcess);
-    EXPECT_EQ(r().mapping_credential({"SHARED", "p1-user77"})->view(), "pwp1-user77");
+    auto pw = r().mapping_credential({"SHARED", "p1-user77"});
+    ASSERT_OK(pw);
+    EXPECT_EQ(pw->view(), "pwp1-user77");
     auto rep = store().verify();
     ASSERT_OK(rep);
     EXPECT_TRUE(rep->problems.empty());
@@ -225,14 +231,41 @@ TEST(StoreUri, TheSchemeNamesTheBackend) {
     EXPECT_EQ(plain->info().dir, folder);
     plain = std::unexpected(Error{Errc::internal, "closed"});
 
-    o.uri = "postgresql://db.example/pwsync";
+    o.uri = "nosuch://db.example/pwsync";
     auto unknown = Store::open(o);
     ASSERT_FALSE(unknown);
     EXPECT_EQ(unknown.error().code, Errc::invalid_argument);
-    EXPECT_NE(unknown.error().message.find("postgresql"), std::string::npos);
+    EXPECT_NE(unknown.error().message.find("nosuch"), std::string::npos);
     o.uri = "lmdb:" + folder + "?map_size=lots";
     EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
     o.uri = "";
+    EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
+}
+
+// A PostgreSQL store URI is checked before any connection: no password in
+// it (libpq's password file or a client certificate instead), and a password
+// file that others can read is refused. No server needed: nothing connects.
+TEST(StoreUri, APostgresqlUriWithAPasswordOrAnOpenPasswordFileIsRefused) {
+    test::TempDir dir;
+    Options o;
+    o.key_file = dir.path() + "/master.key";
+    for (const char* uri : {"postgresql://pwsync:Secret-Pw@db.example/pwsync",
+                            "postgres://pwsync@db.example/pwsync?password=Secret-Pw",
+                            "postgresql:///pwsync?host=/nonexistent&password=Secret-Pw"}) {
+        o.uri = uri;
+        for (bool init : {false, true}) {
+            auto r = init ? Store::init(o) : Store::open(o);
+            ASSERT_FALSE(r) << uri;
+            EXPECT_EQ(r.error().code, Errc::invalid_argument) << uri << ": " << r.error().message;
+            EXPECT_NE(r.error().message.find("password file"), std::string::npos) << r.error().message;
+            EXPECT_EQ(r.error().message.find("Secret-Pw"), std::string::npos) << r.error().message;
+        }
+    }
+    const std::string passfile = dir.path() + "/pgpass";
+    test::write_file(passfile, "db.example:5432:pwsync:pwsync:Secret-Pw\n", 0644);
+    o.uri = "postgresql://pwsync@db.example/pwsync?passfile=" + passfile;
+    EXPECT_ERRC(Store::open(o), Errc::permission);
+    o.uri = "postgresql://pwsync@db.example/pwsync?nosuchoption=1";
     EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
 }
 
