@@ -11,4 +11,4 @@ source "$PWSYNC_TESTENV_STATE/env.sh"
 [[ -n ${PWSYNC_TEST_PG_URI:-} ]] || { echo "the test environment has no PostgreSQL" >&2; exit 1; }
 bin=$1
 shift
-exec "$bin" --gtest_filter='Backends/*:PgStore*' "$@"
+exec "$bin" --gtest_filter='Backends/*:Pg/*' "$@"
