@@ -213,6 +213,55 @@ TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
     EXPECT_EQ(rep->secrets, 2u * kPerProcess + 1);  // + the key check
 }
 
+// Two processes update the SAME records at once (one mapping's credential
+// and the sync switches), each update a unit of work with its audit record:
+// every update is applied (none lost to the other's), each audited once.
+TEST_P(StoreTest, TwoProcessesUpdateTheSameRecordsAndNothingIsLost) {
+    make_app("SHARED");
+    ASSERT_OK(map("SHARED", "TEST\\both", "both"));
+    constexpr int kEach = 40;
+    pid_t kids[2];
+    for (int k = 0; k < 2; ++k) {
+        kids[k] = ::fork();
+        ASSERT_GE(kids[k], 0);
+        if (kids[k] == 0) {
+            auto s = Store::open(options());
+            if (!s) ::_exit(10);
+            for (int i = 0; i < kEach; ++i) {
+                auto st = s->transact("child" + std::to_string(k), [&](WriteTxn& t) -> Status {
+                    PWSYNC_TRY(t.set_mapping_credential({"SHARED", "TEST\\both"},
+                                                        Secret("pw-" + std::to_string(k) + "-" + std::to_string(i))));
+                    return t.set_sync(SyncMode::full, i % 2 == 0);
+                });
+                if (!st) {
+                    std::fprintf(stderr, "child %d: %s\n", k, st.error().message.c_str());
+                    ::_exit(12);
+                }
+            }
+            ::_exit(0);
+        }
+    }
+    for (pid_t pid : kids) {
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0);
+    }
+    auto audit = r().audit(TimePoint{}, 0);
+    ASSERT_OK(audit);
+    int per_child[2] = {0, 0};
+    for (const auto& a : *audit)
+        for (int k = 0; k < 2; ++k)
+            if (a.actor == "child" + std::to_string(k)) ++per_child[k];
+    EXPECT_EQ(per_child[0], 2 * kEach);  // a credential and a switch each time
+    EXPECT_EQ(per_child[1], 2 * kEach);
+    auto last = r().mapping_credential({"SHARED", "TEST\\both"});
+    ASSERT_OK(last);
+    EXPECT_TRUE(last->view() == "pw-0-" + std::to_string(kEach - 1) || last->view() == "pw-1-" + std::to_string(kEach - 1))
+        << last->view();
+    EXPECT_TRUE(store().verify()->problems.empty());
+}
+
 // open(uri) picks the backend by the URI's scheme; a bare folder is LMDB;
 // an unknown backend or a bad backend setting is a clear error.
 TEST(StoreUri, TheSchemeNamesTheBackend) {
