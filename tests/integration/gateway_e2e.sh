@@ -176,7 +176,14 @@ check "clearing must-change-at-next-logon alone is not taken for an uncaptured c
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
 harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
-leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/gw/store")
+store_files=("$W/gw/store")
+if [[ ${PWSYNC_E2E_STORE:-lmdb} == postgresql ]]; then
+    # The database's files, its log, and what a backup of the store holds.
+    "$PWSYNC_TEST_PG_BIN/pg_dump" -d "$PWSYNC_TEST_PG_ADMIN_URI" -n "$GW_PG_SCHEMA" -f "$W/pg_dump.sql"
+    check "pg_dump has the store's mappings" grep -q "pwsync_mappings" "$W/pg_dump.sql"
+    store_files=("$PWSYNC_TEST_PG_DATA" "$PWSYNC_TEST_PG_LOG" "$W/pg_dump.sql")
+fi
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "${store_files[@]}")
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
 check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
