@@ -2,6 +2,9 @@
 // run without PostgreSQL there is no instance of these tests): conflicts
 // with another writer are retried, a connection killed mid-transaction and
 // a database that refuses writes are errors, never a half or false write.
+#include <algorithm>
+#include <cstdlib>
+
 #include "store_fixture.h"
 
 namespace pwsync::store::testing {
@@ -90,6 +93,23 @@ TEST_P(PgStoreTest, ADatabaseThatRefusesWritesIsAnError) {
         EXPECT_NE(st.error().message.find("read-only"), std::string::npos) << st.error().message;
     }
     EXPECT_ERRC(r().app("REFUSED"), Errc::not_found);
+}
+
+// TLS verifies the server's name unless the URI says otherwise: the test
+// server's certificate names 127.0.0.1 only, so "localhost" is refused
+// before any password is sent (libpq's own default would not check).
+TEST_P(PgStoreTest, TlsVerifiesTheServerNameByDefault) {
+    std::string uri = std::getenv("PWSYNC_TEST_PG_URI");
+    const std::string verify = "sslmode=verify-full&";
+    ASSERT_NE(uri.find(verify), std::string::npos) << uri;
+    uri.erase(uri.find(verify), verify.size());
+    uri.replace(uri.find("@127.0.0.1:"), std::string("@127.0.0.1:").size(), "@localhost:");
+    Options o = options();
+    o.uri = uri;
+    auto s = Store::open(o);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+    EXPECT_NE(s.error().message.find("does not match host name"), std::string::npos) << s.error().message;
 }
 
 // The backup command explains that backups are the database's.
