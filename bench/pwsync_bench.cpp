@@ -5,6 +5,7 @@
 //   pwmod    Password Modify (RFC 3062) to slapd or to the gateway
 //   reset    admin unicodePwd resets to the AD DC
 //   latency  AD change committed -> new password binds on the external LDAP
+//   hookcost an AD reset with the capture hook / without it, interleaved
 //   core     engine + store + dispatcher in-process with the `null` adapter
 //   load-mappings / lookup   bulk mappings through the store API, one lookup
 //   dirsync  cost of one DirSync poll (after a full sync done beforehand)
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -268,6 +270,43 @@ int cmd_latency(const Args& a) {
     return lost == 0 ? 0 : 1;
 }
 
+// hookcost --uri DC --ca CA --bind-dn ADMIN --bind-pw-file F --users FILE(sam) --dn-template
+//          'CN=%s,CN=Users,…' --hook-link PATH --hook-target PATH --count N --tag T
+// What the capture hook costs inside every AD password change: admin resets
+// on one connection, alternately with the hook in place (PATH -> target)
+// and without it (PATH absent: the DC's dispatcher exits 0, like
+// `check password script = /bin/true`), so load drifts hit both alike.
+int cmd_hookcost(const Args& a) {
+    const auto users = read_lines(a.need("users"));
+    const auto count = static_cast<std::size_t>(a.num("count", 100));
+    const std::string tag = a.need("tag"), link = a.need("hook-link"), target = a.need("hook-target"),
+                      dn_templ = a.need("dn-template");
+    auto dc = directory::Connection::open(connect(a, "uri", "bind-dn", "bind-pw-file"));
+    if (!dc) throw std::runtime_error("DC: " + dc.error().message);
+    std::vector<double> with_hook, without;
+    for (std::size_t n = 0; n < 2 * count; ++n) {
+        const bool hook = n % 2 == 0;
+        std::error_code ec;
+        std::filesystem::remove(link, ec);
+        if (hook) std::filesystem::create_symlink(target, link);
+        const std::size_t i = (n / 2) % users.size();
+        Secret pw = password_for(tag + "H" + std::to_string(n), i);
+        const auto t0 = Steady::now();
+        auto st = directory::reset_password(*dc, fill(dn_templ, users[i]), pw);
+        if (!st) throw std::runtime_error("AD reset of " + users[i] + ": " + st.error().message);
+        (hook ? with_hook : without).push_back(std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
+    }
+    std::error_code ec;
+    std::filesystem::remove(link, ec);
+    const auto h = percentiles(with_hook), b = percentiles(without);
+    std::cout << json{{"what", a.get("what", "hook_cost")}, {"changes", count},
+                      {"hook_p50_ms", h.p50}, {"hook_p99_ms", h.p99}, {"bare_p50_ms", b.p50}, {"bare_p99_ms", b.p99},
+                      {"ratio_p50", b.p50 > 0 ? h.p50 / b.p50 : 0}}
+                     .dump()
+              << std::endl;
+    return 0;
+}
+
 // core --store DIR --principal P --users FILE(windows accounts) --threads N --workers W --count N
 // The engine and dispatcher in this process over the store at DIR, whose
 // mappings point at a `null` adapter: accepted = committed (fsync'd) jobs,
@@ -455,6 +494,7 @@ int main(int argc, char** argv) {
         if (cmd == "pwmod") return cmd_pwmod(a);
         if (cmd == "reset") return cmd_reset(a);
         if (cmd == "latency") return cmd_latency(a);
+        if (cmd == "hookcost") return cmd_hookcost(a);
         if (cmd == "core") return cmd_core(a);
         if (cmd == "load-mappings") return cmd_load_mappings(a);
         if (cmd == "lookup") return cmd_lookup(a);

@@ -304,6 +304,23 @@ if lat:
       f"{f(l['max_ms'])} ms | {f(l['ad_write_p50_ms'])} / {f(l['ad_write_p99_ms'])} ms |")
 w("")
 
+# 3b the hook's cost inside every AD password change
+hc = find("hook_cost")
+if hc:
+    h = hc[0]
+    w("## The capture hook's cost inside every AD password change")
+    w("")
+    w(f"{f(h['changes'])} admin resets each way on one connection, interleaved: with pwsync's hook as the DC's")
+    w("check password script, and without one (the DC's dispatcher exits 0, as `/bin/true` would).")
+    w("")
+    w("| | p50 | p99 |")
+    w("|---|---|---|")
+    w(f"| with the hook | {f(h['hook_p50_ms'], 1)} ms | {f(h['hook_p99_ms'], 1)} ms |")
+    w(f"| without | {f(h['bare_p50_ms'], 1)} ms | {f(h['bare_p99_ms'], 1)} ms |")
+    w(f"| ratio (goal ≤ 1.25 at p50) | {f(h['ratio_p50'], 2)} | "
+      f"{f(h['hook_p99_ms'] / h['bare_p99_ms'], 2) if h['bare_p99_ms'] else '–'} |")
+    w("")
+
 # 4 core
 w("## The core alone (`null` adapter, durable: success only after fsync)")
 w("")

@@ -107,13 +107,11 @@ Status record_and_create(store::WriteTxn& w, const FoundAccounts& found, store::
 // Runs the CLI; returns the exit code.
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err);
 
-// Runs `op` in one write transaction and prints `done` once it commits.
+// Runs `op` as one unit of work and prints `done` once it commits.
 template <class F>
 Status write_and_say(Context& c, F op, const std::string& done) {
     PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-    PWSYNC_TRY(op(w));
-    PWSYNC_TRY(w.commit());
+    PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status { return op(w); }));
     c.out() << done << "\n";
     return {};
 }

@@ -124,11 +124,12 @@ const gateway::AdapterType* require_type(const std::string& name) {
 Status set_enabled(Context& c, bool enabled) {
     const auto name = c.arg("NAME");
     PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-    store::AdapterUpdate u;
-    u.enabled = enabled;
-    PWSYNC_TRY(w.update_adapter(name, std::move(u)));
-    PWSYNC_TRY(w.commit());
+    PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+        store::AdapterUpdate u;
+        u.enabled = enabled;
+        PWSYNC_TRY(w.update_adapter(name, std::move(u)));
+        return {};
+    }));
     c.out() << (enabled ? "enabled" : "disabled") << " adapter " << name << "\n";
     return {};
 }
@@ -219,9 +220,10 @@ void add_adapter_commands(std::vector<Command>& out) {
                        after.properties = std::move(properties);
                        PWSYNC_TRY(gateway::validate_adapter(after));
                        PWSYNC_TRY(read_secret_properties(c, type, u.set_secrets));
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.update_adapter(name, std::move(u)));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.update_adapter(name, std::move(u)));
+                           return {};
+                       }));
                        c.out() << "updated adapter " << name << "\n";
                        return {};
                    }});

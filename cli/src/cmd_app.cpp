@@ -32,9 +32,10 @@ void add_app_commands(std::vector<Command>& out) {
                        a.contact = c.opt<std::string>("contact").value_or("");
                        a.enabled = c.vm().count("disabled") == 0;
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.create_app(a));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.create_app(a));
+                           return {};
+                       }));
                        c.out() << "created application " << a.name << "\n";
                        return {};
                    }});
@@ -45,14 +46,16 @@ void add_app_commands(std::vector<Command>& out) {
                        if (c.vm().count("disabled") && c.vm().count("enabled"))
                            throw UsageError{"--enabled and --disabled exclude each other"};
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_ASSIGN(store::App a, w.app(c.arg("NAME")));
-                       if (auto v = c.opt<std::string>("description")) a.description = *v;
-                       if (auto v = c.opt<std::string>("contact")) a.contact = *v;
-                       if (c.vm().count("disabled")) a.enabled = false;
-                       if (c.vm().count("enabled")) a.enabled = true;
-                       PWSYNC_TRY(w.update_app(a));
-                       PWSYNC_TRY(w.commit());
+                       store::App a;
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_ASSIGN(a, w.app(c.arg("NAME")));
+                           if (auto v = c.opt<std::string>("description")) a.description = *v;
+                           if (auto v = c.opt<std::string>("contact")) a.contact = *v;
+                           if (c.vm().count("disabled")) a.enabled = false;
+                           if (c.vm().count("enabled")) a.enabled = true;
+                           PWSYNC_TRY(w.update_app(a));
+                           return {};
+                       }));
                        c.out() << "updated application " << a.name << "\n";
                        return {};
                    }});
@@ -60,9 +63,10 @@ void add_app_commands(std::vector<Command>& out) {
                    [](Context& c) -> Status {
                        const auto name = c.arg("NAME");
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.delete_app(name));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.delete_app(name));
+                           return {};
+                       }));
                        c.out() << "deleted application " << name << "\n";
                        return {};
                    }});

@@ -181,13 +181,14 @@ Status resolve_mappings(Context& c) {
                               store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}});
     }
     if (!resolved.empty()) {
-        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-        for (const auto& [key, names] : resolved) {
-            PWSYNC_TRY(w.note_account(names));
-            PWSYNC_ASSIGN(auto now, w.mapping(key));
-            if (now.object_guid != names.guid) PWSYNC_TRY(w.set_mapping_guid(key, names.guid));
-        }
-        PWSYNC_TRY(w.commit());
+        PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+            for (const auto& [key, names] : resolved) {
+                PWSYNC_TRY(w.note_account(names));
+                PWSYNC_ASSIGN(auto now, w.mapping(key));
+                if (now.object_guid != names.guid) PWSYNC_TRY(w.set_mapping_guid(key, names.guid));
+            }
+            return {};
+        }));
     }
     c.out() << resolved.size() << " resolved, " << unresolved << " unresolved\n";
     if (unresolved > 0) return fail(Errc::not_found, std::to_string(unresolved) + " mapping(s) could not be resolved");

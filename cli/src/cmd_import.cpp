@@ -161,36 +161,43 @@ Status import_esso(Context& c) {
     }
     const auto found = dry ? FoundAccounts{} : look_up_accounts(c, names);
     PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
     Plan plan;
-    plan.doc["applications"] = json::array();
-    plan.doc["mappings"] = json::array();
     std::vector<std::string> not_mapped;
     std::map<std::string, std::pair<std::string, bool>> flags_seen;
     std::size_t apps = 0, mappings = 0, created = 0;
-    // Applications of every file first, so a mapping may name an
-    // application created by another file of the same import.
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        const auto& d = docs[i];
-        not_mapped.insert(not_mapped.end(), d.not_mapped.begin(), d.not_mapped.end());
-        PWSYNC_TRY(import_apps(w, files[i], d, chosen, plan, flags_seen, not_mapped));
-        apps += d.apps.size();
-    }
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        PWSYNC_TRY(import_mappings(w, files[i], docs[i], found, plan, created));
-        mappings += docs[i].mappings.size();
-    }
-    if (apps == 0 && mappings == 0) return fail(Errc::invalid_argument, "no <application> or <mapping> in the files; nothing was imported");
-    if (c.vm().count("strict") && !not_mapped.empty())
-        return fail(Errc::invalid_argument, std::to_string(not_mapped.size()) +
-                                                " item(s) could not be mapped (first: " + not_mapped.front() +
-                                                "); --strict: nothing was imported");
-    std::string summary = std::to_string(apps) + " applications, " + std::to_string(mappings) + " mappings (" +
-                          std::to_string(created) + " new)";
+    std::string summary;
     std::string from;
     for (const auto& f : files) from += (from.empty() ? "" : ", ") + f;
-    PWSYNC_TRY(w.audit("import.esso", from, summary + (dry ? " [dry run]" : "")));
-    if (!dry) PWSYNC_TRY(w.commit());  // a dry run aborts: the destructor rolls back
+    // A dry run rolls back: it shows what the import would do.
+    const auto unit = [&](store::WriteTxn& w) -> Status {
+        plan.doc["applications"] = json::array();  // a retried run starts afresh
+        plan.doc["mappings"] = json::array();
+        plan.lines.clear();
+        not_mapped.clear();
+        flags_seen.clear();
+        apps = mappings = created = 0;
+        // Applications of every file first, so a mapping may name an
+        // application created by another file of the same import.
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            const auto& d = docs[i];
+            not_mapped.insert(not_mapped.end(), d.not_mapped.begin(), d.not_mapped.end());
+            PWSYNC_TRY(import_apps(w, files[i], d, chosen, plan, flags_seen, not_mapped));
+            apps += d.apps.size();
+        }
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            PWSYNC_TRY(import_mappings(w, files[i], docs[i], found, plan, created));
+            mappings += docs[i].mappings.size();
+        }
+        if (apps == 0 && mappings == 0) return fail(Errc::invalid_argument, "no <application> or <mapping> in the files; nothing was imported");
+        if (c.vm().count("strict") && !not_mapped.empty())
+            return fail(Errc::invalid_argument, std::to_string(not_mapped.size()) +
+                                                    " item(s) could not be mapped (first: " + not_mapped.front() +
+                                                    "); --strict: nothing was imported");
+        summary = std::to_string(apps) + " applications, " + std::to_string(mappings) + " mappings (" +
+                  std::to_string(created) + " new)";
+        return w.audit("import.esso", from, summary + (dry ? " [dry run]" : ""));
+    };
+    PWSYNC_TRY(dry ? s.rehearse(c.actor(), unit) : s.transact(c.actor(), unit));
 
     plan.doc["not_mapped"] = not_mapped;
     plan.doc["dry_run"] = dry;

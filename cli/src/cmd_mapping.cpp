@@ -89,9 +89,10 @@ void add_mapping_commands(std::vector<Command>& out) {
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        { PWSYNC_ASSIGN(auto r, s.read()); PWSYNC_TRY(r.mapping(k)); }  // fail before asking
                        PWSYNC_ASSIGN(Secret password, c.read_secret("external password", true));
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.set_mapping_credential(k, password));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.set_mapping_credential(k, password));
+                           return {};
+                       }));
                        c.out() << "stored the credential of " << describe(k) << "\n";
                        return {};
                    }});
@@ -138,11 +139,11 @@ void add_mapping_commands(std::vector<Command>& out) {
                        std::optional<Secret> revealed;
                        store::Mapping m;
                        if (c.vm().count("reveal")) {
-                           PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                           PWSYNC_ASSIGN(m, w.mapping(k));
-                           PWSYNC_ASSIGN(Secret v, w.reveal_mapping_credential(k));
-                           PWSYNC_TRY(w.commit());  // the audit record first, then the password
-                           revealed = std::move(v);
+                           PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                               PWSYNC_ASSIGN(m, w.mapping(k));
+                               PWSYNC_ASSIGN(revealed, w.reveal_mapping_credential(k));
+                               return {};
+                           }));  // the audit record is durable before the password is shown
                        } else {
                            PWSYNC_ASSIGN(auto r, s.read());
                            PWSYNC_ASSIGN(m, r.mapping(k));
@@ -198,13 +199,14 @@ void add_mapping_commands(std::vector<Command>& out) {
                        for (const auto& row : rows) names.push_back(row.second.windows);
                        const auto found = look_up_accounts(c, names);
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       for (const auto& [n, m] : rows)
-                           if (auto st = record_and_create(w, found, m); !st)
-                               return fail(st.error().code, file + " line " + std::to_string(n) + ": " + st.error().message +
-                                                                "; nothing was imported");
-                       PWSYNC_TRY(w.audit("mapping.import", app, std::to_string(rows.size()) + " mappings from " + file));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           for (const auto& [n, m] : rows)
+                               if (auto st = record_and_create(w, found, m); !st)
+                                   return fail(st.error().code, file + " line " + std::to_string(n) + ": " + st.error().message +
+                                                                    "; nothing was imported");
+                           PWSYNC_TRY(w.audit("mapping.import", app, std::to_string(rows.size()) + " mappings from " + file));
+                           return {};
+                       }));
                        c.out() << "imported " << rows.size() << " mappings into " << app << "\n";
                        return {};
                    }});

@@ -35,9 +35,10 @@ void add_principal_commands(std::vector<Command>& out) {
                        p.certificate_subject = c.opt<std::string>("certificate-subject").value_or("");
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        PWSYNC_ASSIGN(Secret secret, c.read_secret("secret of principal " + p.name, true));
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.create_principal(p, secret));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.create_principal(p, secret));
+                           return {};
+                       }));
                        c.out() << "created principal " << p.name << "\n";
                        return {};
                    }});
@@ -49,9 +50,10 @@ void add_principal_commands(std::vector<Command>& out) {
                    [](Context& c) -> Status {
                        const auto name = c.arg("NAME");
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.delete_principal(name));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.delete_principal(name));
+                           return {};
+                       }));
                        c.out() << "deleted principal " << name << "\n";
                        return {};
                    }});

@@ -152,10 +152,12 @@ void add_queue_commands(std::vector<Command>& out) {
     out.push_back({"damping", "reset", "", "forget recent changes so the same password can be sent again", nullptr,
                    [](Context& c) -> Status {
                        PWSYNC_ASSIGN(auto s, c.open_store());
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_ASSIGN(auto n, w.purge_markers({}, true));
-                       PWSYNC_TRY(w.audit("damping.reset", "markers", std::to_string(n) + " removed"));
-                       PWSYNC_TRY(w.commit());
+                       std::size_t n = 0;
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_ASSIGN(n, w.purge_markers({}, true));
+                           PWSYNC_TRY(w.audit("damping.reset", "markers", std::to_string(n) + " removed"));
+                           return {};
+                       }));
                        c.out() << "forgot " << n << " recent change(s)\n";
                        return {};
                    }});

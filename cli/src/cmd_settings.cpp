@@ -16,9 +16,10 @@ Status set_sync(Context& c, bool enable) {
     const auto mode = store::parse_sync_mode(name);
     if (!mode) throw UsageError{"unknown mode '" + name + "' (windows, partial or full)"};
     PWSYNC_ASSIGN(auto s, c.open_store());
-    PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-    PWSYNC_TRY(w.set_sync(*mode, enable));
-    PWSYNC_TRY(w.commit());
+    PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+        PWSYNC_TRY(w.set_sync(*mode, enable));
+        return {};
+    }));
     c.out() << "sync " << name << ": " << (enable ? "enabled" : "disabled") << "\n";
     return {};
 }
@@ -29,9 +30,10 @@ void add_settings_commands(std::vector<Command>& out) {
     out.push_back({"init", "", "", "create the store and its master key", nullptr, [](Context& c) -> Status {
         PWSYNC_ASSIGN(auto o, c.store_options());
         PWSYNC_ASSIGN(auto s, store::Store::init(o));
-        PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-        PWSYNC_TRY(w.audit("store.init", s.info().dir));
-        PWSYNC_TRY(w.commit());
+        PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+            PWSYNC_TRY(w.audit("store.init", s.info().dir));
+            return {};
+        }));
         const auto info = s.info();
         c.out() << "created store in " << info.dir << "\nmaster key: " << info.key_file
                 << " (mode 0600; back it up apart from the store: without it no secret can be read)\n";
@@ -82,9 +84,10 @@ void add_settings_commands(std::vector<Command>& out) {
                        const auto dest = c.arg("DEST");
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        PWSYNC_TRY(s.backup(dest));
-                       PWSYNC_ASSIGN(auto w, s.write(c.actor()));
-                       PWSYNC_TRY(w.audit("store.backup", dest));
-                       PWSYNC_TRY(w.commit());
+                       PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+                           PWSYNC_TRY(w.audit("store.backup", dest));
+                           return {};
+                       }));
                        c.out() << "backed up to " << dest << "/data.mdb (the master key is not included)\n";
                        return {};
                    }});

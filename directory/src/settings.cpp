@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "pwsync/handles.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::directory {
@@ -100,15 +101,14 @@ Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::st
 }
 
 Result<Secret> read_secret_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return fail(Errc::not_found, "cannot open " + path);
+    const UniqueFd owner(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!owner) return fail(Errc::not_found, "cannot open " + path);
+    const int fd = owner.get();
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
         return fail(Errc::permission, path + " is not a regular file");
     }
     if ((st.st_mode & 077) != 0) {
-        ::close(fd);
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
         return fail(Errc::permission, path + " has mode " + mode + ": it must not be readable or writable by group or others (chmod 600)");
@@ -118,14 +118,12 @@ Result<Secret> read_secret_file(const std::string& path) {
     for (;;) {
         const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0) {
-            ::close(fd);
             wipe(buf, sizeof buf);
             return fail(Errc::io, "cannot read " + path);
         }
         if (n == 0) break;
         s.append(std::string_view(buf, static_cast<std::size_t>(n)));
     }
-    ::close(fd);
     wipe(buf, sizeof buf);
     s.resize(trim_newline(s.view()).size());
     if (s.empty()) return fail(Errc::invalid_argument, path + " is empty");

@@ -16,26 +16,22 @@
 #include <cstring>
 #include <memory>
 
+#include "pwsync/handles.h"
+
 namespace pwsync::directory {
 namespace {
 
-struct Fd {
-    int fd = -1;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
-// A TCP connection within the timeout, or -1.
-int tcp_connect(const std::string& host, int port, std::chrono::milliseconds timeout) {
+// A TCP connection within the timeout, or none.
+UniqueFd tcp_connect(const std::string& host, int port, std::chrono::milliseconds timeout) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return -1;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return {};
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(res, &::freeaddrinfo);
     for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-        const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) continue;
+        UniqueFd owner(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
+        if (!owner) continue;
+        const int fd = owner.get();
         int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
             pollfd p{fd, POLLOUT, 0};
@@ -50,11 +46,10 @@ int tcp_connect(const std::string& host, int port, std::chrono::milliseconds tim
             timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
             ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            return fd;
+            return owner;
         }
-        ::close(fd);
     }
-    return -1;
+    return {};
 }
 
 // Sends an LDAP StartTLS request and reads the (whole, small) response.
@@ -80,10 +75,10 @@ TlsProbe probe_tls(const std::string& uri, const std::string& ca_file, std::chro
     const int port = lud->lud_port != 0 ? lud->lud_port : ldaps ? 636 : 389;
     ldap_free_urldesc(lud);
 
-    Fd fd{tcp_connect(host, port, timeout)};
-    if (fd.fd < 0) return p;
+    const UniqueFd fd = tcp_connect(host, port, timeout);
+    if (!fd) return p;
     p.reachable = true;
-    if (!ldaps && !start_tls(fd.fd)) {
+    if (!ldaps && !start_tls(fd.get())) {
         p.detail = "the server did not accept StartTLS";
         return p;
     }
@@ -98,7 +93,7 @@ TlsProbe probe_tls(const std::string& uri, const std::string& ca_file, std::chro
         return p;
     }
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
-    SSL_set_fd(ssl.get(), fd.fd);
+    SSL_set_fd(ssl.get(), fd.get());
     SSL_set_tlsext_host_name(ssl.get(), host.c_str());
     SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     // A literal address is checked against the IP SANs, a name against DNS.

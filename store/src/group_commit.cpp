@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "impl.h"
 
@@ -78,41 +79,47 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     // Nothing counts as written until the commit says so.
     for (auto* r : batch) r->result = fail(Errc::internal, "the grouped write did not run");
     // A lambda, not a free function: it needs the store's private parts.
+    //
+    // Every body of the batch runs in the one write transaction, none nested:
+    // a nested LMDB transaction allocates and clears megabytes of page lists
+    // (and pwsyncd's allocator overwrites every block, for secrets' sake),
+    // which cost more than the rest of a change. When a body fails, its
+    // writes are mixed with the others': the transaction is dropped and the
+    // others run again without it on a fresh one (units of work may run
+    // again; that is their contract).
     auto lead = [&] {
-        auto parent = write(batch.front()->actor);
-        if (!parent) {
-            for (auto* r : batch) r->result = std::unexpected(parent.error());
+        std::vector<GroupCommit::Request*> live(batch.begin(), batch.end());
+        while (!live.empty()) {
+            auto parent = write(live.front()->actor);
+            if (!parent) {
+                for (auto* r : live) r->result = std::unexpected(parent.error());
+                return;
+            }
+            parent->s_->in_unit = true;
+            GroupCommit::Request* failed = nullptr;
+            for (auto* r : live) {
+                parent->s_->actor = r->actor;  // its audit records carry its own actor
+                Status st;
+                try {
+                    st = (*r->body)(*parent);
+                } catch (...) {
+                    st = fail(Errc::internal, current_exception_text());
+                }
+                if (!st) {
+                    r->result = std::move(st);
+                    failed = r;
+                    break;
+                }
+            }
+            if (failed != nullptr) {
+                std::erase(live, failed);
+                continue;  // `parent` rolls back as it goes out of scope
+            }
+            parent->s_->in_unit = false;
+            const Status committed = parent->commit();
+            for (auto* r : live) r->result = committed;
             return;
         }
-        std::vector<GroupCommit::Request*> written;
-        written.reserve(batch.size());
-        for (auto* r : batch) {
-            auto child = impl_->backend->begin_nested(parent->s_->kv());
-            if (!child) {
-                r->result = std::unexpected(child.error());
-                continue;
-            }
-            auto s = std::make_unique<TxnState>();
-            s->store = impl_.get();
-            s->txn = std::move(*child);
-            s->write = true;
-            s->actor = r->actor;
-            s->ring = parent->s_->ring;
-            WriteTxn w(std::move(s));
-            Status st;
-            try {
-                st = (*r->body)(w);
-            } catch (...) {
-                st = fail(Errc::internal, current_exception_text());
-            }
-            // A body that committed anyway has merged into the parent already.
-            if (st && w.s_->kv().active()) st = w.commit();
-            r->result = std::move(st);  // on error, w's destructor rolls the child back
-            if (r->result) written.push_back(r);
-        }
-        Status committed = written.empty() ? Status{} : parent->commit();
-        if (!committed)
-            for (auto* r : written) r->result = committed;
     };
     try {
         lead();

@@ -22,7 +22,7 @@ inline constexpr std::string_view kSettingSchema = "schema";
 inline constexpr std::string_view kSettingKeyCheck = "keycheck";
 inline constexpr std::string_view kKeyCheckText = "pwsync key check";
 
-// The writers waiting for a shared transaction (Store::write_grouped).
+// The writers waiting for a shared transaction (Store::transact).
 struct GroupCommit {
     struct Request {
         std::string_view actor;
@@ -65,6 +65,7 @@ struct TxnState {
     std::string actor;
     std::shared_ptr<const crypto::KeyRing> ring;
     std::uint64_t last_audit = 0;
+    bool in_unit = false;  // a body of Store::transact: the store commits
 
     KvTxn& kv() const { return *txn; }
     const Dbs& db() const { return store->dbs; }

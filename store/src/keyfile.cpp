@@ -7,20 +7,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "pwsync/handles.h"
 #include "impl.h"
 
 namespace pwsync::store {
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
-
-struct Fd {
-    int fd = -1;
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    explicit Fd(int f) : fd(f) {}
-    ~Fd() { if (fd >= 0) ::close(fd); }
-};
 
 std::string octal_mode(mode_t m) {
     char buf[8];
@@ -45,14 +38,14 @@ Status check_key_file_mode(const std::string& path) {
 
 Result<Secret> read_key_file(const std::string& path) {
     if (auto st = check_key_file_mode(path); !st) return std::unexpected(st.error());
-    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (f.fd < 0) return fail(errno == EACCES ? Errc::permission : Errc::io,
+    UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!f) return fail(errno == EACCES ? Errc::permission : Errc::io,
                               "cannot open master key " + path + ": " + errno_text());
     Secret bytes;
     bytes.resize(crypto::kKeySize + 1);  // one more, to notice a file too long
     std::size_t got = 0;
     while (got < bytes.size()) {
-        const ssize_t n = ::read(f.fd, bytes.data() + got, bytes.size() - got);
+        const ssize_t n = ::read(f.get(), bytes.data() + got, bytes.size() - got);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail(Errc::io, "cannot read master key " + path + ": " + errno_text());
         if (n == 0) break;
@@ -68,23 +61,23 @@ Result<Secret> read_key_file(const std::string& path) {
 Status fsync_dir_of(const std::string& path) {
     const auto slash = path.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.fd < 0 || ::fsync(d.fd) != 0) return fail(Errc::io, "cannot sync folder " + dir + ": " + errno_text());
+    UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d || ::fsync(d.get()) != 0) return fail(Errc::io, "cannot sync folder " + dir + ": " + errno_text());
     return {};
 }
 
 Status write_key_file(const std::string& path, const crypto::Key& key) {
-    Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (f.fd < 0) {
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!f) {
         if (errno == EEXIST) return fail(Errc::already_exists, "key file " + path + " already exists; refusing to overwrite it");
         return fail(Errc::io, "cannot create key file " + path + ": " + errno_text());
     }
     // The umask could have narrowed the mode but never widens it; set it anyway.
-    if (::fchmod(f.fd, 0600) != 0) return fail(Errc::io, "cannot set the mode of " + path + ": " + errno_text());
+    if (::fchmod(f.get(), 0600) != 0) return fail(Errc::io, "cannot set the mode of " + path + ": " + errno_text());
     const auto bytes = key.view();
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::write(f.fd, bytes.data() + done, bytes.size() - done);
+        const ssize_t n = ::write(f.get(), bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             const std::string why = errno_text();
@@ -93,7 +86,7 @@ Status write_key_file(const std::string& path, const crypto::Key& key) {
         }
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(f.fd) != 0) {
+    if (::fsync(f.get()) != 0) {
         const std::string why = errno_text();
         ::unlink(path.c_str());
         return fail(Errc::io, "cannot sync key file " + path + ": " + why);

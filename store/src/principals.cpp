@@ -53,6 +53,11 @@ Result<bool> ReadTxn::verify_principal_secret(std::string_view name, std::string
     return crypto::verify_secret(rec->secret, secret);
 }
 
+Result<std::string> ReadTxn::principal_secret_version(std::string_view name) const {
+    PWSYNC_ASSIGN(auto rec, load_principal(*s_, name));
+    return rec.secret.salt;
+}
+
 Status WriteTxn::create_principal(Principal p, const Secret& secret) {
     PWSYNC_TRY(check_name("principal name", p.name));
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().principals, app_key(p.name)));

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "pwsync/handles.h"
 #include "codec.h"
 #include "impl.h"
 #include "sealed_fields.h"
@@ -35,16 +36,13 @@ Result<std::unique_ptr<Store::Impl>> prepare(const StoreOptions& options, Backen
 class KeyLock {
 public:
     explicit KeyLock(const std::string& key_file) {
-        fd_ = ::open((key_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd_ >= 0) ok_ = ::flock(fd_, LOCK_EX) == 0;
+        fd_.reset(::open((key_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (fd_) ok_ = ::flock(fd_.get(), LOCK_EX) == 0;
     }
-    KeyLock(const KeyLock&) = delete;
-    KeyLock& operator=(const KeyLock&) = delete;
-    ~KeyLock() { if (fd_ >= 0) ::close(fd_); }
     bool ok() const { return ok_; }
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     bool ok_ = false;
 };
 
@@ -277,6 +275,11 @@ Result<WriteTxn> Store::write(std::string_view actor) {
         s->ring = *fresh;
     }
     return WriteTxn(std::move(s));
+}
+
+Status Store::rehearse(std::string_view actor, const std::function<Status(WriteTxn&)>& fn) {
+    PWSYNC_ASSIGN(auto w, write(actor));
+    return fn(w);  // the destructor rolls back
 }
 
 // ----------------------------------------------------------- key rotation

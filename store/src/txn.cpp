@@ -12,7 +12,12 @@ WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
 WriteTxn::~WriteTxn() = default;
 
-Status WriteTxn::commit() { return s_->kv().commit(); }
+Status WriteTxn::commit() {
+    // Inside Store::transact the store commits once every body of the
+    // batch has run; the contract says a body does not commit.
+    if (s_->in_unit) return {};
+    return s_->kv().commit();
+}
 
 const char* sync_mode_name(SyncMode m) noexcept {
     switch (m) {

@@ -130,6 +130,28 @@ TEST_F(EngineTest, Authenticates) {
     EXPECT_FALSE(engine_->authenticate_certificate("CN=someone-else"));
 }
 
+// A bind proven once is not verified with scrypt again for a while; a
+// principal re-created with another secret (the same name, even at the same
+// instant) is not let in with the old one.
+TEST_F(EngineTest, AVerifiedSecretIsForgottenWhenThePrincipalGetsANewOne) {
+    ASSERT_EQ(engine_->authenticate("dc1", Secret("dc1-secret-123456")), "dc1");
+    ASSERT_EQ(engine_->authenticate("dc1", Secret("dc1-secret-123456")), "dc1");
+    store::Principal dc;
+    {
+        auto r = store_->read();
+        ASSERT_TRUE(r);
+        dc = *r->principal("dc1");
+    }
+    ASSERT_TRUE(store_->transact("admin", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_TRY(w.delete_principal("dc1"));
+        return w.create_principal(dc, Secret("dc1-secret-654321"));
+    }));
+    EXPECT_FALSE(engine_->authenticate("dc1", Secret("dc1-secret-123456")));
+    EXPECT_EQ(engine_->authenticate("dc1", Secret("dc1-secret-654321")), "dc1");
+    // And a wrong secret never passes, however recently the right one did.
+    EXPECT_FALSE(engine_->authenticate("dc1", Secret("dc1-secret-654322")));
+}
+
 TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
     auto r = change("dc1", "alice", "New-Pass-1");  // sam: matches TEST\alice
     EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;

@@ -138,6 +138,31 @@ TEST_P(StoreTest, ConflictsAreRetriedABoundedNumberOfTimes) {
     EXPECT_EQ(runs, 1);
 }
 
+// A dry run (import esso --dry-run) sees its own writes and leaves nothing.
+TEST_P(StoreTest, ARehearsalSeesItsWritesAndLeavesNothing) {
+    make_app("LINUX");
+    bool saw = false;
+    auto st = store().rehearse("dry", [&](WriteTxn& w) -> Status {
+        Mapping m;
+        m.app = "LINUX";
+        m.windows = "rehearsed";
+        m.external = "rehearsed";
+        PWSYNC_TRY(w.create_mapping(std::move(m)));
+        saw = w.mapping({"LINUX", "rehearsed"}).has_value();
+        return {};
+    });
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_TRUE(saw);
+    EXPECT_FALSE(r().mapping({"LINUX", "rehearsed"}));
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    for (const auto& a : *audit) EXPECT_NE(a.actor, "dry");
+    // Its error is the caller's.
+    st = store().rehearse("dry", [](WriteTxn&) -> Status { return fail(Errc::conflict, "no"); });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::conflict);
+}
+
 // Job and capture ids come from the backend's sequence: increasing, never
 // reused, across units of work and a reopen.
 TEST_P(StoreTest, IdsComeFromTheSequenceAndIncrease) {

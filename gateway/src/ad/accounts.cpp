@@ -15,9 +15,10 @@ Result<bool> named_by_a_mapping(const store::ReadTxn& r, const store::AccountNam
 }
 
 Status record(store::Store& store, const store::AccountNames& a) {
-    PWSYNC_ASSIGN(auto w, store.write("pwsyncd"));
-    PWSYNC_TRY(w.note_account(a));
-    return w.commit();
+    return store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_TRY(w.note_account(a));
+        return {};
+    });
 }
 
 }  // namespace
@@ -44,9 +45,7 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
         }
     }
     if (e.kind == directory::EventKind::deleted) {
-        PWSYNC_ASSIGN(auto w, store.write("pwsyncd"));
-        PWSYNC_TRY(w.forget_account(e.guid));
-        PWSYNC_TRY(w.commit());
+        PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) { return w.forget_account(e.guid); }));
         return known && !known->sam.empty() ? known->sam : e.guid;
     }
     if (known) {
@@ -89,9 +88,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std
         if (!a && a.error().code == Errc::unavailable) return std::unexpected(a.error());
         if (!a && a.error().code == Errc::not_found && !m.object_guid.empty()) {
             // Its account was deleted while nobody watched: not for a namesake.
-            PWSYNC_ASSIGN(auto w, store.write("pwsyncd"));
-            PWSYNC_TRY(w.forget_account(m.object_guid));
-            PWSYNC_TRY(w.commit());
+            PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) { return w.forget_account(m.object_guid); }));
             log("mapping " + id + ": its account " + m.object_guid + " is no longer in the directory");
             continue;
         }
@@ -100,13 +97,14 @@ Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std
             continue;
         }
         for (const auto& n : a->names()) done.insert(n);
-        PWSYNC_ASSIGN(auto w, store.write("pwsyncd"));
-        PWSYNC_TRY(w.note_account(*a));
-        // Named in a form that is not one of the account's names (an implicit
-        // UPN, DNS-domain\sam): resolved by the directory's word.
-        PWSYNC_ASSIGN(auto now, w.mapping({m.app, m.windows}));
-        if (ascii_lower(now.object_guid) != ascii_lower(a->guid)) PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a->guid));
-        PWSYNC_TRY(w.commit());
+        PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            PWSYNC_TRY(w.note_account(*a));
+            // Named in a form that is not one of the account's names (an implicit
+            // UPN, DNS-domain\sam): resolved by the directory's word.
+            PWSYNC_ASSIGN(auto now, w.mapping({m.app, m.windows}));
+            if (ascii_lower(now.object_guid) != ascii_lower(a->guid)) PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a->guid));
+            return {};
+        }));
         reported.erase(id);
         ++recorded;
     }

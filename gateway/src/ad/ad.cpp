@@ -1,24 +1,59 @@
 #include "ad.h"
 
 #include <chrono>
+#include <utility>
 
 namespace pwsync::gateway {
 
-directory::LdapResult<directory::Connection*> Ad::connection() {
-    if (!conn_) {
-        auto c = directory::Connection::open(options_.clone());
-        if (!c) return std::unexpected(c.error());
-        conn_.emplace(std::move(*c));
+class Ad::Lease {
+public:
+    Lease(Ad& ad, directory::Connection c) : ad_(&ad), conn_(std::move(c)) {}
+    Lease(Lease&& o) noexcept : ad_(std::exchange(o.ad_, nullptr)), conn_(std::move(o.conn_)), broken_(o.broken_) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+        if (ad_ == nullptr) return;
+        std::lock_guard lock(ad_->pool_mutex_);
+        // A connection that failed is closed: the next lease opens a fresh one.
+        if (!broken_ && conn_) ad_->idle_.push_back(std::move(*conn_));
+        --ad_->leased_;
+        ad_->pool_cv_.notify_one();
     }
-    return &*conn_;
+    directory::Connection& operator*() { return *conn_; }
+    void broken() { broken_ = true; }
+
+private:
+    Ad* ad_;
+    std::optional<directory::Connection> conn_;
+    bool broken_ = false;
+};
+
+directory::LdapResult<Ad::Lease> Ad::lease() {
+    {
+        std::unique_lock lock(pool_mutex_);
+        pool_cv_.wait(lock, [&] { return leased_ < kMaxConnections; });
+        ++leased_;
+        if (!idle_.empty()) {
+            directory::Connection c = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(c));
+        }
+    }
+    // Opened outside the lock: connecting may take a while.
+    auto c = directory::Connection::open(options_.clone());
+    if (!c) {
+        std::lock_guard lock(pool_mutex_);
+        --leased_;
+        pool_cv_.notify_one();
+        return std::unexpected(c.error());
+    }
+    return Lease(*this, std::move(*c));
 }
 
 directory::LdapResult<directory::Account> Ad::resolve(std::string_view account) {
-    std::lock_guard lock(mutex_);
-    auto c = connection();
+    auto c = lease();
     if (!c) return std::unexpected(c.error());
     auto a = directory::resolve_account(**c, domain_, account);
-    if (!a && a.error().retryable()) conn_.reset();
+    if (!a && a.error().retryable()) c->broken();
     return a;
 }
 
@@ -42,13 +77,11 @@ void Ad::note_unreachable(const std::string& why) {
 
 Status Ad::write_password(std::string_view account, const Secret& password) {
     PWSYNC_TRY(unreachable_recently());
-    // Held across the write: full-sync writes to AD go one at a time. The
-    // DC's capture hook, called during the write, reaches the listener and
-    // the engine, which never take this lock.
-    std::lock_guard lock(mutex_);
-    // Waiting here while an earlier write timed out: do not time out again.
+    // The DC's capture hook, called during the write, reaches the listener
+    // and the engine, which never wait for a connection of this pool.
+    auto c = lease();
+    // Waiting for a connection while an earlier write timed out: do not time out again.
     PWSYNC_TRY(unreachable_recently());
-    auto c = connection();
     if (!c) {
         note_unreachable(c.error().message);
         return fail(Errc::unavailable, c.error().message);
@@ -56,7 +89,7 @@ Status Ad::write_password(std::string_view account, const Secret& password) {
     auto a = directory::resolve_account(**c, domain_, account);
     if (!a) {
         if (a.error().retryable()) {
-            conn_.reset();
+            c->broken();
             note_unreachable(a.error().message);
         }
         return fail(a.error().retryable() ? Errc::unavailable : Errc::refused, a.error().message);
@@ -64,7 +97,7 @@ Status Ad::write_password(std::string_view account, const Secret& password) {
     auto st = directory::reset_password(**c, a->dn, password);
     if (st) return {};
     if (st.error().retryable()) {
-        conn_.reset();
+        c->broken();
         note_unreachable(st.error().message);
     }
     return fail(st.error().retryable() ? Errc::unavailable : Errc::refused,

@@ -1,11 +1,13 @@
 // Active Directory as the gateway uses it: resolving accounts and writing
-// passwords for full sync, over one shared, lazily (re)opened connection.
+// passwords for full sync, over a small pool of lazily (re)opened connections.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "pwsync/adapter.h"
 #include "pwsync/directory.h"
@@ -33,20 +35,27 @@ public:
     directory::ConnectOptions connect_options() const { return options_.clone(); }
 
 private:
-    directory::LdapResult<directory::Connection*> connection();
+    // A connection of the pool, back in the pool when done unless it failed.
+    class Lease;
+    directory::LdapResult<Lease> lease();
     // After a write failed for want of AD, later writes fail at once for a
     // few seconds instead of each waiting its own timeout behind the lock
     // (the engine queues them; the dispatcher retries with backoff).
     Status unreachable_recently() const;
     void note_unreachable(const std::string& why);
-    std::mutex mutex_;
+    // Full-sync writes of different accounts run side by side, each on a
+    // connection of its own (the engine keeps one account's changes in order).
+    static constexpr std::size_t kMaxConnections = 4;
+    std::mutex pool_mutex_;
+    std::condition_variable pool_cv_;
+    std::vector<directory::Connection> idle_;
+    std::size_t leased_ = 0;
     std::atomic<TimePoint::rep> down_until_{0};  // clock_ ticks
     mutable std::mutex down_mutex_;
     std::string down_reason_;
     directory::Settings settings_;
     directory::ConnectOptions options_;
     directory::Domain domain_;
-    std::optional<directory::Connection> conn_;
     SystemClock system_clock_;
     const Clock* clock_;
 };

@@ -43,91 +43,113 @@ Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& c
 
 Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
     std::vector<Work> work;
-    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
-    const TimePoint t = now();
-    // Claims are made on copies and published only once the transaction
-    // commits: a failure half way must not leave accounts marked busy.
-    std::set<std::string> in_flight;
-    std::map<std::string, std::uint32_t> load;
-    {
-        std::lock_guard lock(mutex_);
-        in_flight = in_flight_;
-        load = adapter_load_;
-    }
-    // Delivery settings per lower(adapter name).
-    std::map<std::string, store::Adapter> configs;
-    for (const auto& [name, b] : builtins_) configs[name] = b.settings;
-    PWSYNC_ASSIGN(auto adapters, w.adapters());
-    for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
-    auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
-    auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
-    // A pass runs after every delivery, so during an expiry wave (tens of
-    // thousands of queued jobs) it must not cost a scan of the whole outbox:
-    // once every adapter is at its concurrency the scan stops, and the rest
-    // waits for a later pass. A disabled adapter's jobs are still checked
-    // for max-age, so with one the scan goes on to the end.
-    std::set<std::string> full;
-    std::size_t open_adapters = 0;
-    bool any_held = false;
-    for (const auto& [name, a] : configs) {
-        if (held(name, a)) { any_held = true; continue; }
-        ++open_adapters;
-        if (load[name] >= limit(a)) full.insert(name);
-    }
-    auto go_on = [&] { return any_held || full.size() < open_adapters; };
-    if (!go_on()) return work;  // nothing can be sent now; the transaction aborts
-
+    std::vector<std::string> claimed;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
     std::vector<std::pair<std::uint64_t, std::string>> dead;
-    std::vector<std::string> claimed;
-    PWSYNC_TRY(w.for_each_target([&](std::string_view adapter, std::string_view external,
-                                     const std::vector<std::uint64_t>& ids) -> Result<bool> {
-        const std::string key = std::string(adapter) + '\0' + std::string(external);
-        // Newest job per target; the others are superseded unless one is in flight.
-        if (in_flight.contains(key)) return true;
-        for (std::size_t i = 0; i + 1 < ids.size(); ++i) superseded.emplace_back(ids[i], ids.back());
-        const std::string adapter_key(adapter);
-        PWSYNC_ASSIGN(store::Job newest, w.job(ids.back()));
-        auto config = configs.find(adapter_key);
-        if (config == configs.end()) {
-            dead.emplace_back(newest.id, "adapter '" + newest.adapter + "' no longer exists");
-            return true;
+    {
+        const TimePoint t = now();
+        // Claims are made on copies and published only once the writes the
+        // scan calls for are durable: a failure half way must not leave
+        // accounts marked busy.
+        std::set<std::string> in_flight;
+        std::map<std::string, std::uint32_t> load;
+        {
+            std::lock_guard lock(mutex_);
+            in_flight = in_flight_;
+            load = adapter_load_;
         }
-        const store::Adapter& settings = config->second;
-        if (t - newest.created > std::chrono::seconds(settings.max_age)) {
-            dead.emplace_back(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
-                                             " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error));
-            return true;
+        // A snapshot taken after the copy: a target leaves in_flight_ only
+        // once its outcome is committed, so the snapshot shows that outcome.
+        // A read transaction does not hold up intake or outcomes.
+        PWSYNC_ASSIGN(auto r, store_.read());
+        // Delivery settings per lower(adapter name).
+        std::map<std::string, store::Adapter> configs;
+        for (const auto& [name, b] : builtins_) configs[name] = b.settings;
+        PWSYNC_ASSIGN(auto adapters, r.adapters());
+        for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
+        auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
+        auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
+        // A pass runs after every delivery, so during an expiry wave (tens of
+        // thousands of queued jobs) it must not cost a scan of the whole outbox:
+        // once every adapter is at its concurrency the scan stops, and the rest
+        // waits for a later pass. A disabled adapter's jobs are still checked
+        // for max-age, so with one the scan goes on to the end.
+        std::set<std::string> full;
+        std::size_t open_adapters = 0;
+        bool any_held = false;
+        for (const auto& [name, a] : configs) {
+            if (held(name, a)) { any_held = true; continue; }
+            ++open_adapters;
+            if (load[name] >= limit(a)) full.insert(name);
         }
-        if (held(adapter_key, settings)) return true;  // until the adapter is enabled again
-        if (newest.next_attempt > t) return true;
-        if (load[adapter_key] >= limit(settings)) return go_on();
-        if (++load[adapter_key] >= limit(settings)) full.insert(adapter_key);
-        std::shared_ptr<Adapter> builtin;
-        if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
-        claimed.push_back(key);
-        work.push_back({std::move(newest), settings, builtin});
-        return go_on();
-    }));
-    for (const auto& [id, by] : superseded) PWSYNC_TRY(w.job_superseded(id, by));
-    for (const auto& [id, why] : dead) PWSYNC_TRY(w.job_dead(id, why));
-    PWSYNC_TRY(w.commit());
+        auto go_on = [&] { return any_held || full.size() < open_adapters; };
+        if (!go_on()) return work;  // nothing can be sent now
+
+        PWSYNC_TRY(r.for_each_target([&](std::string_view adapter, std::string_view external,
+                                         const std::vector<std::uint64_t>& ids) -> Result<bool> {
+            const std::string key = std::string(adapter) + '\0' + std::string(external);
+            // Newest job per target; the others are superseded unless one is in flight.
+            if (in_flight.contains(key)) return true;
+            for (std::size_t i = 0; i + 1 < ids.size(); ++i) superseded.emplace_back(ids[i], ids.back());
+            const std::string adapter_key(adapter);
+            PWSYNC_ASSIGN(store::Job newest, r.job(ids.back()));
+            auto config = configs.find(adapter_key);
+            if (config == configs.end()) {
+                dead.emplace_back(newest.id, "adapter '" + newest.adapter + "' no longer exists");
+                return true;
+            }
+            const store::Adapter& settings = config->second;
+            if (t - newest.created > std::chrono::seconds(settings.max_age)) {
+                dead.emplace_back(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
+                                                 " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error));
+                return true;
+            }
+            if (held(adapter_key, settings)) return true;  // until the adapter is enabled again
+            if (newest.next_attempt > t) return true;
+            if (load[adapter_key] >= limit(settings)) return go_on();
+            if (++load[adapter_key] >= limit(settings)) full.insert(adapter_key);
+            std::shared_ptr<Adapter> builtin;
+            if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
+            claimed.push_back(key);
+            work.push_back({std::move(newest), settings, builtin});
+            return go_on();
+        }));
+    }
+    // A newer job goes out only once the older ones it supersedes are gone:
+    // delivered and removed first, it would leave them to be sent after it.
+    if (!superseded.empty() || !dead.empty())
+        PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            // not_found: an administrator dropped the job meanwhile.
+            const auto tolerate = [](Status st) { return st || st.error().code == Errc::not_found ? Status{} : st; };
+            for (const auto& [id, by] : superseded) PWSYNC_TRY(tolerate(w.job_superseded(id, by)));
+            for (const auto& [id, why] : dead) PWSYNC_TRY(tolerate(w.job_dead(id, why)));
+            return {};
+        }));
     std::lock_guard lock(mutex_);
     for (const auto& key : claimed) in_flight_.insert(key);
     for (const auto& item : work) ++adapter_load_[ascii_lower(item.job.adapter)];
     return work;
 }
 
-void Dispatcher::finish(const Work& work) {
+void Dispatcher::release_slot(Work& work) {
+    if (!work.slot_held) return;
+    work.slot_held = false;
     std::lock_guard lock(mutex_);
-    in_flight_.erase(target_key(work.job));
     auto& load = adapter_load_[ascii_lower(work.job.adapter)];
     if (load > 0) --load;
     woken_ = true;
     wake_cv_.notify_all();
 }
 
-void Dispatcher::execute(const Work& work) {
+void Dispatcher::finish(Work& work) {
+    release_slot(work);
+    std::lock_guard lock(mutex_);
+    in_flight_.erase(target_key(work.job));
+    woken_ = true;
+    wake_cv_.notify_all();
+}
+
+void Dispatcher::execute(Work& work) {
     const store::Job& job = work.job;
     DeliveryResult result{Outcome::retry, {}};
     Secret password, old;
@@ -165,9 +187,12 @@ void Dispatcher::execute(const Work& work) {
     const std::string msg = scrub_secrets(result.message, password, have_old ? &old : nullptr);
     password.clear();
     old.clear();
+    // The adapter is free for the next account's delivery while this
+    // outcome waits for its commit; this account stays claimed until then.
+    release_slot(work);
 
     // Grouped: the outcomes of deliveries finishing together share one fsync.
-    Status recorded = store_.write_grouped("pwsyncd", [&](store::WriteTxn& w) -> Status {
+    Status recorded = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         Status st;
         if (result.outcome == Outcome::done) {
             st = w.job_delivered(job.id);
@@ -201,7 +226,7 @@ double Dispatcher::jitter() {
 
 Result<std::size_t> Dispatcher::run_once() {
     PWSYNC_ASSIGN(auto work, plan());
-    for (const auto& item : work) execute(item);
+    for (auto& item : work) execute(item);
     return work.size();
 }
 

@@ -60,11 +60,17 @@ private:
         store::Job job;
         store::Adapter settings;
         std::shared_ptr<Adapter> adapter;
+        bool slot_held = true;  // counted in adapter_load_
     };
     Result<std::vector<Work>> plan();
-    void execute(const Work& work);
+    void execute(Work& work);
     Result<std::shared_ptr<Adapter>> adapter_for(const store::Adapter& config);
-    void finish(const Work& work);
+    // A delivery ended: the adapter may take another (the outcome is not
+    // recorded yet).
+    void release_slot(Work& work);
+    // Its outcome is recorded (or it was not sent): the account may be
+    // claimed again.
+    void finish(Work& work);
     double jitter();  // [0, 1) for the retry delay
     void scheduler_loop();
     void worker_loop();

@@ -7,6 +7,9 @@
 #include <set>
 
 namespace pwsync::gateway {
+
+// Principals whose proven secret is kept: one per DC, adapter or agent.
+constexpr std::size_t kVerifiedSecretsMax = 4096;
 namespace {
 
 // What the audit and the dispatcher call the sender of a change.
@@ -31,7 +34,8 @@ constexpr auto kClockSlack = std::chrono::seconds(2);
 }  // namespace
 
 Engine::Engine(store::Store& store, EngineOptions options)
-    : store_(store), options_(std::move(options)), clock_(options_.clock ? options_.clock : &system_clock_) {}
+    : store_(store), options_(std::move(options)), verified_(options_.verified_secret_ttl, kVerifiedSecretsMax),
+      clock_(options_.clock ? options_.clock : &system_clock_) {}
 
 std::vector<std::string> Engine::text_aliases(std::string_view account) const {
     std::vector<std::string> out{lower_trimmed(account)};
@@ -81,15 +85,17 @@ void Engine::learn(std::string_view account) {
     }
     auto a = options_.resolve(account);
     if (!a) return;  // unknown to the directory too, or it cannot be asked: match by the text
-    auto w = store_.write("pwsyncd");
-    if (!w) return;
-    bool relevant = false;
-    for (const auto& n : a->names()) {
-        auto found = w->account_mappings(n);
-        if (found && !found->empty()) relevant = true;
-    }
     // Only accounts the mappings name are kept: not every account of the domain.
-    if (relevant && w->note_account(*a)) (void)w->commit();
+    (void)store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        for (const auto& n : a->names()) {
+            PWSYNC_ASSIGN(auto found, w.account_mappings(n));
+            if (!found.empty()) {
+                PWSYNC_TRY(w.note_account(*a));
+                return {};
+            }
+        }
+        return {};
+    });
 }
 
 Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
@@ -116,9 +122,15 @@ std::optional<std::string> Engine::authenticate(std::string_view bind_dn, const 
     auto r = store_.read();
     if (!r) return std::nullopt;
     auto p = r->principal(name);
-    if (!p) return std::nullopt;
+    if (!p) {
+        (void)r->verify_principal_secret(name, secret.view());  // as slow as a wrong secret
+        return std::nullopt;
+    }
+    const auto version = r->principal_secret_version(name);
+    if (version && verified_.known(p->name, *version, secret, now())) return p->name;
     auto ok = r->verify_principal_secret(name, secret.view());
     if (!ok || !*ok) return std::nullopt;
+    if (version) verified_.remember(p->name, *version, secret, now());
     return p->name;
 }
 
@@ -232,7 +244,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     if (!pre_commit) learn(account);
     ChangeResult out;
     std::size_t queued = 0;
-    auto st = store_.write_grouped(p.name, [&](store::WriteTxn& w) -> Status {
+    auto st = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;
         PWSYNC_ASSIGN(auto sync, w.sync_settings());
         if (!sync.windows) {
@@ -271,7 +283,6 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
 
 ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                                   const Secret& password) {
-    std::lock_guard serial(external_mutex_);
     store::Adapter adapter;
     std::string external;  // the user id `identity` names
     store::SyncSettings sync;
@@ -296,6 +307,16 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             for (auto& m : *found)
                 if (m.enabled) mappings.push_back(std::move(m));
         }
+    }
+    // Changes of one external user go one at a time, in arrival order, and
+    // no two changes write one Windows account at once: the old-password
+    // check, the AD write and the store update of one change must not
+    // interleave with another's. Other accounts' changes run alongside.
+    auto turn = account_locks_.arrive(ascii_lower(adapter.name) + '\0' + ascii_lower(external));
+    {
+        std::vector<std::string> accounts;
+        for (const auto& m : mappings) accounts.push_back(ascii_lower(m.object_guid.empty() ? m.windows : m.object_guid));
+        account_locks_.hold(turn, std::move(accounts));
     }
     if (!adapter.flags.enabled) return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' is disabled");
     const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
@@ -333,19 +354,17 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         {
             // Markers first: the DC's capture of our own write may come back
             // before this change is committed, and must not bounce to `adapter`.
-            auto w = store_.write(p.name);
-            if (!w) return from_error(w.error());
-            for (const auto& m : mappings) {
-                if (auto st = mark_written(*w, m.windows, password.view(), adapter.name, now() + options_.echo_window); !st)
-                    return from_error(st.error());
-                // An AD write still queued from an earlier change is older than
-                // this one: it must not land after it.
-                auto queued = w->jobs_for_target(kWindowsTarget, m.windows);
-                if (!queued) return from_error(queued.error());
-                for (const auto& j : *queued)
-                    if (auto st = w->job_superseded(j.id, 0); !st) return from_error(st.error());
-            }
-            if (auto st = w->commit(); !st) return from_error(st.error());
+            auto st = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
+                for (const auto& m : mappings) {
+                    PWSYNC_TRY(mark_written(w, m.windows, password.view(), adapter.name, now() + options_.echo_window));
+                    // An AD write still queued from an earlier change is older than
+                    // this one: it must not land after it.
+                    PWSYNC_ASSIGN(auto queued, w.jobs_for_target(kWindowsTarget, m.windows));
+                    for (const auto& j : queued) PWSYNC_TRY(w.job_superseded(j.id, 0));
+                }
+                return {};
+            });
+            if (!st) return from_error(st.error());
         }
         std::set<std::string> written;
         for (const auto& m : mappings) {
@@ -356,9 +375,9 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             if (st) continue;
             if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument) {
                 // Nothing was written: the markers must not hide a real change.
-                if (auto w = store_.write(p.name)) {
-                    if (mark_written(*w, m.windows, password.view(), adapter.name, now())) (void)w->commit();
-                }
+                (void)store_.transact(p.name, [&](store::WriteTxn& w) {
+                    return mark_written(w, m.windows, password.view(), adapter.name, now());
+                });
                 return reply(ChangeOutcome::refused_by_ad, "Active Directory refused the password: " + st.error().message);
             }
             ad_error = st.error().message;
@@ -366,41 +385,39 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         }
     }
 
-    auto w = store_.write(p.name);
-    if (!w) return from_error(w.error());
     std::size_t queued = 0;
-    for (const auto& m : mappings)
-        if (auto st = w->set_mapping_credential({m.app, m.windows}, password); !st) return from_error(st.error());
-    if (full) {
-        std::set<std::string> done;
-        for (const auto& m : mappings) {
-            if (!done.insert(ascii_lower(m.windows)).second) continue;
-            if (auto st = fan_out(*w, m.windows, password, p.name, adapter.name, queued); !st) return from_error(st.error());
-        }
-        for (const auto& account : ad_queue) {
-            store::Job job;
-            job.adapter = std::string(kWindowsTarget);
-            job.app = mappings.front().app;
-            job.windows = account;
-            job.external = account;
-            job.origin = p.name;
-            if (options_.ad_writer) {
-                // The inline write was the first attempt: the queued one waits
-                // for the retry delay instead of hitting a DC that just failed.
-                job.attempts = 1;
-                job.last_error = ad_error;
-                job.next_attempt = now() + options_.ad_retry_delay;
+    auto stored = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
+        queued = 0;  // a retried run counts afresh
+        for (const auto& m : mappings) PWSYNC_TRY(w.set_mapping_credential({m.app, m.windows}, password));
+        if (full) {
+            std::set<std::string> done;
+            for (const auto& m : mappings) {
+                if (!done.insert(ascii_lower(m.windows)).second) continue;
+                PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued));
             }
-            if (auto id = w->enqueue_job(job, password); !id) return from_error(id.error());
-            ++queued;
+            for (const auto& account : ad_queue) {
+                store::Job job;
+                job.adapter = std::string(kWindowsTarget);
+                job.app = mappings.front().app;
+                job.windows = account;
+                job.external = account;
+                job.origin = p.name;
+                if (options_.ad_writer) {
+                    // The inline write was the first attempt: the queued one waits
+                    // for the retry delay instead of hitting a DC that just failed.
+                    job.attempts = 1;
+                    job.last_error = ad_error;
+                    job.next_attempt = now() + options_.ad_retry_delay;
+                }
+                PWSYNC_TRY(w.enqueue_job(job, password));
+                ++queued;
+            }
         }
-    }
-    if (auto st = w->audit(full ? "change.full" : "change.partial", adapter.name + ":" + std::string(external),
-                           std::to_string(mappings.size()) + " mapping(s)" +
-                               (ad_queue.empty() ? "" : "; AD write queued for retry"));
-        !st)
-        return from_error(st.error());
-    if (auto st = w->commit(); !st) return from_error(st.error());
+        return w.audit(full ? "change.full" : "change.partial", adapter.name + ":" + std::string(external),
+                       std::to_string(mappings.size()) + " mapping(s)" +
+                           (ad_queue.empty() ? "" : "; AD write queued for retry"));
+    });
+    if (!stored) return from_error(stored.error());
     if (queued > 0 && options_.queued) options_.queued();
     auto done = reply(ChangeOutcome::stored, full ? (ad_queue.empty() ? "stored and set in Active Directory"
                                                             : "stored; Active Directory is unreachable, the write is queued")
@@ -415,12 +432,12 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
 
 Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
     std::size_t queued = 0;
-    {
-        PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
+    PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        queued = 0;  // a retried run counts afresh
         for (const auto& c : changes) PWSYNC_TRY(password_changed(w, c, queued));
         if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
-        PWSYNC_TRY(w.commit());
-    }
+        return {};
+    }));
     if (queued > 0 && options_.queued) options_.queued();
     return {};
 }
@@ -483,29 +500,31 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
 }
 
 Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {
-    std::string origin_adapter;
-    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
-    if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
-    PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
-    // The fan-out already happened when the change was accepted.
-    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, canonical(w, account), password.view(),
-                            {std::string(origin_principal), now() + options_.damping_window}));
-    return w.commit();
+    return store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        std::string origin_adapter;
+        if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;
+        PWSYNC_TRY(mark_written(w, account, password.view(), origin_adapter, now() + options_.echo_window));
+        // The fan-out already happened when the change was accepted.
+        return w.set_marker(store::MarkerKind::damping, canonical(w, account), password.view(),
+                            {std::string(origin_principal), now() + options_.damping_window});
+    });
 }
 
 Result<std::size_t> Engine::expire_pending() {
-    PWSYNC_ASSIGN(auto w, store_.write("pwsyncd"));
-    PWSYNC_ASSIGN(auto all, w.pending_captures());
     std::size_t n = 0;
-    for (const auto& c : all)
-        if (c.expires <= now()) {
-            // Not sent anywhere: the audit says so, the caller counts it.
-            PWSYNC_TRY(w.remove_pending_capture(c.id, "expired",
-                                                "from " + c.principal + ": the directory never confirmed it; not sent"));
-            ++n;
-        }
-    PWSYNC_TRY(w.purge_markers(now()));
-    PWSYNC_TRY(w.commit());
+    PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        n = 0;  // a retried run counts afresh
+        PWSYNC_ASSIGN(auto all, w.pending_captures());
+        for (const auto& c : all)
+            if (c.expires <= now()) {
+                // Not sent anywhere: the audit says so, the caller counts it.
+                PWSYNC_TRY(w.remove_pending_capture(c.id, "expired",
+                                                    "from " + c.principal + ": the directory never confirmed it; not sent"));
+                ++n;
+            }
+        PWSYNC_TRY(w.purge_markers(now()));
+        return {};
+    }));
     return n;
 }
 

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "account_locks.h"
 #include "outcomes.h"
 #include "user_identity.h"
 #include "pwsync/adapter.h"
 #include "pwsync/store.h"
+#include "verified_secrets.h"
 
 namespace pwsync::gateway {
 
@@ -33,6 +35,9 @@ struct EngineOptions {
     std::chrono::seconds pending_ttl{120};                // pre-commit captures wait this long
     std::chrono::seconds damping_window{600};             // same change again within: dropped
     std::chrono::seconds echo_window{600};
+    // A principal that proved its secret is not made to pay scrypt again
+    // for this long (the DC hooks bind for every change); 0: always verify.
+    std::chrono::seconds verified_secret_ttl{300};
     std::chrono::seconds ad_retry_delay{60};             // a failed inline AD write is retried after this
     AdWriter ad_writer;                                   // nullptr: full sync queues every AD write
     // nullptr: no directory; a name the store does not know matches the
@@ -111,10 +116,10 @@ private:
 
     store::Store& store_;
     EngineOptions options_;
-    // External -> Windows changes go one at a time: the verify-old-password
-    // check, the AD write and the store update of one change must not
-    // interleave with another's. The capture path never takes it.
-    std::mutex external_mutex_;
+    // External -> Windows changes, per account (the capture path never
+    // takes these).
+    AccountLocks account_locks_;
+    VerifiedSecrets verified_;
     SystemClock system_clock_;
     const Clock* clock_;
 };

@@ -12,13 +12,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "pwsync/stop_flag.h"
 #include "registry.h"
+#include "watch.h"
 
 namespace pwsync::gateway {
-
-namespace {
-constexpr std::string_view kCursor = "watcher";
-}
 
 struct Daemon::Parts {
     std::optional<store::Store> store;
@@ -183,7 +181,7 @@ void Daemon::resolve_loop() {
         auto n = resolve_unresolved(*parts_->store, *parts_->ad, reported, [](std::string_view line) { log_warning(line); });
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
-        for (int i = 0; i < 240 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        sleep_unless_stopped(stopping_, std::chrono::minutes(1));
     }
 }
 
@@ -194,72 +192,18 @@ void Daemon::housekeeping_loop() {
             parts_->metrics->pending_expired(*n);
             log_warning(std::to_string(*n) + " pending capture(s) expired unconfirmed (see the audit: capture.expired)");
         }
-        for (int i = 0; i < 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        sleep_unless_stopped(stopping_, std::chrono::seconds(5));
     }
 }
 
-// Watches AD for password changes: confirms pre-commit captures, and marks
-// mappings stale when a change was not captured. Each batch's effects and
-// its cursor commit together, so a restart resumes exactly.
 void Daemon::watch_loop() {
     Parts& p = *parts_;
-    std::chrono::milliseconds backoff{1000};
-    while (!stopping_) {
-        std::string cookie;
-        if (auto r = p.store->read()) {
-            if (auto c = r->cursor(kCursor); c && *c) cookie = **c;
-        }
-        directory::WatchOptions wo;
-        wo.mode = p.ad->settings().watch;
-        wo.base = p.ad->domain().base;
-        wo.dirsync_flags = p.ad->settings().dirsync_flags;
-        wo.poll_interval = p.ad->settings().poll_interval;
-        auto watcher = directory::Watcher::open(p.ad->connect_options(), wo, cookie);
-        if (!watcher) {
-            p.metrics->watcher_down();
-            log_error("directory watcher: " + watcher.error().message);
-            for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_; waited += std::chrono::milliseconds(250))
-                std::this_thread::sleep_for(std::chrono::milliseconds(250));
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(60000));
-            continue;
-        }
-        backoff = std::chrono::milliseconds(1000);
-        log_info(std::string("directory watcher started") + (cookie.empty() ? " (full sync)" : " (resuming)") +
-                 (watcher->notifications_active() ? ", with change notifications" : ""));
-        bool poll_now = true;
-        while (!stopping_) {
-            if (!poll_now) {
-                // Wake on a notification, or when the next poll is due; look
-                // at the stop flag at least every second.
-                auto woke = watcher->wait(std::min(watcher->until_next_poll(), std::chrono::milliseconds(1000)));
-                if (!woke) {
-                    log_error("directory watcher: " + woke.error().message);
-                    break;
-                }
-                poll_now = *woke == directory::Watcher::Wake::notified ||
-                           watcher->until_next_poll() == std::chrono::milliseconds(0);
-                continue;
-            }
-            poll_now = false;
-            auto polled = watcher->poll([&](directory::Batch& b) -> Status {
-                // Names first, outside the store's write lock (they may ask the DC).
-                std::vector<DirectoryChange> changes;
-                for (const auto& e : b.events) {
-                    // The store's account names follow renames and deletions.
-                    PWSYNC_ASSIGN(const std::string account, note_event(*p.store, *p.ad, e));
-                    if (e.kind != directory::EventKind::password_changed) continue;
-                    changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password});
-                }
-                return p.engine->watcher_page(changes, kCursor, b.cookie);
-            });
-            if (polled) p.metrics->watcher_polled();
-            if (!polled) {
-                p.metrics->watcher_down();
-                log_error("directory watcher: " + polled.error().message);
-                break;  // reopen (reconnect) after a pause
-            }
-        }
-    }
+    WatchHooks hooks;
+    hooks.polled = [&p] { p.metrics->watcher_polled(); };
+    hooks.down = [&p] { p.metrics->watcher_down(); };
+    hooks.info = [](std::string_view line) { log_info(line); };
+    hooks.error = [](std::string_view line) { log_error(line); };
+    watch_directory(*p.store, *p.ad, *p.engine, hooks, stopping_);
 }
 
 }  // namespace pwsync::gateway

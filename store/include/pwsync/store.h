@@ -296,6 +296,10 @@ public:
     Result<std::vector<Principal>> principals() const;
     // True when the secret matches (constant time, slow hash).
     Result<bool> verify_principal_secret(std::string_view name, std::string_view secret) const;
+    // Names the principal's current secret (its hash's random salt, no
+    // secret): it changes whenever a secret is set, so a cache of verified
+    // binds keyed with it forgets a replaced or re-created principal.
+    Result<std::string> principal_secret_version(std::string_view name) const;
 
     Result<std::vector<AuditRecord>> audit(TimePoint since = {}, std::size_t limit = 0) const;
     Result<Counts> counts() const;
@@ -434,14 +438,13 @@ public:
     //    alone), so one commit (one fsync) makes them all durable. Returns
     //    once the commit holding this unit's writes is durable.
     Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
-    // The former name of transact().
-    Status write_grouped(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
-        return transact(actor, body);
-    }
-    // A write transaction the caller commits itself, for tools that hold
-    // it across several steps (the CLI, key rotation). It is not retried: a
-    // backend with concurrent writers may fail its commit with Errc::busy.
-    // New code uses transact().
+    // A dry run: runs `fn` in a write transaction and rolls it back, so a
+    // tool can show what a change would do (`import esso --dry-run`).
+    Status rehearse(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
+    // A write transaction the caller commits itself. It is not retried (a
+    // backend with concurrent writers may fail its commit with Errc::busy),
+    // so pwsync's own code writes through transact(); this is for tests
+    // that set up a store step by step.
     Result<WriteTxn> write(std::string_view actor);
 
     // New master key; every secret re-sealed in one transaction.

@@ -53,10 +53,13 @@ inline std::unexpected<Error> fail(Errc code, std::string message) {
 }
 
 // Propagates the error of a Status or Result expression to the caller.
-#define PWSYNC_TRY(expr)                                                   \
+// The name is unique per use: `expr` may hold a lambda that uses
+// PWSYNC_TRY itself (Store::transact), and would shadow a fixed name.
+#define PWSYNC_TRY(expr) PWSYNC_TRY_(PWSYNC_CONCAT(pwsync_try_, __COUNTER__), expr)
+#define PWSYNC_TRY_(tmp, expr)                                             \
     do {                                                                   \
-        if (auto pwsync_try_ = (expr); !pwsync_try_)                       \
-            return std::unexpected(std::move(pwsync_try_).error());        \
+        if (auto tmp = (expr); !tmp)                                       \
+            return std::unexpected(std::move(tmp).error());                \
     } while (0)
 
 #define PWSYNC_CONCAT_(a, b) a##b

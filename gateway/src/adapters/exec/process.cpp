@@ -9,21 +9,23 @@
 #include <cerrno>
 #include <cstring>
 
+#include "pwsync/handles.h"
+
 namespace pwsync::gateway {
 namespace {
 
+// A pipe's two ends: [0] reads, [1] writes.
 struct Pipe {
-    int fd[2] = {-1, -1};
-    Pipe() = default;
-    Pipe(const Pipe&) = delete;
-    Pipe& operator=(const Pipe&) = delete;
-    ~Pipe() { close_both(); }
-    bool open() { return ::pipe2(fd, O_CLOEXEC) == 0; }
-    void close_end(int i) {
-        if (fd[i] >= 0) ::close(fd[i]);
-        fd[i] = -1;
+    UniqueFd end[2];
+    bool open() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        end[0].reset(fds[0]);
+        end[1].reset(fds[1]);
+        return true;
     }
-    void close_both() { close_end(0); close_end(1); }
+    int fd(int i) const { return end[i].get(); }
+    void close_end(int i) { end[i].reset(); }
 };
 
 constexpr std::size_t kMaxOutput = 4096;
@@ -56,9 +58,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Se
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::signal(SIGPIPE, SIG_DFL);
         ::setpgid(0, 0);
-        ::dup2(in.fd[0], 0);
-        ::dup2(out.fd[1], 1);
-        ::dup2(out.fd[1], 2);
+        ::dup2(in.fd(0), 0);
+        ::dup2(out.fd(1), 1);
+        ::dup2(out.fd(1), 2);
         ::execve(cargs[0], cargs.data(), env);
         ::_exit(127);
     }
@@ -74,8 +76,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Se
     while (reading) {
         pollfd fds[2];
         nfds_t n = 0;
-        fds[n++] = {out.fd[0], POLLIN, 0};
-        if (in.fd[1] >= 0) fds[n++] = {in.fd[1], POLLOUT, 0};
+        fds[n++] = {out.fd(0), POLLIN, 0};
+        if (in.fd(1) >= 0) fds[n++] = {in.fd(1), POLLOUT, 0};
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             r.timed_out = true;
@@ -85,14 +87,14 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Se
         if (::poll(fds, n, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
         for (nfds_t i = 0; i < n; ++i) {
             if (fds[i].revents == 0) continue;
-            if (fds[i].fd == in.fd[1]) {
-                const ssize_t w = ::write(in.fd[1], input.data() + written, input.size() - written);
+            if (fds[i].fd == in.fd(1)) {
+                const ssize_t w = ::write(in.fd(1), input.data() + written, input.size() - written);
                 if (w > 0) written += static_cast<std::size_t>(w);
                 if (w < 0 || written == input.size()) in.close_end(1);  // EPIPE: the program did not read it all
                 continue;
             }
             char buf[1024];
-            const ssize_t got = ::read(out.fd[0], buf, sizeof buf);
+            const ssize_t got = ::read(out.fd(0), buf, sizeof buf);
             if (got <= 0) { reading = false; break; }
             if (r.output.size() < kMaxOutput)
                 r.output.append(buf, std::min(static_cast<std::size_t>(got), kMaxOutput - r.output.size()));

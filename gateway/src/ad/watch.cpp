@@ -1,0 +1,79 @@
+#include "watch.h"
+
+#include <vector>
+
+#include "accounts.h"
+#include "pwsync/stop_flag.h"
+
+namespace pwsync::gateway {
+namespace {
+
+// Polls and waits until the watcher fails or the loop is asked to stop.
+void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
+            const std::atomic<bool>& stopping) {
+    bool poll_now = true;
+    while (!stopping) {
+        if (!poll_now) {
+            // Wake on a notification, or when the next poll is due; look at
+            // the stop flag at least every second.
+            auto woke = watcher.wait(std::min(watcher.until_next_poll(), std::chrono::milliseconds(1000)));
+            if (!woke) {
+                hooks.error("directory watcher: " + woke.error().message);
+                return;
+            }
+            poll_now = *woke == directory::Watcher::Wake::notified ||
+                       watcher.until_next_poll() == std::chrono::milliseconds(0);
+            continue;
+        }
+        poll_now = false;
+        auto polled = watcher.poll([&](directory::Batch& b) -> Status {
+            // Names first, outside the store's write transaction (they may ask the DC).
+            std::vector<DirectoryChange> changes;
+            for (const auto& e : b.events) {
+                // The store's account names follow renames and deletions.
+                PWSYNC_ASSIGN(const std::string account, note_event(store, ad, e));
+                if (e.kind != directory::EventKind::password_changed) continue;
+                changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password});
+            }
+            return engine.watcher_page(changes, kWatcherCursor, b.cookie);
+        });
+        if (!polled) {
+            hooks.down();
+            hooks.error("directory watcher: " + polled.error().message);
+            return;  // reopened at once; a failing open waits
+        }
+        hooks.polled();
+    }
+}
+
+}  // namespace
+
+void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
+                     const std::atomic<bool>& stopping) {
+    std::chrono::milliseconds backoff{1000};
+    while (!stopping) {
+        std::string cookie;
+        if (auto r = store.read()) {
+            if (auto c = r->cursor(kWatcherCursor); c && *c) cookie = **c;
+        }
+        directory::WatchOptions wo;
+        wo.mode = ad.settings().watch;
+        wo.base = ad.domain().base;
+        wo.dirsync_flags = ad.settings().dirsync_flags;
+        wo.poll_interval = ad.settings().poll_interval;
+        auto watcher = directory::Watcher::open(ad.connect_options(), wo, cookie);
+        if (!watcher) {
+            hooks.down();
+            hooks.error("directory watcher: " + watcher.error().message);
+            sleep_unless_stopped(stopping, backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(60000));
+            continue;
+        }
+        backoff = std::chrono::milliseconds(1000);
+        hooks.info(std::string("directory watcher started") + (cookie.empty() ? " (full sync)" : " (resuming)") +
+                   (watcher->notifications_active() ? ", with change notifications" : ""));
+        follow(*watcher, store, ad, engine, hooks, stopping);
+    }
+}
+
+}  // namespace pwsync::gateway

@@ -1,0 +1,34 @@
+// The directory watcher's loop: follows AD's changes (DirSync or uSN
+// polling, woken by change notifications), keeps the store's account names
+// current and hands each page of password changes to the engine.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string_view>
+
+#include "ad.h"
+#include "engine.h"
+#include "pwsync/store.h"
+
+namespace pwsync::gateway {
+
+// What the loop reports; the daemon wires these to its log and metrics.
+struct WatchHooks {
+    std::function<void()> polled;  // a poll ended well
+    std::function<void()> down;    // the directory could not be watched
+    std::function<void(std::string_view)> info;
+    std::function<void(std::string_view)> error;
+};
+
+// The store cursor the watcher resumes from.
+inline constexpr std::string_view kWatcherCursor = "watcher";
+
+// Runs until `stopping`: opens a watcher from the stored cursor, applies
+// every page (its effects and its cursor commit together, so a restart
+// resumes exactly), and reopens after a failure with a growing pause
+// (1 s doubling to 60 s).
+void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
+                     const std::atomic<bool>& stopping);
+
+}  // namespace pwsync::gateway
