@@ -56,3 +56,12 @@ declare -A TE_LDAP_PASSWORD=(
 
 # ---- pwsync gateway (certificate only; the gateway is started by tests) ----
 TE_GATEWAY_FQDN=gateway.test.example
+
+# ---- PostgreSQL, the shared store backend ----
+# 127.0.0.1 over TLS (verify-full against the test CA, the certificate names
+# the IP), SCRAM with a password file; the superuser only on the Unix socket.
+TE_PG_IP=127.0.0.1
+TE_PG_PORT=5432
+TE_PG_DB=pwsync
+TE_PG_USER=pwsync
+TE_PG_PASSWORD=Pg-Store-Pw.1

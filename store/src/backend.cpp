@@ -5,7 +5,7 @@
 namespace pwsync::store {
 namespace {
 
-const BackendType* const kBackends[] = {&kLmdbBackend};
+const BackendType* const kBackends[] = {&kLmdbBackend, &kPostgresqlBackend, &kPostgresBackend};
 
 }  // namespace
 

@@ -1,8 +1,8 @@
 // The store's seam: what a storage backend provides. The records, sealing,
 // ESSO rules and audit (the rest of store/src) are written against these
-// interfaces only; store/src/lmdb_backend.cpp is the one implementation
-// today. A second backend (e.g. PostgreSQL) implements Backend and KvTxn
-// and registers a BackendType under its URI scheme; nothing else changes.
+// interfaces only; store/src/lmdb_backend.cpp and store/src/pg_backend.cpp
+// implement them. A backend implements Backend and KvTxn and registers a
+// BackendType under its URI scheme; nothing else changes.
 //
 // The model is a set of named tables of (key, value) byte strings, ordered
 // by key (bytewise), read and written in transactions:
@@ -146,5 +146,8 @@ struct BackendUri {
 Result<BackendUri> resolve_backend(std::string_view uri);
 
 extern const BackendType kLmdbBackend;
+// PostgreSQL (store/src/pg_backend.cpp), under both of libpq's URI schemes.
+extern const BackendType kPostgresqlBackend;
+extern const BackendType kPostgresBackend;
 
 }  // namespace pwsync::store

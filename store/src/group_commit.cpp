@@ -3,6 +3,8 @@
 // changes costs one fsync instead of N. A caller is answered only after the
 // commit (fsync) that holds its writes.
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "impl.h"
@@ -11,8 +13,13 @@ namespace pwsync::store {
 
 namespace {
 
-// How often a unit of work runs before a conflict is reported.
-constexpr int kMaxAttempts = 5;
+// How often a unit of work runs before a conflict is reported, and the
+// pause before each new run: random in [0.5, 1.5) x kFirstPause x 2^(run-1),
+// at most kLongestPause, so that writers that collided (PostgreSQL: a
+// serialization failure) do not collide again at once.
+constexpr int kMaxAttempts = 8;
+constexpr auto kFirstPause = std::chrono::microseconds(2000);
+constexpr auto kLongestPause = std::chrono::microseconds(100'000);
 
 // What the exception being handled says; allocates nothing.
 const char* current_exception_text() noexcept {
@@ -30,7 +37,16 @@ Status Store::transact(std::string_view actor, const std::function<Status(WriteT
     for (int attempt = 1;; ++attempt) {
         Status st = commit_group(actor, fn);
         if (st || st.error().code != Errc::busy || attempt == kMaxAttempts) return st;
+        const auto pause = std::min<std::chrono::microseconds>(kFirstPause * (1 << (attempt - 1)), kLongestPause);
+        std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(pause * (0.5 + impl_->jitter())));
     }
+}
+
+double Store::Impl::jitter() {
+    if (random) return random();
+    std::lock_guard lock(random_mutex);
+    prng ^= prng << 13, prng ^= prng >> 7, prng ^= prng << 17;  // xorshift64
+    return static_cast<double>(prng >> 11) / static_cast<double>(std::uint64_t{1} << 53);
 }
 
 Status Store::commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {

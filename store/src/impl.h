@@ -43,6 +43,10 @@ struct Store::Impl {
     const Dbs& dbs = tables();
     SystemClock system_clock;
     const Clock* clock = nullptr;
+    std::function<double()> random;  // empty: prng below
+    std::mutex random_mutex;
+    std::uint64_t prng = 0;
+    double jitter();  // [0, 1)
 
     GroupCommit group;
 

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "pwsync/handles.h"
 #include "codec.h"
@@ -24,6 +25,9 @@ Result<std::unique_ptr<Store::Impl>> prepare(const StoreOptions& options, Backen
     auto impl = std::make_unique<Store::Impl>();
     impl->key_file = options.key_file.empty() ? uri.type->default_key_file(uri.location) : options.key_file;
     impl->clock = options.clock != nullptr ? options.clock : &impl->system_clock;
+    impl->random = options.random;
+    // Two processes that collided must not draw the same pauses.
+    impl->prng = (std::uint64_t{std::random_device{}()} << 32 | std::random_device{}()) | 1;
     return impl;
 }
 

@@ -3,22 +3,35 @@
 # testenv/netns after sourcing STATE/env.sh; needs $PWSYNC_BIN (build/).
 # shellcheck shell=bash
 
-# gw_setup WORK: a store, pwsyncd.conf and the capture hook in WORK.
+# gw_setup WORK: a store, pwsyncd.conf and the capture hook in WORK. The
+# store is LMDB in WORK, or with PWSYNC_E2E_STORE=postgresql a schema of its
+# own ($GW_PG_SCHEMA) in the test environment's PostgreSQL, with the master
+# key in WORK (the CLI then reads store and key from pwsyncd.conf).
 gw_setup() {
-    local work=$1
+    local work=$1 store key_line=
     GW_WORK=$work
     GW_PWSYNC=$PWSYNC_BIN/cli/pwsync
     GW_PWSYNCD=$PWSYNC_BIN/gateway/pwsyncd
-    export PWSYNC_STORE=$work/store PWSYNC_CONFIG=
+    store=$work/store
+    export PWSYNC_CONFIG=
+    if [[ ${PWSYNC_E2E_STORE:-lmdb} == postgresql ]]; then
+        GW_PG_SCHEMA=gw_$$_$RANDOM
+        printf 'CREATE SCHEMA %s AUTHORIZATION pwsync;\n' "$GW_PG_SCHEMA" |
+            psql -X -q -v ON_ERROR_STOP=1 -d "$PWSYNC_TEST_PG_ADMIN_URI" || return 1
+        store="$PWSYNC_TEST_PG_URI&options=-csearch_path%3D$GW_PG_SCHEMA"
+        key_line="key = $work/master.key"
+        export PWSYNC_CONFIG=$work/pwsyncd.conf
+    fi
+    export PWSYNC_STORE=$store
     export LDAPTLS_CACERT=$PWSYNC_TEST_CA LDAPTLS_REQCERT=demand LDAPRC=/dev/null LDAPCONF=/dev/null
     mkdir -p "$work"
     chmod 0700 "$work"
     (umask 077
      printf '%s' 'Dc1-Capture-Secret-1' >"$work/dc1.secret"
      printf '%s' 'Ldap-Agent-Secret-1' >"$work/agent.secret")
-    "$GW_PWSYNC" init >/dev/null
     cat >"$work/pwsyncd.conf" <<CONF
-store = $work/store
+store = $store
+$key_line
 [listen]
 uri = ldaps://127.0.0.1:1636 ldap://127.0.0.1:1389
 cert = $PWSYNC_TEST_GATEWAY_CERT
@@ -47,6 +60,7 @@ secret-file = $work/dc1.secret
 ca = $PWSYNC_TEST_CA
 timeout = 5
 CONF
+    "$GW_PWSYNC" init >/dev/null || return 1
     # Samba's check password script: one process, pwsync notify in hook mode.
     cat >"$work/hook" <<HOOK
 #!/bin/sh

@@ -38,6 +38,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The test starts from the users' first passwords: after an earlier run in
+# this environment (the other store backend's), AD (whose history would
+# refuse this run's passwords) and slapd go back to their first state.
+GW_WORK=$W
+if ! ldap_bind_ok "$PWSYNC_TEST_DC_URI" "$PWSYNC_TEST_DC_DN_ALICE" "$PWSYNC_TEST_DC_PASSWORD_ALICE" ||
+   ! ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_ALICE" "$PWSYNC_TEST_LDAP_PASSWORD_ALICE"; then
+    "$here/../../testenv/env" reset-directories "$PWSYNC_TESTENV_STATE" >"$W/reset.log" 2>&1 ||
+        { cat "$W/reset.log" >&2; die "could not reset the directories"; }
+fi
 gw_setup "$W/gw" && gw_configure && gw_start || die "could not start the gateway"
 P=$GW_PWSYNC
 AD=$PWSYNC_TEST_DC_URI
@@ -176,7 +185,14 @@ check "clearing must-change-at-next-logon alone is not taken for an uncaptured c
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
 harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
-leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/gw/store")
+store_files=("$W/gw/store")
+if [[ ${PWSYNC_E2E_STORE:-lmdb} == postgresql ]]; then
+    # The database's files, its log, and what a backup of the store holds.
+    "$PWSYNC_TEST_PG_BIN/pg_dump" -d "$PWSYNC_TEST_PG_ADMIN_URI" -n "$GW_PG_SCHEMA" -f "$W/pg_dump.sql"
+    check "pg_dump has the store's mappings" grep -q "pwsync_mappings" "$W/pg_dump.sql"
+    store_files=("$PWSYNC_TEST_PG_DATA" "$PWSYNC_TEST_PG_LOG" "$W/pg_dump.sql")
+fi
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "${store_files[@]}")
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
 check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 

@@ -29,6 +29,29 @@ std::vector<std::string> apps_of(const std::vector<Mapping>& ms) {
     return out;
 }
 
+// LMDB's own files, without the store: drops the schema 3 databases and
+// records schema 2.
+void downgrade_lmdb(const std::string& folder, const std::string& version) {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 32), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, std::size_t{1} << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, folder.c_str(), 0, 0600), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    for (const char* name : {"accounts", "account_names", "mappings_by_guid", "mappings_unresolved"}) {
+        MDB_dbi dbi = 0;
+        ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0) << name;
+        ASSERT_EQ(mdb_drop(txn, dbi, 1), 0) << name;
+    }
+    MDB_dbi settings = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "settings", 0, &settings), 0);
+    MDB_val k{6, const_cast<char*>("schema")}, val{version.size(), const_cast<char*>(version.data())};
+    ASSERT_EQ(mdb_put(txn, settings, &k, &val, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 class AccountsTest : public StoreTest {
 protected:
     void SetUp() override {
@@ -171,28 +194,19 @@ TEST_P(AccountsTest, AnOlderStoreOpensAndMigrates) {
     }
     const std::string folder = store().info().dir;
     store_.reset();
-    // Take the store back to schema 2: without the new databases (LMDB's
-    // own files: the one backend today).
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 32), 0);
-    ASSERT_EQ(mdb_env_set_mapsize(env, std::size_t{1} << 30), 0);
-    ASSERT_EQ(mdb_env_open(env, folder.c_str(), 0, 0600), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    for (const char* name : {"accounts", "account_names", "mappings_by_guid", "mappings_unresolved"}) {
-        MDB_dbi dbi = 0;
-        ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0) << name;
-        ASSERT_EQ(mdb_drop(txn, dbi, 1), 0) << name;
-    }
-    MDB_dbi settings = 0;
-    ASSERT_EQ(mdb_dbi_open(txn, "settings", 0, &settings), 0);
     std::string v;
     codec::put_varint(v, 2);
-    MDB_val k{6, const_cast<char*>("schema")}, val{v.size(), v.data()};
-    ASSERT_EQ(mdb_put(txn, settings, &k, &val, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    // Take the store back to schema 2: without the new tables.
+    if (backend().name == "postgresql") {
+        auto c = pq::connect(folder, {});
+        ASSERT_TRUE(c) << c.error().message;
+        for (const char* name : {"accounts", "account_names", "mappings_by_guid", "mappings_unresolved"})
+            ASSERT_TRUE(pq::run(c->get(), (std::string("DROP TABLE pwsync_") + name).c_str(), "drop")) << name;
+        ASSERT_TRUE(pq::exec(c->get(), "UPDATE pwsync_settings SET v = $2 WHERE k = $1", {"schema", v}, "downgrade"));
+    } else {
+        downgrade_lmdb(folder, v);
+    }
+
 
     auto s = Store::open(options());
     ASSERT_TRUE(s) << s.error().message;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -12,6 +13,9 @@
 
 #include "helpers.h"
 #include "pwsync/store.h"
+#ifdef PWSYNC_STORE_TEST_PG
+#include "store_pg_fixture.h"
+#endif
 
 namespace pwsync::store::testing {
 
@@ -37,12 +41,27 @@ struct BackendCase {
     std::string name;
     // The store URI for a test whose private folder is `dir`.
     std::function<std::string(const std::filesystem::path& dir)> uri;
+    // Where the master key goes, when not the backend's default.
+    std::function<std::string(const std::filesystem::path& dir)> key_file;
+    // Folders that hold the backend's files besides `dir` (leak scans).
+    std::vector<std::string> data_dirs;
 };
 
+// LMDB, or, when the test environment's PostgreSQL is named by
+// PWSYNC_TEST_PG_URI (the store_postgresql integration test), PostgreSQL.
 inline std::vector<BackendCase> backends() {
+#ifdef PWSYNC_STORE_TEST_PG
+    if (const char* pg = std::getenv("PWSYNC_TEST_PG_URI"); pg != nullptr && *pg != '\0') {
+        const char* data = std::getenv("PWSYNC_TEST_PG_DATA");
+        return {{"postgresql", pg_store_uri,
+                 [](const std::filesystem::path& dir) { return (dir / "master.key").string(); },
+                 data != nullptr ? std::vector<std::string>{data} : std::vector<std::string>{}}};
+    }
+#endif
     return {
         // 1 GiB map: the tests stay small.
-        {"lmdb", [](const std::filesystem::path& dir) { return "lmdb:" + (dir / "store").string() + "?map_size=1073741824"; }},
+        {"lmdb", [](const std::filesystem::path& dir) { return "lmdb:" + (dir / "store").string() + "?map_size=1073741824"; },
+         nullptr, {}},
     };
 }
 
@@ -70,8 +89,18 @@ protected:
     Options options() const {
         Options o;
         o.uri = backend().uri(dir_.path());
+        if (backend().key_file) o.key_file = backend().key_file(dir_.path());
         o.clock = &clock_;
         return o;
+    }
+    // Files of the test's folder and of the backend holding `needle`.
+    std::vector<std::string> stored_files_containing(const std::string& needle) const {
+        auto found = test::files_containing(dir_.path(), needle);
+        for (const auto& d : backend().data_dirs) {
+            auto more = test::files_containing(d, needle);
+            found.insert(found.end(), more.begin(), more.end());
+        }
+        return found;
     }
     Store& store() { return *store_; }
     WriteTxn w() {

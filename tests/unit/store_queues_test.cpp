@@ -44,8 +44,8 @@ TEST_P(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
     EXPECT_ERRC(r().job_old_password(b), Errc::not_found);
     EXPECT_EQ(r().jobs("ldap1")->size(), 3u);
     EXPECT_TRUE(r().jobs("other")->empty());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Queued-Password").empty());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Old-Password").empty());
+    EXPECT_TRUE(stored_files_containing("Queued-Password").empty());
+    EXPECT_TRUE(stored_files_containing("Old-Password").empty());
     auto audit = r().audit();
     ASSERT_OK(audit);
     for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("Password"), std::string::npos) << rec.detail;
@@ -135,8 +135,8 @@ TEST_P(QueueTest, PendingCapturesAndMarkers) {
     EXPECT_FALSE(r().marker(MarkerKind::echo, "test\\alice", "Echo-Pass-2", clock_.now())->has_value());
     EXPECT_FALSE(r().marker(MarkerKind::damping, "test\\alice", "Echo-Pass-1", clock_.now())->has_value());
     EXPECT_FALSE(r().marker(MarkerKind::echo, "test\\alice", "Echo-Pass-1", clock_.now() + std::chrono::minutes(11))->has_value());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Pending-Pass").empty());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Echo-Pass").empty());
+    EXPECT_TRUE(stored_files_containing("Pending-Pass").empty());
+    EXPECT_TRUE(stored_files_containing("Echo-Pass").empty());
     {
         auto t = w();
         EXPECT_EQ(*t.purge_markers(clock_.now() + std::chrono::minutes(11)), 1u);

@@ -153,7 +153,7 @@ TEST_P(StoreTest, AdapterSecretsAreSealedAndUpdatable) {
     }
     EXPECT_EQ(r().adapter_secret("ad1", "bind-password")->view(), "Bind-Secret-123");
     EXPECT_EQ(r().adapter("ad1")->secret_properties, std::vector<std::string>{"bind-password"});
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Bind-Secret-123").empty());
+    EXPECT_TRUE(stored_files_containing("Bind-Secret-123").empty());
     {
         auto t = w();
         AdapterUpdate u;
@@ -207,7 +207,7 @@ TEST_P(StoreTest, PrincipalRules) {
     EXPECT_TRUE(*r().verify_principal_secret("DC1", "a-long-enough-secret"));
     EXPECT_FALSE(*r().verify_principal_secret("dc1", "a-long-enough-secreT"));
     EXPECT_EQ(r().principal("ext-agent")->adapter, "ad1");
-    EXPECT_TRUE(test::files_containing(dir_.path(), "a-long-enough-secret").empty());
+    EXPECT_TRUE(stored_files_containing("a-long-enough-secret").empty());
 }
 
 

@@ -1,6 +1,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "store_fixture.h"
@@ -115,8 +116,8 @@ TEST_P(StoreTest, CredentialIsSealedAndNeverInTheFiles) {
     ASSERT_OK(back);
     EXPECT_EQ(back->view(), password);
     EXPECT_TRUE(r().mapping({"RACF", "TEST\\alice"})->has_credential);
-    EXPECT_TRUE(test::files_containing(dir_.path(), password).empty());
-    EXPECT_TRUE(test::files_containing(dir_.path(), "Unmistakable").empty());
+    EXPECT_TRUE(stored_files_containing(password).empty());
+    EXPECT_TRUE(stored_files_containing("Unmistakable").empty());
 }
 
 TEST_P(StoreTest, RevealIsAudited) {
@@ -184,7 +185,10 @@ TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
                     PWSYNC_TRY(t.create_mapping(m));
                     return t.set_mapping_credential({m.app, m.windows}, Secret("pw" + m.windows));
                 });
-                if (!st) ::_exit(12);
+                if (!st) {
+                    std::fprintf(stderr, "child %d: %s\n", k, st.error().message.c_str());
+                    ::_exit(12);
+                }
             }
             ::_exit(0);
         }
@@ -200,11 +204,62 @@ TEST_P(StoreTest, TwoProcessesWriteAtOnce) {
     auto all = r().mappings(f);
     ASSERT_OK(all);
     EXPECT_EQ(all->size(), 2u * kPerProcess);
-    EXPECT_EQ(r().mapping_credential({"SHARED", "p1-user77"})->view(), "pwp1-user77");
+    auto pw = r().mapping_credential({"SHARED", "p1-user77"});
+    ASSERT_OK(pw);
+    EXPECT_EQ(pw->view(), "pwp1-user77");
     auto rep = store().verify();
     ASSERT_OK(rep);
     EXPECT_TRUE(rep->problems.empty());
     EXPECT_EQ(rep->secrets, 2u * kPerProcess + 1);  // + the key check
+}
+
+// Two processes update the SAME records at once (one mapping's credential
+// and the sync switches), each update a unit of work with its audit record:
+// every update is applied (none lost to the other's), each audited once.
+TEST_P(StoreTest, TwoProcessesUpdateTheSameRecordsAndNothingIsLost) {
+    make_app("SHARED");
+    ASSERT_OK(map("SHARED", "TEST\\both", "both"));
+    constexpr int kEach = 40;
+    pid_t kids[2];
+    for (int k = 0; k < 2; ++k) {
+        kids[k] = ::fork();
+        ASSERT_GE(kids[k], 0);
+        if (kids[k] == 0) {
+            auto s = Store::open(options());
+            if (!s) ::_exit(10);
+            for (int i = 0; i < kEach; ++i) {
+                auto st = s->transact("child" + std::to_string(k), [&](WriteTxn& t) -> Status {
+                    PWSYNC_TRY(t.set_mapping_credential({"SHARED", "TEST\\both"},
+                                                        Secret("pw-" + std::to_string(k) + "-" + std::to_string(i))));
+                    return t.set_sync(SyncMode::full, i % 2 == 0);
+                });
+                if (!st) {
+                    std::fprintf(stderr, "child %d: %s\n", k, st.error().message.c_str());
+                    ::_exit(12);
+                }
+            }
+            ::_exit(0);
+        }
+    }
+    for (pid_t pid : kids) {
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0);
+    }
+    auto audit = r().audit(TimePoint{}, 0);
+    ASSERT_OK(audit);
+    int per_child[2] = {0, 0};
+    for (const auto& a : *audit)
+        for (int k = 0; k < 2; ++k)
+            if (a.actor == "child" + std::to_string(k)) ++per_child[k];
+    EXPECT_EQ(per_child[0], 2 * kEach);  // a credential and a switch each time
+    EXPECT_EQ(per_child[1], 2 * kEach);
+    auto last = r().mapping_credential({"SHARED", "TEST\\both"});
+    ASSERT_OK(last);
+    EXPECT_TRUE(last->view() == "pw-0-" + std::to_string(kEach - 1) || last->view() == "pw-1-" + std::to_string(kEach - 1))
+        << last->view();
+    EXPECT_TRUE(store().verify()->problems.empty());
 }
 
 // open(uri) picks the backend by the URI's scheme; a bare folder is LMDB;
@@ -225,14 +280,41 @@ TEST(StoreUri, TheSchemeNamesTheBackend) {
     EXPECT_EQ(plain->info().dir, folder);
     plain = std::unexpected(Error{Errc::internal, "closed"});
 
-    o.uri = "postgresql://db.example/pwsync";
+    o.uri = "nosuch://db.example/pwsync";
     auto unknown = Store::open(o);
     ASSERT_FALSE(unknown);
     EXPECT_EQ(unknown.error().code, Errc::invalid_argument);
-    EXPECT_NE(unknown.error().message.find("postgresql"), std::string::npos);
+    EXPECT_NE(unknown.error().message.find("nosuch"), std::string::npos);
     o.uri = "lmdb:" + folder + "?map_size=lots";
     EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
     o.uri = "";
+    EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
+}
+
+// A PostgreSQL store URI is checked before any connection: no password in
+// it (libpq's password file or a client certificate instead), and a password
+// file that others can read is refused. No server needed: nothing connects.
+TEST(StoreUri, APostgresqlUriWithAPasswordOrAnOpenPasswordFileIsRefused) {
+    test::TempDir dir;
+    Options o;
+    o.key_file = dir.path() + "/master.key";
+    for (const char* uri : {"postgresql://pwsync:Secret-Pw@db.example/pwsync",
+                            "postgres://pwsync@db.example/pwsync?password=Secret-Pw",
+                            "postgresql:///pwsync?host=/nonexistent&password=Secret-Pw"}) {
+        o.uri = uri;
+        for (bool init : {false, true}) {
+            auto r = init ? Store::init(o) : Store::open(o);
+            ASSERT_FALSE(r) << uri;
+            EXPECT_EQ(r.error().code, Errc::invalid_argument) << uri << ": " << r.error().message;
+            EXPECT_NE(r.error().message.find("password file"), std::string::npos) << r.error().message;
+            EXPECT_EQ(r.error().message.find("Secret-Pw"), std::string::npos) << r.error().message;
+        }
+    }
+    const std::string passfile = dir.path() + "/pgpass";
+    test::write_file(passfile, "db.example:5432:pwsync:pwsync:Secret-Pw\n", 0644);
+    o.uri = "postgresql://pwsync@db.example/pwsync?passfile=" + passfile;
+    EXPECT_ERRC(Store::open(o), Errc::permission);
+    o.uri = "postgresql://pwsync@db.example/pwsync?nosuchoption=1";
     EXPECT_ERRC(Store::open(o), Errc::invalid_argument);
 }
 

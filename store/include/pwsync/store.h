@@ -42,6 +42,9 @@ struct StoreOptions {
     std::string uri;
     std::string key_file;                     // empty: the backend's default (LMDB: <folder>/master.key)
     const Clock* clock = nullptr;             // nullptr: the system clock
+    // [0, 1) for the pause before a unit of work runs again after a
+    // serialization conflict; nullptr: a PRNG seeded by the system.
+    std::function<double()> random;
 };
 using Options = StoreOptions;
 

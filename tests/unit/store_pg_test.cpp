@@ -1,0 +1,132 @@
+// PostgreSQL only (run by the store_postgresql integration test; in a unit
+// run without PostgreSQL there is no instance of these tests): conflicts
+// with another writer are retried, a connection killed mid-transaction and
+// a database that refuses writes are errors, never a half or false write.
+#include <algorithm>
+#include <cstdlib>
+
+#include "store_fixture.h"
+
+namespace pwsync::store::testing {
+namespace {
+
+class PgStoreTest : public StoreTest {
+protected:
+    // A connection of our own to the test's store (its schema first).
+    pq::Conn raw() {
+        auto c = pq::connect(store().info().dir, {});
+        EXPECT_TRUE(c) << c.error().message;
+        return c ? std::move(*c) : pq::Conn{};
+    }
+    static App app(const std::string& name) {
+        App a;
+        a.name = name;
+        return a;
+    }
+};
+
+// Another client (an administrator's SQL, which does not take the store's
+// writers' turn) commits a serializable transaction that conflicts with the
+// store's: PostgreSQL fails the store's with SQLSTATE 40001, the store
+// answers busy, Store::transact runs the unit again, and it is applied once.
+TEST_P(PgStoreTest, ASerializationFailureIsRetriedAndAppliedOnce) {
+    auto other = raw();
+    ASSERT_TRUE(other);
+    int runs = 0;
+    auto st = store().transact("tester", [&](WriteTxn& w) -> Status {
+        if (++runs == 1) {
+            // Reads what the store is about to write, writes what the store
+            // has read (the key check, read by every write transaction).
+            PWSYNC_TRY(pq::run(other.get(), "BEGIN ISOLATION LEVEL SERIALIZABLE", "begin"));
+            PWSYNC_TRY(pq::run(other.get(), "SELECT count(*) FROM pwsync_apps", "read"));
+            PWSYNC_ASSIGN(auto u, pq::exec(other.get(), "UPDATE pwsync_settings SET v = v WHERE k = $1",
+                                           {"keycheck"}, "update"));
+            PWSYNC_TRY(pq::run(other.get(), "COMMIT", "commit"));
+        }
+        return w.create_app(app("RETRIED"));
+    });
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(runs, 2);
+    EXPECT_TRUE(r().app("retried"));
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    EXPECT_EQ(std::count_if(audit->begin(), audit->end(), [](const AuditRecord& a) { return a.action == "app.create"; }), 1);
+}
+
+// The server ends the store's session in the middle of a unit of work: a
+// clear, retryable error (unavailable), nothing of the unit stays, and the
+// next unit of work runs on a new connection.
+TEST_P(PgStoreTest, AConnectionKilledMidTransactionLeavesNothingAndIsRetryable) {
+    int runs = 0;
+    auto st = store().transact("tester", [&](WriteTxn& w) -> Status {
+        ++runs;
+        PWSYNC_TRY(w.create_app(app("BEFORE-KILL")));
+        pg_admin({"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE usename = 'pwsync' AND state = 'idle in transaction'"});
+        return w.create_app(app("AFTER-KILL"));
+    });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::unavailable) << st.error().message;
+    EXPECT_NE(st.error().message.find("nothing of the transaction was committed"), std::string::npos)
+        << st.error().message;
+    EXPECT_EQ(runs, 1);
+    EXPECT_ERRC(r().app("BEFORE-KILL"), Errc::not_found);
+    EXPECT_ERRC(r().app("AFTER-KILL"), Errc::not_found);
+    ASSERT_OK(store().transact("tester", [&](WriteTxn& w) { return w.create_app(app("NEXT")); }));
+    EXPECT_TRUE(r().app("NEXT"));
+}
+
+// A database that refuses writes (as a standby does: read-only
+// transactions) is an error for the writer, never a success.
+TEST_P(PgStoreTest, ADatabaseThatRefusesWritesIsAnError) {
+    struct ReadOnly {
+        ReadOnly() { pg_admin({"ALTER ROLE pwsync IN DATABASE pwsync SET default_transaction_read_only = on"}); }
+        ~ReadOnly() { pg_admin({"ALTER ROLE pwsync IN DATABASE pwsync RESET default_transaction_read_only"}); }
+    };
+    {
+        ReadOnly ro;
+        auto s = Store::open(options());  // new sessions get the setting
+        ASSERT_OK(s);
+        auto st = s->transact("tester", [&](WriteTxn& w) { return w.create_app(app("REFUSED")); });
+        ASSERT_FALSE(st);
+        EXPECT_EQ(st.error().code, Errc::refused) << st.error().message;
+        EXPECT_NE(st.error().message.find("read-only"), std::string::npos) << st.error().message;
+    }
+    EXPECT_ERRC(r().app("REFUSED"), Errc::not_found);
+}
+
+// TLS verifies the server's name unless the URI says otherwise: the test
+// server's certificate names 127.0.0.1 only, so "localhost" is refused
+// before any password is sent (libpq's own default would not check).
+TEST_P(PgStoreTest, TlsVerifiesTheServerNameByDefault) {
+    std::string uri = std::getenv("PWSYNC_TEST_PG_URI");
+    const std::string verify = "sslmode=verify-full&";
+    ASSERT_NE(uri.find(verify), std::string::npos) << uri;
+    uri.erase(uri.find(verify), verify.size());
+    uri.replace(uri.find("@127.0.0.1:"), std::string("@127.0.0.1:").size(), "@localhost:");
+    Options o = options();
+    o.uri = uri;
+    auto s = Store::open(o);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+    EXPECT_NE(s.error().message.find("does not match host name"), std::string::npos) << s.error().message;
+}
+
+// The backup command explains that backups are the database's.
+TEST_P(PgStoreTest, BackupIsTheDatabases) {
+    auto st = store().backup(dir_.path() + "/backup");
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message.find("pg_dump"), std::string::npos) << st.error().message;
+}
+
+std::vector<BackendCase> pg_only() {
+    std::vector<BackendCase> out;
+    for (auto& b : backends())
+        if (b.name == "postgresql") out.push_back(b);
+    return out;
+}
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PgStoreTest);
+INSTANTIATE_TEST_SUITE_P(Pg, PgStoreTest, ::testing::ValuesIn(pg_only()), backend_name);
+
+}  // namespace
+}  // namespace pwsync::store::testing
