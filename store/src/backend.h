@@ -10,8 +10,6 @@
 //  - a write transaction sees its own writes and commits atomically and
 //    durably; a backend that serialises writers optimistically fails the
 //    commit with Errc::busy, and Store::transact runs the unit of work again;
-//  - a nested write transaction (group commit) rolls back alone on abort
-//    and merges into its parent on commit;
 //  - sequences hand out increasing identifiers without a row that every
 //    writer reads and rewrites (LMDB, with one writer at a time, keeps its
 //    historical `next-id` row; PostgreSQL would use a SEQUENCE).
@@ -114,9 +112,6 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual Result<std::unique_ptr<KvTxn>> begin(bool write) = 0;
-    // A write transaction nested in `parent` (which must be a write
-    // transaction of this backend).
-    virtual Result<std::unique_ptr<KvTxn>> begin_nested(KvTxn& parent) = 0;
     // A compact, consistent copy into `dest` (a location of this backend).
     virtual Status backup(const std::string& dest) const = 0;
     // What `store info` shows: a folder, a connection name without password.

@@ -50,7 +50,6 @@ public:
     LmdbTxn(lmdb::Txn txn, const std::vector<MDB_dbi>& dbis, bool write)
         : txn_(std::move(txn)), dbis_(dbis), write_(write) {}
 
-    MDB_txn* raw() const { return txn_.get(); }
 
     Result<std::optional<std::string_view>> get(Table t, std::string_view key) const override {
         return lmdb::get(txn_.get(), dbi(t), key);
@@ -127,12 +126,6 @@ public:
     Result<std::unique_ptr<KvTxn>> begin(bool write) override {
         PWSYNC_ASSIGN(auto txn, lmdb::Txn::begin(env_.get(), write));
         return std::make_unique<LmdbTxn>(std::move(txn), dbis_, write);
-    }
-    Result<std::unique_ptr<KvTxn>> begin_nested(KvTxn& parent) override {
-        auto* p = dynamic_cast<LmdbTxn*>(&parent);
-        if (p == nullptr) return fail(Errc::internal, "a nested transaction needs an LMDB parent");
-        PWSYNC_ASSIGN(auto txn, lmdb::Txn::begin_nested(env_.get(), p->raw()));
-        return std::make_unique<LmdbTxn>(std::move(txn), dbis_, true);
     }
     Status backup(const std::string& dest) const override {
         if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)

@@ -69,13 +69,6 @@ Result<Txn> Txn::begin(MDB_env* env, bool write) {
     return t;
 }
 
-Result<Txn> Txn::begin_nested(MDB_env* env, MDB_txn* parent) {
-    Txn t;
-    if (auto st = check(mdb_txn_begin(env, parent, 0, &t.txn_), "cannot begin a nested write transaction"); !st)
-        return std::unexpected(st.error());
-    return t;
-}
-
 Status Txn::commit() {
     if (txn_ == nullptr) return fail(Errc::internal, "commit of a finished transaction");
     const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));

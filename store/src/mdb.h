@@ -47,9 +47,6 @@ public:
     Txn& operator=(Txn&& o) noexcept;
     ~Txn() { abort(); }
     static Result<Txn> begin(MDB_env* env, bool write);
-    // A write transaction nested in `parent`: its commit merges into the
-    // parent, its abort undoes only its own writes.
-    static Result<Txn> begin_nested(MDB_env* env, MDB_txn* parent);
     Status commit();
     void abort() noexcept;
     MDB_txn* get() const noexcept { return txn_; }

@@ -197,7 +197,6 @@ struct Session {
     PgBackend* owner = nullptr;
     pq::Conn conn;
     std::vector<pq::ResultPtr> kept;
-    int savepoints = 0;
 };
 
 class PgBackend final : public Backend {
@@ -225,7 +224,6 @@ public:
     }
 
     Result<std::unique_ptr<KvTxn>> begin(bool write) override;
-    Result<std::unique_ptr<KvTxn>> begin_nested(KvTxn& parent) override;
     Status backup(const std::string&) const override {
         return fail(Errc::invalid_argument,
                     "a PostgreSQL store is backed up by the database: use pg_dump or base backups (pg_basebackup), "
@@ -243,18 +241,10 @@ class PgTxn final : public KvTxn {
 public:
     // A top-level transaction on its own connection.
     PgTxn(std::unique_ptr<Session> s, bool write) : own_(std::move(s)), s_(own_.get()), write_(write) {}
-    // A nested one: a savepoint in the parent's transaction.
-    PgTxn(Session& s, std::string savepoint) : s_(&s), write_(true), savepoint_(std::move(savepoint)) {}
 
     ~PgTxn() override {
         if (active_) {
-            PGconn* c = s_->conn.get();
-            if (savepoint_.empty()) {
-                (void)pq::run(c, "ROLLBACK", "rollback");
-            } else {
-                (void)pq::run(c, ("ROLLBACK TO SAVEPOINT " + savepoint_).c_str(), "rollback to savepoint");
-                (void)pq::run(c, ("RELEASE SAVEPOINT " + savepoint_).c_str(), "release savepoint");
-            }
+            (void)pq::run(s_->conn.get(), "ROLLBACK", "rollback");
         }
         if (own_ && write_ && PQstatus(own_->conn.get()) == CONNECTION_OK)
             (void)pq::run(own_->conn.get(), kWriteUnlock, "cannot end the writer's turn");
@@ -264,7 +254,6 @@ public:
         }
     }
 
-    Session& session() { return *s_; }
 
     Result<std::optional<std::string_view>> get(Table t, std::string_view key) const override {
         PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).get.c_str(), {key}, "cannot read from the store"));
@@ -305,8 +294,6 @@ public:
         if (!active_) return fail(Errc::internal, "commit of a finished transaction");
         active_ = false;
         PGconn* c = conn();
-        if (!savepoint_.empty())
-            return pq::run(c, ("RELEASE SAVEPOINT " + savepoint_).c_str(), "cannot merge a grouped write");
         auto r = pq::exec(c, "COMMIT", {}, "cannot commit to the store");
         if (!r) {
             // Lost during COMMIT: it may or may not have committed. Not
@@ -361,7 +348,6 @@ private:
     std::unique_ptr<Session> own_;
     Session* s_;
     bool write_;
-    std::string savepoint_;
     bool active_ = true;
 };
 
@@ -385,15 +371,6 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
         // failover): once more on a fresh one.
         if (!pooled || attempt > 0 || st.error().code != Errc::unavailable) return std::unexpected(st.error());
     }
-}
-
-Result<std::unique_ptr<KvTxn>> PgBackend::begin_nested(KvTxn& parent) {
-    auto* p = dynamic_cast<PgTxn*>(&parent);
-    if (p == nullptr) return fail(Errc::internal, "a nested transaction needs a PostgreSQL parent");
-    Session& s = p->session();
-    std::string name = "pwsync_sp" + std::to_string(++s.savepoints);
-    PWSYNC_TRY(pq::run(s.conn.get(), ("SAVEPOINT " + name).c_str(), "cannot begin a grouped write"));
-    return std::make_unique<PgTxn>(s, std::move(name));
 }
 
 Result<pq::Conn> connect_checked(const std::string& uri) {
