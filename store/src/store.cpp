@@ -279,7 +279,8 @@ Result<WriteTxn> Store::write(std::string_view actor) {
 
 Status Store::rehearse(std::string_view actor, const std::function<Status(WriteTxn&)>& fn) {
     PWSYNC_ASSIGN(auto w, write(actor));
-    return fn(w);  // the destructor rolls back
+    w.s_->in_unit = true;  // a body's commit() must not make the rehearsal real
+    return fn(w);          // the destructor rolls back
 }
 
 // ----------------------------------------------------------- key rotation

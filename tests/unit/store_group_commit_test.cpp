@@ -149,7 +149,7 @@ TEST_P(StoreTest, ARehearsalSeesItsWritesAndLeavesNothing) {
         m.external = "rehearsed";
         PWSYNC_TRY(w.create_mapping(std::move(m)));
         saw = w.mapping({"LINUX", "rehearsed"}).has_value();
-        return {};
+        return w.commit();  // against the contract: still rolled back
     });
     ASSERT_TRUE(st) << st.error().message;
     EXPECT_TRUE(saw);
