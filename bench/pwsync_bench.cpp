@@ -307,7 +307,7 @@ int cmd_hookcost(const Args& a) {
     return 0;
 }
 
-// core --store DIR --principal P --users FILE(windows accounts) --threads N --workers W --count N
+// core --store URI [--key FILE] --principal P --users FILE(windows accounts) --threads N --workers W --count N
 // The engine and dispatcher in this process over the store at DIR, whose
 // mappings point at a `null` adapter: accepted = committed (fsync'd) jobs,
 // delivered = the outbox emptied again.
@@ -318,6 +318,7 @@ int cmd_core(const Args& a) {
     const std::string tag = a.need("tag"), principal = a.need("principal");
     store::Options so;
     so.uri = a.need("store");
+    so.key_file = a.get("key", "");
     auto s = store::Store::open(so);
     if (!s) throw std::runtime_error(s.error().message);
     gateway::DispatcherOptions dopts;
@@ -354,11 +355,11 @@ int cmd_core(const Args& a) {
     while (seconds_since(t0) < static_cast<double>(a.num("timeout", 120))) {
         auto r = s->read();
         if (r) {
-            auto c = r->counts();
-            if (c) left = c->jobs;
+            auto n = r->queued_jobs();
+            if (n) left = *n;
         }
         if (left == 0) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     const double delivered_s = seconds_since(t0);
     dispatcher.stop();

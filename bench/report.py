@@ -333,6 +333,31 @@ for cpus in ("0", "0,1"):
         w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
 w("")
 
+# 4b the store backends side by side (issue 14: PostgreSQL ≥ 0.8× LMDB)
+if find("core_null_postgresql_cpus_0,1") or find("pwsync_capture_to_slapd_postgresql"):
+    w("## Store backends side by side: LMDB and PostgreSQL (loopback, same run)")
+    w("")
+    w("| figure | LMDB | PostgreSQL | PostgreSQL ÷ LMDB (goal ≥ 0.8) |")
+    w("|---|---|---|---|")
+
+    def side(label, what, key, **kw):
+        a, b = one(what, key, **kw), one(what + "_postgresql", key, **kw)
+        w(f"| {label} | {f(a, 1)} | {f(b, 1)} | {f(b / a, 2) if a and b else '–'} |")
+
+    def core_side(label, cpus, key):
+        a, b = one(f"core_null_cpus_{cpus}", key), one(f"core_null_postgresql_cpus_{cpus}", key)
+        w(f"| {label} | {f(a, 1)} | {f(b, 1)} | {f(b / a, 2) if a and b else '–'} |")
+
+    for cpus in ("0", "0,1"):
+        n = len(cpus.split(","))
+        core_side(f"core accepted and delivered/s, {n} CPU(s)", cpus, "delivered_per_second")
+        core_side(f"core accepted/s, {n} CPU(s)", cpus, "accepted_per_second")
+    for c in (1, 4, 16):
+        side(f"W→E arrived in slapd/s, concurrency {c}", "pwsync_capture_to_slapd", "arrived_per_second", threads=c)
+        side(f"E→W full (AD written)/s, concurrency {c}", "pwsync_full_to_samba", "per_second", threads=c)
+        side(f"partial (store only) accepted/s, concurrency {c}", "pwsync_partial", "per_second", threads=c)
+    w("")
+
 # 5 scale
 w("## Scale")
 w("")

@@ -39,6 +39,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "backend.h"
@@ -237,6 +238,11 @@ private:
     std::vector<pq::Conn> idle_;
 };
 
+// Round trips are what a transaction costs here (each statement waits for
+// the server), and a write transaction holds the writers' turn: so a write
+// is sent with the next statement that needs an answer (a read, the
+// COMMIT), a record read twice is asked once, and the writers' lock travels
+// with BEGIN and its release with COMMIT.
 class PgTxn final : public KvTxn {
 public:
     // A top-level transaction on its own connection.
@@ -246,7 +252,7 @@ public:
         if (active_) {
             (void)pq::run(s_->conn.get(), "ROLLBACK", "rollback");
         }
-        if (own_ && write_ && PQstatus(own_->conn.get()) == CONNECTION_OK)
+        if (own_ && write_ && locked_ && PQstatus(own_->conn.get()) == CONNECTION_OK)
             (void)pq::run(own_->conn.get(), kWriteUnlock, "cannot end the writer's turn");
         if (own_) {
             own_->kept.clear();
@@ -254,19 +260,20 @@ public:
         }
     }
 
-
     Result<std::optional<std::string_view>> get(Table t, std::string_view key) const override {
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).get.c_str(), {key}, "cannot read from the store"));
-        if (PQntuples(r.get()) == 0) return std::optional<std::string_view>{};
-        return std::optional<std::string_view>{keep(std::move(r), 0, 0)};
+        MemoKey mk{static_cast<unsigned>(t), std::string(key)};
+        if (auto it = memo_.find(mk); it != memo_.end()) return it->second;
+        PWSYNC_ASSIGN(auto r, ask(sql(t).get.c_str(), {key}, "cannot read from the store"));
+        std::optional<std::string_view> v;
+        if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
+        memo_.emplace(std::move(mk), v);
+        return v;
     }
     Status put(Table t, std::string_view key, std::string_view value) override {
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).put.c_str(), {key, value}, "cannot write to the store"));
-        return {};
+        return defer(t, key, {sql(t).put.c_str(), {std::string(key), std::string(value)}, "cannot write to the store"});
     }
     Status del(Table t, std::string_view key) override {
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).del.c_str(), {key}, "cannot delete from the store"));
-        return {};
+        return defer(t, key, {sql(t).del.c_str(), {std::string(key)}, "cannot delete from the store"});
     }
     Status rewrite(Table t, const Rewriter& each) override {
         return scan_from(t, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
@@ -276,35 +283,42 @@ public:
         }, {});
     }
     Result<std::optional<std::string>> last_key(Table t) const override {
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).last.c_str(), {}, "cannot read from the store"));
+        PWSYNC_ASSIGN(auto r, ask(sql(t).last.c_str(), {}, "cannot read from the store"));
         if (PQntuples(r.get()) == 0) return std::optional<std::string>{};
         return std::optional<std::string>{std::string(pq::value(r.get(), 0, 0))};
     }
     Result<std::size_t> entries(Table t) const override {
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).count.c_str(), {}, "cannot count the store's records"));
+        PWSYNC_ASSIGN(auto r, ask(sql(t).count.c_str(), {}, "cannot count the store's records"));
         PWSYNC_ASSIGN(auto n, as_u64(pq::value(r.get(), 0, 0), "a count"));
         return static_cast<std::size_t>(n);
     }
     Result<std::uint64_t> next_id(Sequence) override {
         if (!write_) return fail(Errc::internal, "an identifier was asked for in a read transaction");
-        PWSYNC_ASSIGN(auto r, pq::exec(conn(), "SELECT nextval('pwsync_ids')::text", {}, "cannot draw an id"));
+        PWSYNC_ASSIGN(auto r, ask("SELECT nextval('pwsync_ids')::text", {}, "cannot draw an id"));
         return as_u64(pq::value(r.get(), 0, 0), "the next id");
     }
     Status commit() override {
         if (!active_) return fail(Errc::internal, "commit of a finished transaction");
         active_ = false;
-        PGconn* c = conn();
-        auto r = pq::exec(c, "COMMIT", {}, "cannot commit to the store");
-        if (!r) {
-            // Lost during COMMIT: it may or may not have committed. Not
-            // retryable (the unit of work could be applied twice).
-            if (r.error().code == Errc::unavailable)
+        auto batch = std::move(pending_);
+        pending_.clear();
+        const std::size_t writes = batch.size();
+        batch.push_back({"COMMIT", {}, "cannot commit to the store"});
+        if (write_) batch.push_back({kWriteUnlock, {}, "cannot end the writer's turn"});
+        auto answers = pq::exec_batch(conn(), batch);
+        if (write_ && answers.back()) locked_ = false;
+        for (std::size_t i = 0; i <= writes; ++i) {
+            if (answers[i]) continue;
+            // Lost with the COMMIT sent: it may or may not have committed.
+            // Not retryable (the unit of work could be applied twice).
+            if (answers[i].error().code == Errc::unavailable)
                 return fail(Errc::storage, "the connection to PostgreSQL was lost during COMMIT: the transaction may "
-                                           "or may not have been committed (" + r.error().message + ")");
-            return std::unexpected(r.error());
+                                           "or may not have been committed (" + answers[i].error().message + ")");
+            // A write that failed: the COMMIT answered ROLLBACK.
+            return std::unexpected(answers[i].error());
         }
         // A transaction that had failed answers COMMIT with ROLLBACK.
-        if (std::string_view(PQcmdStatus(r->get())) != "COMMIT")
+        if (std::string_view(PQcmdStatus(answers[writes]->get())) != "COMMIT")
             return fail(Errc::storage, "PostgreSQL rolled the transaction back instead of committing it");
         return {};
     }
@@ -318,8 +332,7 @@ protected:
         for (;;) {
             std::vector<std::string_view> params{start};
             if (end) params.push_back(*end);
-            PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).scan[after][end ? 1 : 0].c_str(), params,
-                                           "cannot iterate over the store"));
+            PWSYNC_ASSIGN(auto r, ask(sql(t).scan[after][end ? 1 : 0].c_str(), params, "cannot iterate over the store"));
             const int rows = PQntuples(r.get());
             const PGresult* res = r.get();
             if (rows > 0) keep(std::move(r), 0, 0);
@@ -337,6 +350,11 @@ protected:
 
 private:
     friend class PgBackend;
+    using MemoKey = std::pair<unsigned, std::string>;
+    // Writes waiting for the next round trip; at most this many (a batch is
+    // sent at once, and the server's answers must not fill the socket).
+    static constexpr std::size_t kMaxDeferred = 256;
+
     PGconn* conn() const { return s_->conn.get(); }
     // Keeps `r` until the transaction ends; returns one of its values.
     std::string_view keep(pq::ResultPtr r, int row, int col) const {
@@ -344,11 +362,40 @@ private:
         s_->kept.push_back(std::move(r));
         return v;
     }
+    // A statement whose answer is needed now, sent after the deferred writes.
+    Result<pq::ResultPtr> ask(const char* text, const std::vector<std::string_view>& params, std::string_view what) const {
+        if (pending_.empty()) return pq::exec(conn(), text, params, what);
+        auto batch = std::move(pending_);
+        pending_.clear();
+        batch.push_back({text, {params.begin(), params.end()}, what});
+        auto answers = pq::exec_batch(conn(), batch);
+        for (auto& a : answers)
+            if (!a) return std::unexpected(a.error());
+        return std::move(answers.back());
+    }
+    Status flush() const {
+        if (pending_.empty()) return {};
+        auto batch = std::move(pending_);
+        pending_.clear();
+        for (auto& a : pq::exec_batch(conn(), batch))
+            if (!a) return std::unexpected(a.error());
+        return {};
+    }
+    // A write, sent later; the record is read again from the server.
+    Status defer(Table t, std::string_view key, pq::Statement st) {
+        memo_.erase(MemoKey{static_cast<unsigned>(t), std::string(key)});
+        pending_.push_back(std::move(st));
+        if (pending_.size() >= kMaxDeferred) return flush();
+        return {};
+    }
 
     std::unique_ptr<Session> own_;
     Session* s_;
     bool write_;
     bool active_ = true;
+    bool locked_ = true;  // holds the writers' turn (write transactions)
+    mutable std::vector<pq::Statement> pending_;
+    mutable std::map<MemoKey, std::optional<std::string_view>> memo_;
 };
 
 Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
@@ -357,9 +404,14 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
     for (int attempt = 0;; ++attempt) {
         bool pooled = false;
         PWSYNC_ASSIGN(auto conn, acquire(pooled));
+        // The writers' turn and BEGIN in one round trip (the lock first, so
+        // that the snapshot starts after the previous writer's commit).
+        std::vector<pq::Statement> batch;
+        if (write) batch.push_back({kWriteLock, {}, "cannot wait for the writers' turn"});
+        batch.push_back({begin_sql, {}, "cannot begin a transaction"});
         Status st;
-        if (write) st = pq::run(conn.get(), kWriteLock, "cannot wait for the writers' turn");
-        if (st) st = pq::run(conn.get(), begin_sql, "cannot begin a transaction");
+        for (auto& a : pq::exec_batch(conn.get(), batch))
+            if (!a && st) st = std::unexpected(a.error());
         if (st) {
             auto s = std::make_unique<Session>();
             s->owner = this;

@@ -43,31 +43,87 @@ Result<Conn> connect(const std::string& uri, const std::vector<std::pair<std::st
     return c;
 }
 
-Result<ResultPtr> exec(PGconn* c, const char* sql, const std::vector<std::string_view>& params, std::string_view what) {
+namespace {
+
+// Binary parameters for PQexecParams/PQsendQueryParams.
+struct Params {
     std::vector<const char*> values;
     std::vector<int> lengths, formats;
-    for (auto p : params) {
-        values.push_back(p.data() != nullptr ? p.data() : "");  // empty, not NULL
-        lengths.push_back(static_cast<int>(p.size()));
-        formats.push_back(1);
+    template <class Seq>
+    explicit Params(const Seq& params) {
+        for (const auto& p : params) {
+            values.push_back(p.data() != nullptr ? p.data() : "");  // empty, not NULL
+            lengths.push_back(static_cast<int>(p.size()));
+            formats.push_back(1);
+        }
     }
-    ResultPtr r(PQexecParams(c, sql, static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
-                             formats.data(), 1));
-    const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    int count() const { return static_cast<int>(values.size()); }
+};
+
+bool succeeded(const PGresult* r) {
+    const ExecStatusType st = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+// The error of a failed statement (r may be null: no answer at all).
+Error failure(PGconn* c, const PGresult* r, std::string_view what) {
+    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     Errc code = state != nullptr ? classify(state) : Errc::storage;
     if (PQstatus(c) == CONNECTION_BAD) code = Errc::unavailable;
-    std::string text = r ? trimmed(PQresultErrorMessage(r.get())) : "";
+    std::string text = r != nullptr ? trimmed(PQresultErrorMessage(r)) : "";
     if (text.empty()) text = trimmed(PQerrorMessage(c));
     if (code == Errc::unavailable) text += " (the connection was lost; nothing of the transaction was committed)";
-    return fail(code, std::string(what) + ": " + text);
+    return Error{code, std::string(what) + ": " + text};
+}
+
+}  // namespace
+
+Result<ResultPtr> exec(PGconn* c, const char* sql, const std::vector<std::string_view>& params, std::string_view what) {
+    const Params p(params);
+    ResultPtr r(PQexecParams(c, sql, p.count(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(), 1));
+    if (succeeded(r.get())) return r;
+    return std::unexpected(failure(c, r.get(), what));
 }
 
 Status run(PGconn* c, const char* sql, std::string_view what) {
     PWSYNC_ASSIGN(auto r, exec(c, sql, {}, what));
     (void)r;
     return {};
+}
+
+std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch) {
+    std::vector<Result<ResultPtr>> out;
+    if (batch.size() == 1) {
+        const auto& s = batch.front();
+        out.push_back(exec(c, s.sql, {s.params.begin(), s.params.end()}, s.what));
+        return out;
+    }
+    if (batch.empty()) return out;
+    const bool piped = PQenterPipelineMode(c) == 1;
+    std::size_t sent = 0;
+    for (const auto& s : batch) {
+        if (!piped) break;
+        const Params p(s.params);
+        if (PQsendQueryParams(c, s.sql, p.count(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(), 1) != 1 ||
+            PQpipelineSync(c) != 1)
+            break;
+        ++sent;
+    }
+    for (std::size_t i = 0; i < sent; ++i) {
+        if (PQstatus(c) == CONNECTION_BAD) break;
+        ResultPtr r(PQgetResult(c));
+        out.push_back(succeeded(r.get()) ? Result<ResultPtr>{std::move(r)}
+                                         : std::unexpected(failure(c, r.get(), batch[i].what)));
+        // Then the end of its results (a null) and its Sync.
+        while (PQstatus(c) != CONNECTION_BAD) {
+            ResultPtr rest(PQgetResult(c));
+            if (rest && PQresultStatus(rest.get()) == PGRES_PIPELINE_SYNC) break;
+        }
+    }
+    // Not sent, or no answer: the connection's error.
+    while (out.size() < batch.size()) out.push_back(std::unexpected(failure(c, nullptr, batch[out.size()].what)));
+    if (piped && PQstatus(c) != CONNECTION_BAD) (void)PQexitPipelineMode(c);
+    return out;
 }
 
 }  // namespace pwsync::store::pq

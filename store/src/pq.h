@@ -35,6 +35,19 @@ Result<ResultPtr> exec(PGconn* c, const char* sql, const std::vector<std::string
 // A statement without parameters (BEGIN, SAVEPOINT, DDL).
 Status run(PGconn* c, const char* sql, std::string_view what);
 
+// One statement of a batch, with copies of its parameters (a batch is sent
+// later than its statements are made).
+struct Statement {
+    const char* sql = nullptr;
+    std::vector<std::string> params;
+    std::string_view what;  // for the error message
+};
+// Sends every statement before reading any answer (libpq's pipeline mode,
+// a Sync after each, so each runs as it would alone): one round trip for
+// all. One answer per statement, in order (a statement after a failed one
+// inside a transaction fails too, as it would alone).
+std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch);
+
 // A bytea column of a binary result.
 inline std::string_view value(const PGresult* r, int row, int col) {
     return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};

@@ -100,4 +100,6 @@ Result<Counts> ReadTxn::counts() const {
     return c;
 }
 
+Result<std::size_t> ReadTxn::queued_jobs() const { return s_->kv().entries(s_->db().outbox); }
+
 }  // namespace pwsync::store

@@ -189,7 +189,7 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
 }
 
 Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
-                       std::string_view skip_adapter, std::size_t& queued) {
+                       std::string_view skip_adapter, std::size_t& queued, const std::vector<store::Mapping>* known) {
     const TimePoint t = now();
     const std::string key = canonical(w, account);
     PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
@@ -199,7 +199,11 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
     PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
     PWSYNC_ASSIGN(auto sync, w.sync_settings());
     if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
-    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    std::vector<store::Mapping> read;
+    if (known == nullptr) {
+        PWSYNC_ASSIGN(read, mappings_of(w, account));
+    }
+    const auto& mappings = known != nullptr ? *known : read;
     for (const auto& m : mappings) {
         // Every mapping left out is accounted for in the audit.
         auto skip = [&](const std::string& why) { return w.audit("change.not-sent", m.app + "/" + m.windows, why); };
@@ -271,7 +275,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued));
+            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
         return {};

@@ -95,9 +95,12 @@ private:
     ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password);
     ChangeResult from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
                               const Secret& password);
-    // Damping, echo, fan-out; inside the caller's transaction.
+    // Damping, echo, fan-out; inside the caller's transaction. `known`: the
+    // account's mappings when the caller read them in this transaction (a
+    // read less per change: a round trip on PostgreSQL).
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
-                   std::string_view skip_adapter, std::size_t& queued);
+                   std::string_view skip_adapter, std::size_t& queued,
+                   const std::vector<store::Mapping>* known = nullptr);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
     // The watcher saw a change: inside the caller's transaction.
     Status password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued);

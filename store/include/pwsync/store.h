@@ -303,6 +303,9 @@ public:
 
     Result<std::vector<AuditRecord>> audit(TimePoint since = {}, std::size_t limit = 0) const;
     Result<Counts> counts() const;
+    // Jobs in the outbox (counts().jobs without counting the other tables,
+    // which on PostgreSQL means reading them).
+    Result<std::size_t> queued_jobs() const;
 
     // Gateway state.
     Result<Job> job(std::uint64_t id) const;
