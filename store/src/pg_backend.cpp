@@ -37,6 +37,7 @@
 // that never fails that way, and never waits for the writers' lock.
 #include <sys/stat.h>
 
+#include <bitset>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -102,32 +103,50 @@ const std::vector<std::pair<std::string, std::string>>& connect_defaults() {
 }
 
 // The statements of one table: fixed text, built from the table's name in
-// kDatabases (never from a value); every value is a parameter.
-struct TableSql {
-    std::string get, put, del, last, count;
-    // Scans: from a key (>=) or after one (>), up to an end key or open.
-    std::string scan[2][2];
+// kDatabases (never from a value); every value is a parameter. Each is a
+// prepared statement of its own, prepared on a connection the first time
+// it is used there (parsed and planned once, not at every use).
+struct Query {
+    std::string text, name;
+    unsigned id = 0;  // its bit in Session::prepared
 };
+struct TableSql {
+    Query get, put, del, last, count;
+    // Scans: from a key (>=) or after one (>), up to an end key or open.
+    Query scan[2][2];
+};
+constexpr std::size_t kQueriesPerTable = 9;
+constexpr std::size_t kMaxQueries = 512;
 
 std::vector<TableSql> make_sql() {
+    static_assert(kQueriesPerTable * 32 <= kMaxQueries);
     std::vector<TableSql> out;
+    unsigned id = 0;
+    auto q = [&id](std::string text) {
+        Query r{std::move(text), "pwsync_q" + std::to_string(id), id};
+        ++id;
+        return r;
+    };
     for (std::size_t i = 0; i < kDatabaseCount; ++i) {
         const std::string t = std::string(kTablePrefix) + kDatabases[i].name;
         TableSql s;
-        s.get = "SELECT v FROM " + t + " WHERE k = $1";
-        s.put = "INSERT INTO " + t + " (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
-        s.del = "DELETE FROM " + t + " WHERE k = $1";
-        s.last = "SELECT k FROM " + t + " ORDER BY k DESC LIMIT 1";
-        s.count = "SELECT count(*)::text FROM " + t;
+        s.get = q("SELECT v FROM " + t + " WHERE k = $1");
+        s.put = q("INSERT INTO " + t + " (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v");
+        s.del = q("DELETE FROM " + t + " WHERE k = $1");
+        s.last = q("SELECT k FROM " + t + " ORDER BY k DESC LIMIT 1");
+        s.count = q("SELECT count(*)::text FROM " + t);
         const std::string limit = " ORDER BY k LIMIT " + std::to_string(kScanPage);
         for (int after = 0; after < 2; ++after)
             for (int bounded = 0; bounded < 2; ++bounded)
-                s.scan[after][bounded] = "SELECT k, v FROM " + t + " WHERE k " + (after ? ">" : ">=") + " $1" +
-                                         (bounded ? " AND k < $2" : "") + limit;
+                s.scan[after][bounded] = q("SELECT k, v FROM " + t + " WHERE k " + (after ? ">" : ">=") + " $1" +
+                                           (bounded ? " AND k < $2" : "") + limit);
         out.push_back(std::move(s));
     }
     return out;
 }
+
+// The id sequence's next value.
+const Query kNextId{"SELECT nextval('pwsync_ids')::text", "pwsync_qnext", kMaxQueries - 1};
 
 const TableSql& sql(Table t) {
     static const std::vector<TableSql> all = make_sql();
@@ -197,31 +216,39 @@ class PgBackend;
 struct Session {
     PgBackend* owner = nullptr;
     pq::Conn conn;
+    std::bitset<kMaxQueries> prepared;  // the queries prepared on conn
     std::vector<pq::ResultPtr> kept;
+};
+
+// A connection waiting in the pool, and what is prepared on it.
+struct Idle {
+    pq::Conn conn;
+    std::bitset<kMaxQueries> prepared;
 };
 
 class PgBackend final : public Backend {
 public:
     explicit PgBackend(std::string uri) : uri_(std::move(uri)) {}
 
-    Result<pq::Conn> acquire(bool& pooled) {
+    Result<Idle> acquire(bool& pooled) {
         {
             std::lock_guard lock(mutex_);
             if (!idle_.empty()) {
-                pq::Conn c = std::move(idle_.back());
+                Idle c = std::move(idle_.back());
                 idle_.pop_back();
                 pooled = true;
                 return c;
             }
         }
         pooled = false;
-        return pq::connect(uri_, connect_defaults());
+        PWSYNC_ASSIGN(auto c, pq::connect(uri_, connect_defaults()));
+        return Idle{std::move(c), {}};
     }
     // Keeps a healthy connection for the next transaction.
-    void release(pq::Conn c) {
+    void release(pq::Conn c, std::bitset<kMaxQueries> prepared = {}) {
         if (!c || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE) return;
         std::lock_guard lock(mutex_);
-        idle_.push_back(std::move(c));
+        idle_.push_back(Idle{std::move(c), prepared});
     }
 
     Result<std::unique_ptr<KvTxn>> begin(bool write) override;
@@ -235,7 +262,7 @@ public:
 private:
     std::string uri_;
     std::mutex mutex_;
-    std::vector<pq::Conn> idle_;
+    std::vector<Idle> idle_;
 };
 
 // Round trips are what a transaction costs here (each statement waits for
@@ -256,24 +283,24 @@ public:
             (void)pq::run(own_->conn.get(), kWriteUnlock, "cannot end the writer's turn");
         if (own_) {
             own_->kept.clear();
-            own_->owner->release(std::move(own_->conn));
+            own_->owner->release(std::move(own_->conn), own_->prepared);
         }
     }
 
     Result<std::optional<std::string_view>> get(Table t, std::string_view key) const override {
         MemoKey mk{static_cast<unsigned>(t), std::string(key)};
         if (auto it = memo_.find(mk); it != memo_.end()) return it->second;
-        PWSYNC_ASSIGN(auto r, ask(sql(t).get.c_str(), {key}, "cannot read from the store"));
+        PWSYNC_ASSIGN(auto r, ask(sql(t).get, {key}, "cannot read from the store"));
         std::optional<std::string_view> v;
         if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
         memo_.emplace(std::move(mk), v);
         return v;
     }
     Status put(Table t, std::string_view key, std::string_view value) override {
-        return defer(t, key, {sql(t).put.c_str(), {std::string(key), std::string(value)}, "cannot write to the store"});
+        return defer(t, key, statement(sql(t).put, {std::string(key), std::string(value)}, "cannot write to the store"));
     }
     Status del(Table t, std::string_view key) override {
-        return defer(t, key, {sql(t).del.c_str(), {std::string(key)}, "cannot delete from the store"});
+        return defer(t, key, statement(sql(t).del, {std::string(key)}, "cannot delete from the store"));
     }
     Status rewrite(Table t, const Rewriter& each) override {
         return scan_from(t, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
@@ -283,18 +310,18 @@ public:
         }, {});
     }
     Result<std::optional<std::string>> last_key(Table t) const override {
-        PWSYNC_ASSIGN(auto r, ask(sql(t).last.c_str(), {}, "cannot read from the store"));
+        PWSYNC_ASSIGN(auto r, ask(sql(t).last, {}, "cannot read from the store"));
         if (PQntuples(r.get()) == 0) return std::optional<std::string>{};
         return std::optional<std::string>{std::string(pq::value(r.get(), 0, 0))};
     }
     Result<std::size_t> entries(Table t) const override {
-        PWSYNC_ASSIGN(auto r, ask(sql(t).count.c_str(), {}, "cannot count the store's records"));
+        PWSYNC_ASSIGN(auto r, ask(sql(t).count, {}, "cannot count the store's records"));
         PWSYNC_ASSIGN(auto n, as_u64(pq::value(r.get(), 0, 0), "a count"));
         return static_cast<std::size_t>(n);
     }
     Result<std::uint64_t> next_id(Sequence) override {
         if (!write_) return fail(Errc::internal, "an identifier was asked for in a read transaction");
-        PWSYNC_ASSIGN(auto r, ask("SELECT nextval('pwsync_ids')::text", {}, "cannot draw an id"));
+        PWSYNC_ASSIGN(auto r, ask(kNextId, {}, "cannot draw an id"));
         return as_u64(pq::value(r.get(), 0, 0), "the next id");
     }
     Status commit() override {
@@ -305,7 +332,7 @@ public:
         const std::size_t writes = batch.size();
         batch.push_back({"COMMIT", {}, "cannot commit to the store"});
         if (write_) batch.push_back({kWriteUnlock, {}, "cannot end the writer's turn"});
-        auto answers = pq::exec_batch(conn(), batch);
+        auto answers = send(batch);
         if (write_ && answers.back()) locked_ = false;
         for (std::size_t i = 0; i <= writes; ++i) {
             if (answers[i]) continue;
@@ -332,7 +359,7 @@ protected:
         for (;;) {
             std::vector<std::string_view> params{start};
             if (end) params.push_back(*end);
-            PWSYNC_ASSIGN(auto r, ask(sql(t).scan[after][end ? 1 : 0].c_str(), params, "cannot iterate over the store"));
+            PWSYNC_ASSIGN(auto r, ask(sql(t).scan[after][end ? 1 : 0], params, "cannot iterate over the store"));
             const int rows = PQntuples(r.get());
             const PGresult* res = r.get();
             if (rows > 0) keep(std::move(r), 0, 0);
@@ -362,13 +389,31 @@ private:
         s_->kept.push_back(std::move(r));
         return v;
     }
+    // A statement of `q`, prepared first if this connection has not yet.
+    pq::Statement statement(const Query& q, std::vector<std::string> params, std::string_view what) const {
+        return {q.text.c_str(), std::move(params), what, q.name.c_str(), !s_->prepared.test(q.id), q.id};
+    }
+    // Sends a batch and notes what got prepared on the connection (a query
+    // twice in one batch is prepared by the first).
+    std::vector<Result<pq::ResultPtr>> send(std::vector<pq::Statement>& batch) const {
+        std::bitset<kMaxQueries> asked;
+        for (auto& st : batch) {
+            if (!st.prepare) continue;
+            if (asked.test(st.tag)) st.prepare = false;
+            asked.set(st.tag);
+        }
+        std::vector<bool> ready;
+        auto answers = pq::exec_batch(conn(), batch, &ready);
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            if (batch[i].prepare && ready[i]) s_->prepared.set(batch[i].tag);
+        return answers;
+    }
     // A statement whose answer is needed now, sent after the deferred writes.
-    Result<pq::ResultPtr> ask(const char* text, const std::vector<std::string_view>& params, std::string_view what) const {
-        if (pending_.empty()) return pq::exec(conn(), text, params, what);
+    Result<pq::ResultPtr> ask(const Query& q, const std::vector<std::string_view>& params, std::string_view what) const {
         auto batch = std::move(pending_);
         pending_.clear();
-        batch.push_back({text, {params.begin(), params.end()}, what});
-        auto answers = pq::exec_batch(conn(), batch);
+        batch.push_back(statement(q, {params.begin(), params.end()}, what));
+        auto answers = send(batch);
         for (auto& a : answers)
             if (!a) return std::unexpected(a.error());
         return std::move(answers.back());
@@ -377,7 +422,7 @@ private:
         if (pending_.empty()) return {};
         auto batch = std::move(pending_);
         pending_.clear();
-        for (auto& a : pq::exec_batch(conn(), batch))
+        for (auto& a : send(batch))
             if (!a) return std::unexpected(a.error());
         return {};
     }
@@ -403,7 +448,8 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
         write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     for (int attempt = 0;; ++attempt) {
         bool pooled = false;
-        PWSYNC_ASSIGN(auto conn, acquire(pooled));
+        PWSYNC_ASSIGN(auto idle, acquire(pooled));
+        pq::Conn conn = std::move(idle.conn);
         // The writers' turn and BEGIN in one round trip (the lock first, so
         // that the snapshot starts after the previous writer's commit).
         std::vector<pq::Statement> batch;
@@ -416,6 +462,7 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
             auto s = std::make_unique<Session>();
             s->owner = this;
             s->conn = std::move(conn);
+            s->prepared = idle.prepared;
             return std::make_unique<PgTxn>(std::move(s), write);
         }
         // The connection is dropped (with its lock, if it got it).

@@ -91,34 +91,58 @@ Status run(PGconn* c, const char* sql, std::string_view what) {
     return {};
 }
 
-std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch) {
+std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch, std::vector<bool>* prepared) {
     std::vector<Result<ResultPtr>> out;
-    if (batch.size() == 1) {
+    if (prepared != nullptr) prepared->assign(batch.size(), false);
+    if (batch.empty()) return out;
+    if (batch.size() == 1 && !batch.front().prepare) {
         const auto& s = batch.front();
-        out.push_back(exec(c, s.sql, {s.params.begin(), s.params.end()}, s.what));
+        if (s.name == nullptr) {
+            out.push_back(exec(c, s.sql, {s.params.begin(), s.params.end()}, s.what));
+        } else {
+            const Params p(s.params);
+            ResultPtr r(PQexecPrepared(c, s.name, p.count(), p.values.data(), p.lengths.data(), p.formats.data(), 1));
+            out.push_back(succeeded(r.get()) ? Result<ResultPtr>{std::move(r)}
+                                             : std::unexpected(failure(c, r.get(), s.what)));
+        }
         return out;
     }
-    if (batch.empty()) return out;
     const bool piped = PQenterPipelineMode(c) == 1;
-    std::size_t sent = 0;
+    // What was sent for each statement: a Parse (prepare), the statement.
+    std::vector<std::pair<bool, bool>> sent;
     for (const auto& s : batch) {
         if (!piped) break;
         const Params p(s.params);
-        if (PQsendQueryParams(c, s.sql, p.count(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(), 1) != 1 ||
-            PQpipelineSync(c) != 1)
-            break;
-        ++sent;
+        const bool parse = s.name != nullptr && s.prepare;
+        if (parse && (PQsendPrepare(c, s.name, s.sql, p.count(), nullptr) != 1 || PQpipelineSync(c) != 1)) break;
+        const bool stmt =
+            (s.name != nullptr
+                 ? PQsendQueryPrepared(c, s.name, p.count(), p.values.data(), p.lengths.data(), p.formats.data(), 1)
+                 : PQsendQueryParams(c, s.sql, p.count(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(),
+                                     1)) == 1 &&
+            PQpipelineSync(c) == 1;
+        sent.emplace_back(parse, stmt);
+        if (!stmt) break;
     }
-    for (std::size_t i = 0; i < sent; ++i) {
-        if (PQstatus(c) == CONNECTION_BAD) break;
+    // One answer: its result, the end of its results (a null), its Sync.
+    auto answer = [c]() -> ResultPtr {
         ResultPtr r(PQgetResult(c));
-        out.push_back(succeeded(r.get()) ? Result<ResultPtr>{std::move(r)}
-                                         : std::unexpected(failure(c, r.get(), batch[i].what)));
-        // Then the end of its results (a null) and its Sync.
         while (PQstatus(c) != CONNECTION_BAD) {
             ResultPtr rest(PQgetResult(c));
             if (rest && PQresultStatus(rest.get()) == PGRES_PIPELINE_SYNC) break;
         }
+        return r;
+    };
+    for (std::size_t i = 0; i < sent.size() && PQstatus(c) != CONNECTION_BAD; ++i) {
+        const auto [parse, stmt] = sent[i];
+        if (parse) {
+            const bool ready = succeeded(answer().get());
+            if (prepared != nullptr) (*prepared)[i] = ready;
+        }
+        if (!stmt || PQstatus(c) == CONNECTION_BAD) break;
+        ResultPtr r = answer();
+        out.push_back(succeeded(r.get()) ? Result<ResultPtr>{std::move(r)}
+                                         : std::unexpected(failure(c, r.get(), batch[i].what)));
     }
     // Not sent, or no answer: the connection's error.
     while (out.size() < batch.size()) out.push_back(std::unexpected(failure(c, nullptr, batch[out.size()].what)));

@@ -40,13 +40,19 @@ Status run(PGconn* c, const char* sql, std::string_view what);
 struct Statement {
     const char* sql = nullptr;
     std::vector<std::string> params;
-    std::string_view what;  // for the error message
+    std::string_view what;       // for the error message
+    const char* name = nullptr;  // run as this prepared statement (whose text is sql)
+    bool prepare = false;        // prepare it first (not yet on this connection)
+    unsigned tag = 0;            // the caller's own number for it
 };
 // Sends every statement before reading any answer (libpq's pipeline mode,
 // a Sync after each, so each runs as it would alone): one round trip for
 // all. One answer per statement, in order (a statement after a failed one
 // inside a transaction fails too, as it would alone).
-std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch);
+// `prepared`, when given, gets for each statement that asked to be
+// prepared whether that succeeded (false for the others).
+std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement>& batch,
+                                          std::vector<bool>* prepared = nullptr);
 
 // A bytea column of a binary result.
 inline std::string_view value(const PGresult* r, int row, int col) {
