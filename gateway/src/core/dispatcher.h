@@ -45,9 +45,9 @@ public:
 
     void add_builtin(const std::string& name, BuiltinTarget target);
 
-    // One synchronous pass: supersede, deliver every job due now, record the
-    // outcomes (all in one transaction). Returns how many deliveries were
-    // attempted.
+    // One synchronous pass: supersede (one transaction when there is any),
+    // deliver every job due now, record all their outcomes in one
+    // transaction. Returns how many deliveries were attempted.
     Result<std::size_t> run_once();
 
     // Threaded mode: a scheduler and `workers` delivery threads. Workers
