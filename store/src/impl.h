@@ -2,6 +2,7 @@
 // tables, the key ring, and the state behind a transaction handle.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -49,6 +50,7 @@ struct Store::Impl {
     double jitter();  // [0, 1)
 
     GroupCommit group;
+    std::atomic<std::uint64_t> commits{0};  // Store::commits()
 
     mutable std::mutex key_mutex;
     mutable std::shared_ptr<const crypto::KeyRing> ring;

@@ -244,6 +244,8 @@ StoreInfo Store::info() const {
     return StoreInfo{kSchemaVersion, impl_->keys()->current, impl_->dir, impl_->key_file};
 }
 
+std::uint64_t Store::commits() const { return impl_->commits.load(); }
+
 // ------------------------------------------------------------ transactions
 
 Result<ReadTxn> Store::read() const {

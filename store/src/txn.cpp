@@ -16,7 +16,9 @@ Status WriteTxn::commit() {
     // Inside Store::transact the store commits once every body of the
     // batch has run; the contract says a body does not commit.
     if (s_->in_unit) return {};
-    return s_->kv().commit();
+    PWSYNC_TRY(s_->kv().commit());
+    ++s_->store->commits;
+    return {};
 }
 
 const char* sync_mode_name(SyncMode m) noexcept {

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <sstream>
 
 #include "backoff.h"
@@ -59,12 +62,26 @@ protected:
             ASSERT_TRUE(w->create_mapping(m));
         }
         ASSERT_TRUE(w->commit());
-        DispatcherOptions opts;
-        opts.factory = make_adapter;
-        opts.clock = &clock_;
-        opts.random = [] { return 0.5; };
-        opts.idle_poll = std::chrono::milliseconds(50);
-        dispatcher_.emplace(*store_, opts);
+        opts_.factory = make_adapter;
+        opts_.clock = &clock_;
+        opts_.random = [] { return 0.5; };
+        opts_.idle_poll = std::chrono::milliseconds(50);
+        dispatcher_.emplace(*store_, opts_);
+    }
+
+    // The adapter "ext" becomes `deliver` (in this process, not the script).
+    void use_adapter(std::function<DeliveryResult(const Delivery&)> deliver) {
+        struct Fn final : Adapter {
+            std::function<DeliveryResult(const Delivery&)> fn;
+            DeliveryResult deliver(const Delivery& d) override { return fn(d); }
+        };
+        dispatcher_.reset();
+        opts_.factory = [deliver](const AdapterContext&) -> Result<std::unique_ptr<Adapter>> {
+            auto a = std::make_unique<Fn>();
+            a->fn = deliver;
+            return a;
+        };
+        dispatcher_.emplace(*store_, opts_);
     }
 
     std::uint64_t enqueue(int user, const std::string& pw, const Secret* old = nullptr) {
@@ -97,6 +114,7 @@ protected:
     test::TempDir dir_;
     ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
     std::optional<store::Store> store_;
+    DispatcherOptions opts_;
     std::optional<Dispatcher> dispatcher_;
 };
 
@@ -258,6 +276,104 @@ TEST_F(DispatcherTest, ThreadedDeliveryKeepsTheLastPasswordPerAccount) {
     }
     EXPECT_EQ(last_round.size(), 20u);
     EXPECT_TRUE(store_->verify()->problems.empty());
+}
+
+// The outcomes of a pass's deliveries share one commit (one fsync), not
+// one each.
+TEST_F(DispatcherTest, TheOutcomesOfAPassShareOneCommit) {
+    for (int u = 0; u < 4; ++u) enqueue(u, "Batch-Pass-" + std::to_string(u));
+    const std::uint64_t before = store_->commits();
+    EXPECT_EQ(run(), 4u);  // concurrency 4: all four in one pass
+    EXPECT_EQ(store_->commits() - before, 1u);
+    EXPECT_TRUE(r().jobs()->empty());
+    for (int u = 0; u < 4; ++u)
+        EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\u" + std::to_string(u)})->view(), "Batch-Pass-" + std::to_string(u));
+    EXPECT_EQ(log().size(), 4u);
+}
+
+// A job dropped by an admin while it was being sent: its outcome is
+// skipped, and the other outcomes of the same commit (done, retry,
+// permanent) are all recorded.
+TEST_F(DispatcherTest, AnOutcomeWhoseJobWasDroppedCostsTheOthersNothing) {
+    use_adapter([this](const Delivery& d) -> DeliveryResult {
+        if (d.external == "u1") {
+            auto w = store_->write("admin");
+            EXPECT_TRUE(w && w->job_dead(d.change_id, "dropped by an admin") && w->commit());
+            return {Outcome::done, "set"};
+        }
+        if (d.external == "u2") return {Outcome::retry, "busy"};
+        if (d.external == "u3") return {Outcome::permanent, "no such user"};
+        return {Outcome::done, "set"};
+    });
+    std::vector<std::uint64_t> ids;
+    for (int u = 0; u < 4; ++u) ids.push_back(enqueue(u, "Mixed-Pass-" + std::to_string(u)));
+    const std::uint64_t before = store_->commits();
+    EXPECT_EQ(run(), 4u);
+    EXPECT_EQ(store_->commits() - before, 2u);  // the admin's drop, then every outcome
+    EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\u0"})->view(), "Mixed-Pass-0");
+    EXPECT_FALSE(r().mapping({"LINUX", "TEST\\u1"})->has_credential);
+    auto retried = r().job(ids[2]);
+    ASSERT_TRUE(retried);
+    EXPECT_EQ(retried->attempts, 1u);
+    EXPECT_EQ(retried->last_error, "busy");
+    std::map<std::uint64_t, std::string> reasons;
+    auto dead = r().dead_letters();
+    ASSERT_TRUE(dead);
+    for (const auto& d : *dead) reasons[d.job.id] = d.reason;
+    EXPECT_EQ(reasons, (std::map<std::uint64_t, std::string>{{ids[1], "dropped by an admin"}, {ids[3], "no such user"}}));
+    EXPECT_EQ(r().jobs()->size(), 1u);
+}
+
+// stop() waits for a delivery in progress and records its outcome.
+TEST_F(DispatcherTest, StopRecordsTheOutcomeOfADeliveryInProgress) {
+    std::atomic<bool> entered{false};
+    use_adapter([&entered](const Delivery&) -> DeliveryResult {
+        entered = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        return {Outcome::done, "set"};
+    });
+    const auto id = enqueue(5, "Late-Pass-5");
+    dispatcher_->start();
+    dispatcher_->wake();
+    for (int i = 0; i < 400 && !entered; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(entered);
+    dispatcher_->stop();
+    EXPECT_FALSE(r().job(id));
+    EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\u5"})->view(), "Late-Pass-5");
+}
+
+// Many workers, outcomes recorded in shared commits: per account the
+// deliveries still come in the order of the changes, and the last lands.
+TEST_F(DispatcherTest, ConcurrentWorkersKeepTheOrderPerAccount) {
+    std::mutex mutex;
+    std::map<std::string, std::vector<int>> seen;  // external -> rounds delivered, in order
+    use_adapter([&](const Delivery& d) -> DeliveryResult {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        const std::string pw(d.password->view());
+        std::lock_guard lock(mutex);
+        seen[d.external].push_back(std::stoi(pw.substr(pw.find("-round") + 6)));
+        return {Outcome::done, "set"};
+    });
+    dispatcher_.reset();
+    opts_.workers = 8;
+    dispatcher_.emplace(*store_, opts_);
+    dispatcher_->start();
+    for (int round = 0; round < 8; ++round)
+        for (int u = 0; u < 20; ++u) {
+            enqueue(u, "P" + std::to_string(u) + "-round" + std::to_string(round));
+            dispatcher_->wake();
+        }
+    for (int i = 0; i < 400 && !r().jobs()->empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    dispatcher_->stop();
+    EXPECT_TRUE(r().jobs()->empty());
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(seen.size(), 20u);
+    for (const auto& [external, rounds] : seen) {
+        EXPECT_TRUE(std::is_sorted(rounds.begin(), rounds.end()) &&
+                    std::adjacent_find(rounds.begin(), rounds.end()) == rounds.end()) << external;
+        EXPECT_EQ(rounds.back(), 7) << external;
+        EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\" + external})->view(), "P" + external.substr(1) + "-round7");
+    }
 }
 
 TEST_F(DispatcherTest, UnknownAdapterTypeIsPermanent) {

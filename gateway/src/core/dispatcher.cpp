@@ -41,12 +41,12 @@ Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& c
     return shared;
 }
 
-Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
+Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& done, bool scan) {
     std::vector<Work> work;
     std::vector<std::string> claimed;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
     std::vector<std::pair<std::uint64_t, std::string>> dead;
-    {
+    auto scan_outbox = [&]() -> Status {
         const TimePoint t = now();
         // Claims are made on copies and published only once the writes the
         // scan calls for are durable: a failure half way must not leave
@@ -59,7 +59,8 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
             load = adapter_load_;
         }
         // A snapshot taken after the copy: a target leaves in_flight_ only
-        // once its outcome is committed, so the snapshot shows that outcome.
+        // once its outcome is committed, so the snapshot shows that outcome
+        // (the accounts of `done` are still claimed: skipped in this pass).
         // A read transaction does not hold up intake or outcomes.
         PWSYNC_ASSIGN(auto r, store_.read());
         // Delivery settings per lower(adapter name).
@@ -83,10 +84,10 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
             if (load[name] >= limit(a)) full.insert(name);
         }
         auto go_on = [&] { return any_held || full.size() < open_adapters; };
-        if (!go_on()) return work;  // nothing can be sent now
+        if (!go_on()) return {};  // nothing can be sent now
 
-        PWSYNC_TRY(r.for_each_target([&](std::string_view adapter, std::string_view external,
-                                         const std::vector<std::uint64_t>& ids) -> Result<bool> {
+        return r.for_each_target([&](std::string_view adapter, std::string_view external,
+                                     const std::vector<std::uint64_t>& ids) -> Result<bool> {
             const std::string key = std::string(adapter) + '\0' + std::string(external);
             // Newest job per target; the others are superseded unless one is in flight.
             if (in_flight.contains(key)) return true;
@@ -113,19 +114,52 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan() {
             claimed.push_back(key);
             work.push_back({std::move(newest), settings, builtin});
             return go_on();
-        }));
+        });
+    };
+    Status scanned = scan ? scan_outbox() : Status{};
+    if (!scanned) {  // half a scan: none of it
+        work.clear(), claimed.clear(), superseded.clear(), dead.clear();
     }
-    // A newer job goes out only once the older ones it supersedes are gone:
-    // delivered and removed first, it would leave them to be sent after it.
-    if (!superseded.empty() || !dead.empty())
-        PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
-            // not_found: an administrator dropped the job meanwhile.
-            const auto tolerate = [](Status st) { return st || st.error().code == Errc::not_found ? Status{} : st; };
-            for (const auto& [id, by] : superseded) PWSYNC_TRY(tolerate(w.job_superseded(id, by)));
-            for (const auto& [id, why] : dead) PWSYNC_TRY(tolerate(w.job_dead(id, why)));
-            return {};
-        }));
+
+    // One transaction for the pass: the outcomes handed back, and the
+    // supersedes and dead letters of the scan. A newer job goes out only
+    // once the older ones it supersedes are gone: delivered and removed
+    // first, it would leave them to be sent after it.
+    const auto write_scan = [&](store::WriteTxn& w) -> Status {
+        // not_found: an administrator dropped the job meanwhile.
+        const auto tolerate = [](Status st) { return st || st.error().code == Errc::not_found ? Status{} : st; };
+        for (const auto& [id, by] : superseded) PWSYNC_TRY(tolerate(w.job_superseded(id, by)));
+        for (const auto& [id, why] : dead) PWSYNC_TRY(tolerate(w.job_dead(id, why)));
+        return {};
+    };
+    Status scan_written;
+    if (!done.empty() || !superseded.empty() || !dead.empty()) {
+        const Status all = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            for (const auto& f : done) PWSYNC_TRY(record(w, f));
+            return write_scan(w);
+        });
+        if (!all) {
+            // What cannot be written must not hold back the rest: each on its own.
+            bool slow_down = false;
+            for (const auto& f : done)
+                if (Status st = store_.transact("pwsyncd", [&](store::WriteTxn& w) { return record(w, f); }); !st) {
+                    log("cannot record the outcome of " + std::to_string(f.work.job.id) + ": " + st.error().message);
+                    slow_down = true;
+                }
+            // Such a job stays as it was and would be sent again at once.
+            if (slow_down) std::this_thread::sleep_for(std::chrono::seconds(1));
+            if (!superseded.empty() || !dead.empty()) scan_written = store_.transact("pwsyncd", write_scan);
+        }
+    }
     std::lock_guard lock(mutex_);
+    // Recorded (or left as they were, to be sent again): the accounts are free.
+    for (const auto& f : done) in_flight_.erase(target_key(f.work.job));
+    if (!done.empty()) {
+        woken_ = true;
+        wake_cv_.notify_all();
+    }
+    PWSYNC_TRY(scanned);
+    PWSYNC_TRY(scan_written);
     for (const auto& key : claimed) in_flight_.insert(key);
     for (const auto& item : work) ++adapter_load_[ascii_lower(item.job.adapter)];
     return work;
@@ -141,6 +175,12 @@ void Dispatcher::release_slot(Work& work) {
     wake_cv_.notify_all();
 }
 
+void Dispatcher::unclaim(const Work& work) {
+    in_flight_.erase(target_key(work.job));
+    auto& load = adapter_load_[ascii_lower(work.job.adapter)];
+    if (load > 0) --load;
+}
+
 void Dispatcher::finish(Work& work) {
     release_slot(work);
     std::lock_guard lock(mutex_);
@@ -149,7 +189,7 @@ void Dispatcher::finish(Work& work) {
     wake_cv_.notify_all();
 }
 
-void Dispatcher::execute(Work& work) {
+std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
     const store::Job& job = work.job;
     DeliveryResult result{Outcome::retry, {}};
     Secret password, old;
@@ -160,7 +200,7 @@ void Dispatcher::execute(Work& work) {
         if (!pw) {
             // Dropped or delivered meanwhile (`pwsync queue drop`): nothing to do.
             finish(work);
-            return;
+            return std::nullopt;
         }
         password = std::move(*pw);
         if (job.has_old_password && work.settings.flags.send_old_password) {
@@ -184,37 +224,34 @@ void Dispatcher::execute(Work& work) {
             result = {Outcome::retry, std::string("adapter failed: ") + e.what()};
         }
     }
-    const std::string msg = scrub_secrets(result.message, password, have_old ? &old : nullptr);
+    result.message = scrub_secrets(result.message, password, have_old ? &old : nullptr);
     password.clear();
     old.clear();
     // The adapter is free for the next account's delivery while this
     // outcome waits for its commit; this account stays claimed until then.
     release_slot(work);
+    return Finished{std::move(work), std::move(result)};
+}
 
-    // Grouped: the outcomes of deliveries finishing together share one fsync.
-    Status recorded = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
-        Status st;
-        if (result.outcome == Outcome::done) {
-            st = w.job_delivered(job.id);
-        } else if (result.outcome == Outcome::permanent) {
-            st = w.job_dead(job.id, msg);
-        } else if (job.attempts + 1 > work.settings.retry_count) {
-            st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
-        } else {
-            const auto delay = std::max<std::chrono::milliseconds>(
-                retry_delay(job.attempts + 1, work.settings.retry_delay, jitter()), result.retry_after);
-            st = w.job_retry(job.id, now() + delay, msg);
-        }
-        // not_found: the job was dropped by an admin while it was being sent.
-        if (!st && st.error().code == Errc::not_found) return {};
-        return st;
-    });
-    if (!recorded) {
-        // The job stays as it was and would be sent again at once: slow down.
-        log("cannot record the outcome of " + std::to_string(job.id) + ": " + recorded.error().message);
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+Status Dispatcher::record(store::WriteTxn& w, const Finished& f) {
+    const store::Job& job = f.work.job;
+    const DeliveryResult& result = f.result;
+    const std::string& msg = result.message;
+    Status st;
+    if (result.outcome == Outcome::done) {
+        st = w.job_delivered(job.id);
+    } else if (result.outcome == Outcome::permanent) {
+        st = w.job_dead(job.id, msg);
+    } else if (job.attempts + 1 > f.work.settings.retry_count) {
+        st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
+    } else {
+        const auto delay = std::max<std::chrono::milliseconds>(
+            retry_delay(job.attempts + 1, f.work.settings.retry_delay, jitter()), result.retry_after);
+        st = w.job_retry(job.id, now() + delay, msg);
     }
-    finish(work);
+    // not_found: the job was dropped by an admin while it was being sent.
+    if (!st && st.error().code == Errc::not_found) return {};
+    return st;
 }
 
 double Dispatcher::jitter() {
@@ -225,18 +262,22 @@ double Dispatcher::jitter() {
 }
 
 Result<std::size_t> Dispatcher::run_once() {
-    PWSYNC_ASSIGN(auto work, plan());
-    for (auto& item : work) execute(item);
+    std::vector<Finished> done;
+    PWSYNC_ASSIGN(auto work, plan(done));
+    for (auto& item : work)
+        if (auto f = execute(item)) done.push_back(std::move(*f));
+    PWSYNC_TRY(plan(done, false));
     return work.size();
 }
 
 void Dispatcher::start() {
     std::lock_guard lock(mutex_);
-    if (!threads_.empty()) return;
+    if (scheduler_.joinable()) return;
     stopping_ = false;
-    threads_.emplace_back([this] { scheduler_loop(); });
+    workers_gone_ = false;
+    scheduler_ = std::thread([this] { scheduler_loop(); });
     for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.workers); ++i)
-        threads_.emplace_back([this] { worker_loop(); });
+        workers_.emplace_back([this] { worker_loop(); });
 }
 
 void Dispatcher::stop() {
@@ -246,9 +287,17 @@ void Dispatcher::stop() {
     }
     wake_cv_.notify_all();
     work_cv_.notify_all();
-    for (auto& t : threads_)
+    // The workers end the deliveries they started and hand back the
+    // outcomes; then the scheduler records those and ends.
+    for (auto& t : workers_)
         if (t.joinable()) t.join();
-    threads_.clear();
+    workers_.clear();
+    {
+        std::lock_guard lock(mutex_);
+        workers_gone_ = true;
+    }
+    wake_cv_.notify_all();
+    if (scheduler_.joinable()) scheduler_.join();
 }
 
 void Dispatcher::wake() {
@@ -259,25 +308,39 @@ void Dispatcher::wake() {
 
 void Dispatcher::scheduler_loop() {
     while (true) {
+        std::vector<Finished> done;
+        bool planning = false, last = false;
+        {
+            std::lock_guard lock(mutex_);
+            done.swap(finished_);
+            planning = !stopping_;
+            last = workers_gone_;  // then every outcome is in `done`
+        }
         Result<std::vector<Work>> work = std::vector<Work>{};
         try {
-            work = plan();
+            work = plan(done, planning);
         } catch (const std::exception& e) {
             work = fail(Errc::internal, e.what());
+            // Not recorded: those jobs stay as they were, to be sent again.
+            for (auto& f : done) finish(f.work);
         }
         if (!work) log("dispatcher: " + work.error().message);
         {
             std::unique_lock lock(mutex_);
-            if (work) {
-                for (auto& item : *work) queue_.push_back(std::move(item));
-                if (!work->empty()) work_cv_.notify_all();
+            if (work && !work->empty()) {
+                if (stopping_) {
+                    // No worker takes them any more.
+                    for (const auto& w : *work) unclaim(w);
+                } else {
+                    for (auto& item : *work) queue_.push_back(std::move(item));
+                    work_cv_.notify_all();
+                }
             }
-            if (stopping_) return;
-            // The next pass: when woken (a new job, a delivery finished) or
-            // after idle_poll, which also catches retries coming due.
-            wake_cv_.wait_for(lock, options_.idle_poll, [this] { return stopping_ || woken_; });
+            if (last) return;
+            // The next pass: when woken (a new job, an outcome handed back)
+            // or after idle_poll, which also catches retries coming due.
+            wake_cv_.wait_for(lock, options_.idle_poll, [this] { return woken_ || workers_gone_; });
             woken_ = false;
-            if (stopping_) return;
         }
     }
 }
@@ -290,23 +353,25 @@ void Dispatcher::worker_loop() {
             work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (stopping_) {
                 // Not started: the jobs stay in the outbox for the next start.
-                for (const auto& w : queue_) {
-                    in_flight_.erase(target_key(w.job));
-                    auto& load = adapter_load_[ascii_lower(w.job.adapter)];
-                    if (load > 0) --load;
-                }
+                for (const auto& w : queue_) unclaim(w);
                 queue_.clear();
                 return;
             }
             item = std::move(queue_.front());
             queue_.erase(queue_.begin());
         }
+        std::optional<Finished> f;
         try {
-            execute(item);
+            f = execute(item);
         } catch (const std::exception& e) {
             log("delivery of job " + std::to_string(item.job.id) + " failed: " + e.what());
             finish(item);
         }
+        if (!f) continue;
+        std::lock_guard lock(mutex_);
+        finished_.push_back(std::move(*f));
+        woken_ = true;
+        wake_cv_.notify_all();
     }
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -44,14 +45,19 @@ public:
 
     void add_builtin(const std::string& name, BuiltinTarget target);
 
-    // One synchronous pass: supersede, deliver every job due now, record the
-    // outcomes. Returns how many deliveries were attempted.
+    // One synchronous pass: supersede (one transaction when there is any),
+    // deliver every job due now, record all their outcomes in one
+    // transaction. Returns how many deliveries were attempted.
     Result<std::size_t> run_once();
 
-    // Threaded mode: a scheduler and `workers` delivery threads.
+    // Threaded mode: a scheduler and `workers` delivery threads. Workers
+    // hand their outcomes back; each pass of the scheduler records every
+    // outcome handed back so far together with its supersedes and dead
+    // letters in one transaction, and only then frees those accounts.
     void start();
-    // Finishes the deliveries already started, then returns; jobs not yet
-    // started stay in the outbox for the next start.
+    // Finishes the deliveries already started and records their outcomes,
+    // then returns; jobs not yet started stay in the outbox for the next
+    // start.
     void stop();
     void wake();   // a job was queued: look now
 
@@ -62,8 +68,22 @@ private:
         std::shared_ptr<Adapter> adapter;
         bool slot_held = true;  // counted in adapter_load_
     };
-    Result<std::vector<Work>> plan();
-    void execute(Work& work);
+    // A delivery that ended; its account stays claimed until this is committed.
+    struct Finished {
+        Work work;
+        DeliveryResult result;  // message scrubbed of the passwords
+    };
+    // A pass: scans the outbox (read transaction), then writes the outcomes
+    // in `done`, the supersedes and the dead letters in one transaction (none
+    // when there is nothing to write), frees the accounts of `done` and
+    // claims the work it returns. `scan` false: only records `done`.
+    Result<std::vector<Work>> plan(std::vector<Finished>& done, bool scan = true);
+    // Sends one job; nothing when it was not sent (dropped meanwhile: the
+    // account is freed at once).
+    std::optional<Finished> execute(Work& work);
+    // The write of one outcome; not_found (the job was dropped by an admin
+    // while it was being sent) is no error, so it costs the others nothing.
+    Status record(store::WriteTxn& w, const Finished& f);
     Result<std::shared_ptr<Adapter>> adapter_for(const store::Adapter& config);
     // A delivery ended: the adapter may take another (the outcome is not
     // recorded yet).
@@ -71,6 +91,8 @@ private:
     // Its outcome is recorded (or it was not sent): the account may be
     // claimed again.
     void finish(Work& work);
+    // Never started (stopping): account and slot are free. Under mutex_.
+    void unclaim(const Work& work);
     double jitter();  // [0, 1) for the retry delay
     void scheduler_loop();
     void worker_loop();
@@ -91,10 +113,13 @@ private:
     std::set<std::string> in_flight_;                 // target keys
     std::map<std::string, std::uint32_t> adapter_load_;  // lower(adapter) -> deliveries in flight
     std::vector<Work> queue_;
+    std::vector<Finished> finished_;                  // handed back by workers, not recorded yet
+    bool workers_gone_ = false;                       // stop(): every started delivery has handed back
     std::map<std::string, std::pair<TimePoint, std::shared_ptr<Adapter>>> cache_;  // by lower(name), updated
     std::mutex random_mutex_;
     std::uint64_t prng_;
-    std::vector<std::thread> threads_;
+    std::thread scheduler_;
+    std::vector<std::thread> workers_;
 };
 
 }  // namespace pwsync::gateway

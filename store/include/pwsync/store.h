@@ -458,6 +458,9 @@ public:
     // Decodes every record, opens every secret, checks every index.
     Result<VerifyReport> verify() const;
     StoreInfo info() const;
+    // Write transactions this handle has committed (a group commit counts
+    // once): what a path costs in fsyncs, for tests.
+    std::uint64_t commits() const;
 
     struct Impl;  // opaque
 
