@@ -13,7 +13,9 @@ std::string trimmed(const char* s) {
 
 // What the caller may do about a failed statement, from its SQLSTATE.
 Errc classify(std::string_view state) {
-    if (state == "40001" || state == "40P01") return Errc::busy;  // serialization failure, deadlock
+    // Serialization failure, deadlock, lock_timeout: run the unit of work again.
+    if (state == "40001" || state == "40P01" || state == "55P03") return Errc::busy;
+    if (state == "57014") return Errc::timeout;  // statement_timeout (or cancelled by an administrator)
     if (state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03")
         return Errc::unavailable;  // connection gone, server shutting down, backend terminated
     if (state == "25006") return Errc::refused;  // read-only transaction: a standby
