@@ -12,7 +12,7 @@ namespace {
 
 using Entry = std::pair<std::string, std::string>;
 
-// Rows of the source that are its backend's, not the store's.
+// Rows that are a backend's, not the store's (compared through last_id).
 bool backend_row(Table t, std::string_view key) {
     return t == tables().settings && key == kLmdbNextIdSetting;
 }
@@ -26,14 +26,14 @@ Status read_chunk(const KvTxn& txn, Table t, const std::string& from, std::size_
     }, from);
 }
 
-// The target's entries of `t` from `from` on, up to and including `last`
+// The target's own entries of `t` from `from` on, up to and including `last`
 // (all of them when `last` is nullopt), and at most `n` + 1.
 Status read_until(const KvTxn& txn, Table t, const std::string& from, const std::optional<std::string>& last,
                   std::size_t n, std::vector<Entry>& out) {
     out.clear();
     return txn.scan(t, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
         if (last && k > *last) return false;
-        out.emplace_back(std::string(k), std::string(v));
+        if (!backend_row(t, k)) out.emplace_back(std::string(k), std::string(v));
         return out.size() <= n;
     }, from);
 }

@@ -3,6 +3,7 @@
 // with another writer are retried, a connection killed mid-transaction and
 // a database that refuses writes are errors, never a half or false write.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "store_fixture.h"
@@ -117,6 +118,37 @@ TEST_P(PgStoreTest, BackupIsTheDatabases) {
     auto st = store().backup(dir_.path() + "/backup");
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().message.find("pg_dump"), std::string::npos) << st.error().message;
+}
+
+// What a restore of the database needs is checked: the key check row gone
+// (as in a partial restore) is a clear error.
+TEST_P(PgStoreTest, BackupChecksWhatARestoreNeeds) {
+    EXPECT_NE(store().backed_up_by().find("pg_dump"), std::string::npos);
+    auto info = store().check_restorable();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->key_id, store().info().key_id);
+    auto c = raw();
+    ASSERT_TRUE(pq::run(c.get(), "DELETE FROM pwsync_settings WHERE k = 'keycheck'::bytea", "delete"));
+    auto broken = store().check_restorable();
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().message.find("no key check value"), std::string::npos) << broken.error().message;
+}
+
+// A writer that cannot get the writers' turn within lock_timeout gets a
+// retryable error instead of waiting for ever; the URI's own setting wins
+// over pwsync's default (30 s).
+TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
+    auto c = raw();
+    ASSERT_TRUE(pq::run(c.get(), "SELECT pg_advisory_lock(1886876537, hashtext(current_schema()))", "lock"));
+    Options o = options();
+    o.uri = store().info().dir + "%20-clock_timeout%3D1s";
+    auto s = Store::open(o);
+    ASSERT_TRUE(s) << s.error().message;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto w = s->write("tester");
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code, Errc::busy) << w.error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 std::vector<BackendCase> pg_only() {
