@@ -64,17 +64,22 @@ constexpr const char* kWriteUnlock = "SELECT pg_advisory_unlock(1886876537, hash
 std::string full_uri(const std::string& location) { return "postgresql:" + location; }
 
 // libpq's complaint about a URI it cannot parse, without the part of the
-// URI it quotes (which may be a password): its words up to the first quote,
-// and the position when it gives one.
+// URI it quotes (which may be a password): its words up to the first quote
+// (libpq's fixed text), the punctuation it looked for when that is what
+// the quote holds ("]", "="), and the position when it gives one.
 std::string parse_error_kind(std::string_view message) {
-    std::string kind(message.substr(0, message.find('"')));
+    const auto quote = message.find('"');
+    std::string kind(message.substr(0, quote));
     while (!kind.empty() && (kind.back() == ' ' || kind.back() == ':' || kind.back() == '\n')) kind.pop_back();
-    if (kind.empty()) kind = "libpq cannot parse it";
+    if (quote != std::string_view::npos && quote + 2 < message.size() && message[quote + 2] == '"' &&
+        std::string_view("]=:/@?&").find(message[quote + 1]) != std::string_view::npos)
+        kind += std::string(" \"") + message[quote + 1] + '"';
     if (const auto at = message.find(" at position "); at != std::string_view::npos) {
         const auto digits = message.substr(at + 13);
         const auto n = digits.find_first_not_of("0123456789");
         if (n != 0) kind += " at position " + std::string(digits.substr(0, n));
     }
+    if (kind.empty()) kind = "libpq cannot parse it";
     return kind + " (the URI is not repeated here: it may hold a password)";
 }
 

@@ -205,7 +205,8 @@ PWSYNC_STORE_SUITE(MigrateTest);
 TEST(PgUri, AParseErrorDoesNotRepeatTheUri) {
     for (const std::string uri : {"postgresql://user:Fake-Pw-%zz9@db.example/pwsync",
                                   "postgresql://user:Fake-Pw-9@db.example/pwsync?sslmode",
-                                  "postgresql://user:Fake-Pw-9@[::1/pwsync"}) {
+                                  "postgresql://user:Fake-Pw-9@[::1/pwsync",
+                                  "postgresql://user:Fake\"Pw\": \"Fake-Pw-%zz@db.example/pwsync"}) {
         Options o;
         o.uri = uri;
         auto s = Store::open(o);
@@ -214,6 +215,12 @@ TEST(PgUri, AParseErrorDoesNotRepeatTheUri) {
         EXPECT_EQ(s.error().message.find("Fake-Pw"), std::string::npos) << s.error().message;
         EXPECT_NE(s.error().message.find("bad PostgreSQL store URI"), std::string::npos) << s.error().message;
     }
+    // What libpq looked for stays when it is punctuation, not the URI's text.
+    Options o;
+    o.uri = "postgresql://user:Fake-Pw-9@[::1/pwsync";
+    auto s = Store::open(o);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message.find("matching \"]\""), std::string::npos) << s.error().message;
 }
 
 }  // namespace
