@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "pwsync/util.h"
 
@@ -89,6 +91,12 @@ public:
     // nullopt when the key is absent.
     virtual Result<std::optional<std::string_view>> get(Table t, std::string_view key) const = 0;
     virtual Status put(Table t, std::string_view key, std::string_view value) = 0;
+    // Writes many records (a migration's copy); a backend with a round trip
+    // per statement sends them together.
+    virtual Status put_many(Table t, const std::vector<std::pair<std::string, std::string>>& rows) {
+        for (const auto& [k, v] : rows) PWSYNC_TRY(put(t, k, v));
+        return {};
+    }
     // Deleting an absent key is not an error.
     virtual Status del(Table t, std::string_view key) = 0;
     // Visits every entry whose key starts with `prefix`, in key order,

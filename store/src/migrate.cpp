@@ -77,12 +77,20 @@ Result<std::uint64_t> highest_id(const KvTxn& txn, const Dbs& d) {
 }
 
 Status copy_all(const KvTxn& source, KvTxn& target, std::uint64_t last_id) {
+    constexpr std::size_t kBatch = 512;  // rows per put_many (PostgreSQL: per round trip)
+    std::vector<Entry> batch;
     for (std::size_t i = 0; i < kDatabaseCount; ++i) {
         const Table t = tables().*kDatabases[i].member;
         PWSYNC_TRY(source.scan(t, "", [&](std::string_view k, std::string_view v) -> Result<bool> {
-            if (!backend_row(t, k)) PWSYNC_TRY(target.put(t, k, v));
+            if (!backend_row(t, k)) batch.emplace_back(std::string(k), std::string(v));
+            if (batch.size() == kBatch) {
+                PWSYNC_TRY(target.put_many(t, batch));
+                batch.clear();
+            }
             return true;
         }));
+        PWSYNC_TRY(target.put_many(t, batch));
+        batch.clear();
     }
     PWSYNC_TRY(target.advance(Sequence::ids, last_id));
     return target.commit();

@@ -255,7 +255,9 @@ public:
     }
     // Keeps a healthy connection for the next transaction.
     void release(pq::Conn c) {
-        if (!c || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE) return;
+        if (!c || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE ||
+            pq::in_pipeline(c.get()))
+            return;
         std::lock_guard lock(mutex_);
         idle_.push_back(std::move(c));
     }
@@ -305,6 +307,9 @@ public:
     Status put(Table t, std::string_view key, std::string_view value) override {
         PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).put.c_str(), {key, value}, "cannot write to the store"));
         return {};
+    }
+    Status put_many(Table t, const std::vector<std::pair<std::string, std::string>>& rows) override {
+        return pq::exec_many(conn(), sql(t).put.c_str(), rows, "cannot write to the store");
     }
     Status del(Table t, std::string_view key) override {
         PWSYNC_ASSIGN(auto r, pq::exec(conn(), sql(t).del.c_str(), {key}, "cannot delete from the store"));

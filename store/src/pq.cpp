@@ -1,6 +1,7 @@
 #include "pq.h"
 
 #include <cstring>
+#include <optional>
 
 namespace pwsync::store::pq {
 namespace {
@@ -20,6 +21,17 @@ Errc classify(std::string_view state) {
         return Errc::unavailable;  // connection gone, server shutting down, backend terminated
     if (state == "25006") return Errc::refused;  // read-only transaction: a standby
     return Errc::storage;  // disk full (53100) and everything else
+}
+
+// The error of a failed statement (`r` may be null).
+Error failure(PGconn* c, const PGresult* r, std::string_view what) {
+    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    Errc code = state != nullptr ? classify(state) : Errc::storage;
+    if (PQstatus(c) == CONNECTION_BAD) code = Errc::unavailable;
+    std::string text = r != nullptr ? trimmed(PQresultErrorMessage(r)) : "";
+    if (text.empty()) text = trimmed(PQerrorMessage(c));
+    if (code == Errc::unavailable) text += " (the connection was lost; nothing of the transaction was committed)";
+    return Error{code, std::string(what) + ": " + text};
 }
 
 }  // namespace
@@ -57,13 +69,42 @@ Result<ResultPtr> exec(PGconn* c, const char* sql, const std::vector<std::string
                              formats.data(), 1));
     const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-    Errc code = state != nullptr ? classify(state) : Errc::storage;
-    if (PQstatus(c) == CONNECTION_BAD) code = Errc::unavailable;
-    std::string text = r ? trimmed(PQresultErrorMessage(r.get())) : "";
-    if (text.empty()) text = trimmed(PQerrorMessage(c));
-    if (code == Errc::unavailable) text += " (the connection was lost; nothing of the transaction was committed)";
-    return fail(code, std::string(what) + ": " + text);
+    return std::unexpected(failure(c, r.get(), what));
+}
+
+Status exec_many(PGconn* c, const char* sql, const std::vector<std::pair<std::string, std::string>>& rows,
+                 std::string_view what) {
+    if (rows.empty()) return {};
+    if (PQenterPipelineMode(c) != 1) return std::unexpected(failure(c, nullptr, what));
+    std::optional<Error> first;
+    std::size_t sent = 0;
+    for (const auto& [k, v] : rows) {
+        const char* values[2] = {k.c_str(), v.c_str()};
+        const int lengths[2] = {static_cast<int>(k.size()), static_cast<int>(v.size())};
+        const int formats[2] = {1, 1};
+        if (PQsendQueryParams(c, sql, 2, nullptr, values, lengths, formats, 1) != 1) {
+            first = failure(c, nullptr, what);
+            break;
+        }
+        ++sent;
+    }
+    if (PQpipelineSync(c) != 1) return std::unexpected(first ? *first : failure(c, nullptr, what));
+    // Each statement's result (then a null), then the sync's.
+    for (std::size_t nulls = 0; nulls <= sent;) {
+        ResultPtr r(PQgetResult(c));
+        if (!r) {
+            if (PQstatus(c) == CONNECTION_BAD) break;
+            ++nulls;
+            continue;
+        }
+        const ExecStatusType st = PQresultStatus(r.get());
+        if (st == PGRES_PIPELINE_SYNC) break;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && !first)
+            first = failure(c, r.get(), what);
+    }
+    if (PQexitPipelineMode(c) != 1 && !first) first = failure(c, nullptr, what);
+    if (first) return std::unexpected(*first);
+    return {};
 }
 
 Status run(PGconn* c, const char* sql, std::string_view what) {

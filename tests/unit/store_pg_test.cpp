@@ -151,6 +151,26 @@ TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
+// A migration's batch goes in one pipeline; a row that fails fails the
+// batch with that row's error, and the connection is usable again after.
+TEST_P(PgStoreTest, APipelinedBatchFailsAsAWholeAndLeavesTheConnectionUsable) {
+    auto c = raw();
+    const std::vector<std::pair<std::string, std::string>> rows{{"dup", "1"}, {"dup", "2"}, {"other", "3"}};
+    auto st = pq::exec_many(c.get(), "INSERT INTO pwsync_cursors (k, v) VALUES ($1, $2)", rows, "batch");
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::storage);
+    EXPECT_NE(st.error().message.find("duplicate key"), std::string::npos) << st.error().message;
+    EXPECT_FALSE(pq::in_pipeline(c.get()));
+    auto n = pq::exec(c.get(), "SELECT count(*)::text FROM pwsync_cursors", {}, "count");
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(pq::value(n->get(), 0, 0), "0") << "the batch's rows are one implicit transaction";
+    const std::vector<std::pair<std::string, std::string>> good{{"a", "1"}, {"b", "2"}};
+    ASSERT_TRUE(pq::exec_many(c.get(), "INSERT INTO pwsync_cursors (k, v) VALUES ($1, $2)", good, "batch"));
+    auto m = pq::exec(c.get(), "SELECT count(*)::text FROM pwsync_cursors", {}, "count");
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(pq::value(m->get(), 0, 0), "2");
+}
+
 std::vector<BackendCase> pg_only() {
     std::vector<BackendCase> out;
     for (auto& b : backends())
