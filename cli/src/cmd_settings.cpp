@@ -1,4 +1,4 @@
-// init, sync, key rotate, store backup|verify, audit.
+// init, sync, key rotate, store backup|migrate|verify, audit.
 #include <iostream>
 
 #include "cli.h"
@@ -77,18 +77,58 @@ void add_settings_commands(std::vector<Command>& out) {
 
     out.push_back({"store", "backup", "DEST", "consistent compact copy of the databases (not the key)",
                    [](po::options_description& d, po::positional_options_description& p) {
-                       d.add_options()("DEST", po::value<std::string>(), "destination folder");
+                       d.add_options()("DEST", po::value<std::string>(), "destination folder (LMDB)");
                        p.add("DEST", 1);
                    },
                    [](Context& c) -> Status {
-                       const auto dest = c.arg("DEST");
                        PWSYNC_ASSIGN(auto s, c.open_store());
+                       // PostgreSQL: the database's backups; pwsync checks what a restore needs.
+                       if (const auto how = s.backed_up_by(); !how.empty()) {
+                           PWSYNC_ASSIGN(auto info, s.check_restorable());
+                           char id[16];
+                           std::snprintf(id, sizeof id, "%08x", info.key_id);
+                           c.out() << "nothing copied: " << how << ".\nwhat a restore needs is in the store: schema "
+                                   << "version " << info.schema_version << ", key check value for key " << id
+                                   << ".\nback up the master key " << info.key_file << " (key " << id
+                                   << ") apart from the database backups: without it no secret can be read.\n";
+                           return {};
+                       }
+                       const auto dest = c.arg("DEST");
                        PWSYNC_TRY(s.backup(dest));
                        PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
                            PWSYNC_TRY(w.audit("store.backup", dest));
                            return {};
                        }));
                        c.out() << "backed up to " << dest << "/data.mdb (the master key is not included)\n";
+                       return {};
+                   }});
+    out.push_back({"store", "migrate", "--to URI", "copy the whole store into an empty store of any backend, verified",
+                   [](po::options_description& d, po::positional_options_description&) {
+                       d.add_options()("to", po::value<std::string>()->value_name("URI"),
+                                       "the target: a folder or lmdb:..., or postgresql://... (no password in it)");
+                   },
+                   [](Context& c) -> Status {
+                       const auto to = c.opt<std::string>("to");
+                       if (!to || to->empty()) throw UsageError{"store migrate needs --to URI"};
+                       PWSYNC_ASSIGN(auto s, c.open_store());
+                       PWSYNC_ASSIGN(auto rep, s.migrate(*to, c.actor()));
+                       std::vector<std::vector<std::string>> rows;
+                       std::size_t total = 0;
+                       for (const auto& [name, n] : rep.tables) {
+                           rows.push_back({name, std::to_string(n)});
+                           total += n;
+                       }
+                       rows.push_back({"(total)", std::to_string(total)});
+                       c.out() << "migrated " << s.info().dir << " to " << rep.target
+                               << ": every record copied in one transaction and compared with the source\n";
+                       print_table(c.out(), {"TABLE", "RECORDS"}, rows);
+                       c.out() << "ids go on after " << rep.last_id << "\n";
+                       const auto key = s.info().key_file;
+                       c.out() << "master key: the target is sealed with " << key << " (not copied)";
+                       if (rep.target_key_file != key)
+                           c.out() << "; a store at the target looks for it in " << rep.target_key_file
+                                   << ": copy it there (mode 0600) or set key = " << key << " in the configuration";
+                       c.out() << "\n";
                        return {};
                    }});
     out.push_back({"store", "verify", "[--json]", "decode every record, open every secret, check every index",

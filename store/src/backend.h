@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "pwsync/util.h"
 
@@ -68,6 +70,11 @@ const Dbs& tables();
 // so a dead letter keeps its job's id).
 enum class Sequence { ids };
 
+// The settings row in which LMDB keeps the `ids` sequence. It is the
+// backend's, not the store's: a copy into another backend (store migrate)
+// skips it and carries the sequence over with last_id() and advance().
+inline constexpr std::string_view kLmdbNextIdSetting = "next-id";
+
 // One transaction of a backend. Views returned by get() and passed to
 // visitors live until the transaction ends.
 class KvTxn {
@@ -84,6 +91,12 @@ public:
     // nullopt when the key is absent.
     virtual Result<std::optional<std::string_view>> get(Table t, std::string_view key) const = 0;
     virtual Status put(Table t, std::string_view key, std::string_view value) = 0;
+    // Writes many records (a migration's copy); a backend with a round trip
+    // per statement sends them together.
+    virtual Status put_many(Table t, const std::vector<std::pair<std::string, std::string>>& rows) {
+        for (const auto& [k, v] : rows) PWSYNC_TRY(put(t, k, v));
+        return {};
+    }
     // Deleting an absent key is not an error.
     virtual Status del(Table t, std::string_view key) = 0;
     // Visits every entry whose key starts with `prefix`, in key order,
@@ -98,6 +111,11 @@ public:
     virtual Result<std::size_t> entries(Table t) const = 0;
     // The next identifier of a sequence (write transactions only).
     virtual Result<std::uint64_t> next_id(Sequence seq) = 0;
+    // The highest identifier the sequence has handed out (0: none yet).
+    virtual Result<std::uint64_t> last_id(Sequence seq) const = 0;
+    // Moves the sequence on so that next_id() answers more than `past`
+    // (never back; write transactions only).
+    virtual Status advance(Sequence seq, std::uint64_t past) = 0;
     // Makes the writes durable (fsync) at once; the transaction ends.
     virtual Status commit() = 0;
     // False once committed.
@@ -114,6 +132,9 @@ public:
     virtual Result<std::unique_ptr<KvTxn>> begin(bool write) = 0;
     // A compact, consistent copy into `dest` (a location of this backend).
     virtual Status backup(const std::string& dest) const = 0;
+    // When the store is backed up by its database rather than by backup()
+    // (PostgreSQL): how, in a sentence for the administrator; else empty.
+    virtual std::string backed_up_by() const { return {}; }
     // What `store info` shows: a folder, a connection name without password.
     virtual std::string location() const = 0;
 };
@@ -131,6 +152,9 @@ struct BackendType {
     // Opens an existing store, creating the tables an older store lacks;
     // not_found when there is none.
     Result<std::unique_ptr<Backend>> (*open)(const std::string& location);
+    // Removes a store that create() made and that nothing uses yet (a
+    // migration that failed), leaving the location vacant again.
+    Status (*discard)(const std::string& location);
 };
 
 // Splits "scheme:location"; a string without a known scheme is an LMDB folder.

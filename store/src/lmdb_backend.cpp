@@ -21,7 +21,7 @@ namespace pwsync::store {
 namespace {
 
 constexpr std::size_t kDefaultMapSize = std::size_t{16} << 30;
-constexpr std::string_view kSettingNextId = "next-id";  // the `ids` sequence
+constexpr std::string_view kSettingNextId = kLmdbNextIdSetting;  // the `ids` sequence
 
 struct LmdbConfig {
     std::string dir;
@@ -89,6 +89,20 @@ public:
         codec::put_varint(next, id + 1);
         PWSYNC_TRY(lmdb::put(txn_.get(), settings, kSettingNextId, next));
         return id;
+    }
+    Result<std::uint64_t> last_id(Sequence) const override {
+        PWSYNC_ASSIGN(auto v, lmdb::get(txn_.get(), dbi(tables().settings), kSettingNextId));
+        if (!v) return std::uint64_t{0};
+        PWSYNC_ASSIGN(auto next, codec::as_u64(*v));
+        return next == 0 ? 0 : next - 1;
+    }
+    Status advance(Sequence seq, std::uint64_t past) override {
+        if (!write_) return fail(Errc::internal, "a sequence was moved in a read transaction");
+        PWSYNC_ASSIGN(auto last, last_id(seq));
+        if (last >= past) return {};
+        std::string next;
+        codec::put_varint(next, past + 1);
+        return lmdb::put(txn_.get(), dbi(tables().settings), kSettingNextId, next);
     }
     Status commit() override { return txn_.commit(); }
     bool active() const override { return txn_.get() != nullptr; }
@@ -178,6 +192,15 @@ Result<std::unique_ptr<Backend>> open(const std::string& location) {
     return b;
 }
 
+// The files create() made; the folder stays (it may hold the key).
+Status discard(const std::string& location) {
+    PWSYNC_ASSIGN(auto config, parse_location(location));
+    for (const char* f : {"/data.mdb", "/lock.mdb"})
+        if (::unlink((config.dir + f).c_str()) != 0 && errno != ENOENT)
+            return fail(Errc::io, "cannot remove " + config.dir + f + ": " + std::strerror(errno));
+    return {};
+}
+
 std::string default_key_file(const std::string& location) {
     auto config = parse_location(location);
     return (config ? config->dir : location) + "/master.key";
@@ -185,6 +208,6 @@ std::string default_key_file(const std::string& location) {
 
 }  // namespace
 
-const BackendType kLmdbBackend{"lmdb", default_key_file, check_vacant, create, open};
+const BackendType kLmdbBackend{"lmdb", default_key_file, check_vacant, create, open, discard};
 
 }  // namespace pwsync::store

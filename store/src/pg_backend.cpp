@@ -52,6 +52,9 @@ namespace {
 constexpr std::string_view kTablePrefix = "pwsync_";
 constexpr const char* kSequence = "pwsync_ids";
 constexpr const char* kKeyFileDefault = "/etc/pwsync/master.key";
+// The highest id handed out (a fresh sequence's last_value is its start, not yet called).
+constexpr const char* kLastId =
+    "SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text FROM pwsync_ids";
 // Rows fetched per round trip by a scan.
 constexpr int kScanPage = 512;
 // Serialises schema changes between processes (an arbitrary constant).
@@ -62,15 +65,34 @@ constexpr const char* kWriteUnlock = "SELECT pg_advisory_unlock(1886876537, hash
 
 std::string full_uri(const std::string& location) { return "postgresql:" + location; }
 
+// libpq's complaint about a URI it cannot parse, without the part of the
+// URI it quotes (which may be a password): its words up to the first quote
+// (libpq's fixed text), the punctuation it looked for when that is what
+// the quote holds ("]", "="), and the position when it gives one.
+std::string parse_error_kind(std::string_view message) {
+    const auto quote = message.find('"');
+    std::string kind(message.substr(0, quote));
+    while (!kind.empty() && (kind.back() == ' ' || kind.back() == ':' || kind.back() == '\n')) kind.pop_back();
+    if (quote != std::string_view::npos && quote + 2 < message.size() && message[quote + 2] == '"' &&
+        std::string_view("]=:/@?&").find(message[quote + 1]) != std::string_view::npos)
+        kind += std::string(" \"") + message[quote + 1] + '"';
+    if (const auto at = message.find(" at position "); at != std::string_view::npos) {
+        const auto digits = message.substr(at + 13);
+        const auto n = digits.find_first_not_of("0123456789");
+        if (n != 0) kind += " at position " + std::string(digits.substr(0, n));
+    }
+    if (kind.empty()) kind = "libpq cannot parse it";
+    return kind + " (the URI is not repeated here: it may hold a password)";
+}
+
 // The URI's own settings, checked before any connection: no password, a
 // password file only when others cannot read it.
 Status check_uri(const std::string& uri) {
     char* err = nullptr;
     PQconninfoOption* opts = PQconninfoParse(uri.c_str(), &err);
     if (opts == nullptr) {
-        std::string why = err != nullptr ? err : "out of memory";
+        const std::string why = err != nullptr ? parse_error_kind(err) : "out of memory";
         PQfreemem(err);
-        while (!why.empty() && why.back() == '\n') why.pop_back();
         return fail(Errc::invalid_argument, "bad PostgreSQL store URI: " + why);
     }
     Status st;
@@ -100,6 +122,21 @@ const std::vector<std::pair<std::string, std::string>>& connect_defaults() {
     static const std::vector<std::pair<std::string, std::string>> d{
         {"sslmode", "verify-full"}, {"connect_timeout", "10"}, {"application_name", "pwsync"}};
     return d;
+}
+
+// A wait for a lock (the writers' turn included) ends after lock_timeout
+// with Errc::busy, a statement running past statement_timeout with
+// Errc::timeout: a stuck session gives a clear, retryable error instead of
+// a hang. Only where the URI (options=-c...), the role or the database set
+// none; the values are documented in docs/ARCHITECTURE.md.
+constexpr const char* kSessionTimeouts =
+    "SELECT CASE WHEN current_setting('lock_timeout') = '0' THEN set_config('lock_timeout', '30s', false) END, "
+    "CASE WHEN current_setting('statement_timeout') = '0' THEN set_config('statement_timeout', '60s', false) END";
+
+Result<pq::Conn> connect_session(const std::string& uri) {
+    PWSYNC_ASSIGN(auto c, pq::connect(uri, connect_defaults()));
+    PWSYNC_TRY(pq::run(c.get(), kSessionTimeouts, "cannot set the session's timeouts"));
+    return c;
 }
 
 // The statements of one table: fixed text, built from the table's name in
@@ -241,12 +278,14 @@ public:
             }
         }
         pooled = false;
-        PWSYNC_ASSIGN(auto c, pq::connect(uri_, connect_defaults()));
+        PWSYNC_ASSIGN(auto c, connect_session(uri_));
         return Idle{std::move(c), {}};
     }
     // Keeps a healthy connection for the next transaction.
     void release(pq::Conn c, std::bitset<kMaxQueries> prepared = {}) {
-        if (!c || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE) return;
+        if (!c || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE ||
+            pq::in_pipeline(c.get()))
+            return;
         std::lock_guard lock(mutex_);
         idle_.push_back(Idle{std::move(c), prepared});
     }
@@ -256,6 +295,11 @@ public:
         return fail(Errc::invalid_argument,
                     "a PostgreSQL store is backed up by the database: use pg_dump or base backups (pg_basebackup), "
                     "and keep the master key apart from them");
+    }
+    std::string backed_up_by() const override {
+        return "a PostgreSQL store is backed up by the database: pg_dump of its schema, or base backups "
+               "(pg_basebackup) with WAL archiving; the master key file is not in the database and must be "
+               "backed up apart from it";
     }
     std::string location() const override { return uri_; }
 
@@ -299,6 +343,10 @@ public:
     Status put(Table t, std::string_view key, std::string_view value) override {
         return defer(t, key, statement(sql(t).put, {std::string(key), std::string(value)}, "cannot write to the store"));
     }
+    Status put_many(Table t, const std::vector<std::pair<std::string, std::string>>& rows) override {
+        for (const auto& [k, v] : rows) PWSYNC_TRY(put(t, k, v));
+        return flush();
+    }
     Status del(Table t, std::string_view key) override {
         return defer(t, key, statement(sql(t).del, {std::string(key)}, "cannot delete from the store"));
     }
@@ -323,6 +371,21 @@ public:
         if (!write_) return fail(Errc::internal, "an identifier was asked for in a read transaction");
         PWSYNC_ASSIGN(auto r, ask(kNextId, {}, "cannot draw an id"));
         return as_u64(pq::value(r.get(), 0, 0), "the next id");
+    }
+    Result<std::uint64_t> last_id(Sequence) const override {
+        PWSYNC_ASSIGN(auto r, pq::exec(conn(), kLastId, {}, "cannot read the id sequence"));
+        return as_u64(pq::value(r.get(), 0, 0), "the last id");
+    }
+    // setval is not transactional: only a migration's fresh store (which
+    // is discarded if its transaction fails) moves it.
+    Status advance(Sequence seq, std::uint64_t past) override {
+        if (!write_) return fail(Errc::internal, "a sequence was moved in a read transaction");
+        PWSYNC_ASSIGN(auto last, last_id(seq));
+        if (last >= past) return {};
+        const std::string n = std::to_string(past);
+        PWSYNC_ASSIGN(auto r, pq::exec(conn(), "SELECT setval('pwsync_ids', $1::text::bigint)::text", {n},
+                                       "cannot move the id sequence"));
+        return {};
     }
     Status commit() override {
         if (!active_) return fail(Errc::internal, "commit of a finished transaction");
@@ -474,7 +537,7 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
 
 Result<pq::Conn> connect_checked(const std::string& uri) {
     PWSYNC_TRY(check_uri(uri));
-    return pq::connect(uri, connect_defaults());
+    return connect_session(uri);
 }
 
 Status check_vacant(const std::string& location) {
@@ -508,11 +571,31 @@ Result<std::unique_ptr<Backend>> open(const std::string& location) {
     return b;
 }
 
+// Drops what create() made, in one transaction under the schema lock.
+Status discard(const std::string& location) {
+    const std::string uri = full_uri(location);
+    PWSYNC_ASSIGN(auto c, connect_checked(uri));
+    PWSYNC_TRY(pq::run(c.get(), "BEGIN", "cannot begin removing the store"));
+    auto body = [&]() -> Status {
+        PWSYNC_TRY(pq::run(c.get(), kSchemaLock, "cannot lock the store's schema"));
+        for (std::size_t i = 0; i < kDatabaseCount; ++i) {
+            const std::string ddl = "DROP TABLE IF EXISTS " + std::string(kTablePrefix) + kDatabases[i].name;
+            PWSYNC_TRY(pq::run(c.get(), ddl.c_str(), std::string("cannot drop table ") + kDatabases[i].name));
+        }
+        PWSYNC_TRY(pq::run(c.get(), (std::string("DROP SEQUENCE IF EXISTS ") + kSequence).c_str(),
+                           "cannot drop the id sequence"));
+        return pq::run(c.get(), "COMMIT", "cannot commit the removal of the store");
+    };
+    Status st = body();
+    if (!st && PQtransactionStatus(c.get()) != PQTRANS_IDLE) (void)pq::run(c.get(), "ROLLBACK", "rollback");
+    return st;
+}
+
 std::string default_key_file(const std::string&) { return kKeyFileDefault; }
 
 }  // namespace
 
-const BackendType kPostgresqlBackend{"postgresql", default_key_file, check_vacant, create, open};
-const BackendType kPostgresBackend{"postgres", default_key_file, check_vacant, create, open};
+const BackendType kPostgresqlBackend{"postgresql", default_key_file, check_vacant, create, open, discard};
+const BackendType kPostgresBackend{"postgres", default_key_file, check_vacant, create, open, discard};
 
 }  // namespace pwsync::store

@@ -1,6 +1,7 @@
 #include "pq.h"
 
 #include <cstring>
+#include <optional>
 
 namespace pwsync::store::pq {
 namespace {
@@ -13,11 +14,24 @@ std::string trimmed(const char* s) {
 
 // What the caller may do about a failed statement, from its SQLSTATE.
 Errc classify(std::string_view state) {
-    if (state == "40001" || state == "40P01") return Errc::busy;  // serialization failure, deadlock
+    // Serialization failure, deadlock, lock_timeout: run the unit of work again.
+    if (state == "40001" || state == "40P01" || state == "55P03") return Errc::busy;
+    if (state == "57014") return Errc::timeout;  // statement_timeout (or cancelled by an administrator)
     if (state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03")
         return Errc::unavailable;  // connection gone, server shutting down, backend terminated
     if (state == "25006") return Errc::refused;  // read-only transaction: a standby
     return Errc::storage;  // disk full (53100) and everything else
+}
+
+// The error of a failed statement (`r` may be null).
+Error failure(PGconn* c, const PGresult* r, std::string_view what) {
+    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    Errc code = state != nullptr ? classify(state) : Errc::storage;
+    if (PQstatus(c) == CONNECTION_BAD) code = Errc::unavailable;
+    std::string text = r != nullptr ? trimmed(PQresultErrorMessage(r)) : "";
+    if (text.empty()) text = trimmed(PQerrorMessage(c));
+    if (code == Errc::unavailable) text += " (the connection was lost; nothing of the transaction was committed)";
+    return Error{code, std::string(what) + ": " + text};
 }
 
 }  // namespace
@@ -63,17 +77,6 @@ struct Params {
 bool succeeded(const PGresult* r) {
     const ExecStatusType st = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-}
-
-// The error of a failed statement (r may be null: no answer at all).
-Error failure(PGconn* c, const PGresult* r, std::string_view what) {
-    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-    Errc code = state != nullptr ? classify(state) : Errc::storage;
-    if (PQstatus(c) == CONNECTION_BAD) code = Errc::unavailable;
-    std::string text = r != nullptr ? trimmed(PQresultErrorMessage(r)) : "";
-    if (text.empty()) text = trimmed(PQerrorMessage(c));
-    if (code == Errc::unavailable) text += " (the connection was lost; nothing of the transaction was committed)";
-    return Error{code, std::string(what) + ": " + text};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pwsync/util.h"
@@ -32,6 +33,7 @@ Result<Conn> connect(const std::string& uri, const std::vector<std::pair<std::st
 // Runs `sql` with binary parameters; results come back in binary. The
 // error text names `what` and carries the server's message.
 Result<ResultPtr> exec(PGconn* c, const char* sql, const std::vector<std::string_view>& params, std::string_view what);
+inline bool in_pipeline(PGconn* c) { return PQpipelineStatus(c) != PQ_PIPELINE_OFF; }
 // A statement without parameters (BEGIN, SAVEPOINT, DDL).
 Status run(PGconn* c, const char* sql, std::string_view what);
 

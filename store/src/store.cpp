@@ -356,4 +356,25 @@ Result<std::uint32_t> Store::rotate_key(std::string_view actor) {
 
 Status Store::backup(const std::string& dest) const { return impl_->backend->backup(dest); }
 
+std::string Store::backed_up_by() const { return impl_->backend->backed_up_by(); }
+
+Result<StoreInfo> Store::check_restorable() const {
+    PWSYNC_ASSIGN(auto txn, impl_->backend->begin(false));
+    auto version = read_schema(*txn, impl_->dbs.settings);
+    if (!version)
+        return fail(version.error().code, "a restore could not be opened: " + version.error().message);
+    if (*version != kSchemaVersion)
+        return fail(Errc::version, "a restore could not be opened: the store's schema version is " +
+                                       std::to_string(*version) + ", this release's " + std::to_string(kSchemaVersion));
+    PWSYNC_ASSIGN(auto check, txn->get(impl_->dbs.settings, kSettingKeyCheck));
+    if (!check) return fail(Errc::corrupt, "a restore could not be opened: the store has no key check value");
+    auto id = crypto::sealed_key_id(*check);
+    if (!id) return fail(id.error().code, "a restore could not be opened: " + id.error().message);
+    auto opened = crypto::open(*impl_->keys(), *check, keycheck_context());
+    if (!opened || opened->view() != kKeyCheckText)
+        return fail(Errc::crypto, "a restore could not be opened: the key check value does not open with " +
+                                      impl_->key_file);
+    return StoreInfo{*version, *id, impl_->dir, impl_->key_file};
+}
+
 }  // namespace pwsync::store

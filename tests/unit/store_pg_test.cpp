@@ -3,6 +3,7 @@
 // with another writer are retried, a connection killed mid-transaction and
 // a database that refuses writes are errors, never a half or false write.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "store_fixture.h"
@@ -117,6 +118,79 @@ TEST_P(PgStoreTest, BackupIsTheDatabases) {
     auto st = store().backup(dir_.path() + "/backup");
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().message.find("pg_dump"), std::string::npos) << st.error().message;
+}
+
+// What a restore of the database needs is checked: the key check row gone
+// (as in a partial restore) is a clear error.
+TEST_P(PgStoreTest, BackupChecksWhatARestoreNeeds) {
+    EXPECT_NE(store().backed_up_by().find("pg_dump"), std::string::npos);
+    auto info = store().check_restorable();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->key_id, store().info().key_id);
+    auto c = raw();
+    ASSERT_TRUE(pq::run(c.get(), "DELETE FROM pwsync_settings WHERE k = 'keycheck'::bytea", "delete"));
+    auto broken = store().check_restorable();
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().message.find("no key check value"), std::string::npos) << broken.error().message;
+}
+
+// A writer that cannot get the writers' turn within lock_timeout gets a
+// retryable error instead of waiting for ever; the URI's own setting wins
+// over pwsync's default (30 s).
+TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
+    auto c = raw();
+    ASSERT_TRUE(pq::run(c.get(), "SELECT pg_advisory_lock(1886876537, hashtext(current_schema()))", "lock"));
+    Options o = options();
+    o.uri = store().info().dir + "%20-clock_timeout%3D1s";
+    auto s = Store::open(o);
+    ASSERT_TRUE(s) << s.error().message;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto w = s->write("tester");
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code, Errc::busy) << w.error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// A batch goes in one pipeline, each statement answered as it would be
+// alone: inside a transaction a failed row fails the rest and the COMMIT
+// rolls back; the connection is usable again after. Prepared statements
+// are prepared in the same round trip and used again without it.
+TEST_P(PgStoreTest, APipelinedBatchAnswersEachStatementAndLeavesTheConnectionUsable) {
+    auto c = raw();
+    const char* ins = "INSERT INTO pwsync_cursors (k, v) VALUES ($1, $2)";
+    std::vector<pq::Statement> bad{{"BEGIN", {}, "begin"},
+                                   {ins, {"dup", "1"}, "row 1"},
+                                   {ins, {"dup", "2"}, "row 2"},
+                                   {ins, {"other", "3"}, "row 3"},
+                                   {"COMMIT", {}, "commit"}};
+    auto a = pq::exec_batch(c.get(), bad);
+    ASSERT_EQ(a.size(), bad.size());
+    EXPECT_TRUE(a[0] && a[1]);
+    ASSERT_FALSE(a[2]);
+    EXPECT_EQ(a[2].error().code, Errc::storage);
+    EXPECT_NE(a[2].error().message.find("row 2: ERROR:  duplicate key"), std::string::npos) << a[2].error().message;
+    EXPECT_FALSE(a[3]) << "a statement after a failed one in a transaction fails";
+    ASSERT_TRUE(a[4]) << a[4].error().message;
+    EXPECT_EQ(std::string_view(PQcmdStatus(a[4]->get())), "ROLLBACK");
+    EXPECT_FALSE(pq::in_pipeline(c.get()));
+    auto n = pq::exec(c.get(), "SELECT count(*)::text FROM pwsync_cursors", {}, "count");
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(pq::value(n->get(), 0, 0), "0");
+
+    std::vector<pq::Statement> good{{ins, {"a", "1"}, "row a", "t_ins", true},
+                                    {ins, {"b", "2"}, "row b", "t_ins", false},
+                                    {"SELECT count(*)::text FROM pwsync_cursors", {}, "count", "t_count", true}};
+    std::vector<bool> prepared;
+    auto g = pq::exec_batch(c.get(), good, &prepared);
+    ASSERT_EQ(g.size(), good.size());
+    for (auto& r : g) ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(pq::value(g[2]->get(), 0, 0), "2");
+    EXPECT_EQ(prepared, (std::vector<bool>{true, false, true}));
+    // Prepared on the connection: used again without preparing.
+    std::vector<pq::Statement> again{{"SELECT count(*)::text FROM pwsync_cursors", {}, "count", "t_count", false}};
+    auto r = pq::exec_batch(c.get(), again);
+    ASSERT_TRUE(r[0]) << r[0].error().message;
+    EXPECT_EQ(pq::value(r[0]->get(), 0, 0), "2");
 }
 
 std::vector<BackendCase> pg_only() {

@@ -238,6 +238,15 @@ struct VerifyReport {
     std::vector<std::string> problems;
 };
 
+// What `pwsync store migrate` copied and verified.
+struct MigrateReport {
+    std::string target;            // the target's location
+    std::string target_key_file;   // where the target looks for the master key by default
+    // Records per table, in kDatabases order, copied and compared one by one.
+    std::vector<std::pair<std::string, std::size_t>> tables;
+    std::uint64_t last_id = 0;     // the highest job/capture id; the target's ids go on after it
+};
+
 struct Counts {
     std::size_t apps = 0, adapters = 0, groups = 0, mappings = 0, principals = 0, audit = 0;
     std::size_t jobs = 0, dead_letters = 0, pending = 0, markers = 0;
@@ -457,6 +466,21 @@ public:
     Status backup(const std::string& dest) const;
     // Decodes every record, opens every secret, checks every index.
     Result<VerifyReport> verify() const;
+    // How the store is backed up when backup() does not copy it (PostgreSQL:
+    // by the database's own backups), for the administrator; else empty.
+    std::string backed_up_by() const;
+    // Reads what a restored copy of the store needs to be opened (the
+    // schema version and the key check value) afresh from the store; a
+    // clear error when either is missing or does not match the key.
+    Result<StoreInfo> check_restorable() const;
+    // Copies the whole store into `target_uri`, a location of any backend
+    // that holds no store yet (already_exists otherwise, nothing written):
+    // one snapshot of this store, one write transaction of the target
+    // (sealed secrets copied as they are: the target uses this store's
+    // master key), then every record compared with the source and the
+    // target opened with the key; a "store.migrate" audit record in the
+    // target. On any failure the target is removed again.
+    Result<MigrateReport> migrate(const std::string& target_uri, std::string_view actor) const;
     StoreInfo info() const;
     // Write transactions this handle has committed (a group commit counts
     // once): what a path costs in fsyncs, for tests.
