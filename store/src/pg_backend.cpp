@@ -55,6 +55,11 @@ constexpr const char* kKeyFileDefault = "/etc/pwsync/master.key";
 // The highest id handed out (a fresh sequence's last_value is its start, not yet called).
 constexpr const char* kLastId =
     "SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text FROM pwsync_ids";
+// Connections kept open between transactions. A transaction takes an idle
+// one or opens one, so the connections in use follow the gateway's own
+// concurrency (listener threads, delivery workers); only this many stay
+// open after a burst.
+constexpr std::size_t kMaxIdle = 8;
 // Rows fetched per round trip by a scan.
 constexpr int kScanPage = 512;
 // Serialises schema changes between processes (an arbitrary constant).
@@ -287,6 +292,8 @@ public:
             pq::in_pipeline(c.get()))
             return;
         std::lock_guard lock(mutex_);
+        // A burst's extra connections close instead of idling on the server.
+        if (idle_.size() >= kMaxIdle) return;
         idle_.push_back(Idle{std::move(c), prepared});
     }
 
