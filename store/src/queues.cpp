@@ -92,7 +92,26 @@ Result<std::vector<Job>> ReadTxn::jobs_for_target(std::string_view adapter, std:
     return out;
 }
 
-Status ReadTxn::for_each_target(const TargetVisitor& visit) const {
+Result<std::vector<std::string>> ReadTxn::target_adapters() const {
+    std::vector<std::string> out;
+    std::string from;  // the first key after every key of the last adapter found
+    for (;;) {
+        std::optional<std::string> found;
+        PWSYNC_TRY(s_->kv().scan(s_->db().outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+            const auto sep = k.find('\0');
+            if (sep == std::string_view::npos) return fail(Errc::corrupt, "the outbox index has a malformed key");
+            found = std::string(k.substr(0, sep));
+            return false;
+        }, from));
+        if (!found) return out;
+        // Every key of this adapter starts with name \0: the next adapter's
+        // keys come at or after name \1.
+        from = *found + '\1';
+        out.push_back(std::move(*found));
+    }
+}
+
+Status ReadTxn::for_each_target(const TargetVisitor& visit, std::string_view adapter) const {
     std::string current;  // lower(adapter) \0 lower(external) \0 of the group being collected
     std::vector<std::uint64_t> ids;
     bool stop = false;
@@ -106,7 +125,8 @@ Status ReadTxn::for_each_target(const TargetVisitor& visit) const {
         return {};
     };
     constexpr std::size_t kIdSize = 8;
-    auto scanned = s_->kv().scan(s_->db().outbox_by_target, "", [&](std::string_view k, std::string_view) -> Result<bool> {
+    const std::string only = adapter.empty() ? std::string() : std::string(adapter) + '\0';
+    auto scanned = s_->kv().scan(s_->db().outbox_by_target, only, [&](std::string_view k, std::string_view) -> Result<bool> {
         const std::string_view prefix = k.substr(0, k.size() - std::min(k.size(), kIdSize));
         if (k.size() < kIdSize + 2 || prefix.find('\0') == std::string_view::npos || prefix.back() != '\0')
             return fail(Errc::corrupt, "the outbox index has a malformed key");

@@ -51,6 +51,36 @@ TEST_P(QueueTest, JobsKeepOrderPerTargetAndSealTheirPasswords) {
     for (const auto& rec : *audit) EXPECT_EQ(rec.detail.find("Password"), std::string::npos) << rec.detail;
 }
 
+// The dispatcher scans the outbox adapter by adapter: the adapters with
+// jobs, and one adapter's targets without the others'.
+TEST_P(QueueTest, TheOutboxIsListedAdapterByAdapter) {
+    EXPECT_TRUE(r().target_adapters()->empty());
+    for (const char* adapter : {"ldap2", "LDAP1", "ldap1", "a", "ldap10", "ldap1"}) {
+        auto t = w();
+        Job j;
+        j.adapter = adapter;
+        j.app = "LINUX";
+        j.windows = "TEST\\alice";
+        j.external = std::string("alice-") + adapter;
+        j.origin = "dc1";
+        ASSERT_OK(t.enqueue_job(j, Secret("Listed-Password-1"), nullptr));
+        ASSERT_OK(t.commit());
+    }
+    auto names = r().target_adapters();
+    ASSERT_OK(names);
+    EXPECT_EQ(*names, (std::vector<std::string>{"a", "ldap1", "ldap10", "ldap2"}));
+    std::vector<std::string> seen;
+    std::size_t jobs = 0;
+    ASSERT_OK(r().for_each_target([&](std::string_view adapter, std::string_view external, const std::vector<std::uint64_t>& ids) -> Result<bool> {
+        seen.push_back(std::string(adapter) + "/" + std::string(external));
+        jobs += ids.size();
+        return true;
+    }, "ldap1"));
+    // ldap10's targets share the prefix "ldap1" but not "ldap1\0".
+    EXPECT_EQ(seen, (std::vector<std::string>{"ldap1/alice-ldap1"}));
+    EXPECT_EQ(jobs, 3u);
+}
+
 TEST_P(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
     const auto a = enqueue("Superseded-1");
     const auto b = enqueue("Newest-2");

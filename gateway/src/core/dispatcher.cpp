@@ -41,9 +41,10 @@ Result<std::shared_ptr<Adapter>> Dispatcher::adapter_for(const store::Adapter& c
     return shared;
 }
 
-Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& done, bool scan) {
+Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& done, bool scan, bool early) {
     std::vector<Work> work;
     std::vector<std::string> claimed;
+    std::set<std::string> superseding;  // targets whose older jobs the pass's write removes
     std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
     std::vector<std::pair<std::uint64_t, std::string>> dead;
     auto scan_outbox = [&]() -> Status {
@@ -70,28 +71,21 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
         for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
         auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
         auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
-        // A pass runs after every delivery, so during an expiry wave (tens of
-        // thousands of queued jobs) it must not cost a scan of the whole outbox:
-        // once every adapter is at its concurrency the scan stops, and the rest
-        // waits for a later pass. A disabled adapter's jobs are still checked
-        // for max-age, so with one the scan goes on to the end.
-        std::set<std::string> full;
-        std::size_t open_adapters = 0;
-        bool any_held = false;
-        for (const auto& [name, a] : configs) {
-            if (held(name, a)) { any_held = true; continue; }
-            ++open_adapters;
-            if (load[name] >= limit(a)) full.insert(name);
-        }
-        auto go_on = [&] { return any_held || full.size() < open_adapters; };
-        if (!go_on()) return {};  // nothing can be sent now
-
-        return r.for_each_target([&](std::string_view adapter, std::string_view external,
-                                     const std::vector<std::uint64_t>& ids) -> Result<bool> {
+        // A pass runs after every delivery, so it must not cost a scan of
+        // the whole outbox (tens of thousands of queued jobs during an
+        // expiry wave, or thousands behind one slow adapter): the outbox is
+        // scanned adapter by adapter (its index is ordered by adapter), an
+        // adapter at its concurrency is skipped, and an adapter's scan stops
+        // once it is. A disabled adapter's jobs are still checked for
+        // max-age, and those of an adapter that no longer exists are
+        // dead-lettered, so their scans go on to the end.
+        const auto visit = [&](std::string_view adapter, std::string_view external,
+                               const std::vector<std::uint64_t>& ids) -> Result<bool> {
             const std::string key = std::string(adapter) + '\0' + std::string(external);
             // Newest job per target; the others are superseded unless one is in flight.
             if (in_flight.contains(key)) return true;
             for (std::size_t i = 0; i + 1 < ids.size(); ++i) superseded.emplace_back(ids[i], ids.back());
+            if (ids.size() > 1) superseding.insert(key);
             const std::string adapter_key(adapter);
             PWSYNC_ASSIGN(store::Job newest, r.job(ids.back()));
             auto config = configs.find(adapter_key);
@@ -107,18 +101,49 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
             }
             if (held(adapter_key, settings)) return true;  // until the adapter is enabled again
             if (newest.next_attempt > t) return true;
-            if (load[adapter_key] >= limit(settings)) return go_on();
-            if (++load[adapter_key] >= limit(settings)) full.insert(adapter_key);
+            if (load[adapter_key] >= limit(settings)) return false;
+            ++load[adapter_key];
             std::shared_ptr<Adapter> builtin;
             if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
             claimed.push_back(key);
             work.push_back({std::move(newest), settings, builtin});
-            return go_on();
-        });
+            return load[adapter_key] < limit(settings);
+        };
+        PWSYNC_ASSIGN(auto present, r.target_adapters());
+        for (const auto& name : present) {
+            auto config = configs.find(name);
+            if (config != configs.end() && !held(name, config->second) && load[name] >= limit(config->second))
+                continue;  // nothing of it can go now; a later pass sees it
+            PWSYNC_TRY(r.for_each_target(visit, name));
+        }
+        return {};
     };
     Status scanned = scan ? scan_outbox() : Status{};
     if (!scanned) {  // half a scan: none of it
         work.clear(), claimed.clear(), superseded.clear(), dead.clear();
+    }
+    if (early && !work.empty()) {
+        // A target with nothing to supersede needs no write before its
+        // delivery: it goes to the workers now, while the outcomes below are
+        // committed, so that a freed adapter slot does not wait for that
+        // commit's fsync. (An account whose outcome is in `done` is still
+        // claimed: it is not in `work`.)
+        std::vector<Work> later;
+        std::vector<std::string> later_claims;
+        std::lock_guard lock(mutex_);
+        for (std::size_t i = 0; i < work.size(); ++i) {
+            if (stopping_ || superseding.contains(claimed[i])) {
+                later.push_back(std::move(work[i]));
+                later_claims.push_back(std::move(claimed[i]));
+                continue;
+            }
+            in_flight_.insert(claimed[i]);
+            ++adapter_load_[ascii_lower(work[i].job.adapter)];
+            queue_.push_back(std::move(work[i]));
+        }
+        if (later.size() < work.size()) work_cv_.notify_all();
+        work = std::move(later);
+        claimed = std::move(later_claims);
     }
 
     // One transaction for the pass: the outcomes handed back, and the
@@ -318,7 +343,7 @@ void Dispatcher::scheduler_loop() {
         }
         Result<std::vector<Work>> work = std::vector<Work>{};
         try {
-            work = plan(done, planning);
+            work = plan(done, planning, true);
         } catch (const std::exception& e) {
             work = fail(Errc::internal, e.what());
             // Not recorded: those jobs stay as they were, to be sent again.

@@ -77,7 +77,9 @@ private:
     // in `done`, the supersedes and the dead letters in one transaction (none
     // when there is nothing to write), frees the accounts of `done` and
     // claims the work it returns. `scan` false: only records `done`.
-    Result<std::vector<Work>> plan(std::vector<Finished>& done, bool scan = true);
+    // `early` (threaded mode): work that needs no write first goes to the
+    // workers before the pass's outcomes are committed.
+    Result<std::vector<Work>> plan(std::vector<Finished>& done, bool scan = true, bool early = false);
     // Sends one job; nothing when it was not sent (dropped meanwhile: the
     // account is freed at once).
     std::optional<Finished> execute(Work& work);

@@ -324,10 +324,14 @@ public:
     Result<std::vector<Job>> jobs_for_target(std::string_view adapter, std::string_view external) const;
     // The outbox by target, from its index alone (no job is decoded):
     // lower(adapter), lower(external account) and the job ids oldest first,
-    // in key order. `visit` returns false to stop. It must not write.
+    // in key order; only the targets of `adapter` (lower case) when given.
+    // `visit` returns false to stop. It must not write.
     using TargetVisitor = std::function<Result<bool>(std::string_view adapter, std::string_view external,
                                                      const std::vector<std::uint64_t>& ids)>;
-    Status for_each_target(const TargetVisitor& visit) const;
+    Status for_each_target(const TargetVisitor& visit, std::string_view adapter = {}) const;
+    // lower(adapter) of every adapter with a job in the outbox, in order: one
+    // index lookup per adapter, however many jobs each has.
+    Result<std::vector<std::string>> target_adapters() const;
     Result<Secret> job_password(std::uint64_t id) const;
     Result<Secret> job_old_password(std::uint64_t id) const;
     Result<std::vector<DeadLetter>> dead_letters() const;
