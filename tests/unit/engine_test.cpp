@@ -2,6 +2,8 @@
 // (the integration tests use the real Samba DC).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <algorithm>
 
 #include "engine.h"
@@ -632,6 +634,39 @@ TEST_F(EngineTest, AnExpiredCaptureIsAuditedAndCounted) {
     for (const auto& e : monitor_entries(f))
         for (const auto& a : e.attributes) served |= a.first == "pwsyncPendingExpired" && a.second == std::vector<std::string>{"1"};
     EXPECT_TRUE(served);
+}
+
+// Several gateways (docs/HA.md): the role of this gateway and every
+// gateway the store lists, as cn=monitor entries and Prometheus lines.
+TEST(GatewayFigures, TheGatewaysAndTheActiveOneAreServed) {
+    Figures f;
+    f.role.shared = true;
+    f.role.name = "gw2";
+    f.role.active = false;
+    f.role.contact_age_ms = 1500;
+    store::GatewayStatus a, b;
+    a.name = "gw1", a.host = "h1", a.pid = 11, a.active = true, a.active_since = 1'790'000'000, a.epoch = 4;
+    a.contact_age_ms = 2000;
+    b.name = "gw2", b.host = "h2", b.pid = 22, b.contact_age_ms = 1000;
+    f.role.gateways = {a, b};
+    const auto text = prometheus_text(f);
+    for (const char* want : {"\npwsync_active 0\n", "\npwsync_store_contact_age_seconds 1\n",
+                             "\npwsync_gateway_active{gateway=\"gw1\"} 1\n", "\npwsync_gateway_active{gateway=\"gw2\"} 0\n",
+                             "\npwsync_gateway_contact_age_seconds{gateway=\"gw1\"} 2\n"})
+        EXPECT_NE(text.find(want), std::string::npos) << want;
+    std::map<std::string, std::map<std::string, std::string>> entries;
+    for (const auto& e : monitor_entries(f))
+        for (const auto& [attr, values] : e.attributes)
+            if (!values.empty()) entries[e.dn][attr] = values.front();
+    EXPECT_EQ(entries["cn=monitor"]["pwsyncGatewayActive"], "FALSE");
+    EXPECT_EQ(entries["cn=monitor"]["pwsyncGatewayName"], "gw2");
+    EXPECT_EQ(entries["cn=gw1,cn=gateways,cn=monitor"]["pwsyncActive"], "TRUE");
+    EXPECT_EQ(entries["cn=gw1,cn=gateways,cn=monitor"]["pwsyncActiveSince"], "1790000000");
+    EXPECT_EQ(entries["cn=gw2,cn=gateways,cn=monitor"]["pwsyncActive"], "FALSE");
+    // One gateway on its store: active, and no gateway list.
+    Figures one;
+    EXPECT_NE(prometheus_text(one).find("\npwsync_active 1\n"), std::string::npos);
+    EXPECT_EQ(prometheus_text(one).find("pwsync_gateway_active"), std::string::npos);
 }
 
 TEST_F(EngineTest, AdapterPrincipalNamesItsUserByIdDnOrAuthzId) {
