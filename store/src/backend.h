@@ -161,6 +161,11 @@ public:
         (void)within;
         return std::vector<GatewayStatus>{};
     }
+    // Store::lock_keys, keys sorted and unique; nullptr: nothing to hold.
+    virtual Result<std::unique_ptr<Store::KeyLocks::Held>> lock_keys(const std::vector<std::string>& keys) {
+        (void)keys;
+        return std::unique_ptr<Store::KeyLocks::Held>{};
+    }
 };
 
 // A backend type, registered under its URI scheme.

@@ -125,7 +125,12 @@ Status check_uri(const std::string& uri) {
 // Connection settings the URI may override.
 const std::vector<std::pair<std::string, std::string>>& connect_defaults() {
     static const std::vector<std::pair<std::string, std::string>> d{
-        {"sslmode", "verify-full"}, {"connect_timeout", "10"}, {"application_name", "pwsync"}};
+        {"sslmode", "verify-full"}, {"connect_timeout", "10"}, {"application_name", "pwsync"},
+        // A database that vanished without closing the connection (a host
+        // lost, a network cut) is noticed within ~10 s instead of when the
+        // kernel gives up (minutes): what the gateway lease's timing needs.
+        {"tcp_user_timeout", "10000"}, {"keepalives", "1"}, {"keepalives_idle", "5"},
+        {"keepalives_interval", "2"}, {"keepalives_count", "3"}};
     return d;
 }
 
@@ -165,6 +170,9 @@ constexpr const char* kLeaseTake =
 constexpr const char* kLeaseHolder =
     "SELECT coalesce(g.name, l.holder) FROM pwsync_lease l LEFT JOIN pwsync_gateways g ON g.instance = l.holder "
     "WHERE l.expires > clock_timestamp()";
+// An account's lock across gateways ("pwsz" and the key's hash; a collision
+// only makes two accounts wait for each other).
+constexpr const char* kKeyLock = "SELECT pg_advisory_lock(1886876538, hashtext($1))";
 constexpr const char* kLeaseRelease =
     "UPDATE pwsync_lease SET expires = clock_timestamp(), released = true WHERE holder = $1 AND epoch = $2::text::bigint "
     "AND expires > clock_timestamp()";
@@ -428,6 +436,35 @@ public:
             }
             return out;
         });
+    }
+
+    // Session advisory locks on a connection of their own, in key order,
+    // all asked in one round trip; released together with the connection.
+    Result<std::unique_ptr<Store::KeyLocks::Held>> lock_keys(const std::vector<std::string>& keys) override {
+        if (keys.empty()) return std::unique_ptr<Store::KeyLocks::Held>{};
+        bool pooled = false;
+        PWSYNC_ASSIGN(auto idle, acquire(pooled));
+        std::vector<pq::Statement> batch;
+        for (const auto& k : keys) batch.push_back({kKeyLock, {k}, "cannot lock an account for the other gateways"});
+        auto answers = pq::exec_batch(idle.conn.get(), batch);
+        for (auto& a : answers) {
+            if (a) continue;
+            // Whatever was taken goes with the connection.
+            (void)pq::run(idle.conn.get(), "SELECT pg_advisory_unlock_all()", "unlock");
+            release(std::move(idle.conn), idle.prepared);
+            return std::unexpected(a.error());
+        }
+        struct Held final : Store::KeyLocks::Held {
+            PgBackend* owner;
+            Idle idle;
+            Held(PgBackend* o, Idle i) : owner(o), idle(std::move(i)) {}
+            ~Held() override {
+                if (pq::run(idle.conn.get(), "SELECT pg_advisory_unlock_all()", "unlock"))
+                    owner->release(std::move(idle.conn), idle.prepared);
+                // else the connection closes, and the server drops its locks.
+            }
+        };
+        return std::unique_ptr<Store::KeyLocks::Held>(std::make_unique<Held>(this, std::move(idle)));
     }
 
 private:

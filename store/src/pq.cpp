@@ -127,29 +127,53 @@ std::vector<Result<ResultPtr>> exec_batch(PGconn* c, const std::vector<Statement
         sent.emplace_back(parse, stmt);
         if (!stmt) break;
     }
-    // One answer: its result, the end of its results (a null), its Sync.
-    auto answer = [c]() -> ResultPtr {
+    // One answer: its result, the end of its results (one null), its Sync.
+    // A statement without a result, or a second null before the Sync, means
+    // the server went away in a way libpq does not flag (it answers null for
+    // ever and the status stays OK): the connection is given up.
+    bool lost = false;
+    auto answer = [c, &lost]() -> ResultPtr {
         ResultPtr r(PQgetResult(c));
+        if (!r) {
+            lost = true;
+            return r;
+        }
+        int nulls = 0;
         while (PQstatus(c) != CONNECTION_BAD) {
             ResultPtr rest(PQgetResult(c));
-            if (rest && PQresultStatus(rest.get()) == PGRES_PIPELINE_SYNC) break;
+            if (!rest) {
+                if (++nulls > 1) {
+                    lost = true;
+                    break;
+                }
+                continue;
+            }
+            if (PQresultStatus(rest.get()) == PGRES_PIPELINE_SYNC) break;
         }
         return r;
     };
-    for (std::size_t i = 0; i < sent.size() && PQstatus(c) != CONNECTION_BAD; ++i) {
+    for (std::size_t i = 0; i < sent.size() && PQstatus(c) != CONNECTION_BAD && !lost; ++i) {
         const auto [parse, stmt] = sent[i];
         if (parse) {
             const bool ready = succeeded(answer().get());
             if (prepared != nullptr) (*prepared)[i] = ready;
         }
-        if (!stmt || PQstatus(c) == CONNECTION_BAD) break;
+        if (!stmt || PQstatus(c) == CONNECTION_BAD || lost) break;
         ResultPtr r = answer();
+        if (lost && !r) break;
         out.push_back(succeeded(r.get()) ? Result<ResultPtr>{std::move(r)}
                                          : std::unexpected(failure(c, r.get(), batch[i].what)));
     }
     // Not sent, or no answer: the connection's error.
-    while (out.size() < batch.size()) out.push_back(std::unexpected(failure(c, nullptr, batch[out.size()].what)));
-    if (piped && PQstatus(c) != CONNECTION_BAD) (void)PQexitPipelineMode(c);
+    while (out.size() < batch.size()) {
+        if (lost)
+            out.push_back(fail(Errc::unavailable, std::string(batch[out.size()].what) +
+                                                      ": the connection to PostgreSQL was lost (no answer)"));
+        else
+            out.push_back(std::unexpected(failure(c, nullptr, batch[out.size()].what)));
+    }
+    // A lost connection stays in pipeline mode: the pool drops it.
+    if (piped && PQstatus(c) != CONNECTION_BAD && !lost) (void)PQexitPipelineMode(c);
     return out;
 }
 

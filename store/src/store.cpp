@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -259,6 +260,15 @@ Status Store::release_lease(const GatewayIdentity& me, std::uint64_t epoch) {
 
 Result<std::vector<GatewayStatus>> Store::gateways(std::chrono::seconds within) const {
     return impl_->backend->gateways(within);
+}
+
+Store::KeyLocks::~KeyLocks() = default;
+
+Result<Store::KeyLocks> Store::lock_keys(std::vector<std::string> keys) {
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    PWSYNC_ASSIGN(auto held, impl_->backend->lock_keys(keys));
+    return KeyLocks(std::move(held));
 }
 
 // ------------------------------------------------------------ transactions

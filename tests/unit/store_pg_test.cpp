@@ -3,6 +3,7 @@
 // with another writer are retried, a connection killed mid-transaction and
 // a database that refuses writes are errors, never a half or false write.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -296,6 +297,28 @@ TEST_P(PgStoreTest, GatewaysAreListedWithTheActiveOne) {
     EXPECT_FALSE(by["gw-b"].active);
     EXPECT_GT(by["gw-b"].last_contact, 1'700'000'000);
     EXPECT_LT(by["gw-b"].contact_age_ms, 60000);
+}
+
+// An account's lock holds across connections (gateways): a second taker of
+// the same key waits until the first lets go; another key does not wait.
+TEST_P(PgStoreTest, AnAccountLockMakesOtherGatewaysWait) {
+    using namespace std::chrono_literals;
+    auto first = store().lock_keys({"{guid-1}", "alice"});
+    ASSERT_TRUE(first) << first.error().message;
+    auto other = store().lock_keys({"bob"});
+    ASSERT_TRUE(other) << other.error().message;
+    std::atomic<bool> got{false};
+    std::thread t([&] {
+        auto second = store().lock_keys({"alice"});
+        EXPECT_TRUE(second) << second.error().message;
+        got = true;
+    });
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(got.load());
+    { auto gone = std::move(*first); }
+    for (int i = 0; i < 100 && !got; ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(got.load());
+    t.join();
 }
 
 std::vector<BackendCase> pg_only() {

@@ -133,6 +133,12 @@ Result<store::AccountNames> Ad::lookup(std::string_view account) {
 }
 
 DeliveryResult AdTarget::deliver(const Delivery& d) {
+    std::shared_ptr<void> held;
+    if (hold_) {
+        auto h = hold_(d.windows);
+        if (!h) return {Outcome::retry, h.error().message};
+        held = std::move(*h);
+    }
     if (before_) {
         if (auto b = before_(d.windows, *d.password, d.origin); !b) return {Outcome::retry, b.error().message};
     }

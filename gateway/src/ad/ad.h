@@ -66,12 +66,16 @@ private:
 class AdTarget final : public Adapter {
 public:
     using BeforeWrite = std::function<Status(std::string_view account, const Secret& password, std::string_view origin)>;
-    AdTarget(Ad& ad, BeforeWrite before) : ad_(ad), before_(std::move(before)) {}
+    // Holds the account against other writes of it until the result ends.
+    using Hold = std::function<Result<std::shared_ptr<void>>(std::string_view account)>;
+    AdTarget(Ad& ad, BeforeWrite before, Hold hold = {})
+        : ad_(ad), before_(std::move(before)), hold_(std::move(hold)) {}
     DeliveryResult deliver(const Delivery& d) override;
 
 private:
     Ad& ad_;
     BeforeWrite before_;  // renews the echo markers of a late write
+    Hold hold_;
 };
 
 }  // namespace pwsync::gateway

@@ -12,6 +12,9 @@ namespace pwsync::gateway {
 constexpr std::size_t kVerifiedSecretsMax = 4096;
 namespace {
 
+// An account's key in the locks: its objectGUID once resolved, else the name it was mapped with.
+std::string account_key(std::string_view guid_or_name) { return ascii_lower(guid_or_name); }
+
 // What the audit and the dispatcher call the sender of a change.
 constexpr std::string_view kPwsyncWrote = "\x01pwsync wrote this account";
 
@@ -317,11 +320,12 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
     // check, the AD write and the store update of one change must not
     // interleave with another's. Other accounts' changes run alongside.
     auto turn = account_locks_.arrive(ascii_lower(adapter.name) + '\0' + ascii_lower(external));
-    {
-        std::vector<std::string> accounts;
-        for (const auto& m : mappings) accounts.push_back(ascii_lower(m.object_guid.empty() ? m.windows : m.object_guid));
-        account_locks_.hold(turn, std::move(accounts));
-    }
+    std::vector<std::string> accounts;
+    for (const auto& m : mappings) accounts.push_back(account_key(m.object_guid.empty() ? m.windows : m.object_guid));
+    account_locks_.hold(turn, accounts);
+    // The same accounts on the other gateways of a shared store.
+    auto across = store_.lock_keys(std::move(accounts));
+    if (!across) return from_error(across.error());
     if (!adapter.flags.enabled) return reply(ChangeOutcome::refused, "adapter '" + adapter.name + "' is disabled");
     const bool full = adapter.flags.change_windows_password && sync.full && options_.ad_writer;
     const bool partial = adapter.flags.sync_from_adapter && sync.partial;
@@ -501,6 +505,20 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
     for (const auto& m : mappings)
         if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
     return {};
+}
+
+Result<Engine::AccountHold> Engine::hold_account(std::string_view account) {
+    std::string key = account_key(account);
+    {
+        PWSYNC_ASSIGN(auto r, store_.read());
+        PWSYNC_ASSIGN(auto names, r.account(account));
+        if (names && !names->guid.empty()) key = account_key(names->guid);
+    }
+    // A line of its own (no sender's order to keep), then the account itself.
+    auto ticket = account_locks_.arrive("@windows\0" + key);
+    account_locks_.hold(ticket, {key});
+    PWSYNC_ASSIGN(auto across, store_.lock_keys({key}));
+    return AccountHold{std::move(ticket), std::move(across)};
 }
 
 Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {

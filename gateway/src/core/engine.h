@@ -84,6 +84,15 @@ public:
     // Called just before a queued AD write (dispatcher, "@windows"): renews
     // the markers that keep the DC's capture of it from bouncing back.
     Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal);
+    // The Windows account `account` names, held against full sync's writes
+    // of it here and on every other gateway of the store, until the hold
+    // ends: a queued write into AD (the "@windows" target) takes it, so it
+    // never interleaves with a change being applied.
+    struct AccountHold {
+        AccountLocks::Ticket ticket;
+        store::Store::KeyLocks across;
+    };
+    Result<AccountHold> hold_account(std::string_view account);
     // Drops pre-commit captures that were never confirmed. Returns how many.
     Result<std::size_t> expire_pending();
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <future>
 #include <optional>
 #include <random>
 #include <set>
@@ -147,7 +148,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         auto before = [engine](std::string_view account, const Secret& pw, std::string_view origin) {
             return engine->before_ad_write(account, pw, origin);
         };
-        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad, before)});
+        auto hold = [engine](std::string_view account) -> Result<std::shared_ptr<void>> {
+            PWSYNC_ASSIGN(auto h, engine->hold_account(account));
+            return std::shared_ptr<void>(std::make_shared<Engine::AccountHold>(std::move(h)));
+        };
+        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad, before, hold)});
     }
 
     p.metrics.emplace(p.clock);
@@ -233,8 +238,18 @@ void Daemon::stop_active() {
 // holds the lease, from the end of its settling wait.
 void Daemon::lease_loop() {
     Leadership& l = *parts_->leadership;
+    const auto right_ran_out = [this, &l] {
+        if (!active_ || l.fence()) return;
+        log_warning("standby: this gateway's right to act as the active one ran out (no heartbeat answered in time): "
+                    "the watcher and the dispatcher stop");
+        stop_active();
+    };
     while (!stopping_) {
-        const SteadyTime next = l.beat(true);
+        // The heartbeat may hang on a database that vanished: the right is
+        // watched meanwhile, and runs out on time whatever the heartbeat does.
+        auto beat = std::async(std::launch::async, [&l] { return l.beat(true); });
+        while (beat.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) right_ran_out();
+        const SteadyTime next = beat.get();
         if (!active_ && l.fence()) {
             // A new term: wait out what the previous holder had on the wire.
             while (!stopping_ && l.fence() && !l.may_deliver()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -244,11 +259,7 @@ void Daemon::lease_loop() {
             if (active_ && !l.fence()) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-        if (active_ && !l.fence()) {
-            log_warning("standby: this gateway's right to act as the active one ran out (no heartbeat answered in time): "
-                        "the watcher and the dispatcher stop");
-            stop_active();
-        }
+        right_ran_out();
     }
     stop_active();
     l.release();

@@ -544,6 +544,26 @@ public:
     Status release_lease(const GatewayIdentity& me, std::uint64_t epoch);
     // The gateways that reported in the last `within`, newest contact first.
     Result<std::vector<GatewayStatus>> gateways(std::chrono::seconds within) const;
+    // Locks that every gateway on this store respects, one per key (an
+    // account), held until the handle ends: full sync's write of an account
+    // into AD and its store update do not interleave with another
+    // gateway's. Taken in key order (no deadlock between takers of several).
+    // A store of one process: nothing to take (in-process locks suffice).
+    class KeyLocks {
+    public:
+        KeyLocks() = default;
+        KeyLocks(KeyLocks&&) noexcept = default;
+        KeyLocks& operator=(KeyLocks&&) noexcept = default;
+        ~KeyLocks();
+        struct Held {
+            virtual ~Held() = default;
+        };
+        explicit KeyLocks(std::unique_ptr<Held> held) : held_(std::move(held)) {}
+
+    private:
+        std::unique_ptr<Held> held_;
+    };
+    Result<KeyLocks> lock_keys(std::vector<std::string> keys);
     StoreInfo info() const;
     // Write transactions this handle has committed (a group commit counts
     // once): what a path costs in fsyncs, for tests.
