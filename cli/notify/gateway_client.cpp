@@ -18,7 +18,7 @@
 #include <optional>
 
 #include "ber.h"
-#include "fd.h"
+#include "pwsync/handles.h"
 #include "ldap_message.h"
 
 namespace pwsync::notify {
@@ -68,7 +68,7 @@ bool is_ip_literal(const std::string& host) {
     return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-std::expected<Fd, ClientError> tcp_connect(const std::string& uri, const Endpoint& ep, Deadline deadline) {
+std::expected<UniqueFd, ClientError> tcp_connect(const std::string& uri, const Endpoint& ep, Deadline deadline) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -78,7 +78,7 @@ std::expected<Fd, ClientError> tcp_connect(const std::string& uri, const Endpoin
     const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(res, &::freeaddrinfo);
     std::string why = "no address";
     for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
-        Fd fd(::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        UniqueFd fd(::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (fd.get() < 0) {
             why = std::strerror(errno);
             continue;
@@ -106,10 +106,11 @@ std::expected<Fd, ClientError> tcp_connect(const std::string& uri, const Endpoin
 // One connection to one gateway: plain until TLS starts, then TLS only.
 class Connection {
 public:
-    Connection(std::string uri, Fd fd) : uri_(std::move(uri)), fd_(std::move(fd)) {}
+    Connection(std::string uri, UniqueFd fd) : uri_(std::move(uri)), fd_(std::move(fd)) {}
     Connection(Connection&&) noexcept = default;
     ~Connection() {
-        if (ssl_) SSL_shutdown(ssl_.get());  // best effort; the socket is non-blocking
+        // Best effort (the socket is non-blocking); never after a failed handshake.
+        if (ssl_ && established_) SSL_shutdown(ssl_.get());
     }
 
     const std::string& uri() const { return uri_; }
@@ -127,7 +128,10 @@ public:
         for (;;) {
             ERR_clear_error();
             const int r = SSL_connect(ssl_.get());
-            if (r == 1) return {};
+            if (r == 1) {
+                established_ = true;
+                return {};
+            }
             const int e = SSL_get_error(ssl_.get(), r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
                 if (!wait_for(fd_.get(), e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
@@ -240,8 +244,9 @@ private:
     }
 
     std::string uri_;
-    Fd fd_;
+    UniqueFd fd_;
     SslPtr ssl_;
+    bool established_ = false;
     Secret pending_;
 };
 

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "complexity.h"
-#include "fd.h"
+#include "pwsync/handles.h"
 #include "gateway_client.h"
 
 namespace pwsync::notify {
@@ -82,7 +82,7 @@ Result<Settings> read_settings(const std::string& path) {
 // A secret file: a regular file that only its owner may read (as
 // directory::read_secret_file checks), one trailing newline dropped.
 Result<Secret> read_secret_file(const std::string& path) {
-    const Fd owner(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    const UniqueFd owner(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (owner.get() < 0) return fail(Errc::not_found, "cannot open " + path);
     const int fd = owner.get();
     struct stat st {};
