@@ -11,6 +11,7 @@ gw_setup() {
     local work=$1 store key_line=
     GW_WORK=$work
     GW_PWSYNC=$PWSYNC_BIN/cli/pwsync
+    GW_NOTIFY=$PWSYNC_BIN/cli/pwsync-notify
     GW_PWSYNCD=$PWSYNC_BIN/gateway/pwsyncd
     store=$work/store
     export PWSYNC_CONFIG=
@@ -61,10 +62,11 @@ ca = $PWSYNC_TEST_CA
 timeout = 5
 CONF
     "$GW_PWSYNC" init >/dev/null || return 1
-    # Samba's check password script: one process, pwsync notify in hook mode.
+    # Samba's check password script: one process, the lean pwsync-notify
+    # (pwsync notify's code without the CLI's libraries) in hook mode.
     cat >"$work/hook" <<HOOK
 #!/bin/sh
-exec "$GW_PWSYNC" notify --samba-hook --config "$work/hook.conf"
+exec "$GW_NOTIFY" --samba-hook --config "$work/hook.conf"
 HOOK
     chmod 0755 "$work/hook"
     # The test DC's dispatcher runs Samba's own complexity check first;

@@ -81,7 +81,7 @@ $P principal create ldap-agent --kind adapter --adapter rec <"$W/gw/agent.secret
 # The DC's hook names the account in the form written in $W/form.
 cat >"$W/gw/hook" <<HOOK
 #!/bin/sh
-SAMBA_CPS_ACCOUNT_NAME="\$(cat "$W/form")" exec "$GW_PWSYNC" notify --samba-hook --config "$W/gw/hook.conf"
+SAMBA_CPS_ACCOUNT_NAME="\$(cat "$W/form")" exec "$GW_NOTIFY" --samba-hook --config "$W/gw/hook.conf"
 HOOK
 chmod 0755 "$W/gw/hook"
 

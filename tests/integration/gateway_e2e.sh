@@ -182,6 +182,57 @@ sleep 2   # the watcher is woken by the DC within milliseconds
 check "clearing must-change-at-next-logon alone is not taken for an uncaptured change" \
     bash -c "! '$P' audit | grep change.uncaptured | grep -qi carol"
 
+# ---- the capture hook's client (pwsync-notify) alone against pwsyncd ----
+# notify_run PASSWORD ARGS...: the password on stdin; exit code in $RC, output in $W/out (kept in $W/notify.log).
+notify_run() {
+    local pw=$1
+    shift
+    printf '%s' "$pw" | "$GW_NOTIFY" "$@" >"$W/out" 2>&1
+    RC=$?
+    cat "$W/out" >>"$W/notify.log"
+}
+pending_captures() { "$P" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending_captures"])'; }
+hook_args=(--principal dc1 --secret-file "$W/gw/dc1.secret" --ca "$PWSYNC_TEST_CA" --timeout 5)
+newpw N1 'Notify-Failover.31k'
+newpw N2 'Notify-StartTls.32k'
+newpw N3 'Notify-Refused.33k'
+newpw N4 'Notify-BadCa.34k'
+newpw N5 'Notify-Hook.35k'
+before=$(pending_captures)
+notify_run "$N1" --account "$PWSYNC_TEST_DC_DOMAIN\\bob" --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 "${hook_args[@]}"
+check "pwsync-notify: the first gateway unreachable, the second stores the change (exit $RC)" \
+    bash -c "[ $RC = 0 ] && grep -q '^stored by ldaps://127.0.0.1:1636' '$W/out'"
+check "  ... which pwsyncd holds as a pending capture" [ "$(pending_captures)" -gt "$before" ]
+notify_run "$N2" --account "$PWSYNC_TEST_DC_DOMAIN\\bob" --gateway ldap://127.0.0.1:1389 "${hook_args[@]}" --quiet
+check "pwsync-notify over ldap:// with StartTLS (exit $RC, quiet)" bash -c "[ $RC = 0 ] && [ ! -s '$W/out' ]"
+(umask 077 && printf '%s' 'Not-The-Dc1-Secret.9' >"$W/wrong.secret")
+notify_run "$N3" --account "$PWSYNC_TEST_DC_DOMAIN\\bob" --gateway ldaps://127.0.0.1:1636 --gateway ldap://127.0.0.1:1389 \
+    --principal dc1 --secret-file "$W/wrong.secret" --ca "$PWSYNC_TEST_CA"
+check "pwsync-notify: a wrong principal secret is a refusal (exit $RC = 1), the failover stops there" \
+    bash -c "[ $RC = 1 ] && grep -q 'invalid credentials (49)' '$W/out' && ! grep -q 1389 '$W/out'"
+notify_run "$N3" --account "$PWSYNC_TEST_DC_DOMAIN\\bob" --gateway ldaps://127.0.0.1:1636 \
+    --principal cn=ldap-agent --secret-file "$W/gw/agent.secret" --ca "$PWSYNC_TEST_CA"
+check "pwsync-notify: a change the gateway refuses (an adapter's principal naming a Windows account) exits 1" \
+    bash -c "[ $RC = 1 ] && grep -q 'refused the change ([0-9]*)' '$W/out'"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/other-ca.key" -out "$W/other-ca.pem" -subj /CN=another-ca -days 1 \
+    >/dev/null 2>&1
+notify_run "$N4" --account "$PWSYNC_TEST_DC_DOMAIN\\bob" --gateway ldaps://127.0.0.1:1636 --principal dc1 \
+    --secret-file "$W/gw/dc1.secret" --ca "$W/other-ca.pem"
+check "pwsync-notify: a gateway certificate of another CA is refused (exit $RC = 3)" \
+    bash -c "[ $RC = 3 ] && grep -q 'certificate verify failed' '$W/out'"
+# In hook mode: a password failing AD's complexity rule stops the change
+# (exit 4) and never reaches the gateway; an outage of the first gateway
+# does not show at all.
+before=$(pending_captures)
+SAMBA_CPS_ACCOUNT_NAME=bob notify_run 'bobBOB-1234' --samba-hook --config "$W/gw/hook.conf"
+check "pwsync-notify --samba-hook: a password containing the account name is refused (exit $RC = 4)" \
+    bash -c "[ $RC = 4 ] && grep -q 'complexity' '$W/out'"
+check "  ... and never reaches the gateway" [ "$(pending_captures)" = "$before" ]
+sed 's|^gateway = |gateway = ldaps://127.0.0.1:1 |' "$W/gw/hook.conf" >"$W/hook-failover.conf"
+SAMBA_CPS_ACCOUNT_NAME=bob notify_run "$N5" --samba-hook --config "$W/hook-failover.conf"
+check "pwsync-notify --samba-hook: the first gateway down, the second stores it silently (exit $RC)" \
+    bash -c "[ $RC = 0 ] && [ ! -s '$W/out' ]"
+
 # ---- no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
 harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "$PWSYNC_TEST_LDAP_ROOTPW" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
@@ -192,7 +243,7 @@ if [[ ${PWSYNC_E2E_STORE:-lmdb} == postgresql ]]; then
     check "pg_dump has the store's mappings" grep -q "pwsync_mappings" "$W/pg_dump.sql"
     store_files=("$PWSYNC_TEST_PG_DATA" "$PWSYNC_TEST_PG_LOG" "$W/pg_dump.sql")
 fi
-leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "${store_files[@]}")
+leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/notify.log" "${store_files[@]}")
 check "no password in the daemon's log, the audit or the store files (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
 check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 

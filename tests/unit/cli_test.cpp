@@ -1,4 +1,5 @@
 // The pwsync CLI run as a program against a temporary store.
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -312,39 +313,78 @@ TEST_F(Cli, StatusQueueAndDamping) {
     EXPECT_NE(ok({"audit"}).find("damping.reset"), std::string::npos);
 }
 
-// pwsync notify without a reachable gateway: the exit codes a hook relies on.
+// The lean hook client, built beside pwsync.
+std::string lean_notify() { return (std::filesystem::path(test::program("pwsync")).parent_path() / "pwsync-notify").string(); }
+
+// pwsync notify without a reachable gateway: the exit codes a hook relies on,
+// the same from the lean pwsync-notify that Samba's hook runs.
 TEST_F(Cli, NotifyExitCodes) {
     test::write_file(dir_ / "secret", "Principal-Secret-9");
-    const std::vector<std::string> base{test::program("pwsync"), "notify", "--gateway", "ldaps://127.0.0.1:1",
-                                        "--principal", "dc1", "--secret-file", dir_ / "secret", "--timeout", "2"};
-    auto with = [&](std::vector<std::string> extra) {
-        auto a = base;
-        a.insert(a.end(), extra.begin(), extra.end());
-        return a;
-    };
-    auto r = test::run(with({"--account", "alice"}), "Unreachable-Pass.1");
+    for (const std::vector<std::string>& program : {std::vector<std::string>{test::program("pwsync"), "notify"},
+                                                   std::vector<std::string>{lean_notify()}}) {
+        SCOPED_TRACE(program.back());
+        ::chmod((dir_ / "secret").c_str(), 0600);
+        auto with = [&](std::vector<std::string> extra) {
+            auto a = program;
+            for (const char* s : {"--gateway", "ldaps://127.0.0.1:1", "--principal", "dc1", "--secret-file"}) a.push_back(s);
+            a.push_back(dir_ / "secret");
+            a.push_back("--timeout");
+            a.push_back("2");
+            a.insert(a.end(), extra.begin(), extra.end());
+            return a;
+        };
+        auto r = test::run(with({"--account", "alice"}), "Unreachable-Pass.1");
+        EXPECT_EQ(r.exit_code, 3) << r.err;
+        EXPECT_NE(r.err.find("gateway"), std::string::npos);
+        EXPECT_EQ(r.err.find("Unreachable-Pass"), std::string::npos);
+        r = test::run(with({"--account", "alice", "--complexity"}), "alice-is-here-1");
+        EXPECT_EQ(r.exit_code, 4) << r.err;
+        EXPECT_NE(r.err.find("complexity"), std::string::npos);
+        EXPECT_EQ(r.err.find("is-here"), std::string::npos);
+        // As Samba's hook: an unreachable gateway must not block the change...
+        r = test::run(with({"--samba-hook"}), "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice", "SAMBA_CPS_FULL_NAME=Alice L"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find("not stored"), std::string::npos);
+        EXPECT_NE(r.err.find("stale"), std::string::npos);
+        EXPECT_EQ(r.err.find("Hook-Pass"), std::string::npos);
+        // ... nor a hook without its account ...
+        r = test::run(with({"--samba-hook"}), "Hook-Pass.2024x");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find("misconfigured"), std::string::npos) << r.err;
+        // ... but a password that fails AD's complexity rule is refused.
+        r = test::run(with({"--samba-hook"}), "alicealice", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+        EXPECT_EQ(r.exit_code, 4);
+        auto bare = program;
+        bare.insert(bare.end(), {"--account", "alice"});
+        r = test::run(bare, "x");
+        EXPECT_EQ(r.exit_code, 2);
+        r = test::run(with({"--account", "alice", "--timeout", "601"}), "Some-Pass.2024x");
+        EXPECT_EQ(r.exit_code, 2) << r.err;
+        ::chmod((dir_ / "secret").c_str(), 0644);
+        r = test::run(with({"--account", "alice"}), "Some-Pass.2024x");
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_NE(r.err.find("group or others"), std::string::npos) << r.err;
+    }
+}
+
+// The hook's own options file: [notify] read without Boost, bad keys refused.
+TEST_F(Cli, NotifyHookConfig) {
+    test::write_file(dir_ / "secret", "Principal-Secret-9");
+    const std::string conf = dir_ / "hook.conf";
+    test::write_file(conf, "# the DC's hook\nstore = /elsewhere\n[notify]\ngateway = ldaps://127.0.0.1:1  ldaps://127.0.0.1:2 # two\n"
+                           "principal = dc1\nsecret-file = " + std::string(dir_ / "secret") + "\ntimeout = 1\n[other]\nx = y\n");
+    auto r = test::run({lean_notify(), "--account", "alice", "--config", conf}, "Some-Pass.2024x");
     EXPECT_EQ(r.exit_code, 3) << r.err;
-    EXPECT_NE(r.err.find("gateway"), std::string::npos);
-    EXPECT_EQ(r.err.find("Unreachable-Pass"), std::string::npos);
-    r = test::run(with({"--account", "alice", "--complexity"}), "alice-is-here-1");
-    EXPECT_EQ(r.exit_code, 4) << r.err;
-    EXPECT_NE(r.err.find("complexity"), std::string::npos);
-    EXPECT_EQ(r.err.find("is-here"), std::string::npos);
-    // As Samba's hook: an unreachable gateway must not block the change...
-    r = test::run(with({"--samba-hook"}), "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice", "SAMBA_CPS_FULL_NAME=Alice L"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.err.find("not stored"), std::string::npos);
-    EXPECT_NE(r.err.find("stale"), std::string::npos);
-    EXPECT_EQ(r.err.find("Hook-Pass"), std::string::npos);
-    // ... but a password that fails AD's complexity rule is refused.
-    r = test::run(with({"--samba-hook"}), "alicealice", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
-    EXPECT_EQ(r.exit_code, 4);
-    r = test::run({test::program("pwsync"), "notify", "--account", "alice"}, "x");
-    EXPECT_EQ(r.exit_code, 2);
-    ::chmod((dir_ / "secret").c_str(), 0644);
-    r = test::run(with({"--account", "alice"}), "Some-Pass.2024x");
-    EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("group or others"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("ldaps://127.0.0.1:2"), std::string::npos) << r.err;  // both gateways tried
+    test::write_file(conf, "[notify]\ngateway = ldaps://127.0.0.1:1\nprincipal = dc1\nsecret-fil = x\n");
+    r = test::run({lean_notify(), "--account", "alice", "--config", conf}, "Some-Pass.2024x");
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("unknown key notify.secret-fil"), std::string::npos) << r.err;
+    r = test::run({lean_notify(), "--account", "alice", "--bogus"}, "Some-Pass.2024x");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    r = test::run({lean_notify(), "--help"}, "");
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("--samba-hook"), std::string::npos);
 }
 
 }  // namespace
