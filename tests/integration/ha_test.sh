@@ -127,6 +127,7 @@ table ip $NFT_TABLE {
     chain cut { type filter hook output priority 0; }
 }
 EOF
+    # Gateway N through ports (N+5)443 and (N+5)444.
     ha_conf 1 "$(store_of 6443 6444)"
     ha_conf 2 "$(store_of 7443 7444)"
 else
@@ -225,7 +226,7 @@ else
     cpid=${GPID[$c]}
     before=$(ha_active_lines "$o")
     tc=$(now_ms)
-    nft add rule ip "$NFT_TABLE" cut meta l4proto tcp ct original proto-dst "{ ${c}443, ${c}444 }" drop ||
+    nft add rule ip "$NFT_TABLE" cut meta l4proto tcp ct original proto-dst "{ $((c + 5))443, $((c + 5))444 }" drop ||
         die "cannot cut gateway $c from the database"
     if wait_for $((FT + 15)) ha_more_active_lines "$before" "$o" >/dev/null; then
         takeover=$(now_ms)
