@@ -10,6 +10,11 @@
 #                         the database primary is stopped hard and the
 #                         standby promoted. Each takeover (kill -> the next
 #                         "active:" log line) within failover-timeout.
+#   ha_test.sh external   External -> Windows, full sync, through the
+#                         standby gateway while the active one is down (killed
+#                         -9): AD gets the password once (one run of the DC's
+#                         check password script), it goes on to the other
+#                         application, and does not bounce back to slapd.
 #   ha_test.sh partition  the active gateway is cut from the database for
 #                         HA_CUT (30) s by an nftables rule (each gateway
 #                         reaches PostgreSQL through ports of its own,
@@ -17,7 +22,8 @@
 #                         packets can be dropped): the other takes over within
 #                         failover-timeout, the cut one delivers nothing after
 #                         that, and rejoins as standby once the cut heals.
-# Both end with the crash test's checks (flood_end_checks) and a leak scan.
+# failover and partition end with the crash test's checks (flood_end_checks);
+# all with a status check and a leak scan.
 # Sizes: HA_ACCOUNTS, HA_CHANGES, HA_RATE (changes/s), HA_FAILOVER_TIMEOUT (15).
 set -uo pipefail
 
@@ -35,7 +41,8 @@ case $MODE in
               KILLS=${HA_KILLS:-5} DB_AT=${HA_DB_AT:-3} PORTS=(5441 5442) ;;
     partition) ACCOUNTS=${HA_ACCOUNTS:-100} CHANGES=${HA_CHANGES:-1000} RATE=${HA_RATE:-20}
                CUT=${HA_CUT:-30} PORTS=(5443 5444) ;;
-    *) die "usage: ha_test.sh failover|partition" ;;
+    external) PORTS=(5445 5446) ;;
+    *) die "usage: ha_test.sh failover|partition|external" ;;
 esac
 FLOOD=${CAPTURE_FLOOD:-$PWSYNC_BIN/tests/integration/capture_flood}
 W=$(mktemp -d "$PWSYNC_TEST_TMP/ha.XXXXXX")
@@ -72,8 +79,10 @@ P=$GW_PWSYNC
 run=r$RANDOM
 # shellcheck source=flood_lib.sh
 source "$here/flood_lib.sh"
-flood_targets "$ACCOUNTS"
-flood_changes "$ACCOUNTS" "$CHANGES"
+if [[ $MODE != external ]]; then
+    flood_targets "$ACCOUNTS"
+    flood_changes "$ACCOUNTS" "$CHANGES"
+fi
 
 # ha_conf N STORE: gwN.conf from gw_setup's pwsyncd.conf (which the CLI
 # keeps using): its name, failover-timeout, store URI, ports N636/N389, log.
@@ -146,7 +155,47 @@ flood() {
     FLOOD_PID=$!
 }
 
-if [[ $MODE == failover ]]; then
+if [[ $MODE == external ]]; then
+    # bob from his first passwords (an earlier test may have changed them).
+    if ! ldap_bind_ok "$PWSYNC_TEST_DC_URI" "$PWSYNC_TEST_DC_DN_BOB" "$PWSYNC_TEST_DC_PASSWORD_BOB" ||
+       ! ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$PWSYNC_TEST_LDAP_PASSWORD_BOB"; then
+        "$here/../../testenv/env" reset-directories "$PWSYNC_TESTENV_STATE" >"$W/reset.log" 2>&1 ||
+            { cat "$W/reset.log" >&2; die "could not reset the directories"; }
+    fi
+    # The DC's capture hook: both gateways, and each run for bob counted
+    # (Samba runs it once per password write).
+    sed -i 's|^gateway = .*|gateway = ldaps://127.0.0.1:1636 ldaps://127.0.0.1:2636|' "$W/gw/hook.conf"
+    cat >"$W/gw/hook" <<HOOK
+#!/bin/sh
+[ "\$SAMBA_CPS_ACCOUNT_NAME" != bob ] || echo bob >>"$W/hook-runs"
+exec "$GW_PWSYNC" notify --samba-hook --config "$W/gw/hook.conf"
+HOOK
+    B1='Blue-Harbour.71k'
+    c=$(ha_active)
+    [[ $c == 1 || $c == 2 ]] || die "no active gateway (status: '$c')"
+    o=$((3 - c))
+    kill -9 "${GPID[$c]}"
+    wait "${GPID[$c]}" 2>/dev/null
+    GPID[$c]=
+    tk=$(now_ms)
+    (umask 077 && printf '%s' "$PWSYNC_TEST_LDAP_PASSWORD_BOB" >"$W/old" && printf '%s' "$B1" >"$W/new")
+    ldappasswd -x -o nettimeout=10 -H "ldaps://127.0.0.1:${o}636" -D cn=ldap-agent -y "$W/gw/agent.secret" \
+        -t "$W/old" -T "$W/new" bob >"$W/out" 2>&1
+    check "ldappasswd for bob through the standby gw$o, gw$c down, succeeds" [ $? = 0 ]
+    mainframe_has() { grep -c "^BOB $(printf '%s' "$B1" | sha256sum | cut -c1-16)\$" "$W/gw/mainframe.log" 2>/dev/null; }
+    if wait_for $((FT + 15)) ldap_bind_ok "$PWSYNC_TEST_DC_URI" "$PWSYNC_TEST_DC_DN_BOB" "$B1" >/dev/null; then
+        ok "AD has bob's new password ($(( $(now_ms) - tk )) ms after the active gateway was killed)"
+    else bad "AD did not get bob's new password within $((FT + 15)) s"; fi
+    check "it went on to bob's other application" wait_for $((FT + 15)) mainframe_has
+    sleep 6   # past a watcher poll (poll-interval 5)
+    check "AD got it once (the check password script ran $(grep -c . "$W/hook-runs" 2>/dev/null) times for bob)" \
+        [ "$(grep -c . "$W/hook-runs" 2>/dev/null)" = 1 ]
+    check "the other application got it once" [ "$(mainframe_has)" = 1 ]
+    check "not bounced back to the origin (slapd still holds bob's old password)" \
+        ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_BOB" "$PWSYNC_TEST_LDAP_PASSWORD_BOB"
+    ha_start "$c" || bad "gateway $c did not restart"
+    sample=("$B1")
+elif [[ $MODE == failover ]]; then
     flood "ldaps://127.0.0.1:1636 ldaps://127.0.0.1:2636"
     : >"$W/takeovers"
     kills=0 late=0
@@ -282,8 +331,12 @@ PY
     check "the cut gateway delivered nothing after the other took over" [ "$fence_rc" = 0 ]
 fi
 
-flood_sent "$flood_rc" "$CHANGES"
-flood_end_checks "$ACCOUNTS" "$CHANGES"
+if [[ $MODE != external ]]; then
+    flood_sent "$flood_rc" "$CHANGES"
+    flood_end_checks "$ACCOUNTS" "$CHANGES"
+    # Fifty of the passwords sent, for the leak scan.
+    mapfile -t sample < <(cut -f2 "$W/changes" | shuf -n 50)
+fi
 # Exactly one active gateway at the end, one of ours and alive.
 timeout 10 "$P" status --json >"$W/status.json" 2>&1
 check "status shows exactly one active gateway, a running one" python3 -c '
@@ -293,11 +346,10 @@ act = [g for g in s.get("gateways", []) if g.get("active")]
 sys.exit(0 if len(act) == 1 and act[0]["name"] == s.get("active_gateway") and str(act[0]["pid"]) in sys.argv[2:] else 1)' \
     "$W/status.json" "${GPID[1]}" "${GPID[2]}"
 check "no pwsyncd logged a crash of its own" harness_no_crash "$W"/gw/*.stderr
-# Fifty of the passwords sent: in no log, status, audit or output.
-mapfile -t sample < <(cut -f2 "$W/changes" | shuf -n 50)
+# The passwords sent: in no log, status, audit or output.
 harness_secrets "$W/secrets" "${sample[@]}"
-leaks=$(harness_leaks "$W/secrets" "$W"/gw/*.log "$W"/gw/*.stderr "$W/mirror.log" "$W/flood.out" "$W/flood.err" \
-    "$W/audit.json" "$W/queue.json" "$W/status.json" "$PAIR_DIR"/server*.log)
+leaks=$(harness_leaks "$W/secrets" "$W"/gw/*.log "$W"/gw/*.stderr "$W/mirror.log" "$W/gw/mainframe.log" "$W/flood.out" \
+    "$W/flood.err" "$W/out" "$W/audit.json" "$W/queue.json" "$W/status.json" "$PAIR_DIR"/server*.log)
 check "no password leaked into logs, audit, status or the servers' logs ($leaks found)" [ "$leaks" = 0 ]
 
 harness_end
