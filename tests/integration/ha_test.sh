@@ -8,8 +8,9 @@
 #   ha_test.sh failover   the active gateway is killed -9 HA_KILLS (5) times
 #                         and restarted each time; before kill HA_DB_AT (3)
 #                         the database primary is stopped hard and the
-#                         standby promoted. Each takeover (kill -> the next
-#                         "active:" log line) within failover-timeout.
+#                         standby promoted. Each takeover (kill -> the other
+#                         gateway's next "active:" log line) within
+#                         failover-timeout; the killed one is restarted then.
 #   ha_test.sh external   External -> Windows, full sync, through the
 #                         standby gateway while the active one is down (killed
 #                         -9): AD gets the password once (one run of the DC's
@@ -223,23 +224,23 @@ elif [[ $MODE == failover ]]; then
         pid=${GPID[$n]}
         flowing=no
         kill -0 "$FLOOD_PID" 2>/dev/null && flowing=yes
-        before=$(ha_active_lines)
+        before=$(ha_active_lines $((3 - n)))
         tk=$(now_ms)
         kill -9 "$pid"
         wait "$pid" 2>/dev/null
         GPID[$n]=
         kills=$k
-        ha_start "$n" || { bad "gateway $n did not restart after kill $k"; break; }
-        if wait_for $((FT + 15)) ha_more_active_lines "$before" >/dev/null; then
+        # The other one takes over; then the killed one comes back (as standby).
+        if wait_for $((FT + 15)) ha_more_active_lines "$before" $((3 - n)) >/dev/null; then
             took=$(( $(now_ms) - tk ))
-            new=$(ha_active)
-            echo "ha_failover: kill $k: gw$n (pid $pid) killed, gw$new active after $took ms (changes flowing: $flowing)"
-            echo "$k $n $pid $tk $took $new $flowing" >>"$W/takeovers"
+            echo "ha_failover: kill $k: gw$n (pid $pid) killed, gw$((3 - n)) active after $took ms (changes flowing: $flowing)"
+            echo "$k $n $pid $tk $took $flowing" >>"$W/takeovers"
             (( took <= FT * 1000 )) || late=$((late + 1))
         else
-            bad "kill $k: no gateway took over within $((FT + 15)) s"
+            bad "kill $k: gw$((3 - n)) did not take over within $((FT + 15)) s"
             late=$((late + 1))
         fi
+        ha_start "$n" || { bad "gateway $n did not restart after kill $k"; break; }
     done
     flood_rc=0
     wait "$FLOOD_PID" || flood_rc=$?
@@ -254,7 +255,7 @@ w = sys.argv[1]
 mirror = [(float(l.split()[2]), int(l.split()[3])) for l in open(f"{w}/mirror.log")]
 took, first = [], []
 for line in open(f"{w}/takeovers"):
-    k, n, pid, tk, ms, new, flowing = line.split()
+    k, n, pid, tk, ms, flowing = line.split()
     took.append(int(ms))
     after = [t for t, p in mirror if t * 1000 > int(tk) and p != int(pid)]
     if after:
