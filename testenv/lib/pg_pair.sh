@@ -101,8 +101,8 @@ EOF
         { cat "$PAIR_DIR/basebackup.log" >&2; return 1; }
     printf "\nport = %s\nsynchronous_standby_names = ''\n" "${PAIR_PORTS[2]}" >>"$PAIR_DIR/data2/postgresql.conf"
     pair_ctl 2 -w -t 60 start || { tail -n 20 "$PAIR_DIR/server2.log" >&2; return 1; }
-    local i state
-    for i in $(seq 1 100); do
+    local state
+    for _ in $(seq 1 100); do
         state=$(pair_admin 1 -d postgres -At -c "SELECT sync_state FROM pg_stat_replication" 2>/dev/null)
         [[ $state == sync ]] && return 0
         sleep 0.1
@@ -112,7 +112,7 @@ EOF
 }
 
 pair_uri() {
-    local hosts= p
+    local hosts='' p
     (( $# )) || set -- "${PAIR_PORTS[1]}" "${PAIR_PORTS[2]}"
     for p in "$@"; do hosts+=${hosts:+,}127.0.0.1:$p; done
     printf 'postgresql://pwsync@%s/pwsync?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=%s&passfile=%s' \

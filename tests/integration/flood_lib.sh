@@ -5,6 +5,7 @@
 # it after harness_begin ... gateway; set P (the pwsync CLI), W (the work
 # folder) and run (the accounts' name prefix) first.
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # run, P and W are the caller's
 
 flood_ldap_admin=(-x -o nettimeout=10 -H "$PWSYNC_TEST_LDAP_URI" -D "$PWSYNC_TEST_LDAP_ROOTDN" -y "$PWSYNC_TEST_LDAP_ROOTPW_FILE")
 
