@@ -79,7 +79,19 @@ void add_queue_commands(std::vector<Command>& out) {
                            if (a.action == "job.delivered") it->second.last_ok = format_iso8601(a.time);
                            if (a.action == "job.retry" || a.action == "job.dead") it->second.last_fail = format_iso8601(a.time);
                        }
+                       // Several gateways (a shared store): who reported in the last hour, who is active.
+                       std::vector<store::GatewayStatus> gateways;
+                       if (s.shared()) { PWSYNC_ASSIGN(gateways, s.gateways(std::chrono::hours(1))); }
+                       const auto active = std::find_if(gateways.begin(), gateways.end(), [](const auto& g) { return g.active; });
+                       const auto unix_time = [](std::int64_t t) { return format_iso8601(TimePoint{std::chrono::seconds(t)}); };
                        if (c.want_json()) {
+                           json gws = json::array();
+                           for (const auto& g : gateways)
+                               gws.push_back({{"name", g.name}, {"host", g.host}, {"pid", g.pid}, {"instance", g.instance},
+                                              {"started", unix_time(g.started)}, {"last_contact", unix_time(g.last_contact)},
+                                              {"last_contact_age_ms", g.contact_age_ms}, {"active", g.active},
+                                              {"active_since", g.active ? json(unix_time(g.active_since)) : json(nullptr)},
+                                              {"epoch", g.epoch}});
                            json arr = json::array();
                            for (const auto& a : adapters) {
                                const auto& row = rows[ascii_lower(a.name)];
@@ -92,11 +104,23 @@ void add_queue_commands(std::vector<Command>& out) {
                            }
                            c.print_json({{"sync", {{"windows", sync.windows}, {"partial", sync.partial}, {"full", sync.full}}},
                                          {"adapters", arr}, {"queued", jobs.size()}, {"dead_letters", dead.size()},
-                                         {"pending_captures", pending.size()}, {"stale_mappings", stale}});
+                                         {"pending_captures", pending.size()}, {"stale_mappings", stale},
+                                         {"shared_store", s.shared()}, {"gateways", gws},
+                                         {"active_gateway", active == gateways.end() ? json(nullptr) : json(active->name)}});
                            return {};
                        }
                        c.out() << "sync: windows " << (sync.windows ? "on" : "off") << ", partial " << (sync.partial ? "on" : "off")
                                << ", full " << (sync.full ? "on" : "off") << "\n\n";
+                       if (s.shared()) {
+                           std::vector<std::vector<std::string>> gt;
+                           for (const auto& g : gateways)
+                               gt.push_back({g.name, g.host, std::to_string(g.pid), g.active ? "active" : "standby",
+                                             g.active ? unix_time(g.active_since) : "-",
+                                             std::to_string(g.contact_age_ms / 1000) + " s ago"});
+                           print_table(c.out(), {"GATEWAY", "HOST", "PID", "ROLE", "ACTIVE SINCE", "LAST CONTACT"}, gt);
+                           c.out() << (active == gateways.end() ? "no gateway is active (none holds the lease)\n\n"
+                                                                : "active gateway: " + active->name + "\n\n");
+                       }
                        std::vector<std::vector<std::string>> table;
                        for (const auto& a : adapters) {
                            const auto& row = rows[ascii_lower(a.name)];

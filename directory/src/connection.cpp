@@ -267,7 +267,12 @@ LdapStatus Connection::Impl::connect_any() {
 }
 
 LdapResult<MsgPtr> Connection::Impl::wait(int msgid, bool all, std::string_view context) {
-    timeval tv = to_timeval(options.op_timeout);
+    auto wait_for = options.op_timeout;
+    if (until != std::chrono::steady_clock::time_point{}) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        wait_for = std::clamp(left, std::chrono::milliseconds(1), wait_for);
+    }
+    timeval tv = to_timeval(wait_for);
     LDAPMessage* res = nullptr;
     const int rc = ldap_result(ld.get(), msgid, all ? LDAP_MSG_ALL : LDAP_MSG_ONE, &tv, &res);
     if (rc == 0) {
@@ -393,6 +398,7 @@ LdapStatus Connection::bind(Credentials credentials) {
 }
 
 const std::string& Connection::uri() const { return impl_->uri; }
+void Connection::limit_until(std::chrono::steady_clock::time_point until) { impl_->until = until; }
 bool Connection::tls() const { return impl_->tls; }
 unsigned Connection::sasl_ssf() const { return impl_->ssf; }
 bool Connection::protected_for_passwords() const { return impl_->tls || impl_->ssf >= 56; }

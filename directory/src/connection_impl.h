@@ -41,6 +41,7 @@ struct Connection::Impl {
     bool tls = false;
     unsigned ssf = 0;
     std::vector<std::string> warnings;
+    std::chrono::steady_clock::time_point until{};  // Connection::limit_until
 
     // Connects (failover over options.uris) when there is no live handle.
     LdapStatus ensure();

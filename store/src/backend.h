@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "pwsync/store.h"
 #include "pwsync/util.h"
 
 namespace pwsync::store {
@@ -120,6 +121,12 @@ public:
     virtual Status commit() = 0;
     // False once committed.
     virtual bool active() const = 0;
+    // Fails (Errc::refused) unless `instance` holds the lease in `epoch`
+    // now (see Store's "several gateways"); one process: always holds it.
+    virtual Status check_lease(std::string_view instance, std::uint64_t epoch) const {
+        (void)instance, (void)epoch;
+        return {};
+    }
 
 protected:
     virtual Status scan_from(Table t, std::string_view prefix, const Visitor& visit, std::string_view from) const = 0;
@@ -137,6 +144,23 @@ public:
     virtual std::string backed_up_by() const { return {}; }
     // What `store info` shows: a folder, a connection name without password.
     virtual std::string location() const = 0;
+    // Several gateways (Store::heartbeat and the rest). A backend that one
+    // process holds at a time keeps these defaults: the lease is always the
+    // asker's and nobody else is listed.
+    virtual bool shared() const { return false; }
+    virtual Result<Lease> heartbeat(const GatewayIdentity& me, std::chrono::milliseconds ttl, bool want,
+                                    std::string_view predecessor) {
+        (void)me, (void)predecessor;
+        return Lease{want, want ? 1u : 0u, want ? ttl : std::chrono::milliseconds{0}, {}, false};
+    }
+    virtual Status release_lease(const GatewayIdentity& me, std::uint64_t epoch) {
+        (void)me, (void)epoch;
+        return {};
+    }
+    virtual Result<std::vector<GatewayStatus>> gateways(std::chrono::seconds within) const {
+        (void)within;
+        return std::vector<GatewayStatus>{};
+    }
 };
 
 // A backend type, registered under its URI scheme.

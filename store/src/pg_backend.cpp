@@ -129,6 +129,53 @@ const std::vector<std::pair<std::string, std::string>>& connect_defaults() {
     return d;
 }
 
+// Several gateways (docs/HA.md): one row holds the lease (its holder is a
+// gateway instance, new at every start; its epoch grows at every change of
+// holder), one row per gateway name says who is alive. Both are written
+// outside the writers' turn, in statements of their own, and every time is
+// the database's (clock_timestamp(): the gateways' clocks never compare).
+constexpr const char* kLeaseTables[] = {
+    "CREATE TABLE IF NOT EXISTS pwsync_lease (id int PRIMARY KEY CHECK (id = 1), holder text NOT NULL, "
+    "epoch bigint NOT NULL, since timestamptz NOT NULL, expires timestamptz NOT NULL, "
+    "released boolean NOT NULL DEFAULT false, settle boolean NOT NULL DEFAULT false)",
+    "CREATE TABLE IF NOT EXISTS pwsync_gateways (name text PRIMARY KEY, instance text NOT NULL, host text NOT NULL, "
+    "pid int NOT NULL, started timestamptz NOT NULL, last_contact timestamptz NOT NULL)"};
+constexpr const char* kGatewayBeat =
+    "INSERT INTO pwsync_gateways AS g (name, instance, host, pid, started, last_contact) "
+    "VALUES ($1, $2, $3, $4::text::int, clock_timestamp(), clock_timestamp()) ON CONFLICT (name) DO UPDATE SET "
+    "started = CASE WHEN g.instance = EXCLUDED.instance THEN g.started ELSE clock_timestamp() END, "
+    "instance = EXCLUDED.instance, host = EXCLUDED.host, pid = EXCLUDED.pid, last_contact = clock_timestamp()";
+// Taken when free or expired (a new epoch), kept by its holder (same epoch);
+// `settle`: the new term follows one that ended without giving the lease up
+// (its deliveries may still be on the wire);
+// nothing returned when another holds it; taken at once from $3, a dead
+// previous instance of the taker ('' matches no holder). Two takers at once: the second
+// waits for the first's row lock and then finds it held.
+constexpr const char* kLeaseTake =
+    "INSERT INTO pwsync_lease AS l (id, holder, epoch, since, expires) "
+    "VALUES (1, $1, 1, clock_timestamp(), clock_timestamp() + $2::text::bigint * interval '1 millisecond') "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires > clock_timestamp() THEN l.epoch ELSE l.epoch + 1 END, "
+    "since = CASE WHEN l.holder = EXCLUDED.holder AND l.expires > clock_timestamp() THEN l.since "
+    "ELSE clock_timestamp() END, "
+    "settle = CASE WHEN l.holder = EXCLUDED.holder AND l.expires > clock_timestamp() THEN l.settle "
+    "ELSE NOT l.released END, released = false, holder = EXCLUDED.holder, expires = EXCLUDED.expires "
+    "WHERE l.holder = EXCLUDED.holder OR l.expires <= clock_timestamp() OR l.holder = $3 "
+    "RETURNING epoch::text, settle::int::text";
+constexpr const char* kLeaseHolder =
+    "SELECT coalesce(g.name, l.holder) FROM pwsync_lease l LEFT JOIN pwsync_gateways g ON g.instance = l.holder "
+    "WHERE l.expires > clock_timestamp()";
+constexpr const char* kLeaseRelease =
+    "UPDATE pwsync_lease SET expires = clock_timestamp(), released = true WHERE holder = $1 AND epoch = $2::text::bigint "
+    "AND expires > clock_timestamp()";
+constexpr const char* kGatewayList =
+    "SELECT g.name, g.host, g.instance, g.pid::text, extract(epoch FROM g.started)::bigint::text, "
+    "extract(epoch FROM g.last_contact)::bigint::text, "
+    "(extract(epoch FROM clock_timestamp() - g.last_contact) * 1000)::bigint::text, (l.holder IS NOT NULL)::int::text, "
+    "coalesce(extract(epoch FROM l.since)::bigint, 0)::text, coalesce(l.epoch, 0)::text "
+    "FROM pwsync_gateways g LEFT JOIN pwsync_lease l ON l.holder = g.instance AND l.expires > clock_timestamp() "
+    "WHERE g.last_contact > clock_timestamp() - $1::text::bigint * interval '1 second' ORDER BY g.last_contact DESC";
+
 // A wait for a lock (the writers' turn included) ends after lock_timeout
 // with Errc::busy, a statement running past statement_timeout with
 // Errc::timeout: a stuck session gives a clear, retryable error instead of
@@ -189,6 +236,10 @@ std::vector<TableSql> make_sql() {
 
 // The id sequence's next value.
 const Query kNextId{"SELECT nextval('pwsync_ids')::text", "pwsync_qnext", kMaxQueries - 1};
+// Fencing (KvTxn::check_lease): the lease as this transaction finds it now.
+const Query kLeaseCheck{"SELECT 1 FROM pwsync_lease WHERE holder = $1 AND epoch = $2::text::bigint "
+                        "AND expires > clock_timestamp()",
+                        "pwsync_qlease", kMaxQueries - 2};
 
 const TableSql& sql(Table t) {
     static const std::vector<TableSql> all = make_sql();
@@ -224,6 +275,9 @@ Result<bool> all_tables_exist(PGconn* c) {
         PWSYNC_ASSIGN(bool there, table_exists(c, std::string(kTablePrefix) + kDatabases[i].name));
         if (!there) return false;
     }
+    PWSYNC_ASSIGN(bool lease, table_exists(c, "pwsync_lease"));
+    PWSYNC_ASSIGN(bool gateways, table_exists(c, "pwsync_gateways"));
+    if (!lease || !gateways) return false;
     return table_exists(c, kSequence);
 }
 
@@ -241,6 +295,7 @@ Status create_schema(PGconn* c, bool must_be_new, const std::string& uri) {
         }
         PWSYNC_TRY(pq::run(c, (std::string("CREATE SEQUENCE IF NOT EXISTS ") + kSequence).c_str(),
                            "cannot create the id sequence"));
+        for (const char* ddl : kLeaseTables) PWSYNC_TRY(pq::run(c, ddl, "cannot create the gateways' lease tables"));
         PWSYNC_ASSIGN(auto done, pq::exec(c, "COMMIT", {}, "cannot commit the store's schema"));
         if (std::string_view(PQcmdStatus(done.get())) != "COMMIT")
             return fail(Errc::storage, "the store's schema was rolled back");
@@ -310,7 +365,86 @@ public:
     }
     std::string location() const override { return uri_; }
 
+    bool shared() const override { return true; }
+    Result<Lease> heartbeat(const GatewayIdentity& me, std::chrono::milliseconds ttl, bool want,
+                            std::string_view predecessor) override {
+        return with_connection([&](PGconn* c) -> Result<Lease> {
+            std::vector<pq::Statement> batch;
+            batch.push_back({kGatewayBeat, {me.name, me.instance, me.host, std::to_string(me.pid)},
+                             "cannot report this gateway to the store"});
+            if (want)
+                batch.push_back({kLeaseTake, {me.instance, std::to_string(ttl.count()), std::string(predecessor)},
+                                 "cannot take the lease"});
+            batch.push_back({kLeaseHolder, {}, "cannot read the lease"});
+            auto answers = pq::exec_batch(c, batch);
+            for (auto& a : answers)
+                if (!a) return std::unexpected(a.error());
+            Lease l;
+            if (want && PQntuples(answers[1]->get()) == 1) {
+                PWSYNC_ASSIGN(l.epoch, as_u64(pq::value(answers[1]->get(), 0, 0), "the lease's epoch"));
+                l.settle = pq::value(answers[1]->get(), 0, 1) == "1";
+                l.held = true;
+                l.valid_for = ttl;
+            } else if (PQntuples(answers.back()->get()) == 1) {
+                l.holder = std::string(pq::value(answers.back()->get(), 0, 0));
+            }
+            return l;
+        });
+    }
+    Status release_lease(const GatewayIdentity& me, std::uint64_t epoch) override {
+        return with_connection([&](PGconn* c) -> Status {
+            PWSYNC_ASSIGN(auto r, pq::exec(c, kLeaseRelease, {me.instance, std::to_string(epoch)},
+                                           "cannot give the lease up"));
+            return {};
+        });
+    }
+    Result<std::vector<GatewayStatus>> gateways(std::chrono::seconds within) const override {
+        return const_cast<PgBackend*>(this)->with_connection([&](PGconn* c) -> Result<std::vector<GatewayStatus>> {
+            PWSYNC_ASSIGN(auto r, pq::exec(c, kGatewayList, {std::to_string(within.count())},
+                                           "cannot list the gateways"));
+            std::vector<GatewayStatus> out;
+            const auto num = [&](int row, int col, const char* what) {
+                return as_u64(pq::value(r.get(), row, col), what);
+            };
+            for (int i = 0; i < PQntuples(r.get()); ++i) {
+                GatewayStatus g;
+                g.name = std::string(pq::value(r.get(), i, 0));
+                g.host = std::string(pq::value(r.get(), i, 1));
+                g.instance = std::string(pq::value(r.get(), i, 2));
+                PWSYNC_ASSIGN(auto pid, num(i, 3, "a gateway's pid"));
+                PWSYNC_ASSIGN(auto started, num(i, 4, "a gateway's start"));
+                PWSYNC_ASSIGN(auto contact, num(i, 5, "a gateway's last contact"));
+                PWSYNC_ASSIGN(auto age, num(i, 6, "a gateway's contact age"));
+                PWSYNC_ASSIGN(auto active, num(i, 7, "a gateway's role"));
+                PWSYNC_ASSIGN(auto since, num(i, 8, "a gateway's term"));
+                PWSYNC_ASSIGN(g.epoch, num(i, 9, "a gateway's epoch"));
+                g.pid = static_cast<std::uint32_t>(pid);
+                g.started = static_cast<std::int64_t>(started);
+                g.last_contact = static_cast<std::int64_t>(contact);
+                g.contact_age_ms = static_cast<std::int64_t>(age);
+                g.active = active == 1;
+                g.active_since = static_cast<std::int64_t>(since);
+                out.push_back(std::move(g));
+            }
+            return out;
+        });
+    }
+
 private:
+    // Runs `fn` on a pooled connection; a pooled connection found dead (the
+    // database restarted or failed over) is replaced once by a fresh one.
+    template <class Fn>
+    auto with_connection(Fn fn) -> decltype(fn(static_cast<PGconn*>(nullptr))) {
+        for (int attempt = 0;; ++attempt) {
+            bool pooled = false;
+            PWSYNC_ASSIGN(auto idle, acquire(pooled));
+            auto r = fn(idle.conn.get());
+            const bool retry = !r && pooled && attempt == 0 && r.error().code == Errc::unavailable;
+            release(std::move(idle.conn), idle.prepared);
+            if (!retry) return r;
+        }
+    }
+
     std::string uri_;
     std::mutex mutex_;
     std::vector<Idle> idle_;
@@ -420,6 +554,14 @@ public:
         return {};
     }
     bool active() const override { return active_; }
+    Status check_lease(std::string_view instance, std::uint64_t epoch) const override {
+        const std::string e = std::to_string(epoch);
+        PWSYNC_ASSIGN(auto r, ask(kLeaseCheck, {instance, e}, "cannot check the lease"));
+        if (PQntuples(r.get()) != 1)
+            return fail(Errc::refused, "this gateway no longer holds the lease (epoch " + e +
+                                           "): another gateway is the active one");
+        return {};
+    }
 
 protected:
     Status scan_from(Table t, std::string_view prefix, const Visitor& visit, std::string_view from) const override {
@@ -591,6 +733,8 @@ Status discard(const std::string& location) {
         }
         PWSYNC_TRY(pq::run(c.get(), (std::string("DROP SEQUENCE IF EXISTS ") + kSequence).c_str(),
                            "cannot drop the id sequence"));
+        PWSYNC_TRY(pq::run(c.get(), "DROP TABLE IF EXISTS pwsync_lease, pwsync_gateways",
+                           "cannot drop the gateways' lease tables"));
         return pq::run(c.get(), "COMMIT", "cannot commit the removal of the store");
     };
     Status st = body();

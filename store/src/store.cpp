@@ -246,6 +246,21 @@ StoreInfo Store::info() const {
 
 std::uint64_t Store::commits() const { return impl_->commits.load(); }
 
+bool Store::shared() const { return impl_->backend->shared(); }
+
+Result<Lease> Store::heartbeat(const GatewayIdentity& me, std::chrono::milliseconds ttl, bool want,
+                               std::string_view predecessor) {
+    return impl_->backend->heartbeat(me, ttl, want, predecessor);
+}
+
+Status Store::release_lease(const GatewayIdentity& me, std::uint64_t epoch) {
+    return impl_->backend->release_lease(me, epoch);
+}
+
+Result<std::vector<GatewayStatus>> Store::gateways(std::chrono::seconds within) const {
+    return impl_->backend->gateways(within);
+}
+
 // ------------------------------------------------------------ transactions
 
 Result<ReadTxn> Store::read() const {

@@ -21,6 +21,10 @@ Status WriteTxn::commit() {
     return {};
 }
 
+Status WriteTxn::require_lease(std::string_view instance, std::uint64_t epoch) {
+    return s_->kv().check_lease(instance, epoch);
+}
+
 const char* sync_mode_name(SyncMode m) noexcept {
     switch (m) {
         case SyncMode::windows: return "windows";

@@ -128,6 +128,55 @@ TEST(Backoff, DoublesWithJitterAndCap) {
     EXPECT_EQ(retry_delay(40, 10, 0.0), milliseconds(1800000));  // capped at an hour, then jittered
 }
 
+// Several gateways (docs/HA.md): a gateway without the right to act as the
+// active one scans, sends and writes nothing; the job waits for the one that
+// has it.
+TEST_F(DispatcherTest, WithoutTheRightToDeliverNothingIsSentAndTheJobStays) {
+    opts_.fence = [] { return std::optional<Fence>{}; };
+    dispatcher_.emplace(*store_, opts_);
+    const auto id = enqueue(1, "Fenced-Pass-1");
+    EXPECT_EQ(run(), 0u);
+    EXPECT_TRUE(log().empty());
+    auto job = r().job(id);
+    ASSERT_TRUE(job) << job.error().message;
+    EXPECT_EQ(job->attempts, 0u);
+}
+
+// A delivery must be over when the right ends: the exec adapter's program
+// is stopped at the right's end (the adapter's own timeout is 2 s, the
+// program would take 5 s, the right ends in 0.4 s), and the job is retried.
+TEST_F(DispatcherTest, ADeliveryIsStoppedWhenTheRightToDeliverEnds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
+    opts_.fence = [until]() -> std::optional<Fence> { return Fence{"me", 1, until}; };
+    dispatcher_.emplace(*store_, opts_);
+    set_mode("slow");
+    const auto id = enqueue(2, "Cut-Off-Pass-2");
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(run(), 1u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
+    EXPECT_TRUE(log().empty());
+    auto job = r().job(id);
+    ASSERT_TRUE(job) << job.error().message;
+    EXPECT_EQ(job->attempts, 1u);
+    EXPECT_NE(job->last_error.find("right to deliver ended"), std::string::npos) << job->last_error;
+}
+
+// What an adapter is given: the right's end as the delivery's deadline.
+TEST_F(DispatcherTest, TheRightsEndIsTheDeliverysDeadline) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(9);
+    opts_.fence = [until]() -> std::optional<Fence> { return Fence{"me", 1, until}; };
+    std::chrono::steady_clock::time_point seen{};
+    use_adapter([&](const Delivery& d) {
+        seen = d.deadline;
+        return DeliveryResult{Outcome::done, {}};
+    });
+    enqueue(3, "Deadline-Pass-3");
+    EXPECT_EQ(run(), 1u);
+    EXPECT_EQ(seen, until);
+    const Delivery free_delivery{};
+    EXPECT_EQ(time_allowed(free_delivery, std::chrono::seconds(30)), std::chrono::seconds(30));
+}
+
 TEST_F(DispatcherTest, OnlyTheNewestJobOfAnAccountIsSent) {
     enqueue(1, "Old-Pass-1");
     enqueue(1, "Mid-Pass-2");

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <thread>
 
 #include "store_fixture.h"
 
@@ -191,6 +193,109 @@ TEST_P(PgStoreTest, APipelinedBatchAnswersEachStatementAndLeavesTheConnectionUsa
     auto r = pq::exec_batch(c.get(), again);
     ASSERT_TRUE(r[0]) << r[0].error().message;
     EXPECT_EQ(pq::value(r[0]->get(), 0, 0), "2");
+}
+
+// Several gateways (docs/HA.md). The lease: one holder at a time; renewed
+// in the same epoch; taken by another only once expired, in a new epoch.
+TEST_P(PgStoreTest, OneGatewayHoldsTheLeaseAndAnotherTakesItOnlyOnceItExpires) {
+    using std::chrono::milliseconds;
+    const GatewayIdentity a{"inst-a", "gw-a", "host1", 101}, b{"inst-b", "gw-b", "host2", 202};
+    ASSERT_TRUE(store().shared());
+    auto la = store().heartbeat(a, milliseconds(600), true);
+    ASSERT_TRUE(la) << la.error().message;
+    EXPECT_TRUE(la->held);
+    const auto epoch = la->epoch;
+    auto lb = store().heartbeat(b, milliseconds(600), true);
+    ASSERT_TRUE(lb) << lb.error().message;
+    EXPECT_FALSE(lb->held);
+    EXPECT_EQ(lb->holder, "gw-a");
+    auto again = store().heartbeat(a, milliseconds(600), true);
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->held);
+    EXPECT_EQ(again->epoch, epoch);
+    std::this_thread::sleep_for(milliseconds(700));
+    EXPECT_FALSE(la->settle);  // the first term follows nobody
+    lb = store().heartbeat(b, milliseconds(600), true);
+    ASSERT_TRUE(lb);
+    EXPECT_TRUE(lb->held);
+    EXPECT_GT(lb->epoch, epoch);
+    EXPECT_TRUE(lb->settle);  // gw-a's term ran out: its deliveries may be on the wire
+    la = store().heartbeat(a, milliseconds(600), true);
+    ASSERT_TRUE(la);
+    EXPECT_FALSE(la->held);
+    EXPECT_EQ(la->holder, "gw-b");
+}
+
+// Fencing: a write made on the strength of a lease that another gateway
+// has taken since is refused and leaves nothing; the holder's write passes.
+TEST_P(PgStoreTest, AWriteFencedByALostLeaseIsRefusedAndWritesNothing) {
+    using std::chrono::milliseconds;
+    const GatewayIdentity a{"inst-a", "gw-a", "host1", 101}, b{"inst-b", "gw-b", "host2", 202};
+    auto la = store().heartbeat(a, milliseconds(300), true);
+    ASSERT_TRUE(la && la->held);
+    std::this_thread::sleep_for(milliseconds(400));
+    auto lb = store().heartbeat(b, milliseconds(60000), true);
+    ASSERT_TRUE(lb && lb->held);
+    auto st = store().transact("gw-a", [&](WriteTxn& w) -> Status {
+        PWSYNC_TRY(w.require_lease(a.instance, la->epoch));
+        return w.create_app(app("FENCED-OUT"));
+    });
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::refused) << st.error().message;
+    EXPECT_FALSE(r().app("fenced-out"));
+    st = store().transact("gw-b", [&](WriteTxn& w) -> Status {
+        PWSYNC_TRY(w.require_lease(b.instance, lb->epoch));
+        return w.create_app(app("FENCED-IN"));
+    });
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_TRUE(r().app("fenced-in"));
+}
+
+// A clean stop gives the lease up (another takes it at once); a gateway
+// whose previous instance is known dead takes that one's lease at once.
+TEST_P(PgStoreTest, AReleasedLeaseOrADeadPredecessorsIsTakenAtOnce) {
+    using std::chrono::milliseconds;
+    const GatewayIdentity a{"inst-a", "gw-a", "host1", 101}, b{"inst-b", "gw-b", "host2", 202},
+        a2{"inst-a2", "gw-a", "host1", 303};
+    auto la = store().heartbeat(a, milliseconds(60000), true);
+    ASSERT_TRUE(la && la->held);
+    ASSERT_TRUE(store().release_lease(a, la->epoch));
+    auto lb = store().heartbeat(b, milliseconds(60000), true);
+    ASSERT_TRUE(lb && lb->held);
+    EXPECT_GT(lb->epoch, la->epoch);
+    EXPECT_FALSE(lb->settle);  // gw-a stopped its deliveries before giving the lease up
+    // gw-b's instance is not gw-a's predecessor: naming it takes nothing...
+    auto l2 = store().heartbeat(a2, milliseconds(60000), true, "inst-x");
+    ASSERT_TRUE(l2);
+    EXPECT_FALSE(l2->held);
+    // ...naming the holder does (the caller vouches that it is gone).
+    l2 = store().heartbeat(a2, milliseconds(60000), true, "inst-b");
+    ASSERT_TRUE(l2);
+    EXPECT_TRUE(l2->held);
+    EXPECT_GT(l2->epoch, lb->epoch);
+}
+
+// What `pwsync status` lists: each gateway once by name (its newest
+// instance), the active one marked, times from the database.
+TEST_P(PgStoreTest, GatewaysAreListedWithTheActiveOne) {
+    using std::chrono::milliseconds;
+    const GatewayIdentity a{"inst-a", "gw-a", "host1", 101}, b{"inst-b", "gw-b", "host2", 202},
+        a2{"inst-a2", "gw-a", "host1", 303};
+    ASSERT_TRUE(store().heartbeat(a, milliseconds(60000), true));
+    ASSERT_TRUE(store().heartbeat(b, milliseconds(60000), true));
+    ASSERT_TRUE(store().heartbeat(a2, milliseconds(60000), false));  // gw-a restarted, not asking
+    auto g = store().gateways(std::chrono::seconds(60));
+    ASSERT_TRUE(g) << g.error().message;
+    ASSERT_EQ(g->size(), 2u);
+    std::map<std::string, GatewayStatus> by;
+    for (const auto& x : *g) by[x.name] = x;
+    EXPECT_EQ(by["gw-a"].instance, "inst-a2");
+    EXPECT_EQ(by["gw-a"].pid, 303u);
+    // The lease is still inst-a's (not yet expired), which is no listed instance.
+    EXPECT_FALSE(by["gw-a"].active);
+    EXPECT_FALSE(by["gw-b"].active);
+    EXPECT_GT(by["gw-b"].last_contact, 1'700'000'000);
+    EXPECT_LT(by["gw-b"].contact_age_ms, 60000);
 }
 
 std::vector<BackendCase> pg_only() {

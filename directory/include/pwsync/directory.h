@@ -194,6 +194,11 @@ public:
     // Drops the connection and connects again (failover from the first URI).
     LdapStatus reconnect();
 
+    // No operation waits for its answer past `until` (op_timeout still
+    // applies when sooner): a gateway's right to deliver ends then. A
+    // default time point lifts the limit.
+    void limit_until(std::chrono::steady_clock::time_point until);
+
     struct Impl;  // opaque; the library's other parts reach it through impl()
     Impl& impl() { return *impl_; }
 

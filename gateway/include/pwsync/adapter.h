@@ -27,7 +27,19 @@ struct Delivery {
     std::string app;               // the application of the mapping it serves
     std::uint64_t change_id = 0;   // the outbox job: the same on every retry
     TimePoint changed{};           // when the change was queued
+    // Several gateways (docs/HA.md): the delivery must be over by then (this
+    // gateway's right to deliver ends), so an adapter stops waiting for its
+    // system at this time if its own timeout has not ended it before. A
+    // default time point: no limit.
+    std::chrono::steady_clock::time_point deadline{};
 };
+
+// What is left of an adapter's `timeout` under a delivery's deadline.
+inline std::chrono::milliseconds time_allowed(const Delivery& d, std::chrono::milliseconds timeout) {
+    if (d.deadline == std::chrono::steady_clock::time_point{}) return timeout;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(d.deadline - std::chrono::steady_clock::now());
+    return std::clamp(left, std::chrono::milliseconds(1), timeout);
+}
 
 enum class Outcome {
     done,       // the external system has the password

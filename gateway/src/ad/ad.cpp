@@ -75,7 +75,8 @@ void Ad::note_unreachable(const std::string& why) {
     down_until_ = (clock_->now() + kFailFast).time_since_epoch().count();
 }
 
-Status Ad::write_password(std::string_view account, const Secret& password) {
+Status Ad::write_password(std::string_view account, const Secret& password,
+                          std::chrono::steady_clock::time_point until) {
     PWSYNC_TRY(unreachable_recently());
     // The DC's capture hook, called during the write, reaches the listener
     // and the engine, which never wait for a connection of this pool.
@@ -86,6 +87,12 @@ Status Ad::write_password(std::string_view account, const Secret& password) {
         note_unreachable(c.error().message);
         return fail(Errc::unavailable, c.error().message);
     }
+    // The pooled connection goes back without the limit.
+    struct Unlimit {
+        directory::Connection& conn;
+        ~Unlimit() { conn.limit_until({}); }
+    } unlimit{**c};
+    (**c).limit_until(until);
     auto a = directory::resolve_account(**c, domain_, account);
     if (!a) {
         if (a.error().retryable()) {
@@ -129,7 +136,7 @@ DeliveryResult AdTarget::deliver(const Delivery& d) {
     if (before_) {
         if (auto b = before_(d.windows, *d.password, d.origin); !b) return {Outcome::retry, b.error().message};
     }
-    auto st = ad_.write_password(d.windows, *d.password);
+    auto st = ad_.write_password(d.windows, *d.password, d.deadline);
     if (st) return {Outcome::done, "set in Active Directory"};
     return {st.error().code == Errc::refused ? Outcome::permanent : Outcome::retry, st.error().message};
 }

@@ -23,7 +23,9 @@ public:
 
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
-    Status write_password(std::string_view account, const Secret& password);
+    // `until`: no wait for AD past then (Delivery::deadline); default: none.
+    Status write_password(std::string_view account, const Secret& password,
+                          std::chrono::steady_clock::time_point until = {});
     directory::LdapResult<directory::Account> resolve(std::string_view account);
     // The account's objectGUID and names as the store keeps them.
     // Errc::not_found: no such account; Errc::unavailable: AD cannot be

@@ -47,6 +47,21 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
     std::set<std::string> superseding;  // targets whose older jobs the pass's write removes
     std::vector<std::pair<std::uint64_t, std::uint64_t>> superseded;  // (job, by); written after the scan
     std::vector<std::pair<std::uint64_t, std::string>> dead;
+    std::optional<Fence> right;
+    if (options_.fence) {
+        right = options_.fence();
+        if (!right) {
+            // Not the active gateway (any more): the outcomes are not
+            // recorded here; the active one sends those jobs again.
+            std::lock_guard lock(mutex_);
+            for (const auto& f : done) in_flight_.erase(target_key(f.work.job));
+            return work;
+        }
+    }
+    // The pass's writes are the active gateway's: fenced by its lease.
+    const auto fenced = [&](store::WriteTxn& w) -> Status {
+        return right ? w.require_lease(right->instance, right->epoch) : Status{};
+    };
     auto scan_outbox = [&]() -> Status {
         const TimePoint t = now();
         // Claims are made on copies and published only once the writes the
@@ -160,20 +175,33 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
     Status scan_written;
     if (!done.empty() || !superseded.empty() || !dead.empty()) {
         const Status all = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            PWSYNC_TRY(fenced(w));
             for (const auto& f : done) PWSYNC_TRY(record(w, f));
             return write_scan(w);
         });
-        if (!all) {
+        if (!all && all.error().code == Errc::refused && right) {
+            // The lease is gone: nothing more is written as the active
+            // gateway, and nothing the scan found is claimed.
+            scan_written = all;
+        } else if (!all) {
             // What cannot be written must not hold back the rest: each on its own.
             bool slow_down = false;
             for (const auto& f : done)
-                if (Status st = store_.transact("pwsyncd", [&](store::WriteTxn& w) { return record(w, f); }); !st) {
+                if (Status st = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+                        PWSYNC_TRY(fenced(w));
+                        return record(w, f);
+                    });
+                    !st) {
                     log("cannot record the outcome of " + std::to_string(f.work.job.id) + ": " + st.error().message);
                     slow_down = true;
                 }
             // Such a job stays as it was and would be sent again at once.
             if (slow_down) std::this_thread::sleep_for(std::chrono::seconds(1));
-            if (!superseded.empty() || !dead.empty()) scan_written = store_.transact("pwsyncd", write_scan);
+            if (!superseded.empty() || !dead.empty())
+                scan_written = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+                    PWSYNC_TRY(fenced(w));
+                    return write_scan(w);
+                });
         }
     }
     std::lock_guard lock(mutex_);
@@ -216,6 +244,16 @@ void Dispatcher::finish(Work& work) {
 
 std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
     const store::Job& job = work.job;
+    std::optional<Fence> right;
+    if (options_.fence) {
+        // A delivery starts only while this gateway is the active one, and
+        // must be over when that right ends.
+        right = options_.fence();
+        if (!right) {
+            finish(work);
+            return std::nullopt;
+        }
+    }
     DeliveryResult result{Outcome::retry, {}};
     Secret password, old;
     bool have_old = false;
@@ -242,7 +280,8 @@ std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
         else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
     }
     if (adapter) {
-        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin, job.app, job.id, job.created};
+        Delivery d{job.windows, job.external, &password, have_old ? &old : nullptr, job.origin, job.app, job.id, job.created,
+                   right ? right->until : std::chrono::steady_clock::time_point{}};
         try {
             result = adapter->deliver(d);
         } catch (const std::exception& e) {

@@ -21,6 +21,15 @@
 
 namespace pwsync::gateway {
 
+// Several gateways on one store (docs/HA.md): this gateway's right to act
+// as the active one. Every write of the dispatcher checks the lease in its
+// own transaction (WriteTxn::require_lease); every delivery ends by `until`.
+struct Fence {
+    std::string instance;
+    std::uint64_t epoch = 0;
+    std::chrono::steady_clock::time_point until{};
+};
+
 struct DispatcherOptions {
     const Clock* clock = nullptr;                 // nullptr: system clock
     std::function<double()> random;               // [0, 1) for jitter; nullptr: a seeded PRNG
@@ -28,6 +37,10 @@ struct DispatcherOptions {
     std::chrono::milliseconds idle_poll{1000};    // rescan at least this often
     AdapterFactory factory;                       // makes adapters: make_adapter (the registry)
     std::function<void(std::string_view)> log;    // errors the dispatcher cannot return
+    // Unset: this gateway alone uses the store (always allowed). Set: the
+    // right as it stands now; nullopt: not the active gateway (nothing is
+    // scanned, written or started).
+    std::function<std::optional<Fence>()> fence;
 };
 
 // A target pwsync itself provides (e.g. "windows": the AD writer for full sync).

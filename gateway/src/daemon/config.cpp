@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace pwsync::gateway {
@@ -56,6 +58,14 @@ Result<DaemonConfig> load_config(const std::string& path) {
             } else if (name == "ad-retry-delay") {
                 PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
                 c.ad_retry_delay = std::chrono::seconds(s);
+            } else if (name == "name") {
+                if (value.empty() || value.size() > 64 ||
+                    !std::all_of(value.begin(), value.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; }))
+                    return bad("expected 1 to 64 letters, digits, '-', '_' or '.'");
+                c.name = value;
+            } else if (name == "failover-timeout") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 3, 300));
+                c.failover_timeout = std::chrono::seconds(s);
             } else if (name == "ad-max-age") {
                 PWSYNC_ASSIGN(auto s, number(key, value, 60, 30 * 86400));
                 c.ad_max_age = std::chrono::seconds(s);

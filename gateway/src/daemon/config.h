@@ -33,6 +33,11 @@ struct DaemonConfig {
     std::uint32_t ad_retry_count = 5;
     std::chrono::seconds ad_retry_delay{60};
     std::chrono::seconds ad_max_age{86400};
+    // Several gateways on one PostgreSQL store (docs/HA.md): this gateway's
+    // name in `pwsync status` (empty: the host name), and how soon a dead,
+    // hung or cut-off active gateway is replaced.
+    std::string name;
+    std::chrono::seconds failover_timeout{15};
     // [monitor]
     std::string metrics_http;    // http = 127.0.0.1:PORT (loopback only); empty: no /metrics
     // [log]

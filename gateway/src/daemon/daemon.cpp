@@ -1,6 +1,9 @@
 #include "daemon.h"
 
+#include <unistd.h>
+
 #include <optional>
+#include <random>
 #include <set>
 
 #include "accounts.h"
@@ -8,6 +11,7 @@
 #include "dispatcher.h"
 #include "engine.h"
 #include "handler.h"
+#include "leadership.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,7 +33,44 @@ struct Daemon::Parts {
     std::optional<Metrics> metrics;
     std::optional<FigureSource> figures;
     std::optional<MetricsServer> metrics_server;
+    std::optional<Leadership> leadership;  // a shared store only
 };
+
+namespace {
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+    return buf;
+}
+
+// New at every start: the lease names this process, not the gateway.
+std::string new_instance_id() {
+    std::random_device rd;
+    std::string id;
+    for (int i = 0; i < 4; ++i) {
+        char part[9];
+        std::snprintf(part, sizeof part, "%08x", rd());
+        id += part;
+    }
+    return id;
+}
+
+// A thread that throws would end the process (std::terminate): log and
+// carry on instead.
+template <class Loop>
+std::thread guarded(std::string what, const std::atomic<bool>& stop, Loop loop) {
+    return std::thread([what = std::move(what), &stop, loop] {
+        while (!stop) {
+            try { loop(); } catch (const std::exception& e) {
+                log_error(what + ": " + e.what());
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+    });
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool check_only) {
     std::unique_ptr<Daemon> d(new Daemon());
@@ -81,6 +122,19 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     dopts.workers = config.workers;
     dopts.factory = make_adapter;
     dopts.log = [](std::string_view line) { log_error(line); };
+    if (p.store->shared()) {
+        store::GatewayIdentity me{new_instance_id(), config.name.empty() ? host_name() : config.name, host_name(),
+                                  static_cast<std::uint32_t>(::getpid())};
+        LeadershipOptions lo;
+        lo.failover_timeout = config.failover_timeout;
+        lo.info = [](std::string_view line) { log_info(line); };
+        lo.warn = [](std::string_view line) { log_warning(line); };
+        p.leadership.emplace(*p.store, std::move(me), std::move(lo));
+        Leadership* leadership = &*p.leadership;
+        dopts.fence = [leadership] { return leadership->fence(); };
+        // Jobs queued by the other gateways wake nobody here: look often.
+        dopts.idle_poll = std::chrono::milliseconds(250);
+    }
     p.dispatcher.emplace(*p.store, dopts);
     if (p.ad) {
         store::Adapter settings;  // [gateway] ad-retry-count, ad-retry-delay, ad-max-age
@@ -98,6 +152,22 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
 
     p.metrics.emplace(p.clock);
     p.figures.emplace(*p.store, *p.metrics, p.ad != nullptr);
+    if (p.leadership) {
+        Leadership* l = &*p.leadership;
+        p.figures->set_role([l] {
+            const auto st = l->state();
+            GatewayRole r;
+            r.shared = true;
+            r.name = l->identity().name;
+            r.active = st.active;
+            r.epoch = st.epoch;
+            if (st.active)
+                r.active_since = std::chrono::duration_cast<std::chrono::seconds>(st.active_since.time_since_epoch()).count();
+            if (st.contact_age) r.contact_age_ms = st.contact_age->count();
+            r.holder = st.holder;
+            return r;
+        });
+    }
     p.handler.emplace(*p.engine, *p.store, *p.metrics, *p.figures);
     ListenerOptions lo;
     lo.uris = config.listen_uris;
@@ -127,36 +197,61 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     if (p.metrics_server) log_info("metrics on http://" + config.metrics_http + "/metrics");
     for (const auto& e : p.listener->endpoints())
         log_info("listening on " + std::string(e.ldaps ? "ldaps://" : "ldap://") + e.address + ":" + std::to_string(e.port));
+    if (p.leadership) {
+        Daemon* raw = d.get();
+        d->lease_ = guarded("gateway lease", d->stopping_, [raw] { raw->lease_loop(); });
+    } else {
+        d->start_active();
+    }
+    return d;
+}
+
+void Daemon::start_active() {
+    Parts& p = *parts_;
+    active_stop_ = false;
+    active_ = true;
     p.dispatcher->start();
-    // A thread that throws would end the process (std::terminate): log and
-    // carry on instead.
-    d->housekeeping_ = std::thread([raw = d.get()] {
-        while (!raw->stopping_) {
-            try { raw->housekeeping_loop(); } catch (const std::exception& e) {
-                log_error(std::string("housekeeping: ") + e.what());
-                std::this_thread::sleep_for(std::chrono::seconds(1));
-            }
-        }
-    });
+    housekeeping_ = guarded("housekeeping", active_stop_, [this] { housekeeping_loop(); });
     // Mappings whose account is not resolved yet: resolved in the
     // background, so the listener serves meanwhile.
-    if (p.ad) d->resolver_ = std::thread([raw = d.get()] {
-        while (!raw->stopping_) {
-            try { raw->resolve_loop(); } catch (const std::exception& e) {
-                log_error(std::string("account resolution: ") + e.what());
-                std::this_thread::sleep_for(std::chrono::seconds(1));
-            }
+    if (p.ad) resolver_ = guarded("account resolution", active_stop_, [this] { resolve_loop(); });
+    if (p.ad) watcher_ = guarded("watcher", active_stop_, [this] { watch_loop(); });
+}
+
+void Daemon::stop_active() {
+    if (!active_) return;
+    active_stop_ = true;
+    // Deliveries in flight end (by the right's deadline at the latest) and
+    // their outcomes are recorded while the lease still allows it.
+    if (parts_->dispatcher) parts_->dispatcher->stop();
+    for (auto* t : {&housekeeping_, &watcher_, &resolver_})
+        if (t->joinable()) t->join();
+    active_ = false;
+}
+
+// Several gateways: heartbeats; the active parts run while this gateway
+// holds the lease, from the end of its settling wait.
+void Daemon::lease_loop() {
+    Leadership& l = *parts_->leadership;
+    while (!stopping_) {
+        const SteadyTime next = l.beat(true);
+        if (!active_ && l.fence()) {
+            // A new term: wait out what the previous holder had on the wire.
+            while (!stopping_ && l.fence() && !l.may_deliver()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (!stopping_ && l.may_deliver()) start_active();
         }
-    });
-    if (p.ad) d->watcher_ = std::thread([raw = d.get()] {
-        while (!raw->stopping_) {
-            try { raw->watch_loop(); } catch (const std::exception& e) {
-                log_error(std::string("watcher: ") + e.what());
-                std::this_thread::sleep_for(std::chrono::seconds(1));
-            }
+        while (!stopping_ && std::chrono::steady_clock::now() < next) {
+            if (active_ && !l.fence()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-    });
-    return d;
+        if (active_ && !l.fence()) {
+            log_warning("standby: this gateway's right to act as the active one ran out (no heartbeat answered in time): "
+                        "the watcher and the dispatcher stop");
+            stop_active();
+        }
+    }
+    stop_active();
+    l.release();
 }
 
 Daemon::~Daemon() { stop(); }
@@ -164,35 +259,34 @@ Daemon::~Daemon() { stop(); }
 void Daemon::stop() {
     if (stopping_.exchange(true)) return;
     // Deliveries first: an AD write in flight makes the DC call our listener
-    // (its capture hook), which must still answer.
-    if (parts_ && parts_->dispatcher) parts_->dispatcher->stop();
+    // (its capture hook), which must still answer. With a lease, its thread
+    // stops them and gives the lease up.
+    if (lease_.joinable()) lease_.join();
+    else stop_active();
     if (parts_ && parts_->listener) parts_->listener->stop();
     if (parts_ && parts_->metrics_server) parts_->metrics_server->stop();
-    if (housekeeping_.joinable()) housekeeping_.join();
-    if (watcher_.joinable()) watcher_.join();
-    if (resolver_.joinable()) resolver_.join();
 }
 
 // Resolves mappings whose account the store does not know: at start, then
 // every minute (a mapping created while the directory was unreachable).
 void Daemon::resolve_loop() {
     std::set<std::string> reported;
-    while (!stopping_) {
+    while (!active_stop_) {
         auto n = resolve_unresolved(*parts_->store, *parts_->ad, reported, [](std::string_view line) { log_warning(line); });
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
-        sleep_unless_stopped(stopping_, std::chrono::minutes(1));
+        sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
     }
 }
 
 void Daemon::housekeeping_loop() {
-    while (!stopping_) {
+    while (!active_stop_) {
         if (auto n = parts_->engine->expire_pending(); !n) log_error("expiring pending captures: " + n.error().message);
         else if (*n > 0) {
             parts_->metrics->pending_expired(*n);
             log_warning(std::to_string(*n) + " pending capture(s) expired unconfirmed (see the audit: capture.expired)");
         }
-        sleep_unless_stopped(stopping_, std::chrono::seconds(5));
+        sleep_unless_stopped(active_stop_, std::chrono::seconds(5));
     }
 }
 
@@ -203,7 +297,7 @@ void Daemon::watch_loop() {
     hooks.down = [&p] { p.metrics->watcher_down(); };
     hooks.info = [](std::string_view line) { log_info(line); };
     hooks.error = [](std::string_view line) { log_error(line); };
-    watch_directory(*p.store, *p.ad, *p.engine, hooks, stopping_);
+    watch_directory(*p.store, *p.ad, *p.engine, hooks, active_stop_);
 }
 
 }  // namespace pwsync::gateway

@@ -26,12 +26,21 @@ public:
 
 private:
     Daemon() = default;
+    // The parts only the active gateway runs: the dispatcher, the directory
+    // watcher, account resolution and pending-capture expiry. One gateway
+    // on its store: started at once. Several (a shared store): while this
+    // one holds the lease (lease_loop).
+    void start_active();
+    void stop_active();
+    void lease_loop();
     void housekeeping_loop();
     void watch_loop();
     void resolve_loop();
     std::unique_ptr<Parts> parts_;
     std::atomic<bool> stopping_{false};
-    std::thread housekeeping_, watcher_, resolver_;
+    std::atomic<bool> active_stop_{true};  // the active parts are (to be) stopped
+    bool active_ = false;                  // they run (lease thread, or start/stop only)
+    std::thread housekeeping_, watcher_, resolver_, lease_;
 };
 
 }  // namespace pwsync::gateway

@@ -105,6 +105,12 @@ Result<Figures> FigureSource::collect() {
         stale_at_ = now;
     }
     f.stale_mappings = stale_;
+    if (role_) {
+        f.role = role_();
+        // Gateways heard from in the last hour; a store that does not answer
+        // leaves the list empty rather than the figures unanswered.
+        if (auto g = store_.gateways(std::chrono::hours(1)); g) f.role.gateways = std::move(*g);
+    }
     return f;
 }
 
@@ -134,6 +140,24 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
             e.attributes.push_back({attr, {num(static_cast<std::int64_t>(c.changes[m][r]))}});
         }
         out.push_back(std::move(e));
+    }
+    const auto& r = f.role;
+    out.front().attributes.push_back({"pwsyncGatewayActive", {r.active ? "TRUE" : "FALSE"}});
+    if (r.shared) {
+        out.front().attributes.push_back({"pwsyncGatewayName", {r.name}});
+        out.front().attributes.push_back({"pwsyncStoreContactAge", {num(r.contact_age_ms)}});
+        out.push_back({"cn=gateways,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"gateways"}}}});
+        for (const auto& g : r.gateways)
+            out.push_back({"cn=" + rdn_value(g.name) + ",cn=gateways,cn=monitor",
+                           {{"objectClass", {"top", "extensibleObject"}},
+                            {"cn", {g.name}},
+                            {"pwsyncHost", {g.host}},
+                            {"pwsyncPid", {num(g.pid)}},
+                            {"pwsyncActive", {g.active ? "TRUE" : "FALSE"}},
+                            {"pwsyncActiveSince", {num(g.active_since)}},
+                            {"pwsyncEpoch", {num(static_cast<std::int64_t>(g.epoch))}},
+                            {"pwsyncStarted", {num(g.started)}},
+                            {"pwsyncLastContact", {num(g.last_contact)}}}});
     }
     out.push_back({"cn=adapters,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"adapters"}}}});
     for (const auto& [name, a] : f.adapters)
@@ -180,6 +204,21 @@ std::string prometheus_text(const Figures& f) {
     line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
     head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");
     line("pwsync_watcher_lag_seconds", c.watcher_lag.count());
+    const auto& r = f.role;
+    head("pwsync_active", "gauge", "1 while this gateway is the active one (runs the watcher and the dispatcher).");
+    line("pwsync_active", r.active ? 1 : 0);
+    if (r.shared) {
+        head("pwsync_active_since_seconds", "gauge", "When this gateway became the active one (Unix time; 0: standby).");
+        line("pwsync_active_since_seconds", r.active_since);
+        head("pwsync_store_contact_age_seconds", "gauge",
+             "Seconds since this gateway's last heartbeat answered by the store (-1: none yet).");
+        line("pwsync_store_contact_age_seconds", r.contact_age_ms < 0 ? -1 : r.contact_age_ms / 1000);
+        head("pwsync_gateway_active", "gauge", "1 for the gateway that holds the lease, by gateway (as the store sees it).");
+        for (const auto& g : r.gateways) line("pwsync_gateway_active{gateway=\"" + escape_label(g.name) + "\"}", g.active ? 1 : 0);
+        head("pwsync_gateway_contact_age_seconds", "gauge", "Seconds since each gateway's last heartbeat (database clock).");
+        for (const auto& g : r.gateways)
+            line("pwsync_gateway_contact_age_seconds{gateway=\"" + escape_label(g.name) + "\"}", g.contact_age_ms / 1000);
+    }
     head("pwsync_uptime_seconds", "gauge", "Seconds since pwsyncd started.");
     line("pwsync_uptime_seconds", c.uptime.count());
     head("pwsync_build_info", "gauge", "The running version.");

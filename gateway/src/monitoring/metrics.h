@@ -64,8 +64,22 @@ struct AdapterFigures {
     std::chrono::seconds oldest_queued{0};
 };
 
+// Several gateways on one store (docs/HA.md): this one's role, and every
+// gateway the store heard from lately.
+struct GatewayRole {
+    bool shared = false;                 // the store allows several gateways
+    std::string name;                    // this gateway's
+    bool active = true;                  // runs the watcher and the dispatcher
+    std::uint64_t epoch = 0;
+    std::int64_t active_since = 0;       // Unix seconds; 0: not active
+    std::int64_t contact_age_ms = -1;    // since this gateway's last answered heartbeat; -1: none yet
+    std::string holder;                  // the active gateway, when another
+    std::vector<store::GatewayStatus> gateways;
+};
+
 struct Figures {
     Metrics::Snapshot counters;
+    GatewayRole role;
     std::map<std::string, AdapterFigures> adapters;
     std::uint64_t queued = 0, dead_letters = 0, pending_captures = 0, stale_mappings = 0, mappings = 0;
 };
@@ -78,8 +92,11 @@ public:
                  std::chrono::seconds stale_refresh = std::chrono::seconds(60))
         : store_(store), metrics_(metrics), watcher_(watcher_configured), stale_refresh_(stale_refresh) {}
     Result<Figures> collect();
+    // Several gateways: where this gateway's role comes from.
+    void set_role(std::function<GatewayRole()> role) { role_ = std::move(role); }
 
 private:
+    std::function<GatewayRole()> role_;
     store::Store& store_;
     const Metrics& metrics_;
     bool watcher_;

@@ -252,6 +252,45 @@ struct Counts {
     std::size_t jobs = 0, dead_letters = 0, pending = 0, markers = 0;
 };
 
+// ------------------------------------------------------- several gateways
+// A store that several gateways share (PostgreSQL) lets one of them at a
+// time be the active one, the one that runs the directory watcher and the
+// dispatcher, through a lease on the database's clock (docs/HA.md). The
+// lease's epoch grows at every change of holder: a write made on the
+// strength of a lease checks it in its own transaction
+// (WriteTxn::require_lease), so a gateway that lost the lease cannot write
+// as the active one after another took it. A store that one process holds
+// (LMDB) grants the lease to whoever asks.
+
+// One running gateway: `instance` is new at every start (the lease holder),
+// `name` is the administrator's ([gateway] name).
+struct GatewayIdentity {
+    std::string instance, name, host;
+    std::uint32_t pid = 0;
+};
+
+struct Lease {
+    bool held = false;            // the asker holds it now
+    std::uint64_t epoch = 0;      // the holder's term (when held)
+    std::chrono::milliseconds valid_for{0};  // from when the database answered (when held)
+    std::string holder;           // the holder's name, when another holds it
+    // The term follows one that ended without giving the lease up (expired,
+    // or taken from a dead instance): its deliveries may still be on the wire.
+    bool settle = false;
+};
+
+// What `pwsync status` shows of each gateway (times: Unix seconds, by the
+// database's clock).
+struct GatewayStatus {
+    std::string name, host, instance;
+    std::uint32_t pid = 0;
+    std::int64_t started = 0, last_contact = 0;
+    std::int64_t contact_age_ms = 0;  // since its last contact
+    bool active = false;              // holds an unexpired lease
+    std::int64_t active_since = 0;
+    std::uint64_t epoch = 0;
+};
+
 // ------------------------------------------------------------- transactions
 
 class Store;
@@ -357,6 +396,11 @@ public:
     // Makes every change of this transaction durable (fsync) at once.
     // Inside Store::transact the store commits: `fn` must not.
     Status commit();
+
+    // Fencing: fails (Errc::refused) unless `instance` still holds the lease
+    // in term `epoch` at this moment of the transaction, so that what the
+    // transaction writes is ordered before any other gateway's takeover.
+    Status require_lease(std::string_view instance, std::uint64_t epoch);
 
     Status set_sync(SyncMode mode, bool enabled);
 
@@ -485,6 +529,21 @@ public:
     // target opened with the key; a "store.migrate" audit record in the
     // target. On any failure the target is removed again.
     Result<MigrateReport> migrate(const std::string& target_uri, std::string_view actor) const;
+    // Several gateways on this store (see "several gateways" above). A
+    // store that allows one process only answers shared() false and grants
+    // every heartbeat the lease.
+    bool shared() const;
+    // Records that `me` is alive, and takes or keeps the lease for `ttl` when
+    // `want` (a gateway that is stopping asks for nothing).
+    // `predecessor`: a previous instance of this gateway known to be gone
+    // (same host, its process ended): its lease is taken at once instead
+    // of after it expires.
+    Result<Lease> heartbeat(const GatewayIdentity& me, std::chrono::milliseconds ttl, bool want,
+                            std::string_view predecessor = {});
+    // Gives the lease up at once (a clean stop), if `me` holds it in `epoch`.
+    Status release_lease(const GatewayIdentity& me, std::uint64_t epoch);
+    // The gateways that reported in the last `within`, newest contact first.
+    Result<std::vector<GatewayStatus>> gateways(std::chrono::seconds within) const;
     StoreInfo info() const;
     // Write transactions this handle has committed (a group commit counts
     // once): what a path costs in fsyncs, for tests.

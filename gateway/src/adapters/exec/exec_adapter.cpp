@@ -24,10 +24,14 @@ public:
             input.append(d.old_password->view());
             input.push_back('\n');
         }
-        auto r = run_process(argv, input, timeout_);
+        auto r = run_process(argv, input, time_allowed(d, timeout_));
         if (!r) return {Outcome::retry, r.error().message};
         const std::string tail = first_line(r->output);
-        if (r->timed_out) return {Outcome::retry, argv_[0] + " timed out after " + std::to_string(timeout_.count()) + " s"};
+        if (r->timed_out)
+            return {Outcome::retry, argv_[0] + (d.deadline != std::chrono::steady_clock::time_point{} &&
+                                                        std::chrono::steady_clock::now() >= d.deadline
+                                                    ? " was stopped: this gateway's right to deliver ended"
+                                                    : " timed out after " + std::to_string(timeout_.count()) + " s")};
         if (r->exit_code == 0) return {Outcome::done, tail};
         const std::string msg = argv_[0] + " exited with " + std::to_string(r->exit_code) + (tail.empty() ? "" : ": " + tail);
         if (r->exit_code == 75) return {Outcome::retry, msg};

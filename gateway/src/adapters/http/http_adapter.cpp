@@ -92,7 +92,7 @@ public:
             ok = ok && headers.add(line.view());
         }
         if (!ok) return {Outcome::retry, "out of memory building the request"};
-        auto result = post(body, headers.list);
+        auto result = post(body, headers.list, time_allowed(d, std::chrono::seconds(s_.timeout)));
         body.clear();
         return result;
     }
@@ -129,7 +129,7 @@ private:
         return hex_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
     }
 
-    DeliveryResult post(const Secret& body, curl_slist* headers) const {
+    DeliveryResult post(const Secret& body, curl_slist* headers, std::chrono::milliseconds allowed) const {
         std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
         if (!curl) return {Outcome::retry, "curl_easy_init failed"};
         CURL* c = curl.get();
@@ -147,7 +147,7 @@ private:
             curl_easy_setopt(c, CURLOPT_SSLKEY, s_.key.c_str());
         }
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, s_.timeout);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, s_.timeout);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(allowed.count()));
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         // Our buffer, not a copy (no COPYPOSTFIELDS): the caller wipes it.
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());

@@ -62,7 +62,9 @@ public:
             if (!c) return failed(c.error());
             conn.emplace(std::move(*c));
         }
+        conn->limit_until(d.deadline);
         auto result = attempt(*conn, d);
+        conn->limit_until({});
         if (result.outcome != Outcome::retry) {  // else reconnect next time
             std::lock_guard lock(mutex_);
             idle_.push_back(std::move(*conn));
