@@ -25,7 +25,8 @@
 #                         that, and rejoins as standby once the cut heals.
 # failover and partition end with the crash test's checks (flood_end_checks);
 # all with a status check and a leak scan.
-# Sizes: HA_ACCOUNTS, HA_CHANGES, HA_RATE (changes/s), HA_FAILOVER_TIMEOUT (15).
+# Sizes: HA_ACCOUNTS, HA_CHANGES, HA_RATE (changes/s), HA_FAILOVER_TIMEOUT (15),
+# HA_DEADLINE (240 s for the sender). HA_KEEP=1 keeps the work folder.
 set -uo pipefail
 
 MODE=${1:-}
@@ -122,6 +123,17 @@ ha_active_lines() {
 }
 ha_more_active_lines() { (( $(ha_active_lines "${2:-}") > $1 )); }
 now_ms() { date +%s%3N; }
+# ha_diagnose: what the gateways and the database are doing (after a stall).
+ha_diagnose() {
+    echo "ha_$MODE: status: $(timeout 10 "$P" status --json 2>&1 | python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({"active_gateway": s.get("active_gateway"), "gateways": s.get("gateways")}))' 2>&1)"
+    local n
+    for n in 1 2; do
+        [[ -f $PAIR_DIR/data$n/postmaster.pid ]] || continue
+        echo "ha_$MODE: server $n sessions (state, wait event, query):"
+        pair_admin "$n" -d postgres -At -F ' | ' -c "SELECT state, wait_event_type, wait_event, left(query, 100)
+            FROM pg_stat_activity WHERE datname = 'pwsync' ORDER BY 1, 2, 3" 2>&1 | sort | uniq -c | sed 's/^/    /'
+    done
+}
 
 # The store URI of each gateway: the same for both, or in the partition
 # test each through ports of its own, redirected to the servers' ports.
@@ -151,7 +163,7 @@ check "gateway 2 started as standby" ha_is_active 1
 
 t0=$(date +%s)
 flood() {
-    "$FLOOD" "$1" crash-dc "$W/crash.secret" "$PWSYNC_TEST_CA" 4 600 "$RATE" <"$W/changes" \
+    "$FLOOD" "$1" crash-dc "$W/crash.secret" "$PWSYNC_TEST_CA" 4 "${HA_DEADLINE:-240}" "$RATE" <"$W/changes" \
         >"$W/flood.out" 2>"$W/flood.err" &
     FLOOD_PID=$!
 }
@@ -215,7 +227,10 @@ elif [[ $MODE == failover ]]; then
                 if t=$(wait_for $((FT + 30)) ha_delivered_since "$(awk -v t="$tp" 'BEGIN { printf "%.3f", t / 1000 }')"); then
                     echo "ha_failover: primary stopped and standby promoted in $((tp - td)) ms; first delivery $((tp - td + t)) ms after the stop"
                     ok
-                else bad "no delivery within $((FT + 30)) s of the standby's promotion"; fi
+                else
+                    bad "no delivery within $((FT + 30)) s of the standby's promotion"
+                    ha_diagnose
+                fi
             fi
             wait_for $((FT + 30)) ha_some_active >/dev/null
         fi
