@@ -301,7 +301,7 @@ else
         takeover=$(now_ms)
         bad "gw$o did not take over within $((FT + 15)) s of the cut"
     fi
-    sleep "$(awk -v t="$tc" -v n="$(now_ms)" -v c="$CUT" 'BEGIN { s = (t + c * 1000 - n) / 1000; printf "%.3f", s > 0 ? s : 0 }')"
+    sleep "$(awk -v t="$tc" -v n="$(now_ms)" -v c="$CUT" 'BEGIN { s = (t + c * 1000 - n) / 1000; printf "%.3f", (s > 0 ? s : 0) }')"
     nft flush chain ip "$NFT_TABLE" cut || bad "cannot heal the cut"
     th=$(now_ms)
     echo "ha_partition: the cut healed after $((th - tc)) ms"
