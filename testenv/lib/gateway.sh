@@ -113,19 +113,25 @@ SH
 }
 
 # gw_start: pwsyncd in the background; waits until it answers.
-gw_start() {
-    "$GW_PWSYNCD" --config "$GW_WORK/pwsyncd.conf" 2>>"$GW_WORK/pwsyncd.stderr" &
+gw_start() { gw_start_conf "$GW_WORK/pwsyncd.conf" ldaps://127.0.0.1:1636 "$GW_WORK/pwsyncd.log"; }
+
+# gw_start_conf CONF LDAPS_URI LOG: the same for a pwsyncd.conf of one's own
+# (several gateways on one store): stderr to CONF's name with .stderr,
+# waits until LDAPS_URI answers; GW_PID is its pid.
+gw_start_conf() {
+    local stderr=${1%.conf}.stderr
+    "$GW_PWSYNCD" --config "$1" 2>>"$stderr" &
     GW_PID=$!
     local i
     for i in $(seq 1 100); do
-        if ldapwhoami -x -o nettimeout=2 -H ldaps://127.0.0.1:1636 -D cn=ldap-agent -y "$GW_WORK/agent.secret" >/dev/null 2>&1; then
+        if ldapwhoami -x -o nettimeout=2 -H "$2" -D cn=ldap-agent -y "$GW_WORK/agent.secret" >/dev/null 2>&1; then
             return 0
         fi
         kill -0 "$GW_PID" 2>/dev/null || break
         sleep 0.1
     done
     echo "pwsyncd did not start:" >&2
-    tail -n 20 "$GW_WORK/pwsyncd.stderr" "$GW_WORK/pwsyncd.log" >&2 2>/dev/null
+    tail -n 20 "$stderr" "$3" >&2 2>/dev/null
     return 1
 }
 

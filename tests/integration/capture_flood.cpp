@@ -3,8 +3,12 @@
 // each change retried (on a new connection) until the gateway answers it, so
 // a gateway killed mid-change loses nothing the client was not told about.
 //
-//   capture_flood URI PRINCIPAL SECRET_FILE CA_FILE WORKERS DEADLINE_S < changes
+//   capture_flood URIS PRINCIPAL SECRET_FILE CA_FILE WORKERS DEADLINE_S [RATE] < changes
 //
+// URIS: one gateway URI or several, space-separated, tried in order on each
+// new connection, as the hook's failover list. RATE: at most that many
+// changes a second in all (default: as fast as the gateway answers), so that
+// changes keep flowing for a while.
 // stdin: one change a line, "account<TAB>password". Changes of one account
 // keep their order: each worker owns the accounts hashed to it. Prints
 // "sent N retries R" and exits 0 when every change was answered with success,
@@ -17,6 +21,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,9 +39,12 @@ struct Change {
 };
 
 struct Shared {
-    std::string uri, principal, ca;
+    std::vector<std::string> uris;
+    std::string principal, ca;
     Secret secret;
-    Steady::time_point deadline;
+    Steady::time_point deadline, start;
+    double rate = 0;
+    std::atomic<long> issued{0};
     std::atomic<long> sent{0}, retries{0};
     std::atomic<bool> failed{false}, late{false};
     std::mutex err;
@@ -44,7 +52,7 @@ struct Shared {
 
 std::optional<directory::Connection> connect(Shared& s) {
     directory::ConnectOptions o;
-    o.uris = {s.uri};
+    o.uris = s.uris;
     o.ca_file = s.ca;
     o.connect_timeout = std::chrono::seconds(3);
     o.op_timeout = std::chrono::seconds(10);
@@ -59,6 +67,10 @@ std::optional<directory::Connection> connect(Shared& s) {
 void worker(Shared& s, std::vector<Change>& changes) {
     std::optional<directory::Connection> conn;
     for (auto& ch : changes) {
+        if (s.rate > 0) {
+            const std::chrono::duration<double> at(static_cast<double>(s.issued++) / s.rate);
+            std::this_thread::sleep_until(s.start + std::chrono::duration_cast<Steady::duration>(at));
+        }
         for (;;) {
             if (s.failed) return;
             if (Steady::now() > s.deadline) {
@@ -91,12 +103,13 @@ void worker(Shared& s, std::vector<Change>& changes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 7) {
-        std::cerr << "usage: capture_flood URI PRINCIPAL SECRET_FILE CA_FILE WORKERS DEADLINE_S < changes\n";
+    if (argc != 7 && argc != 8) {
+        std::cerr << "usage: capture_flood URIS PRINCIPAL SECRET_FILE CA_FILE WORKERS DEADLINE_S [RATE] < changes\n";
         return 2;
     }
     Shared s;
-    s.uri = argv[1];
+    std::istringstream uris(argv[1]);
+    for (std::string u; uris >> u;) s.uris.push_back(u);
     s.principal = argv[2];
     auto secret = directory::read_secret_file(argv[3]);
     if (!secret) {
@@ -107,6 +120,7 @@ int main(int argc, char** argv) {
     s.ca = argv[4];
     const unsigned workers = static_cast<unsigned>(std::max(1, std::atoi(argv[5])));
     s.deadline = Steady::now() + std::chrono::seconds(std::atoi(argv[6]));
+    if (argc == 8) s.rate = std::atof(argv[7]);
     std::vector<std::vector<Change>> queues(workers);
     std::string line;
     while (std::getline(std::cin, line)) {
@@ -117,6 +131,7 @@ int main(int argc, char** argv) {
         wipe(line.data(), line.size());
     }
     std::vector<std::thread> threads;
+    s.start = Steady::now();
     for (auto& q : queues) threads.emplace_back(worker, std::ref(s), std::ref(q));
     for (auto& t : threads) t.join();
     std::cout << "sent " << s.sent << " retries " << s.retries << "\n";
