@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The Debian package, as an administrator gets it: built with CPack from
-# this build, installed with apt-get, its unit accepted by systemd-analyze,
+# The Debian package, as an administrator gets it: built by
+# dpkg-buildpackage from debian/ (a copy of this tree in the build folder,
+# ccache on, so an unchanged tree rebuilds from the cache), lintian-clean
+# (no errors), installed with apt-get, its unit accepted by systemd-analyze,
 # and its ExecStart line run by hand (as the pwsync user, with systemd's
 # readiness protocol) against the test environment: a Windows -> External
 # change through the installed daemon, then cn=monitor and /metrics.
@@ -39,20 +41,38 @@ cleanup() {
 trap cleanup EXIT
 
 # --- build and inspect the package
-(cd "$tmp" && cpack --config "$PWSYNC_BIN/CPackConfig.cmake" -B "$tmp" >"$tmp/cpack.log" 2>&1) ||
-    { cat "$tmp/cpack.log"; exit 1; }
-deb=$(ls "$tmp"/pwsync_*.deb)
-echo "# built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
+# The copy is always at the same path, so ccache (base_dir=/work) finds the
+# previous run's objects; the .deb lands next to it, not in the tree.
+debdir=$PWSYNC_BIN/deb
+rm -rf "$debdir"
+mkdir -p "$debdir/src"
+git -C "$top" ls-files -z --cached --others --exclude-standard |
+    (cd "$top" && tar --null -T - --ignore-failed-read -cf -) | tar -C "$debdir/src" -xf -
+# debhelper 13 gives the build its own HOME: name the user's ccache.
+CCACHE_DIR=$(ccache -k cache_dir) CCACHE_BASEDIR=$(ccache -k base_dir)
+export CCACHE_DIR CCACHE_BASEDIR
+built=$(date +%s)
+(cd "$debdir/src" && CCACHE=1 DEB_BUILD_OPTIONS="parallel=2 nocheck" nice -n 10 dpkg-buildpackage -us -uc -b \
+    >"$tmp/build.log" 2>&1) || { tail -50 "$tmp/build.log"; exit 1; }
+deb=$(ls "$debdir"/pwsync_*.deb)
+echo "# built $(basename "$deb") ($(stat -c %s "$deb") bytes) in $(( $(date +%s) - built )) s"
+lintian --fail-on error --no-tag-display-limit "$debdir"/pwsync_*.changes >"$tmp/lintian.log" 2>&1 && rc=0 || rc=$?
+sed 's/^/# lintian: /' "$tmp/lintian.log"
+check "lintian: no errors" test "$rc" = 0
 dpkg-deb -c "$deb" >"$tmp/contents"
-for f in ./usr/bin/pwsync ./usr/sbin/pwsyncd ./usr/lib/systemd/system/pwsyncd.service ./etc/pwsync/pwsyncd.conf \
-         ./etc/pwsync/hook.conf ./usr/lib/pwsync/samba-check-password ./usr/share/man/man8/pwsync.8 \
-         ./usr/share/man/man8/pwsyncd.8 ./usr/share/man/man5/pwsyncd.conf.5 \
+for f in ./usr/bin/pwsync ./usr/sbin/pwsyncd ./lib/systemd/system/pwsyncd.service ./etc/pwsync/pwsyncd.conf \
+         ./etc/pwsync/hook.conf ./usr/lib/pwsync/samba-check-password ./usr/share/man/man8/pwsync.8.gz \
+         ./usr/share/man/man8/pwsyncd.8.gz ./usr/share/man/man5/pwsyncd.conf.5.gz \
          ./usr/share/bash-completion/completions/pwsync; do
     check "package holds $f" grep -q " $f\$" "$tmp/contents"
 done
 dpkg-deb -f "$deb" Depends >"$tmp/depends"
 check "Depends names the shared libraries (shlibdeps)" grep -q "libldap" "$tmp/depends"
-check "conffiles" bash -c "dpkg-deb -e '$deb' '$tmp/control' && grep -qx /etc/pwsync/pwsyncd.conf '$tmp/control/conffiles'"
+dpkg-deb -e "$deb" "$tmp/control"
+check "conffiles" grep -qx /etc/pwsync/pwsyncd.conf "$tmp/control/conffiles"
+check "postinst is packaging/postinst with debhelper's systemd snippet" \
+    bash -c "grep -q 'adduser --system' '$tmp/control/postinst' && grep -q 'deb-systemd-helper' '$tmp/control/postinst'"
+check "no debug symbols left in pwsyncd (stripped)" bash -c "dpkg-deb --fsys-tarfile '$deb' | tar -xOf - ./usr/sbin/pwsyncd >'$tmp/pwsyncd' && ! readelf -S '$tmp/pwsyncd' | grep -q debug_info"
 
 # --- install as an administrator would
 apt-get install -y -qq "$deb" >"$tmp/apt.log" 2>&1 || { cat "$tmp/apt.log"; exit 1; }
@@ -61,7 +81,7 @@ check "pwsync --help" bash -c "/usr/bin/pwsync --help | grep -q 'import esso'"
 check "service user pwsync, no login shell" bash -c "getent passwd pwsync | grep -q ':/usr/sbin/nologin$'"
 check "store folder private to pwsync" bash -c "[ \"\$(stat -c '%U %a' /var/lib/pwsync)\" = 'pwsync 700' ]"
 check "configuration not world-readable" bash -c "[ \"\$(stat -c '%G %a' $conf)\" = 'pwsync 640' ]"
-unit=/usr/lib/systemd/system/pwsyncd.service
+unit=/lib/systemd/system/pwsyncd.service
 # --man=no: the Documentation= pages are checked above (some images drop
 # /usr/share/man at install time).
 check "systemd-analyze verify accepts the unit" bash -c "systemd-analyze verify --man=no '$unit' >'$tmp/verify.log' 2>&1 && ! [ -s '$tmp/verify.log' ] || { cat '$tmp/verify.log'; false; }"
