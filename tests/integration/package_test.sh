@@ -56,7 +56,7 @@ built=$(date +%s)
     >"$tmp/build.log" 2>&1) || { tail -50 "$tmp/build.log"; exit 1; }
 deb=$(ls "$debdir"/pwsync_*.deb)
 echo "# built $(basename "$deb") ($(stat -c %s "$deb") bytes) in $(( $(date +%s) - built )) s"
-lintian --fail-on error --tag-display-limit 0 --info "$debdir"/pwsync_*.changes >"$tmp/lintian.log" 2>&1 && rc=0 || rc=$?
+lintian --fail-on error --tag-display-limit 0 --display-info "$debdir"/pwsync_*.changes >"$tmp/lintian.log" 2>&1 && rc=0 || rc=$?
 sed 's/^/# lintian: /' "$tmp/lintian.log"
 check "lintian: no errors" test "$rc" = 0
 dpkg-deb -c "$deb" >"$tmp/contents"
