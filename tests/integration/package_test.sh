@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package, as an administrator gets it: built by
 # dpkg-buildpackage from debian/ (a copy of this tree in the build folder,
-# ccache on, so an unchanged tree rebuilds from the cache), lintian-clean
+# through ccache; a full build, 8-9 min here), lintian-clean
 # (no errors), installed with apt-get, its unit accepted by systemd-analyze,
 # and its ExecStart line run by hand (as the pwsync user, with systemd's
 # readiness protocol) against the test environment: a Windows -> External
@@ -41,8 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- build and inspect the package
-# The copy is always at the same path, so ccache (base_dir=/work) finds the
-# previous run's objects; the .deb lands next to it, not in the tree.
+# The copy is always at the same path (for ccache); the .deb lands next to
+# it, not in the tree.
 debdir=$PWSYNC_BIN/deb
 rm -rf "$debdir"
 mkdir -p "$debdir/src"
