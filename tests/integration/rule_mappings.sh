@@ -176,6 +176,39 @@ mapped OUAPP | grep -q "x-ru4 (hand-made)" && ok "kept mappings became hand-made
 check "rule delete --delete-mappings" $P rule delete staff --delete-mappings
 [[ $(mapped RULEAPP) == "$DOM\\ru1=by-hand (hand-made)" ]] && ok "the rule's mappings went with it, the hand-made one stayed" \
     || bad "after delete: $(mapped RULEAPP | tr '\n' ' ')"
+
+# 9. pwsyncd keeps a rule current by itself (rule-interval = 1): what the
+# preview showed, then a member added through the nested group, then one removed.
+sed -i 's/^\[gateway\]$/[gateway]\nrule-interval = 1/' "$W/gw/pwsyncd.conf"
+$P app create DAPP >/dev/null
+$P rule create dstaff --app DAPP --scope group=rstaff --external '{sAMAccountName|lower}' >/dev/null
+$P rule preview dstaff --json >"$W/dpreview.json"
+want=$("$PY" -c 'import json,sys; print("\n".join(sorted("%s=%s" % (c["windows"], c["external"]) for c in json.load(open(sys.argv[1]))["create"])))' "$W/dpreview.json")
+[[ $want == "$(printf '%s\n' "$DOM\ru1=ru1" "$DOM\ru3new=ru3new")" ]] && ok "daemon rule: preview" || bad "daemon rule preview: $want"
+# wait_mapped WHAT WANT: DAPP's mappings become WANT within 20 s.
+wait_mapped() {
+    local what=$1 want=$2 t0=$SECONDS got=
+    while (( SECONDS - t0 < 20 )); do
+        got=$(mapped DAPP)
+        [[ $got == "$want" ]] && { ok "$what (after $((SECONDS - t0)) s)"; return; }
+        sleep 0.5
+    done
+    bad "$what: DAPP has [$(tr '\n' ';' <<<"$got")], want [$(tr '\n' ';' <<<"$want")]"
+}
+# gw_start's readiness probe binds as the ldap-agent principal.
+$P adapter create probe --type null >/dev/null &&
+    $P principal create ldap-agent --kind adapter --adapter probe <"$W/gw/agent.secret" >/dev/null ||
+    die "cannot create the probe principal"
+gw_start || die "could not start pwsyncd"
+wait_mapped "pwsyncd applied what the preview showed" "$want"
+"$ST" group addmembers rnested ru4 >/dev/null
+wait_mapped "pwsyncd: a member added through the nested group is mapped" \
+    "$(printf '%s\n' "$DOM\ru1=ru1" "$DOM\ru3new=ru3new" "$DOM\ru4=ru4")"
+"$ST" group removemembers rstaff ru1 >/dev/null
+wait_mapped "pwsyncd: a member removed loses the mapping" "$(printf '%s\n' "$DOM\ru3new=ru3new" "$DOM\ru4=ru4")"
+grep -q "rule dstaff: 1 created" "$W/gw/pwsyncd.log" && ok "pwsyncd logs what a rule did" || bad "no rule line in the log" "$W/gw/pwsyncd.log"
+gw_stop
+if mapped DAPP | grep -qiE 'radm|rcnt'; then bad "pwsyncd mapped a privileged account"; else ok "pwsyncd mapped no privileged account"; fi
 check "store verify" $P store verify
 echo "preview times (ms): ${PREVIEW_MS[*]}"
 harness_end
