@@ -43,6 +43,7 @@ std::vector<Command> all_commands() {
     add_directory_commands(cmds);
     add_notify_commands(cmds);
     add_import_commands(cmds);
+    add_rule_commands(cmds);
     return cmds;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pwsync/directory.h"
 #include "pwsync/store.h"
 #include "pwsync/util.h"
 
@@ -90,6 +91,15 @@ void add_queue_commands(std::vector<Command>& out);     // status, queue, dampin
 void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 void add_notify_commands(std::vector<Command>& out);
 void add_import_commands(std::vector<Command>& out);   // import esso
+void add_rule_commands(std::vector<Command>& out);     // mapping rules
+
+// The directory of the configuration file's [directory] section, connected
+// and bound, and its domain.
+struct OpenDirectory {
+    directory::Connection connection;
+    directory::Domain domain;
+};
+Result<OpenDirectory> open_directory(Context& c);
 
 // The Windows accounts of new mappings, looked up in the directory of the
 // configuration file's [directory] section (when it has one), with no store

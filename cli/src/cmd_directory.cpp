@@ -197,6 +197,14 @@ Status resolve_mappings(Context& c) {
 
 }  // namespace
 
+Result<OpenDirectory> open_directory(Context& c) {
+    PWSYNC_ASSIGN(dir::Settings settings, load_settings(config_path(c)));
+    PWSYNC_ASSIGN(dir::ConnectOptions options, dir::connect_options(settings));
+    options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
+    PWSYNC_ASSIGN(dir::Connection conn, dir::Connection::open(std::move(options)));
+    return OpenDirectory{std::move(conn), dir::domain_of(settings)};
+}
+
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names) {
     FoundAccounts found;
     const std::string path = config_path(c);

@@ -60,6 +60,11 @@ void add_queue_commands(std::vector<Command>& out) {
                            stale += m.status == store::MappingStatus::stale;
                            return true;
                        }));
+                       // Mapping rules' conflicts, as their last evaluation found them.
+                       PWSYNC_ASSIGN(auto all_rules, r.rules());
+                       json rule_conflicts = json::array();
+                       for (const auto& x : all_rules)
+                           for (const auto& k : x.conflicts) rule_conflicts.push_back({{"rule", x.name}, {"conflict", k}});
                        struct Row { std::size_t queued = 0, dead = 0; TimePoint oldest{}; std::string last_ok, last_fail; };
                        std::map<std::string, Row> rows;
                        for (const auto& a : adapters) rows[ascii_lower(a.name)];
@@ -105,6 +110,7 @@ void add_queue_commands(std::vector<Command>& out) {
                            c.print_json({{"sync", {{"windows", sync.windows}, {"partial", sync.partial}, {"full", sync.full}}},
                                          {"adapters", arr}, {"queued", jobs.size()}, {"dead_letters", dead.size()},
                                          {"pending_captures", pending.size()}, {"stale_mappings", stale},
+                                         {"rule_conflicts", rule_conflicts},
                                          {"shared_store", s.shared()}, {"gateways", gws},
                                          {"active_gateway", active == gateways.end() ? json(nullptr) : json(active->name)}});
                            return {};
@@ -131,6 +137,11 @@ void add_queue_commands(std::vector<Command>& out) {
                        print_table(c.out(), {"ADAPTER", "ENABLED", "QUEUED", "OLDEST", "DEAD", "LAST SUCCESS", "LAST FAILURE"}, table);
                        c.out() << "\nqueued jobs: " << jobs.size() << "   dead letters: " << dead.size()
                                << "   pending captures: " << pending.size() << "   stale mappings: " << stale << "\n";
+                       if (!rule_conflicts.empty()) {
+                           c.out() << "rule conflicts: " << rule_conflicts.size() << "\n";
+                           for (const auto& k : rule_conflicts)
+                               c.out() << "  " << k["rule"].get<std::string>() << ": " << k["conflict"].get<std::string>() << "\n";
+                       }
                        return {};
                    }});
 

@@ -57,6 +57,7 @@ json to_json(const store::Mapping& m) {
             {"has_credential", m.has_credential},
             {"status", m.status == store::MappingStatus::stale ? "stale" : "ok"},
             {"object_guid", m.object_guid.empty() ? json(nullptr) : json(m.object_guid)},
+            {"rule", m.rule.empty() ? json(nullptr) : json(m.rule)},
             {"created", time_json(m.created)},
             {"updated", time_json(m.updated)},
             {"credential_updated", time_json(m.credential_updated)}};

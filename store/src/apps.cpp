@@ -39,6 +39,11 @@ Status WriteTxn::delete_app(std::string_view name) {
         return fail(Errc::in_use, "application " + quoted(a.name) + " still has " +
                                       (mappings >= 1000 ? "1000 or more" : std::to_string(mappings)) +
                                       " mapping(s); delete them first");
+    PWSYNC_ASSIGN(auto all_rules, rules());
+    for (const auto& r : all_rules)
+        if (ascii_lower(r.app) == ascii_lower(a.name))
+            return fail(Errc::in_use, "application " + quoted(a.name) + " is used by rule " + quoted(r.name) +
+                                          "; delete the rule first");
     PWSYNC_TRY(s_->kv().del(s_->db().apps, app_key(name)));
     return audit("app.delete", a.name);
 }

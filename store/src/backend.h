@@ -56,6 +56,8 @@ struct Dbs {
     Table account_names{};  // lower(name form) -> lower(guid)
     Table map_by_guid{};    // lower(guid) \0 lower(app) \0 lower(windows) -> ""
     Table map_unresolved{}; // mapping key -> "": the account is not known yet
+    // Schema 4: mapping rules.
+    Table rules{};          // lower(rule) -> Rule
 };
 
 struct DatabaseDef {

@@ -115,7 +115,8 @@ Status WriteTxn::create_mapping(Mapping m) {
     PWSYNC_TRY(index_mapping_account(*s_, m));
     return audit("mapping.create", describe({m.app, m.windows}),
                  "external=" + m.external + (m.enabled ? "" : " disabled") +
-                     (m.object_guid.empty() ? " (account not resolved yet)" : " objectGUID=" + m.object_guid));
+                     (m.object_guid.empty() ? " (account not resolved yet)" : " objectGUID=" + m.object_guid) +
+                     (m.rule.empty() ? "" : " rule=" + m.rule));
 }
 
 Status WriteTxn::delete_mapping(const MappingKey& key) {
@@ -172,6 +173,28 @@ Status WriteTxn::set_mapping_guid(const MappingKey& key, std::string_view guid) 
         PWSYNC_TRY(index_mapping_account(*s_, r.mapping));
         detail = "objectGUID=" + std::string(guid);
         return {};
+    });
+}
+
+Status WriteTxn::set_mapping_external(const MappingKey& key, std::string_view external) {
+    PWSYNC_TRY(check_name("external user", external));
+    PWSYNC_ASSIGN(auto cur, load_mapping(*s_, key));
+    PWSYNC_ASSIGN(App a, app(cur.mapping.app));
+    bool allow_conflicts = false;
+    if (!a.adapter.empty()) {
+        PWSYNC_ASSIGN(Adapter ad, adapter(a.adapter));
+        allow_conflicts = ad.flags.allow_mapping_conflicts;
+    }
+    if (!allow_conflicts) {
+        PWSYNC_ASSIGN(auto scope, conflicts::scope(*s_, a));
+        PWSYNC_TRY(conflicts::check_free(*s_, scope, external, cur.mapping.app, cur.mapping.windows, a.adapter));
+    }
+    return modify(*s_, *this, key, "mapping.external", [&](records::MappingRecord& r, std::string& detail) -> Status {
+        PWSYNC_TRY(s_->kv().del(s_->db().map_by_ext, ext_index_key(r.mapping.app, r.mapping.external, r.mapping.windows)));
+        detail = "external=" + std::string(external) + " (was " + r.mapping.external + ")" +
+                 (r.mapping.rule.empty() ? "" : " rule=" + r.mapping.rule);
+        r.mapping.external = external;
+        return s_->kv().put(s_->db().map_by_ext, ext_index_key(r.mapping.app, r.mapping.external, r.mapping.windows), "");
     });
 }
 

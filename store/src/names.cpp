@@ -14,6 +14,7 @@ const DatabaseDef kDatabases[] = {
     {"markers", &Dbs::markers},       {"cursors", &Dbs::cursors},
     {"accounts", &Dbs::accounts},     {"account_names", &Dbs::account_names},
     {"mappings_by_guid", &Dbs::map_by_guid}, {"mappings_unresolved", &Dbs::map_unresolved},
+    {"rules", &Dbs::rules},
 };
 const std::size_t kDatabaseCount = sizeof kDatabases / sizeof kDatabases[0];
 

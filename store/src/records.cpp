@@ -161,6 +161,7 @@ std::string encode(const MappingRecord& r) {
         .u64(5, static_cast<std::uint64_t>(m.status)).str(6, m.object_guid);
     if (!r.sealed_credential.empty()) e.bytes(7, r.sealed_credential);
     e.i64(8, micros(m.created)).i64(9, micros(m.updated)).i64(10, micros(m.credential_updated));
+    if (!m.rule.empty()) e.str(11, m.rule);  // absent: hand-made (and every record before rules)
     return e.take();
 }
 
@@ -179,11 +180,44 @@ Result<MappingRecord> decode_mapping(std::string_view data) {
             case 8: return set(m.created, v);
             case 9: return set(m.updated, v);
             case 10: return set(m.credential_updated, v);
+            case 11: return set(m.rule, v);
             default: return {};
         }
     });
     if (!st) return std::unexpected(st.error());
     m.has_credential = !r.sealed_credential.empty();
+    return r;
+}
+
+std::string encode(const Rule& r) {
+    Encoder e(kFormat);
+    e.str(1, r.name).str(2, r.app).str(3, r.scope.group).str(4, r.scope.base).str(5, r.scope.filter)
+        .str(6, r.external).boolean(7, r.enabled).boolean(8, r.allow_external_updates)
+        .i64(9, micros(r.created)).i64(10, micros(r.updated)).i64(11, micros(r.evaluated));
+    for (const auto& c : r.conflicts) e.str(12, c);
+    return e.take();
+}
+
+Result<Rule> decode_rule(std::string_view data) {
+    Rule r;
+    auto st = codec::decode(data, kFormat, "rule", [&](std::uint32_t tag, std::string_view v) -> Status {
+        switch (tag) {
+            case 1: return set(r.name, v);
+            case 2: return set(r.app, v);
+            case 3: return set(r.scope.group, v);
+            case 4: return set(r.scope.base, v);
+            case 5: return set(r.scope.filter, v);
+            case 6: return set(r.external, v);
+            case 7: return set(r.enabled, v);
+            case 8: return set(r.allow_external_updates, v);
+            case 9: return set(r.created, v);
+            case 10: return set(r.updated, v);
+            case 11: return set(r.evaluated, v);
+            case 12: r.conflicts.emplace_back(v); return {};
+            default: return {};
+        }
+    });
+    if (!st) return std::unexpected(st.error());
     return r;
 }
 

@@ -75,6 +75,9 @@ Result<PendingRecord> decode_pending(std::string_view data);
 std::string encode(const AccountNames& a);
 Result<AccountNames> decode_account(std::string_view data);
 
+std::string encode(const Rule& r);
+Result<Rule> decode_rule(std::string_view data);
+
 std::string encode(const Marker& m);
 Result<Marker> decode_marker(std::string_view data);
 

@@ -53,6 +53,7 @@ private:
 // 1 -> 2 adds the gateway's tables and needs nothing else.
 // 2 -> 3 adds the account names: every mapping goes into the objectGUID index
 // (when it has one) and on the unresolved list, for pwsyncd to resolve.
+// 3 -> 4 adds the rules table; a mapping without a rule is a hand-made one.
 using Migration = Status (*)(KvTxn&, const Dbs&);
 Status index_mappings(KvTxn& txn, const Dbs& d) {
     std::vector<Mapping> all;
@@ -68,7 +69,7 @@ Status index_mappings(KvTxn& txn, const Dbs& d) {
     }
     return {};
 }
-constexpr Migration kMigrations[] = {nullptr, index_mappings};
+constexpr Migration kMigrations[] = {nullptr, index_mappings, nullptr};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
 Result<std::uint32_t> read_schema(const KvTxn& txn, Table settings) {

@@ -100,7 +100,8 @@ Result<Counts> ReadTxn::counts() const {
     for (auto [dbi, n] : {std::pair{d.apps, &c.apps}, std::pair{d.adapters, &c.adapters}, std::pair{d.groups, &c.groups},
                           std::pair{d.mappings, &c.mappings}, std::pair{d.principals, &c.principals},
                           std::pair{d.audit, &c.audit}, std::pair{d.outbox, &c.jobs}, std::pair{d.dead, &c.dead_letters},
-                          std::pair{d.pending, &c.pending}, std::pair{d.markers, &c.markers}}) {
+                          std::pair{d.pending, &c.pending}, std::pair{d.markers, &c.markers},
+                          std::pair{d.rules, &c.rules}}) {
         PWSYNC_ASSIGN(*n, s_->kv().entries(dbi));
     }
     return c;

@@ -85,6 +85,16 @@ Result<VerifyReport> Store::verify() const {
             PWSYNC_ASSIGN(bool guid_ok, exists(d.map_by_guid, guid_index_key(m.object_guid, m.app, m.windows)));
             if (!guid_ok) problem(where + ": missing from the objectGUID index");
         }
+        if (!m.rule.empty()) {
+            PWSYNC_ASSIGN(bool rule_ok, exists(d.rules, app_key(m.rule)));
+            if (!rule_ok) problem(where + ": names missing rule " + m.rule);
+        }
+        return {};
+    }));
+    PWSYNC_TRY(walk(d.rules, "rules", records::decode_rule, [&](std::string_view k, const Rule& r) -> Status {
+        if (app_key(r.name) != k) problem("rules/" + std::string(k) + ": key does not match the name");
+        PWSYNC_ASSIGN(bool ok, exists(d.apps, app_key(r.app)));
+        if (!ok) problem("rules/" + r.name + ": names missing application " + r.app);
         return {};
     }));
     // The account indexes: names name an account; listed mappings exist.

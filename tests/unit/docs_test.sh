@@ -50,6 +50,8 @@ grep -qx mapping <(complete_words ma) && ok || bad "completion: 'ma' does not of
 grep -qx set-credentials <(complete_words mapping "") && ok || bad "completion: mapping subcommands"
 grep -qx -- --reveal <(complete_words mapping show --) && ok || bad "completion: options of mapping show"
 grep -qx -- --samba-hook <(complete_words notify --s) && ok || bad "completion: options of notify"
+grep -qx preview <(complete_words rule "") && ok || bad "completion: rule subcommands"
+grep -qx -- --keep-mappings <(complete_words rule delete --k) && ok || bad "completion: options of rule delete"
 [ -z "$(complete_words zzz)" ] && ok || bad "completion: offers something for an unknown prefix"
 
 harness_end

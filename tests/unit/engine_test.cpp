@@ -738,3 +738,35 @@ TEST_F(EngineTest, WindowsPrincipalNamesTheAccountByDnOrAuthzId) {
 
 }  // namespace
 }  // namespace pwsync::gateway
+
+namespace pwsync::gateway {
+namespace {
+
+// The mapping rules' conflicts, as their last evaluations recorded them,
+// are a gauge on /metrics and an attribute of cn=monitor.
+TEST_F(EngineTest, RuleConflictsAreAFigure) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::Rule r;
+        r.name = "staff";
+        r.app = "LINUX";
+        r.scope.group = "Staff";
+        r.external = "{sAMAccountName}";
+        ASSERT_TRUE(w.create_rule(r));
+        ASSERT_TRUE(w.note_rule_evaluation("staff", {"alice: a hand-made mapping wins", "bob: held rename"}));
+        ASSERT_TRUE(w.commit());
+    }
+    Metrics metrics(clock_);
+    FigureSource figures(*store_, metrics, true);
+    auto f = figures.collect();
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->rule_conflicts, 2u);
+    EXPECT_NE(prometheus_text(*f).find("\npwsync_rule_conflicts 2\n"), std::string::npos);
+    bool found = false;
+    for (const auto& e : monitor_entries(*f))
+        for (const auto& [n, v] : e.attributes) found = found || (n == "pwsyncRuleConflicts" && v == std::vector<std::string>{"2"});
+    EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace pwsync::gateway

@@ -63,6 +63,9 @@ Result<DaemonConfig> load_config(const std::string& path) {
                     !std::all_of(value.begin(), value.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; }))
                     return bad("expected 1 to 64 letters, digits, '-', '_' or '.'");
                 c.name = value;
+            } else if (name == "rule-interval") {
+                PWSYNC_ASSIGN(auto s, number(key, value, 0, 86400));
+                c.rule_interval = std::chrono::seconds(s);
             } else if (name == "failover-timeout") {
                 PWSYNC_ASSIGN(auto s, number(key, value, 3, 300));
                 c.failover_timeout = std::chrono::seconds(s);

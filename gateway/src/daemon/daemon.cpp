@@ -19,6 +19,7 @@
 #include "metrics_http.h"
 #include "pwsync/stop_flag.h"
 #include "registry.h"
+#include "rule_keeper.h"
 #include "watch.h"
 
 namespace pwsync::gateway {
@@ -35,6 +36,7 @@ struct Daemon::Parts {
     std::optional<FigureSource> figures;
     std::optional<MetricsServer> metrics_server;
     std::optional<Leadership> leadership;  // a shared store only
+    std::chrono::seconds rule_interval{0};  // [gateway] rule-interval; 0: rules applied by hand only
 };
 
 namespace {
@@ -89,6 +91,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         PWSYNC_ASSIGN(auto options, directory::connect_options(settings));
         options.warn = [](std::string_view w) { log_warning(w); };
         p.ad = std::make_unique<Ad>(std::move(settings), std::move(options), &p.clock);
+        p.rule_interval = config.rule_interval;
     }
 
     EngineOptions eo;
@@ -221,6 +224,7 @@ void Daemon::start_active() {
     // background, so the listener serves meanwhile.
     if (p.ad) resolver_ = guarded("account resolution", active_stop_, [this] { resolve_loop(); });
     if (p.ad) watcher_ = guarded("watcher", active_stop_, [this] { watch_loop(); });
+    if (p.ad && p.rule_interval.count() > 0) rules_ = guarded("mapping rules", active_stop_, [this] { rules_loop(); });
 }
 
 void Daemon::stop_active() {
@@ -229,7 +233,7 @@ void Daemon::stop_active() {
     // Deliveries in flight end (by the right's deadline at the latest) and
     // their outcomes are recorded while the lease still allows it.
     if (parts_->dispatcher) parts_->dispatcher->stop();
-    for (auto* t : {&housekeeping_, &watcher_, &resolver_})
+    for (auto* t : {&housekeeping_, &watcher_, &resolver_, &rules_})
         if (t->joinable()) t->join();
     active_ = false;
 }
@@ -287,6 +291,16 @@ void Daemon::resolve_loop() {
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
+    }
+}
+
+// Mapping rules (rule_keeper.h): a look every rule-interval, an evaluation
+// when the directory or a rule changed.
+void Daemon::rules_loop() {
+    RuleKeeper keeper(*parts_->store, *parts_->ad, [](std::string_view line) { log_info(line); });
+    while (!active_stop_) {
+        if (auto r = keeper.round(); !r) log_warning("mapping rules: " + r.error().message + " (tried again later)");
+        sleep_unless_stopped(active_stop_, parts_->rule_interval);
     }
 }
 

@@ -36,11 +36,12 @@ private:
     void housekeeping_loop();
     void watch_loop();
     void resolve_loop();
+    void rules_loop();
     std::unique_ptr<Parts> parts_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> active_stop_{true};  // the active parts are (to be) stopped
     bool active_ = false;                  // they run (lease thread, or start/stop only)
-    std::thread housekeeping_, watcher_, resolver_, lease_;
+    std::thread housekeeping_, watcher_, resolver_, rules_, lease_;
 };
 
 }  // namespace pwsync::gateway

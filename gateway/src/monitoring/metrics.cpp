@@ -94,6 +94,8 @@ Result<Figures> FigureSource::collect() {
     PWSYNC_ASSIGN(auto counts, r.counts());
     f.pending_captures = counts.pending;
     f.mappings = counts.mappings;
+    PWSYNC_ASSIGN(auto rules, r.rules());
+    for (const auto& x : rules) f.rule_conflicts += x.conflicts.size();
     std::lock_guard lock(mutex_);
     if (stale_at_ == TimePoint{} || now - stale_at_ >= stale_refresh_) {
         std::uint64_t stale = 0;
@@ -128,6 +130,7 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                     {"pwsyncPendingExpired", {num(static_cast<std::int64_t>(c.pending_expired))}},
                     {"pwsyncMappings", {num(static_cast<std::int64_t>(f.mappings))}},
                     {"pwsyncStaleMappings", {num(static_cast<std::int64_t>(f.stale_mappings))}},
+                    {"pwsyncRuleConflicts", {num(static_cast<std::int64_t>(f.rule_conflicts))}},
                     {"pwsyncWatcherUp", {c.watcher_up ? "TRUE" : "FALSE"}},
                     {"pwsyncWatcherLag", {num(c.watcher_lag.count())}}}});
     out.push_back({"cn=changes,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"changes"}}}});
@@ -200,6 +203,8 @@ std::string prometheus_text(const Figures& f) {
     line("pwsync_mappings", static_cast<std::int64_t>(f.mappings));
     head("pwsync_stale_mappings", "gauge", "Mappings whose stored credential is known to be out of date.");
     line("pwsync_stale_mappings", static_cast<std::int64_t>(f.stale_mappings));
+    head("pwsync_rule_conflicts", "gauge", "Conflicts the mapping rules' last evaluations found (pwsync status lists them).");
+    line("pwsync_rule_conflicts", static_cast<std::int64_t>(f.rule_conflicts));
     head("pwsync_watcher_up", "gauge", "1 while the directory watcher is connected (0 also when none is configured).");
     line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
     head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");

@@ -82,6 +82,7 @@ struct Figures {
     GatewayRole role;
     std::map<std::string, AdapterFigures> adapters;
     std::uint64_t queued = 0, dead_letters = 0, pending_captures = 0, stale_mappings = 0, mappings = 0;
+    std::uint64_t rule_conflicts = 0;  // as the rules' last evaluations found them
 };
 
 // Reads the store's side. Counting stale mappings walks every mapping, so

@@ -33,7 +33,7 @@
 
 namespace pwsync::store {
 
-inline constexpr std::uint32_t kSchemaVersion = 3;  // 2: the gateway's queues and markers; 3: account names
+inline constexpr std::uint32_t kSchemaVersion = 4;  // 2: the gateway's queues and markers; 3: account names; 4: rules
 
 struct StoreOptions {
     // Where the store is: "<backend>:<location>", or a folder (the LMDB
@@ -125,9 +125,40 @@ struct Mapping {
     bool has_credential = false;
     MappingStatus status = MappingStatus::ok;
     std::string object_guid;    // set once the directory resolved the account
+    std::string rule;           // the mapping rule that made it; empty: made by hand
     TimePoint created{};
     TimePoint updated{};
     TimePoint credential_updated{};
+};
+
+// Which accounts a mapping rule covers: every part given must hold (AND).
+// At least one part is required. Privileged and disabled accounts are never
+// in a rule's scope, whatever these say (pwsync/rules.h).
+struct RuleScope {
+    std::string group;   // members of this group, nested membership included: DN or name
+    std::string base;    // accounts under this OU / container (DN)
+    std::string filter;  // an LDAP filter ANDed with the rest, e.g. (department=IT)
+    bool empty() const { return group.empty() && base.empty() && filter.empty(); }
+};
+
+// A mapping rule: the accounts in `scope` get a mapping in `app` whose
+// external user id is `external` (a template over the account's attributes,
+// e.g. {sAMAccountName|lower}), kept current by pwsyncd.
+struct Rule {
+    std::string name;           // as created; matched case-insensitively
+    std::string app;
+    RuleScope scope;
+    std::string external;       // the template (checked by pwsync/rules.h before it is stored)
+    bool enabled = true;
+    // A rename (or any change of the template's attributes) changes the
+    // external user id of an existing mapping only when allowed: another id
+    // may be another account on the other side.
+    bool allow_external_updates = false;
+    TimePoint created{};
+    TimePoint updated{};
+    // The last evaluation: when, and the conflicts it found (one line each).
+    TimePoint evaluated{};
+    std::vector<std::string> conflicts;
 };
 
 // A directory account as pwsync last saw it: its objectGUID and the names it
@@ -248,7 +279,7 @@ struct MigrateReport {
 };
 
 struct Counts {
-    std::size_t apps = 0, adapters = 0, groups = 0, mappings = 0, principals = 0, audit = 0;
+    std::size_t apps = 0, adapters = 0, groups = 0, mappings = 0, principals = 0, audit = 0, rules = 0;
     std::size_t jobs = 0, dead_letters = 0, pending = 0, markers = 0;
 };
 
@@ -340,6 +371,11 @@ public:
     // resolved before the store kept names), at most `limit` (0: all).
     Result<std::vector<Mapping>> unresolved_mappings(std::size_t limit = 0) const;
 
+    Result<Rule> rule(std::string_view name) const;
+    Result<std::vector<Rule>> rules() const;
+    // The mappings a rule made (those of its application that name it).
+    Result<std::vector<Mapping>> rule_mappings(std::string_view rule) const;
+
     Result<Principal> principal(std::string_view name) const;
     Result<std::vector<Principal>> principals() const;
     // True when the secret matches (constant time, slow hash).
@@ -425,6 +461,21 @@ public:
     Status set_mapping_credential(const MappingKey& key, const Secret& credential);
     Status set_mapping_status(const MappingKey& key, MappingStatus status);
     Status set_mapping_guid(const MappingKey& key, std::string_view object_guid);
+    // A new external user id (a rule's template gave another one); the
+    // mapping-conflict rule applies as in create_mapping.
+    Status set_mapping_external(const MappingKey& key, std::string_view external);
+
+    // Mapping rules. The template is not parsed here (pwsync/rules.h does).
+    Status create_rule(Rule rule);
+    // app, scope, external, enabled, allow_external_updates.
+    Status update_rule(const Rule& rule);
+    // `keep_mappings`: the rule's mappings stay, as hand-made ones; else
+    // they are deleted with it. Each is audited.
+    Status delete_rule(std::string_view name, bool keep_mappings);
+    // Records an evaluation's conflicts; audits those not reported by the
+    // previous evaluation ("rule.conflict"), so a standing conflict is
+    // audited once, not at every watcher cycle.
+    Status note_rule_evaluation(std::string_view name, std::vector<std::string> conflicts);
     // Records what the directory calls an account now. Empty fields keep
     // what was stored (incremental watcher results carry only what changed).
     // Names it no longer has stop naming it; mappings made with one of its

@@ -1,0 +1,145 @@
+// A rule's accounts in the directory: its scope as one LDAP filter, with
+// what rules never map, and one paged search.
+#include <cstdint>
+
+#include "pwsync/rules.h"
+
+namespace pwsync::rules {
+namespace {
+
+namespace dir = pwsync::directory;
+
+constexpr std::string_view kInChain = "1.2.840.113556.1.4.1941";  // LDAP_MATCHING_RULE_IN_CHAIN
+constexpr std::string_view kBitAnd = "1.2.840.113556.1.4.803";    // LDAP_MATCHING_RULE_BIT_AND
+
+// AD's protected groups (AdminSDHolder), by SID: BUILTIN ones by their
+// fixed SID, the domain's by RID.
+constexpr std::uint32_t kBuiltinProtected[] = {544, 548, 549, 550, 551, 552};  // Administrators, Account/Server/Print/Backup Operators, Replicator
+constexpr std::uint32_t kDomainProtected[] = {512, 516, 518, 519, 521, 526, 527};  // Domain Admins, DCs, Schema/Enterprise Admins, RODCs, Key Admins
+constexpr std::uint32_t kProtectedUsers[] = {500, 502};  // Administrator, krbtgt
+
+void put_le32(std::string& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// The binary SID S-1-5-32-<rid>.
+std::string builtin_sid(std::uint32_t rid) {
+    std::string s{'\x01', '\x02', '\0', '\0', '\0', '\0', '\0', '\x05'};
+    put_le32(s, 32);
+    put_le32(s, rid);
+    return s;
+}
+
+// The domain's binary SID with one more sub-authority.
+std::string domain_rid_sid(std::string domain_sid, std::uint32_t rid) {
+    if (domain_sid.size() < 8) return {};
+    domain_sid[1] = static_cast<char>(domain_sid[1] + 1);
+    put_le32(domain_sid, rid);
+    return domain_sid;
+}
+
+bool looks_like_dn(std::string_view s) { return s.find('=') != std::string_view::npos; }
+
+std::string wrapped(std::string_view filter) {
+    if (!filter.empty() && filter.front() == '(') return std::string(filter);
+    return "(" + std::string(filter) + ")";
+}
+
+}  // namespace
+
+std::string scope_filter(const store::RuleScope& scope, std::string_view group_dn,
+                         const std::vector<std::string>& protected_groups, std::string_view domain_sid) {
+    std::string f = "(&(objectClass=user)(!(objectClass=computer))";
+    f += "(!(userAccountControl:" + std::string(kBitAnd) + ":=2))";
+    f += "(!(adminCount=1))";
+    for (const auto& g : protected_groups)
+        f += "(!(memberOf:" + std::string(kInChain) + ":=" + dir::escape_filter_value(g) + "))";
+    for (std::uint32_t rid : kDomainProtected) f += "(!(primaryGroupID=" + std::to_string(rid) + "))";
+    if (!domain_sid.empty())
+        for (std::uint32_t rid : kProtectedUsers)
+            f += "(!(objectSid=" + dir::escape_filter_bytes(domain_rid_sid(std::string(domain_sid), rid)) + "))";
+    if (!group_dn.empty()) f += "(memberOf:" + std::string(kInChain) + ":=" + dir::escape_filter_value(group_dn) + ")";
+    if (!scope.filter.empty()) f += wrapped(scope.filter);
+    f += ")";
+    return f;
+}
+
+dir::LdapResult<Evaluation> evaluate(dir::Connection& c, const dir::Domain& domain, const store::Rule& rule,
+                                     const Template& external) {
+    Evaluation ev;
+    std::string naming = domain.base;
+    if (naming.empty()) {
+        PWSYNC_ASSIGN(dir::RootDse root, c.root_dse());
+        naming = root.default_naming_context;
+    }
+    // The domain's SID, for the protected groups and accounts it numbers.
+    dir::Search s;
+    s.base = naming;
+    s.scope = dir::Scope::base;
+    s.attributes = {"objectSid"};
+    PWSYNC_ASSIGN(auto top, c.search(s));
+    const std::string domain_sid = top.empty() ? std::string() : top.front().first("objectSid");
+    if (domain_sid.size() < 8)
+        return std::unexpected(dir::client_error(dir::Reason::other, "rule " + rule.name + ": the domain " + naming +
+                                                                         " has no readable objectSid"));
+
+    std::string sids;
+    for (std::uint32_t rid : kBuiltinProtected) sids += "(objectSid=" + dir::escape_filter_bytes(builtin_sid(rid)) + ")";
+    for (std::uint32_t rid : kDomainProtected)
+        sids += "(objectSid=" + dir::escape_filter_bytes(domain_rid_sid(domain_sid, rid)) + ")";
+    s.scope = dir::Scope::subtree;
+    s.filter = "(&(objectClass=group)(|" + sids + "))";
+    s.attributes = {"objectSid"};
+    std::vector<std::string> protected_groups;
+    PWSYNC_ASSIGN(auto groups, c.search(s));
+    for (const auto& g : groups) protected_groups.push_back(g.dn);
+
+    std::string group_dn;
+    if (!rule.scope.group.empty()) {
+        if (looks_like_dn(rule.scope.group)) {
+            group_dn = rule.scope.group;
+        } else {
+            const std::string v = dir::escape_filter_value(rule.scope.group);
+            s.filter = "(&(objectClass=group)(|(sAMAccountName=" + v + ")(cn=" + v + ")))";
+            s.attributes = {"cn"};
+            PWSYNC_ASSIGN(auto found, c.search(s));
+            if (found.size() != 1)
+                return std::unexpected(dir::client_error(
+                    found.empty() ? dir::Reason::no_such_object : dir::Reason::ambiguous,
+                    "rule " + rule.name + ": " + (found.empty() ? "no group named '" : "several groups named '") +
+                        rule.scope.group + "'" + (found.empty() ? "" : "; give its DN")));
+            group_dn = found.front().dn;
+        }
+    }
+
+    ev.base = rule.scope.base.empty() ? naming : rule.scope.base;
+    ev.filter = scope_filter(rule.scope, group_dn, protected_groups, domain_sid);
+    dir::Search q;
+    q.base = ev.base;
+    q.scope = dir::Scope::subtree;
+    q.filter = ev.filter;
+    q.attributes = {"objectGUID", "sAMAccountName", "userPrincipalName"};
+    for (const auto& a : external.attributes()) q.attributes.push_back(a);
+    PWSYNC_TRY(c.search_paged(q, [&](dir::Entry&& e) -> Status {
+        Candidate cand;
+        cand.guid = dir::format_guid(e.first("objectGUID"));
+        cand.dn = e.dn;
+        cand.sam = e.first("sAMAccountName");
+        cand.upn = e.first("userPrincipalName");
+        std::string held;
+        auto rendered = external.render([&](std::string_view attr) -> const std::string* {
+            if (ascii_lower(attr) == "distinguishedname" || ascii_lower(attr) == "dn") return &cand.dn;
+            const auto* v = e.values(attr);
+            if (v == nullptr || v->empty()) return nullptr;
+            held = v->front();
+            return &held;
+        });
+        if (rendered) cand.external = std::move(*rendered);
+        else cand.missing = rendered.error().message;
+        ev.accounts.push_back(std::move(cand));
+        return {};
+    }));
+    return ev;
+}
+
+}  // namespace pwsync::rules
