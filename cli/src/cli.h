@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pwsync/dc_health.h"
 #include "pwsync/store.h"
 #include "pwsync/util.h"
 
@@ -90,6 +91,11 @@ void add_queue_commands(std::vector<Command>& out);     // status, queue, dampin
 void add_directory_commands(std::vector<Command>& out);  // check, mapping resolve
 void add_notify_commands(std::vector<Command>& out);
 void add_import_commands(std::vector<Command>& out);   // import esso
+void add_stale_commands(std::vector<Command>& out);    // stale list|expire|clear
+
+// Which DC is not capturing, for `pwsync status`.
+json dc_health_json(const std::vector<store::DcHealth>& dcs, TimePoint now);
+void print_dc_health(std::ostream& out, const std::vector<store::DcHealth>& dcs, TimePoint now);
 
 // The Windows accounts of new mappings, looked up in the directory of the
 // configuration file's [directory] section (when it has one), with no store
