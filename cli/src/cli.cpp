@@ -41,6 +41,7 @@ std::vector<Command> all_commands() {
     add_principal_commands(cmds);
     add_queue_commands(cmds);
     add_directory_commands(cmds);
+    add_stale_commands(cmds);
     add_notify_commands(cmds);
     add_import_commands(cmds);
     add_rule_commands(cmds);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pwsync/directory.h"
+#include "pwsync/dc_health.h"
 #include "pwsync/store.h"
 #include "pwsync/util.h"
 
@@ -100,6 +101,11 @@ struct OpenDirectory {
     directory::Domain domain;
 };
 Result<OpenDirectory> open_directory(Context& c);
+void add_stale_commands(std::vector<Command>& out);    // stale list|expire|clear
+
+// Which DC is not capturing, for `pwsync status`.
+json dc_health_json(const std::vector<store::DcHealth>& dcs, TimePoint now);
+void print_dc_health(std::ostream& out, const std::vector<store::DcHealth>& dcs, TimePoint now);
 
 // The Windows accounts of new mappings, looked up in the directory of the
 // configuration file's [directory] section (when it has one), with no store

@@ -6,11 +6,11 @@
 #include <cstdlib>
 
 #include "cli.h"
+#include "directory_config.h"
 #include "pwsync/ini.h"
 #include "pwsync/directory.h"
 
 namespace pwsync::cli {
-namespace {
 
 namespace dir = pwsync::directory;
 
@@ -32,6 +32,8 @@ Result<dir::Settings> load_settings(const std::string& path) {
     if (!s) return fail(s.error().code, path + ": " + s.error().message);
     return s;
 }
+
+namespace {
 
 std::string identity(const dir::Settings& s) {
     if (s.bind == dir::BindMethod::gssapi)

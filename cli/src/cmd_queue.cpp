@@ -54,6 +54,7 @@ void add_queue_commands(std::vector<Command>& out) {
                        PWSYNC_ASSIGN(auto dead, r.dead_letters());
                        PWSYNC_ASSIGN(auto pending, r.pending_captures());
                        PWSYNC_ASSIGN(auto audit, r.audit(now - std::chrono::hours(24 * 7)));
+                       PWSYNC_ASSIGN(auto dcs, store::dc_health(r));
                        std::size_t stale = 0;
                        store::MappingFilter all;
                        PWSYNC_TRY(r.for_each_mapping(all, [&](const store::Mapping& m) {
@@ -111,6 +112,7 @@ void add_queue_commands(std::vector<Command>& out) {
                                          {"adapters", arr}, {"queued", jobs.size()}, {"dead_letters", dead.size()},
                                          {"pending_captures", pending.size()}, {"stale_mappings", stale},
                                          {"rule_conflicts", rule_conflicts},
+                                         {"domain_controllers", dc_health_json(dcs, now)},
                                          {"shared_store", s.shared()}, {"gateways", gws},
                                          {"active_gateway", active == gateways.end() ? json(nullptr) : json(active->name)}});
                            return {};
@@ -141,6 +143,10 @@ void add_queue_commands(std::vector<Command>& out) {
                            c.out() << "rule conflicts: " << rule_conflicts.size() << "\n";
                            for (const auto& k : rule_conflicts)
                                c.out() << "  " << k["rule"].get<std::string>() << ": " << k["conflict"].get<std::string>() << "\n";
+                       }
+                       if (!dcs.empty()) {
+                           c.out() << "\n";
+                           print_dc_health(c.out(), dcs, now);
                        }
                        return {};
                    }});

@@ -27,7 +27,8 @@ std::optional<std::vector<AttributeMeta>> parse_repl_metadata(std::string_view b
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t at = kHeader + i * kEntry;
         out.push_back({little_endian<std::uint32_t>(blob, at), little_endian<std::uint32_t>(blob, at + 4),
-                       little_endian<std::uint64_t>(blob, at + 40), little_endian<std::uint64_t>(blob, at + 8)});
+                       little_endian<std::uint64_t>(blob, at + 40), little_endian<std::uint64_t>(blob, at + 8),
+                       std::string(blob.substr(at + 16, 16))});
     }
     return out;
 }
@@ -40,6 +41,7 @@ std::optional<PasswordMeta> password_meta(const std::vector<AttributeMeta>& meta
         if (m.local_usn >= out->local_usn) {
             out->local_usn = m.local_usn;
             out->changed_at = static_cast<std::int64_t>(m.originating_time) * 10'000'000;
+            out->originating_invocation_id = m.originating_invocation_id;
         }
     }
     return out;

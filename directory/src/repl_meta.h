@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct AttributeMeta {
     std::uint32_t version = 0;
     std::uint64_t local_usn = 0;
     std::uint64_t originating_time = 0;  // seconds since 1601 (NTTIME_1sec)
+    // invocationId of the DC where the write was made (16 bytes, AD order):
+    // which DC a password change came from, wherever it replicated since.
+    std::string originating_invocation_id{};
 };
 
 // Decodes the NDR replPropertyMetaDataBlob (version 1); nullopt when malformed.
@@ -44,6 +48,7 @@ std::optional<std::vector<AttributeMeta>> parse_repl_metadata(std::string_view b
 struct PasswordMeta {
     std::uint64_t local_usn = 0;
     std::int64_t changed_at = 0;  // 100 ns units since 1601, as pwdLastSet
+    std::string originating_invocation_id{};  // of that newest write (16 bytes)
 };
 std::optional<PasswordMeta> password_meta(const std::vector<AttributeMeta>& meta);
 

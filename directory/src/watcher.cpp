@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include "ber.h"
@@ -82,6 +83,7 @@ Event event_of(EventKind kind, const Entry& e) {
 struct Changed {
     bool created = false, deleted = false, password = false, renamed = false, uac = false;
     std::int64_t password_at = 0;  // from the metadata, when known
+    std::string password_dc;       // the DC it was made on, when known
 };
 
 void push_events(std::vector<Event>& out, const Entry& e, const Changed& c) {
@@ -97,6 +99,7 @@ void push_events(std::vector<Event>& out, const Entry& e, const Changed& c) {
     if (c.password) {
         Event ev = event_of(EventKind::password_changed, e);
         ev.password_changed_at = c.password_at;
+        ev.origin_dc = c.password_dc;
         // pwdLastSet 0 with a new password: "user must change password at
         // next logon" (a helpdesk reset). Still a password change.
         ev.temporary_password = a.pwd_last_set == 0;
@@ -144,9 +147,26 @@ struct Watcher::Impl {
     }
 
     LdapStatus poll_dirsync(const std::function<Status(Batch&)>& deliver);
-    LdapResult<bool> dirsync_password_changed(const Entry& e, std::optional<std::uint64_t> after, std::int64_t& at);
+    LdapResult<bool> dirsync_password_changed(const Entry& e, std::optional<std::uint64_t> after, Changed& c);
     LdapStatus poll_usn(const std::function<Status(Batch&)>& deliver);
     LdapStatus arm_notification();
+
+    // invocationId -> DC name, read again (at most once a minute) when a
+    // change names a DC not known yet: a DC joined since, or a restored one.
+    std::map<std::string, std::string> dc_names;
+    std::optional<std::chrono::steady_clock::time_point> dc_names_read;
+    std::string dc_name(std::string_view invocation_id) {
+        if (invocation_id.size() != 16) return {};
+        const std::string id = format_guid(invocation_id);
+        if (auto it = dc_names.find(id); it != dc_names.end()) return it->second;
+        const auto now = std::chrono::steady_clock::now();
+        if (!dc_names_read || now - *dc_names_read >= std::chrono::minutes(1)) {
+            dc_names_read = now;
+            if (auto found = domain_controllers(*conn)) dc_names = std::move(*found);
+            if (auto it = dc_names.find(id); it != dc_names.end()) return it->second;
+        }
+        return id;  // unknown: the id itself still tells DCs apart
+    }
     void disarm() {
         if (notify_conn && notify_msgid >= 0 && notify_conn->impl().ld)
             ldap_abandon_ext(notify_conn->impl().ld.get(), notify_msgid, nullptr, nullptr);
@@ -161,7 +181,7 @@ struct Watcher::Impl {
 // A bare "must change at next logon" (pwdLastSet 0) or pwdLastSet -1 is no
 // password change. Without readable metadata: pwdLastSet non-zero, as ever.
 LdapResult<bool> Watcher::Impl::dirsync_password_changed(const Entry& e, std::optional<std::uint64_t> after,
-                                                         std::int64_t& at) {
+                                                         Changed& c) {
     const bool fallback = account_from_entry(e).pwd_last_set != 0;
     Search s;
     s.base = e.dn;
@@ -175,7 +195,8 @@ LdapResult<bool> Watcher::Impl::dirsync_password_changed(const Entry& e, std::op
     const auto meta = found->empty() ? std::nullopt : parse_repl_metadata(found->front().first("replPropertyMetaData"));
     const auto pw = meta ? password_meta(*meta) : std::nullopt;
     if (!pw) return fallback;
-    at = pw->changed_at;
+    c.password_at = pw->changed_at;
+    c.password_dc = dc_name(pw->originating_invocation_id);
     if (after) return pw->local_usn > *after;
     // No window known: did the last write of pwdLastSet come with a password?
     for (const auto& m : *meta)
@@ -223,7 +244,7 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
             c.deleted = is_true(e, "isDeleted");
             c.created = e.has("whenCreated");
             if (e.has("pwdLastSet") && !c.deleted && !c.created) {
-                PWSYNC_ASSIGN(c.password, dirsync_password_changed(e, after, c.password_at));
+                PWSYNC_ASSIGN(c.password, dirsync_password_changed(e, after, c));
             }
             c.renamed = e.has("name") || e.has("sAMAccountName") || e.has("userPrincipalName");
             c.uac = e.has("userAccountControl");
@@ -312,6 +333,7 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
         if (const auto pw = password_meta(*meta)) {
             c.password = in_window(pw->local_usn);
             c.password_at = pw->changed_at;
+            if (c.password) c.password_dc = dc_name(pw->originating_invocation_id);
         } else {
             c.password = pwd_last_set_moved && account_from_entry(e).pwd_last_set != 0;
         }

@@ -38,7 +38,7 @@ for i, e in enumerate(exprs):
 PY
 promtool check rules "$tmp/dashboard-rules.yml" || failures=$((failures + 1))
 # Every metric named exists in pwsyncd's /metrics (up is Prometheus' own).
-for m in $(grep -oh 'pwsync_[a-z_]*' "$rules" "$dashboard" | sort -u); do
+for m in $(grep -oh 'pwsync_[a-z0-9_]*' "$rules" "$dashboard" | sort -u); do
     if ! grep -q "\"$m[{\" ]" "$top/gateway/src/monitoring/metrics.cpp"; then
         echo "FAIL - $m is not a metric pwsyncd exports (gateway/src/monitoring/metrics.cpp)"
         failures=$((failures + 1))

@@ -164,6 +164,7 @@ TEST(ReplMetadata, ParsesEntries) {
     EXPECT_EQ((*m)[0].local_usn, 4100u);
     EXPECT_EQ((*m)[1].attid, kAttidName);
     EXPECT_EQ((*m)[1].local_usn, 3700u);
+    EXPECT_EQ((*m)[0].originating_invocation_id, std::string(16, '\x11'));
     EXPECT_FALSE(parse_repl_metadata(blob.substr(0, blob.size() - 1)));  // count says more than is there
     EXPECT_FALSE(parse_repl_metadata(le32(2) + le32(0) + le32(0) + le32(0)));  // unknown version
     EXPECT_FALSE(parse_repl_metadata(""));
@@ -186,6 +187,25 @@ TEST(ReplMetadata, ThePasswordsNewestWriteAndItsTime) {
     EXPECT_EQ(pw->changed_at, 134404492480000000);  // seconds -> 100 ns units
     // Metadata without any password attribute (not readable): nothing known.
     EXPECT_FALSE(password_meta({{kAttidPwdLastSet, 1, 5, 1}, {kAttidName, 1, 4, 1}}));
+}
+
+TEST(ReplMetadata, ThePasswordsOriginatingDc) {
+    // unicodePwd written last on DC B (a change made there, replicated
+    // here); pwdLastSet's newer write came from DC A and does not count.
+    const std::string dc_a = "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10";
+    const std::string dc_b = "\xa1\xa2\xa3\xa4\xb1\xb2\xc1\xc2\xd1\xd2\xe1\xe2\xe3\xe4\xe5\xe6";
+    std::string blob = le32(1) + le32(0) + le32(3) + le32(0);
+    blob += le32(kAttidSupplementalCredentials) + le32(1) + le64(100) + dc_a + le64(10) + le64(3990);
+    blob += le32(kAttidUnicodePwd) + le32(2) + le64(200) + dc_b + le64(77) + le64(4013);
+    blob += le32(kAttidPwdLastSet) + le32(3) + le64(300) + dc_a + le64(12) + le64(4015);
+    auto m = parse_repl_metadata(blob);
+    ASSERT_TRUE(m);
+    EXPECT_EQ((*m)[0].originating_invocation_id, dc_a);
+    EXPECT_EQ((*m)[1].originating_invocation_id, dc_b);
+    auto pw = password_meta(*m);
+    ASSERT_TRUE(pw);
+    EXPECT_EQ(pw->originating_invocation_id, dc_b);
+    EXPECT_EQ(format_guid(pw->originating_invocation_id), "{a4a3a2a1-b2b1-c2c1-d1d2-e1e2e3e4e5e6}");
 }
 
 TEST(ReplMetadata, DirSyncCookieHighWaterMark) {

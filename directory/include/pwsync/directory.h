@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -312,6 +313,11 @@ struct Event {
     // "user must change password at next logon" (pwdLastSet 0).
     std::int64_t password_changed_at = 0;
     bool temporary_password = false;
+    // password_changed only: the DC where the password was set (the
+    // originating DC of its replication metadata): its DNS host name, or its
+    // invocationId "{...}" when no DC of the forest has it now; empty when
+    // the metadata could not be read.
+    std::string origin_dc{};
 };
 
 struct Batch {
@@ -354,6 +360,12 @@ private:
     explicit Watcher(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// The forest's domain controllers: invocationId ("{...}", lower case) ->
+// the DC's DNS host name (its server object's name when it has none), from
+// the nTDSDSA objects under the Sites container of the configuration
+// partition.
+LdapResult<std::map<std::string, std::string>> domain_controllers(Connection& c);
 
 // DirSync with the given flags on `base`, matching nothing: succeeds only
 // when the bound identity may use DirSync there.

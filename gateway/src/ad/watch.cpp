@@ -33,7 +33,7 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& en
                 // The store's account names follow renames and deletions.
                 PWSYNC_ASSIGN(const std::string account, note_event(store, ad, e));
                 if (e.kind != directory::EventKind::password_changed) continue;
-                changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password});
+                changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password, e.origin_dc});
             }
             return engine.watcher_page(changes, kWatcherCursor, b.cookie);
         });

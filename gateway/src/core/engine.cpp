@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pwsync/dc_health.h"
 #include "pwsync/directory.h"
 #include <cstdlib>
 #include <set>
@@ -482,12 +483,18 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
         if (!ours) {
             // Nobody captured this change: the external systems are now behind.
             PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+            bool fresh = true;  // in step until now: "stale since" starts here
             for (const auto& m : mappings)
                 if (m.status != store::MappingStatus::stale)
                     PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
+                else
+                    fresh = false;
+            PWSYNC_TRY(store::record_dc_change(w, c.dc, false, now()));
+            if (!mappings.empty()) PWSYNC_TRY(store::note_stale(w, key, c.dc, now(), fresh));
             PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
                                std::to_string(mappings.size()) + " mapping(s) marked stale" +
-                                   (temporary.empty() ? "" : "; " + temporary)));
+                                   (temporary.empty() ? "" : "; " + temporary) +
+                                   (c.dc.empty() ? "" : "; made on DC " + c.dc)));
         }
         return {};
     }
@@ -504,7 +511,8 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     for (const auto& m : mappings)
         if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
-    return {};
+    PWSYNC_TRY(store::record_dc_change(w, c.dc, true, now(), newest.principal));
+    return store::clear_stale(w, key);
 }
 
 Result<Engine::AccountHold> Engine::hold_account(std::string_view account) {

@@ -54,6 +54,7 @@ struct DirectoryChange {
     std::int64_t pwd_last_set = 0;  // 0 also when the user must change it at next logon
     std::int64_t changed_at = 0;    // when the DC committed the password, from its metadata
     bool temporary = false;         // set with "user must change password at next logon"
+    std::string dc{};               // the DC it was made on (empty: unknown), for the DC health view
 };
 
 // Name of the built-in dispatcher target that writes AD passwords.

@@ -107,6 +107,8 @@ Result<Figures> FigureSource::collect() {
         stale_at_ = now;
     }
     f.stale_mappings = stale_;
+    PWSYNC_ASSIGN(f.dcs, store::dc_health(r));
+    f.now = now;
     if (role_) {
         f.role = role_();
         // Gateways heard from in the last hour; a store that does not answer
@@ -162,6 +164,21 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                             {"pwsyncStarted", {num(g.started)}},
                             {"pwsyncLastContact", {num(g.last_contact)}}}});
     }
+    out.push_back({"cn=dcs,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"dcs"}}}});
+    for (const auto& d : f.dcs) {
+        const auto day = store::dc_window(d, f.now);
+        out.push_back({"cn=" + rdn_value(d.dc) + ",cn=dcs,cn=monitor",
+                       {{"objectClass", {"top", "extensibleObject"}},
+                        {"cn", {d.dc}},
+                        {"pwsyncPasswordChanges", {num(static_cast<std::int64_t>(d.captured + d.uncaptured))}},
+                        {"pwsyncCaptured", {num(static_cast<std::int64_t>(d.captured))}},
+                        {"pwsyncUncaptured", {num(static_cast<std::int64_t>(d.uncaptured))}},
+                        {"pwsyncCaptured24h", {num(static_cast<std::int64_t>(day.captured))}},
+                        {"pwsyncUncaptured24h", {num(static_cast<std::int64_t>(day.uncaptured))}},
+                        {"pwsyncLastCapture", {num(d.last_capture)}},
+                        {"pwsyncLastUncaptured", {num(d.last_uncaptured)}},
+                        {"pwsyncVerdict", {store::dc_verdict_name(store::dc_verdict(d, f.now))}}}});
+    }
     out.push_back({"cn=adapters,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"adapters"}}}});
     for (const auto& [name, a] : f.adapters)
         out.push_back({"cn=" + rdn_value(name) + ",cn=adapters,cn=monitor",
@@ -205,6 +222,26 @@ std::string prometheus_text(const Figures& f) {
     line("pwsync_stale_mappings", static_cast<std::int64_t>(f.stale_mappings));
     head("pwsync_rule_conflicts", "gauge", "Conflicts the mapping rules' last evaluations found (pwsync status lists them).");
     line("pwsync_rule_conflicts", static_cast<std::int64_t>(f.rule_conflicts));
+    head("pwsync_dc_password_changes_total", "counter",
+         "Password changes the watcher saw, by the DC they were made on and whether a capture explained them.");
+    for (const auto& d : f.dcs)
+        for (const bool captured : {true, false})
+            line("pwsync_dc_password_changes_total{dc=\"" + escape_label(d.dc) + "\",captured=\"" + (captured ? "true" : "false") + "\"}",
+                 static_cast<std::int64_t>(captured ? d.captured : d.uncaptured));
+    head("pwsync_dc_uncaptured_24h", "gauge", "Password changes made on the DC in the last 24 hours that no capture explained.");
+    for (const auto& d : f.dcs)
+        line("pwsync_dc_uncaptured_24h{dc=\"" + escape_label(d.dc) + "\"}", static_cast<std::int64_t>(store::dc_window(d, f.now).uncaptured));
+    head("pwsync_dc_last_capture_timestamp_seconds", "gauge",
+         "When a capture last explained a change made on the DC (Unix time; 0: never).");
+    for (const auto& d : f.dcs) line("pwsync_dc_last_capture_timestamp_seconds{dc=\"" + escape_label(d.dc) + "\"}", d.last_capture);
+    head("pwsync_dc_capture_verdict", "gauge",
+         "1 for the DC's verdict over the last 24 hours: capturing, partly (some changes uncaptured), silent (none captured).");
+    for (const auto& d : f.dcs) {
+        const auto v = store::dc_verdict(d, f.now);
+        for (const auto each : {store::DcVerdict::capturing, store::DcVerdict::partly, store::DcVerdict::silent, store::DcVerdict::unknown})
+            line("pwsync_dc_capture_verdict{dc=\"" + escape_label(d.dc) + "\",verdict=\"" + store::dc_verdict_name(each) + "\"}",
+                 v == each ? 1 : 0);
+    }
     head("pwsync_watcher_up", "gauge", "1 while the directory watcher is connected (0 also when none is configured).");
     line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
     head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");

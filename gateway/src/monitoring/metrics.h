@@ -16,6 +16,7 @@
 
 #include "listener.h"  // SearchEntry
 #include "outcomes.h"
+#include "pwsync/dc_health.h"
 #include "pwsync/store.h"
 #include "pwsync/util.h"
 
@@ -83,6 +84,9 @@ struct Figures {
     std::map<std::string, AdapterFigures> adapters;
     std::uint64_t queued = 0, dead_letters = 0, pending_captures = 0, stale_mappings = 0, mappings = 0;
     std::uint64_t rule_conflicts = 0;  // as the rules' last evaluations found them
+    // Which DC is not capturing: per DC, as the watcher counted.
+    std::vector<store::DcHealth> dcs;
+    TimePoint now{};  // when collected: the DCs' 24 h window ends here
 };
 
 // Reads the store's side. Counting stale mappings walks every mapping, so
