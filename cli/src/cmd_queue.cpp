@@ -54,10 +54,11 @@ void add_queue_commands(std::vector<Command>& out) {
                        PWSYNC_ASSIGN(auto dead, r.dead_letters());
                        PWSYNC_ASSIGN(auto pending, r.pending_captures());
                        PWSYNC_ASSIGN(auto audit, r.audit(now - std::chrono::hours(24 * 7)));
-                       std::size_t stale = 0;
+                       std::size_t stale = 0, awaiting = 0;
                        store::MappingFilter all;
                        PWSYNC_TRY(r.for_each_mapping(all, [&](const store::Mapping& m) {
                            stale += m.status == store::MappingStatus::stale;
+                           awaiting += m.status == store::MappingStatus::awaiting_change;
                            return true;
                        }));
                        struct Row { std::size_t queued = 0, dead = 0; TimePoint oldest{}; std::string last_ok, last_fail; };
@@ -105,6 +106,7 @@ void add_queue_commands(std::vector<Command>& out) {
                            c.print_json({{"sync", {{"windows", sync.windows}, {"partial", sync.partial}, {"full", sync.full}}},
                                          {"adapters", arr}, {"queued", jobs.size()}, {"dead_letters", dead.size()},
                                          {"pending_captures", pending.size()}, {"stale_mappings", stale},
+                                         {"awaiting_change_mappings", awaiting},
                                          {"shared_store", s.shared()}, {"gateways", gws},
                                          {"active_gateway", active == gateways.end() ? json(nullptr) : json(active->name)}});
                            return {};
@@ -130,7 +132,8 @@ void add_queue_commands(std::vector<Command>& out) {
                        }
                        print_table(c.out(), {"ADAPTER", "ENABLED", "QUEUED", "OLDEST", "DEAD", "LAST SUCCESS", "LAST FAILURE"}, table);
                        c.out() << "\nqueued jobs: " << jobs.size() << "   dead letters: " << dead.size()
-                               << "   pending captures: " << pending.size() << "   stale mappings: " << stale << "\n";
+                               << "   pending captures: " << pending.size() << "   stale mappings: " << stale
+                               << "   awaiting the user's change: " << awaiting << "\n";
                        return {};
                    }});
 

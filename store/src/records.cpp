@@ -63,7 +63,7 @@ Status unpair(std::string_view data, std::string& k, std::string& v) {
 std::string encode(const App& a) {
     return Encoder(kFormat)
         .str(1, a.name).str(2, a.description).str(3, a.contact).boolean(4, a.enabled).str(5, a.adapter)
-        .i64(6, micros(a.created)).i64(7, micros(a.updated)).take();
+        .i64(6, micros(a.created)).i64(7, micros(a.updated)).boolean(8, a.allow_privileged).take();
 }
 
 Result<App> decode_app(std::string_view data) {
@@ -77,6 +77,7 @@ Result<App> decode_app(std::string_view data) {
             case 5: return set(a.adapter, v);
             case 6: return set(a.created, v);
             case 7: return set(a.updated, v);
+            case 8: return set(a.allow_privileged, v);
             default: return {};
         }
     });
@@ -173,7 +174,7 @@ Result<MappingRecord> decode_mapping(std::string_view data) {
             case 2: return set(m.windows, v);
             case 3: return set(m.external, v);
             case 4: return set(m.enabled, v);
-            case 5: return set_enum(m.status, v, static_cast<std::uint32_t>(MappingStatus::stale));
+            case 5: return set_enum(m.status, v, static_cast<std::uint32_t>(MappingStatus::awaiting_change));
             case 6: return set(m.object_guid, v);
             case 7: return set(r.sealed_credential, v);
             case 8: return set(m.created, v);

@@ -82,6 +82,7 @@ struct Figures {
     GatewayRole role;
     std::map<std::string, AdapterFigures> adapters;
     std::uint64_t queued = 0, dead_letters = 0, pending_captures = 0, stale_mappings = 0, mappings = 0;
+    std::uint64_t awaiting_change_mappings = 0;  // temporary passwords held for the user's own change
 };
 
 // Reads the store's side. Counting stale mappings walks every mapping, so
@@ -104,6 +105,7 @@ private:
     std::mutex mutex_;
     TimePoint stale_at_{};
     std::uint64_t stale_ = 0;
+    std::uint64_t awaiting_ = 0;
 };
 
 std::vector<SearchEntry> monitor_entries(const Figures& f);
