@@ -94,6 +94,7 @@ for u in "$PB" "$DU"; do $P mapping create --app SEND --windows "$u" --external 
 $P mapping create --app SEND --windows "$TU" --external tu-send --config "$CONF" >/dev/null || die "cannot map $TU"
 $P mapping create --app HOLD --windows "$TU" --external tu-hold --config "$CONF" >/dev/null || die "cannot map $TU"
 $P principal create dc1 --kind windows --capture pre-commit <"$W/gw/dc1.secret" >/dev/null
+$P principal create ldap-agent --kind adapter --adapter rec <"$W/gw/agent.secret" >/dev/null  # gw_start binds as it
 gw_start || die "could not start the gateway"
 
 hash_of() { printf '%s' "$1" | sha256sum | cut -c1-16; }
