@@ -779,6 +779,19 @@ TEST_F(EngineTest, ADisabledAccountIsNotSynced) {
     EXPECT_EQ(queued().size(), 2u);
 }
 
+// Full sync sends an external change on to the account's other
+// applications: not when the account is disabled there.
+TEST_F(EngineTest, FullSyncDoesNotSendADisabledAccountsChangeOn) {
+    states_["test\\alice"] = AccountState{true, ""};
+    auto r = change("ldap-agent", "alice", "Full-Disabled-1", "Linux-Old-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_TRUE(queued().empty());
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].object, "RACF/TEST\\alice");
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+}
+
 // An account that became privileged after it was mapped: held from the
 // applications that do not allow privileged accounts, sent to one that does.
 TEST_F(EngineTest, APrivilegedAccountIsHeldUnlessTheApplicationAllowsIt) {

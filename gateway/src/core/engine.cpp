@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <map>
 
 #include "pwsync/directory.h"
 #include <cstdlib>
@@ -428,6 +429,14 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         }
     }
 
+    // Sent on to the account's other applications: the safe-scope checks
+    // apply. AD was written already, so a directory that cannot tell the
+    // state now does not undo the change: it is sent on unchecked.
+    std::map<std::string, std::optional<AccountState>> states;  // lower(windows)
+    if (full)
+        for (const auto& m : mappings)
+            if (auto& st = states[ascii_lower(m.windows)]; !st)
+                if (auto s = state_of(m.windows, false)) st = std::move(*s);
     std::size_t queued = 0;
     auto stored = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
@@ -436,7 +445,9 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             std::set<std::string> done;
             for (const auto& m : mappings) {
                 if (!done.insert(ascii_lower(m.windows)).second) continue;
-                PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued));
+                const auto& st = states[ascii_lower(m.windows)];
+                const Checks checks{st ? &*st : nullptr, false, nullptr};
+                PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued, nullptr, &checks));
             }
             for (const auto& account : ad_queue) {
                 store::Job job;
