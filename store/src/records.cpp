@@ -158,10 +158,14 @@ Result<Group> decode_group(std::string_view data) {
 std::string encode(const MappingRecord& r) {
     const Mapping& m = r.mapping;
     Encoder e(kFormat);
+    // awaiting-change has a tag of its own: a release that predates it
+    // reads such a mapping as ok instead of refusing the status value.
+    const bool awaiting = m.status == MappingStatus::awaiting_change;
     e.str(1, m.app).str(2, m.windows).str(3, m.external).boolean(4, m.enabled)
-        .u64(5, static_cast<std::uint64_t>(m.status)).str(6, m.object_guid);
+        .u64(5, static_cast<std::uint64_t>(awaiting ? MappingStatus::ok : m.status)).str(6, m.object_guid);
     if (!r.sealed_credential.empty()) e.bytes(7, r.sealed_credential);
     e.i64(8, micros(m.created)).i64(9, micros(m.updated)).i64(10, micros(m.credential_updated));
+    if (awaiting) e.boolean(11, true);
     return e.take();
 }
 
@@ -180,6 +184,12 @@ Result<MappingRecord> decode_mapping(std::string_view data) {
             case 8: return set(m.created, v);
             case 9: return set(m.updated, v);
             case 10: return set(m.credential_updated, v);
+            case 11: {
+                bool awaiting = false;
+                if (auto s = set(awaiting, v); !s) return s;
+                if (awaiting) m.status = MappingStatus::awaiting_change;
+                return {};
+            }
             default: return {};
         }
     });

@@ -48,6 +48,13 @@ TEST(Records, SafeScopeFieldsRoundTrip) {
     ASSERT_TRUE(mb);
     EXPECT_EQ(mb->mapping.status, MappingStatus::awaiting_change);
     EXPECT_STREQ(mapping_status_name(mb->mapping.status), "awaiting-change");
+    // What a release that knows only ok and stale reads: ok, not an error.
+    std::uint64_t status = 99;
+    ASSERT_TRUE(codec::decode(encode(m), kFormat, "mapping", [&](std::uint32_t tag, std::string_view v) -> Status {
+        if (tag == 5) status = *codec::as_u64(v);
+        return {};
+    }));
+    EXPECT_EQ(status, static_cast<std::uint64_t>(MappingStatus::ok));
 }
 
 TEST(Records, MappingPrincipalAuditRoundTrip) {
