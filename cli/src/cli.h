@@ -111,11 +111,17 @@ void print_dc_health(std::ostream& out, const std::vector<store::DcHealth>& dcs,
 // configuration file's [directory] section (when it has one), with no store
 // transaction open. A name the directory does not know, or a directory that
 // cannot be reached, is a warning on stderr: the mapping is created all the
-// same, unresolved, and pwsyncd resolves it later. Keyed by lower(name).
-using FoundAccounts = std::map<std::string, store::AccountNames>;
+// same, unresolved, and pwsyncd resolves it later (its privilege is then
+// checked before each delivery instead). Keyed by lower(name).
+struct FoundAccount {
+    store::AccountNames names;
+    std::string privileged;  // why the account is privileged; empty: it is not
+};
+using FoundAccounts = std::map<std::string, FoundAccount>;
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names);
 // Before create_mapping: records the account of `m` when it was found, and
-// gives `m` its objectGUID.
+// gives `m` its objectGUID. A privileged account is refused (Errc::conflict)
+// unless the application allows privileged accounts; then it is audited.
 Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Mapping& m);
 // record_account, then create_mapping.
 Status record_and_create(store::WriteTxn& w, const FoundAccounts& found, store::Mapping m);

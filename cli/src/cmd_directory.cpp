@@ -231,7 +231,13 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
         auto a = dir::resolve_account(*conn, domain, name);
         if (!a && a.error().retryable()) { later("the directory cannot be reached: " + a.error().message); break; }
         if (!a) { c.err() << "pwsync: warning: " << name << " not resolved: " << a.error().message << "\n"; continue; }
-        found[ascii_lower(name)] = store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}};
+        FoundAccount account{store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}}, {}};
+        auto why = dir::privileged_reason(*conn, *a);
+        if (!why && why.error().retryable()) { later("the directory cannot be reached: " + why.error().message); break; }
+        if (!why) c.err() << "pwsync: warning: the groups of " << name << " could not be read (" << why.error().message
+                          << "); pwsyncd checks its privilege before each delivery\n";
+        else account.privileged = std::move(*why);
+        found[ascii_lower(name)] = std::move(account);
     }
     return found;
 }
@@ -239,8 +245,18 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
 Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Mapping& m) {
     const auto it = found.find(ascii_lower(m.windows));
     if (it == found.end()) return {};
-    PWSYNC_TRY(w.note_account(it->second));
-    m.object_guid = it->second.guid;
+    if (!it->second.privileged.empty()) {
+        PWSYNC_ASSIGN(store::App app, w.app(m.app));
+        if (!app.allow_privileged)
+            return fail(Errc::conflict, m.windows + " is a privileged account (" + it->second.privileged + "); application " +
+                                            app.name + " does not allow privileged accounts (pwsync app update " + app.name +
+                                            " --allow-privileged allows them)");
+        PWSYNC_TRY(w.audit("mapping.privileged", m.app + "/" + m.windows,
+                           "privileged account mapped (" + it->second.privileged + "); application " + app.name +
+                               " allows privileged accounts"));
+    }
+    PWSYNC_TRY(w.note_account(it->second.names));
+    m.object_guid = it->second.names.guid;
     return {};
 }
 

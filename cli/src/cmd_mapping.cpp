@@ -121,7 +121,7 @@ void add_mapping_commands(std::vector<Command>& out) {
                        std::vector<std::vector<std::string>> rows;
                        PWSYNC_TRY(r.for_each_mapping(f, [&](const store::Mapping& m) {
                            rows.push_back({m.app, m.windows, m.external, yes_no(m.enabled), yes_no(m.has_credential),
-                                           m.status == store::MappingStatus::stale ? "stale" : "ok"});
+                                           store::mapping_status_name(m.status)});
                            return true;
                        }));
                        print_table(c.out(), {"APP", "WINDOWS", "EXTERNAL", "ENABLED", "CREDENTIAL", "STATUS"}, rows);
@@ -158,7 +158,7 @@ void add_mapping_commands(std::vector<Command>& out) {
                                << "windows:            " << m.windows << "\n"
                                << "external:           " << m.external << "\n"
                                << "enabled:            " << yes_no(m.enabled) << "\n"
-                               << "status:             " << (m.status == store::MappingStatus::stale ? "stale" : "ok") << "\n"
+                               << "status:             " << store::mapping_status_name(m.status) << "\n"
                                << "objectGUID:         " << (m.object_guid.empty() ? "-" : m.object_guid) << "\n"
                                << "credential:         " << (m.has_credential ? "set" : "not set") << "\n"
                                << "credential updated: " << time_text(m.credential_updated) << "\n"

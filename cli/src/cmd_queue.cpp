@@ -55,10 +55,11 @@ void add_queue_commands(std::vector<Command>& out) {
                        PWSYNC_ASSIGN(auto pending, r.pending_captures());
                        PWSYNC_ASSIGN(auto audit, r.audit(now - std::chrono::hours(24 * 7)));
                        PWSYNC_ASSIGN(auto dcs, store::dc_health(r));
-                       std::size_t stale = 0;
+                       std::size_t stale = 0, awaiting = 0;
                        store::MappingFilter all;
                        PWSYNC_TRY(r.for_each_mapping(all, [&](const store::Mapping& m) {
                            stale += m.status == store::MappingStatus::stale;
+                           awaiting += m.status == store::MappingStatus::awaiting_change;
                            return true;
                        }));
                        // Mapping rules' conflicts, as their last evaluation found them.
@@ -113,6 +114,7 @@ void add_queue_commands(std::vector<Command>& out) {
                                          {"pending_captures", pending.size()}, {"stale_mappings", stale},
                                          {"rule_conflicts", rule_conflicts},
                                          {"domain_controllers", dc_health_json(dcs, now)},
+                                         {"awaiting_change_mappings", awaiting},
                                          {"shared_store", s.shared()}, {"gateways", gws},
                                          {"active_gateway", active == gateways.end() ? json(nullptr) : json(active->name)}});
                            return {};
@@ -138,7 +140,8 @@ void add_queue_commands(std::vector<Command>& out) {
                        }
                        print_table(c.out(), {"ADAPTER", "ENABLED", "QUEUED", "OLDEST", "DEAD", "LAST SUCCESS", "LAST FAILURE"}, table);
                        c.out() << "\nqueued jobs: " << jobs.size() << "   dead letters: " << dead.size()
-                               << "   pending captures: " << pending.size() << "   stale mappings: " << stale << "\n";
+                               << "   pending captures: " << pending.size() << "   stale mappings: " << stale
+                               << "   awaiting the user's change: " << awaiting << "\n";
                        if (!rule_conflicts.empty()) {
                            c.out() << "rule conflicts: " << rule_conflicts.size() << "\n";
                            for (const auto& k : rule_conflicts)

@@ -17,6 +17,7 @@ json time_json(TimePoint t) { return t == TimePoint{} ? json(nullptr) : json(for
 json to_json(const store::App& a) {
     return {{"name", a.name},         {"description", a.description}, {"contact", a.contact},
             {"enabled", a.enabled},   {"adapter", a.adapter.empty() ? json(nullptr) : json(a.adapter)},
+            {"allow_privileged", a.allow_privileged},
             {"created", time_json(a.created)}, {"updated", time_json(a.updated)}};
 }
 
@@ -55,7 +56,7 @@ json to_json(const store::Mapping& m) {
             {"external", m.external},
             {"enabled", m.enabled},
             {"has_credential", m.has_credential},
-            {"status", m.status == store::MappingStatus::stale ? "stale" : "ok"},
+            {"status", store::mapping_status_name(m.status)},
             {"object_guid", m.object_guid.empty() ? json(nullptr) : json(m.object_guid)},
             {"rule", m.rule.empty() ? json(nullptr) : json(m.rule)},
             {"created", time_json(m.created)},

@@ -8,7 +8,8 @@ namespace pwsync::directory {
 namespace {
 
 const std::vector<std::string> kAccountAttributes = {"objectGUID", "sAMAccountName", "userPrincipalName",
-                                                     "userAccountControl", "pwdLastSet"};
+                                                     "userAccountControl", "pwdLastSet",
+                                                     "adminCount", "objectSid"};
 
 // DC=example,DC=com -> example.com
 std::string dns_of_base(std::string_view base) {
@@ -45,6 +46,8 @@ Account account_from_entry(const Entry& e) {
     a.user_account_control = static_cast<std::uint32_t>(std::strtoul(e.first("userAccountControl").c_str(), nullptr, 10));
     a.enabled = (a.user_account_control & 0x2) == 0;
     a.pwd_last_set = std::strtoll(e.first("pwdLastSet").c_str(), nullptr, 10);
+    a.admin_count = std::strtol(e.first("adminCount").c_str(), nullptr, 10) != 0;
+    if (e.has("objectSid")) a.sid = sid_text(e.first("objectSid"));
     return a;
 }
 

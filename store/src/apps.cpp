@@ -17,7 +17,8 @@ Status WriteTxn::create_app(App a) {
     a.adapter.clear();  // joining an adapter is its own step (add-app), with its own checks
     a.created = a.updated = s_->now();
     PWSYNC_TRY(s_->kv().put(s_->db().apps, key, records::encode(a)));
-    return audit("app.create", a.name, a.enabled ? "enabled" : "disabled");
+    return audit("app.create", a.name,
+                 std::string(a.enabled ? "enabled" : "disabled") + (a.allow_privileged ? "; privileged accounts allowed" : ""));
 }
 
 Status WriteTxn::update_app(const App& changed) {
@@ -25,9 +26,14 @@ Status WriteTxn::update_app(const App& changed) {
     a.description = changed.description;
     a.contact = changed.contact;
     a.enabled = changed.enabled;
+    const bool privileged_changed = a.allow_privileged != changed.allow_privileged;
+    a.allow_privileged = changed.allow_privileged;
     a.updated = s_->now();
     PWSYNC_TRY(s_->kv().put(s_->db().apps, app_key(a.name), records::encode(a)));
-    return audit("app.update", a.name, a.enabled ? "enabled" : "disabled");
+    return audit("app.update", a.name,
+                 std::string(a.enabled ? "enabled" : "disabled") +
+                     (privileged_changed ? (a.allow_privileged ? "; privileged accounts allowed" : "; privileged accounts refused")
+                                         : ""));
 }
 
 Status WriteTxn::delete_app(std::string_view name) {

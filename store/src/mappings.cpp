@@ -4,6 +4,16 @@
 #include "impl.h"
 
 namespace pwsync::store {
+
+const char* mapping_status_name(MappingStatus s) noexcept {
+    switch (s) {
+        case MappingStatus::ok: return "ok";
+        case MappingStatus::stale: return "stale";
+        case MappingStatus::awaiting_change: return "awaiting-change";
+    }
+    return "?";
+}
+
 namespace {
 
 std::string describe(const MappingKey& k) { return k.app + "/" + k.windows; }
@@ -159,7 +169,7 @@ Status WriteTxn::set_mapping_credential(const MappingKey& key, const Secret& cre
 }
 
 Status WriteTxn::set_mapping_status(const MappingKey& key, MappingStatus status) {
-    return modify(*s_, *this, key, status == MappingStatus::stale ? "mapping.stale" : "mapping.ok",
+    return modify(*s_, *this, key, std::string("mapping.") + mapping_status_name(status),
                   [&](records::MappingRecord& r, std::string&) -> Status {
                       r.mapping.status = status;
                       return {};

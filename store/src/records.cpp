@@ -63,7 +63,7 @@ Status unpair(std::string_view data, std::string& k, std::string& v) {
 std::string encode(const App& a) {
     return Encoder(kFormat)
         .str(1, a.name).str(2, a.description).str(3, a.contact).boolean(4, a.enabled).str(5, a.adapter)
-        .i64(6, micros(a.created)).i64(7, micros(a.updated)).take();
+        .i64(6, micros(a.created)).i64(7, micros(a.updated)).boolean(8, a.allow_privileged).take();
 }
 
 Result<App> decode_app(std::string_view data) {
@@ -77,6 +77,7 @@ Result<App> decode_app(std::string_view data) {
             case 5: return set(a.adapter, v);
             case 6: return set(a.created, v);
             case 7: return set(a.updated, v);
+            case 8: return set(a.allow_privileged, v);
             default: return {};
         }
     });
@@ -157,11 +158,15 @@ Result<Group> decode_group(std::string_view data) {
 std::string encode(const MappingRecord& r) {
     const Mapping& m = r.mapping;
     Encoder e(kFormat);
+    // awaiting-change has a tag of its own: a release that predates it
+    // reads such a mapping as ok instead of refusing the status value.
+    const bool awaiting = m.status == MappingStatus::awaiting_change;
     e.str(1, m.app).str(2, m.windows).str(3, m.external).boolean(4, m.enabled)
-        .u64(5, static_cast<std::uint64_t>(m.status)).str(6, m.object_guid);
+        .u64(5, static_cast<std::uint64_t>(awaiting ? MappingStatus::ok : m.status)).str(6, m.object_guid);
     if (!r.sealed_credential.empty()) e.bytes(7, r.sealed_credential);
     e.i64(8, micros(m.created)).i64(9, micros(m.updated)).i64(10, micros(m.credential_updated));
     if (!m.rule.empty()) e.str(11, m.rule);  // absent: hand-made (and every record before rules)
+    if (awaiting) e.boolean(12, true);
     return e.take();
 }
 
@@ -174,13 +179,19 @@ Result<MappingRecord> decode_mapping(std::string_view data) {
             case 2: return set(m.windows, v);
             case 3: return set(m.external, v);
             case 4: return set(m.enabled, v);
-            case 5: return set_enum(m.status, v, static_cast<std::uint32_t>(MappingStatus::stale));
+            case 5: return set_enum(m.status, v, static_cast<std::uint32_t>(MappingStatus::awaiting_change));
             case 6: return set(m.object_guid, v);
             case 7: return set(r.sealed_credential, v);
             case 8: return set(m.created, v);
             case 9: return set(m.updated, v);
             case 10: return set(m.credential_updated, v);
             case 11: return set(m.rule, v);
+            case 12: {
+                bool awaiting = false;
+                if (auto s = set(awaiting, v); !s) return s;
+                if (awaiting) m.status = MappingStatus::awaiting_change;
+                return {};
+            }
             default: return {};
         }
     });

@@ -69,6 +69,32 @@ TEST_F(Cli, ApplicationsLifecycle) {
     EXPECT_NE(failing({"app", "show", "RACF"}, 1).find("does not exist"), std::string::npos);
 }
 
+// --allow-privileged: off by default, set and cleared, every change audited;
+// temporary-passwords takes send or hold only.
+TEST_F(Cli, AllowPrivilegedAndTemporaryPasswords) {
+    ok({"app", "create", "LINUX"});
+    EXPECT_FALSE(js({"app", "show", "LINUX"})["allow_privileged"]);
+    ok({"app", "create", "ADMINS", "--allow-privileged"});
+    EXPECT_TRUE(js({"app", "show", "ADMINS"})["allow_privileged"]);
+    ok({"app", "update", "LINUX", "--allow-privileged"});
+    EXPECT_TRUE(js({"app", "show", "LINUX"})["allow_privileged"]);
+    EXPECT_NE(ok({"app", "show", "LINUX"}).find("privileged:  allowed"), std::string::npos);
+    ok({"app", "update", "LINUX", "--allow-privileged=no"});
+    EXPECT_FALSE(js({"app", "show", "LINUX"})["allow_privileged"]);
+    ok({"app", "update", "LINUX", "--contact", "ops"});
+    EXPECT_FALSE(js({"app", "show", "LINUX"})["allow_privileged"]);  // untouched
+    failing({"app", "update", "LINUX", "--allow-privileged=maybe"}, 2);
+    const auto audit = ok({"audit"});
+    EXPECT_NE(audit.find("privileged accounts allowed"), std::string::npos);
+    EXPECT_NE(audit.find("privileged accounts refused"), std::string::npos);
+    ok({"adapter", "create", "hold", "--type", "exec", "--property", "program=/bin/true", "--property",
+        "temporary-passwords=hold"});
+    EXPECT_NE(failing({"adapter", "update", "hold", "--property", "temporary-passwords=later"}, 1)
+                  .find("temporary-passwords: expected send or hold"),
+              std::string::npos);
+    EXPECT_EQ(js({"adapter", "show", "hold"})["properties"]["temporary-passwords"], "hold");
+}
+
 TEST_F(Cli, AdaptersFlagsPropertiesAndSecrets) {
     ok({"adapter", "create", "ldap1", "--type", "ldap", "--property", "uri=ldaps://ext", "--secret-property",
         "bind-password", "--sync-to-adapter", "--no-verify-old-password", "--retry-count", "7"},

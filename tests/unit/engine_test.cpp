@@ -77,6 +77,14 @@ protected:
             return {};
         };
         opts.queued = [this] { ++wakes_; };
+        // The directory's word on an account: as set by the test, else an
+        // ordinary enabled account.
+        opts.account_state = [this](std::string_view account) -> Result<AccountState> {
+            ++state_calls_;
+            if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
+            const auto it = states_.find(ascii_lower(account));
+            return it == states_.end() ? AccountState{} : it->second;
+        };
         opts.account_of_dn = [](std::string_view dn) -> Result<std::string> {
             std::string squeezed = ascii_lower(dn);  // AD compares DNs its own way; this fake drops spaces
             std::erase(squeezed, ' ');
@@ -121,6 +129,8 @@ protected:
     std::vector<std::string> ad_calls_;
     std::string ad_mode_ = "ok";
     int wakes_ = 0;
+    std::map<std::string, AccountState> states_;  // lower(account) -> what the directory says
+    int state_calls_ = 0;
 };
 
 TEST_F(EngineTest, Authenticates) {
@@ -734,6 +744,123 @@ TEST_F(EngineTest, WindowsPrincipalNamesTheAccountByDnOrAuthzId) {
     EXPECT_EQ(change("dc1", "CN=alice,CN=Users,DC=", "Win-Dn-5").outcome, ChangeOutcome::malformed);
     EXPECT_EQ(change("dc1", "u:", "Win-Dn-6").outcome, ChangeOutcome::malformed);
     EXPECT_EQ(queued().size(), 6u);
+}
+
+// ------------------------------------------------------------ safe scope
+
+store::MappingStatus status_of(store::Store& s, const char* app, const char* win) {
+    auto r = std::move(*s.read());
+    return r.mapping({app, win})->status;
+}
+
+// A disabled account's confirmed change goes nowhere: audited with the
+// reason, its mappings stale; once enabled again, the next change syncs.
+TEST_F(EngineTest, ADisabledAccountIsNotSynced) {
+    states_["alice"] = AccountState{true, ""};
+    EXPECT_EQ(change("dc-pre", "alice", "While-Disabled-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
+    EXPECT_TRUE(queued().empty());
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 2u);
+    EXPECT_NE(skipped[0].detail.find("account disabled"), std::string::npos) << skipped[0].detail;
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_TRUE(std::move(*store_->read()).pending_captures()->empty());  // not kept for later
+    // Enabled again: nothing is sent by that; the next change is, and clears stale.
+    states_.clear();
+    clock_.advance(std::chrono::seconds(5));
+    EXPECT_EQ(change("dc-pre", "alice", "Enabled-Again-2").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c2"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Enabled-Again-2", "racf:ALICE01=Enabled-Again-2"}));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);
+    // Post-commit captures are checked too.
+    states_["alice"] = AccountState{true, ""};
+    EXPECT_EQ(change("dc1", "alice", "Post-Commit-3").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued().size(), 2u);
+}
+
+// Full sync sends an external change on to the account's other
+// applications: not when the account is disabled there.
+TEST_F(EngineTest, FullSyncDoesNotSendADisabledAccountsChangeOn) {
+    states_["test\\alice"] = AccountState{true, ""};
+    auto r = change("ldap-agent", "alice", "Full-Disabled-1", "Linux-Old-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_TRUE(queued().empty());
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].object, "RACF/TEST\\alice");
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+}
+
+// An account that became privileged after it was mapped: held from the
+// applications that do not allow privileged accounts, sent to one that does.
+TEST_F(EngineTest, APrivilegedAccountIsHeldUnlessTheApplicationAllowsIt) {
+    ASSERT_TRUE(store_->transact("admin", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_ASSIGN(auto app, w.app("RACF"));
+        app.allow_privileged = true;
+        return w.update_app(app);
+    }));
+    states_["alice"] = AccountState{false, "member of Domain Admins (S-1-5-21-1-2-3-512)"};
+    EXPECT_EQ(change("dc-pre", "alice", "Now-An-Admin-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Now-An-Admin-1"}));
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].object, "LINUX/TEST\\alice");
+    EXPECT_NE(skipped[0].detail.find("Domain Admins"), std::string::npos) << skipped[0].detail;
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    auto updates = audit_of(*store_, "app.update");
+    ASSERT_EQ(updates.size(), 1u);
+    EXPECT_NE(updates[0].detail.find("privileged accounts allowed"), std::string::npos) << updates[0].detail;
+}
+
+// temporary-passwords = hold: a must-change reset is not sent through that
+// adapter, its mapping awaits the user's change; the user's own change then
+// syncs as usual and clears the mark. The other adapter (send) gets both.
+TEST_F(EngineTest, AHeldTemporaryPasswordWaitsForTheUsersOwnChange) {
+    store::AdapterUpdate u;
+    u.set_properties["temporary-passwords"] = "hold";
+    adapter("ext-ldap", std::move(u));
+    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(clock_.now()), true}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Helpdesk-Temp-1"}));
+    auto held = audit_of(*store_, "change.held");
+    ASSERT_EQ(held.size(), 1u);
+    EXPECT_EQ(held[0].object, "LINUX/TEST\\alice");
+    EXPECT_NE(held[0].detail.find("temporary password"), std::string::npos) << held[0].detail;
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::awaiting_change);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Users-Own-2").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c2"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Helpdesk-Temp-1", "ext-ldap:alice=Users-Own-2",
+                                                  "racf:ALICE01=Users-Own-2"}));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);
+    // A value that is neither send nor hold holds (and the CLI refuses it).
+    store::AdapterUpdate bad;
+    bad.set_properties["temporary-passwords"] = "sometimes";
+    adapter("racf", std::move(bad));
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-3").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(clock_.now()), true}}, "watcher", "c3"));
+    EXPECT_EQ(queued().size(), 3u);
+}
+
+// The directory cannot tell the account's state: the page fails (the
+// watcher delivers it again) and the capture stays pending; nothing is sent.
+// Accounts with nothing to send are not asked about.
+TEST_F(EngineTest, TheAccountStateIsAskedOnlyWhenSomethingWaitsAndAnOutageKeepsTheCapture) {
+    ASSERT_TRUE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "c0"));
+    EXPECT_EQ(state_calls_, 0);
+    EXPECT_EQ(change("dc-pre", "alice", "During-Outage-1").outcome, ChangeOutcome::stored);
+    ad_mode_ = "down";
+    EXPECT_FALSE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
+    EXPECT_TRUE(queued().empty());
+    EXPECT_EQ(std::move(*store_->read()).pending_captures()->size(), 1u);
+    ad_mode_ = "ok";
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
+    EXPECT_EQ(queued().size(), 2u);
 }
 
 }  // namespace

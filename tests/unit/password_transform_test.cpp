@@ -2,9 +2,13 @@
 // bad settings) and through the exec adapter the registry wraps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "helpers.h"
 #include "password_transform.h"
 #include "registry.h"
+#include "safe_scope.h"
+#include "temporary_passwords.h"
 
 namespace pwsync::gateway {
 namespace {
@@ -185,6 +189,52 @@ TEST(PasswordTransform, TheExecAdapterReceivesTheTransformedPassword) {
     auto broken = make_adapter(ctx);
     ASSERT_FALSE(broken);
     EXPECT_NE(broken.error().message.find("racf"), std::string::npos) << broken.error().message;
+}
+
+// temporary-passwords = send | hold, on any adapter type; send when unset.
+TEST(TemporaryPasswords, EveryTypeTakesTheSettingAndBadValuesAreRefused) {
+    EXPECT_EQ(*temporary_passwords({}), TemporaryPasswords::send);
+    EXPECT_EQ(*temporary_passwords({{"temporary-passwords", "hold"}}), TemporaryPasswords::hold);
+    EXPECT_EQ(*temporary_passwords({{"temporary-passwords", "send"}}), TemporaryPasswords::send);
+    for (const auto& t : adapter_types()) {
+        store::Adapter a;
+        a.name = "x";
+        a.type = t.name;
+        EXPECT_NE(std::find(t.properties.begin(), t.properties.end(), "temporary-passwords"), t.properties.end()) << t.name;
+        a.properties["temporary-passwords"] = "Hold";
+        auto st = validate_adapter(a);
+        ASSERT_FALSE(st) << t.name;
+        EXPECT_NE(st.error().message.find("temporary-passwords: expected send or hold"), std::string::npos) << st.error().message;
+    }
+}
+
+// The safe-scope decision: disabled first, then privileged (unless the
+// application allows it), then a temporary password the adapter holds.
+TEST(SafeScope, WithholdsInOrderAndSaysWhy) {
+    store::App app;
+    app.name = "LINUX";
+    store::Adapter send, hold;
+    send.name = "ext";
+    hold.name = "ext-hold";
+    hold.properties["temporary-passwords"] = "hold";
+    const AccountState plain, disabled{true, ""}, admin{false, "adminCount=1"};
+    EXPECT_FALSE(withhold(nullptr, false, app, send));
+    EXPECT_FALSE(withhold(&plain, true, app, send));
+    EXPECT_FALSE(withhold(nullptr, false, app, hold));
+    auto w = withhold(&disabled, true, app, hold);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->action, "change.not-sent");
+    EXPECT_EQ(w->status, store::MappingStatus::stale);
+    EXPECT_NE(w->reason.find("disabled"), std::string::npos);
+    w = withhold(&admin, false, app, send);
+    ASSERT_TRUE(w);
+    EXPECT_NE(w->reason.find("privileged account (adminCount=1)"), std::string::npos) << w->reason;
+    app.allow_privileged = true;
+    EXPECT_FALSE(withhold(&admin, false, app, send));
+    w = withhold(&admin, true, app, hold);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->action, "change.held");
+    EXPECT_EQ(w->status, store::MappingStatus::awaiting_change);
 }
 
 }  // namespace

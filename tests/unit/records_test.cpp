@@ -30,6 +30,33 @@ TEST(Records, AdapterRoundTrip) {
     EXPECT_EQ(to_unix_micros(back->adapter.created), 123456789);
 }
 
+// allow-privileged and the awaiting-change status survive encoding; an
+// application written before allow-privileged existed reads as refusing.
+TEST(Records, SafeScopeFieldsRoundTrip) {
+    App a;
+    a.name = "LINUX";
+    a.allow_privileged = true;
+    auto back = decode_app(encode(a));
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->allow_privileged);
+    a.allow_privileged = false;
+    back = decode_app(encode(a));
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(back->allow_privileged);
+    MappingRecord m{{"RACF", "TEST\\alice", "ALICE", true, false, MappingStatus::awaiting_change, "", {}, {}, {}}, ""};
+    auto mb = decode_mapping(encode(m));
+    ASSERT_TRUE(mb);
+    EXPECT_EQ(mb->mapping.status, MappingStatus::awaiting_change);
+    EXPECT_STREQ(mapping_status_name(mb->mapping.status), "awaiting-change");
+    // What a release that knows only ok and stale reads: ok, not an error.
+    std::uint64_t status = 99;
+    ASSERT_TRUE(codec::decode(encode(m), kFormat, "mapping", [&](std::uint32_t tag, std::string_view v) -> Status {
+        if (tag == 5) status = *codec::as_u64(v);
+        return {};
+    }));
+    EXPECT_EQ(status, static_cast<std::uint64_t>(MappingStatus::ok));
+}
+
 TEST(Records, MappingPrincipalAuditRoundTrip) {
     MappingRecord m{{"RACF", "TEST\\alice", "ALICE", false, false, MappingStatus::stale, "{guid}", {}, {}, {}}, "sealed"};
     auto mb = decode_mapping(encode(m));

@@ -256,9 +256,26 @@ struct Account {
     bool enabled = false;     // userAccountControl bit 2 clear
     std::uint32_t user_account_control = 0;
     std::int64_t pwd_last_set = 0;  // 100 ns since 1601, as AD keeps it
+    bool admin_count = false; // adminCount=1: AdminSDHolder protects (or protected) it
+    std::string sid;          // objectSid as S-1-5-21-...; empty when not read
 };
 
 LdapResult<Account> resolve_account(Connection& c, const Domain& domain, std::string_view name);
+
+// ------------------------------------------------------- privileged accounts
+
+// A binary SID as text (S-1-5-21-1-2-3-512); empty when malformed.
+std::string sid_text(std::string_view bytes);
+// The protected account or group (AdminSDHolder's list) a SID names, by its
+// well-known RID or SID, so a renamed or localized group still counts:
+// "Domain Admins", "Administrators", ...; nullopt when the SID is not one.
+std::optional<std::string> protected_sid_name(std::string_view sid);
+// Why the account is privileged: adminCount=1, it is a protected account
+// (Administrator, krbtgt), or a member (nested, through tokenGroups) of a
+// protected group. Empty: not privileged. One base search of the account.
+LdapResult<std::string> privileged_reason(Connection& c, const Account& a);
+// The same from what was read: adminCount, own SID and token group SIDs.
+std::string privileged_reason(bool admin_count, std::string_view own_sid, const std::vector<std::string>& group_sids);
 
 // RFC 4515: escapes * ( ) \ NUL in a filter value.
 std::string escape_filter_value(std::string_view value);

@@ -57,6 +57,23 @@ directory::LdapResult<directory::Account> Ad::resolve(std::string_view account) 
     return a;
 }
 
+Result<std::pair<directory::Account, std::string>> Ad::state(std::string_view account) {
+    auto c = lease();
+    if (!c) return fail(Errc::unavailable, c.error().message);
+    const auto failed = [&](const directory::LdapError& e) -> Error {
+        if (e.retryable()) {
+            c->broken();
+            return Error{Errc::unavailable, e.message};
+        }
+        return Error{e.reason == directory::Reason::no_such_object ? Errc::not_found : Errc::refused, e.message};
+    };
+    auto a = directory::resolve_account(**c, domain_, account);
+    if (!a) return std::unexpected(failed(a.error()));
+    auto why = directory::privileged_reason(**c, *a);
+    if (!why) return std::unexpected(failed(why.error()));
+    return std::pair{std::move(*a), std::move(*why)};
+}
+
 namespace {
 constexpr std::chrono::seconds kFailFast{10};
 }

@@ -27,6 +27,9 @@ public:
     Status write_password(std::string_view account, const Secret& password,
                           std::chrono::steady_clock::time_point until = {});
     directory::LdapResult<directory::Account> resolve(std::string_view account);
+    // The account now and why it is privileged (empty: it is not).
+    // Errc::not_found: no such account; Errc::unavailable: ask again later.
+    Result<std::pair<directory::Account, std::string>> state(std::string_view account);
     // The account's objectGUID and names as the store keeps them.
     // Errc::not_found: no such account; Errc::unavailable: AD cannot be
     // asked now (and was not asked again for a few seconds after a failure).

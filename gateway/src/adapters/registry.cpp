@@ -2,13 +2,15 @@
 // pwsync needs (validation); the factories are in factories.cpp.
 #include "registry.h"
 #include "password_transform.h"
+#include "temporary_passwords.h"
 
 namespace pwsync::gateway {
 namespace {
 
-// Every type also takes the password transform properties.
+// Every type also takes the password transform properties and temporary-passwords.
 AdapterType with_transforms(AdapterType type) {
     for (const auto& p : PasswordTransform::property_names()) type.properties.push_back(p);
+    type.properties.emplace_back(kTemporaryPasswordsProperty);
     return type;
 }
 
@@ -34,6 +36,7 @@ Status validate_adapter(const store::Adapter& config) {
     const AdapterType* type = find_adapter_type(config.type);
     if (type == nullptr) return fail(Errc::invalid_argument, "unknown adapter type '" + config.type + "'");
     PWSYNC_TRY(check_password_transform(config.properties));
+    PWSYNC_TRY(temporary_passwords(config.properties));
     return type->validate(config);
 }
 

@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <map>
 
 #include "pwsync/dc_health.h"
 #include "pwsync/directory.h"
@@ -192,8 +193,29 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     return from_adapter(p, identity, old_password, new_password);
 }
 
+Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only) {
+    if (!options_.account_state) return std::nullopt;
+    {
+        PWSYNC_ASSIGN(auto r, store_.read());
+        PWSYNC_ASSIGN(auto mappings, mappings_of(r, account));
+        if (mappings.empty()) return std::nullopt;
+        bool pending = !pending_only;
+        for (const auto& n : aliases(r, account)) {
+            if (pending) break;
+            PWSYNC_ASSIGN(auto found, r.pending_captures(n));
+            pending = !found.empty();
+        }
+        if (!pending) return std::nullopt;
+    }
+    auto s = options_.account_state(account);
+    if (!s && s.error().code == Errc::not_found) return std::nullopt;
+    if (!s) return std::unexpected(s.error());
+    return std::optional<AccountState>(std::move(*s));
+}
+
 Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
-                       std::string_view skip_adapter, std::size_t& queued, const std::vector<store::Mapping>* known) {
+                       std::string_view skip_adapter, std::size_t& queued, const std::vector<store::Mapping>* known,
+                       const Checks* checks) {
     const TimePoint t = now();
     const std::string key = canonical(w, account);
     PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
@@ -223,6 +245,13 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
             PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
             continue;
         }
+        if (checks != nullptr)
+            if (auto why = withhold(checks->state, checks->temporary, app, adapter)) {
+                PWSYNC_TRY(w.audit(why->action, m.app + "/" + m.windows, why->reason));
+                if (m.status != why->status) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, why->status));
+                if (checks->withheld != nullptr) checks->withheld->insert(ascii_lower(m.app) + "/" + ascii_lower(m.windows));
+                continue;
+            }
         store::Job job;
         job.adapter = adapter.name;
         job.app = m.app;
@@ -250,6 +279,12 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     // may ask, resolves the account before it confirms the change.
     const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
     if (!pre_commit) learn(account);
+    std::optional<AccountState> state;
+    if (!pre_commit) {
+        auto s = state_of(account, false);
+        if (!s) return reply(ChangeOutcome::unavailable, "the directory cannot tell the account's state: " + s.error().message);
+        state = std::move(*s);
+    }
     ChangeResult out;
     std::size_t queued = 0;
     auto st = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
@@ -279,7 +314,8 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings));
+            const Checks checks{state ? &*state : nullptr, false, nullptr};
+            PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings, &checks));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
         return {};
@@ -394,6 +430,14 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         }
     }
 
+    // Sent on to the account's other applications: the safe-scope checks
+    // apply. AD was written already, so a directory that cannot tell the
+    // state now does not undo the change: it is sent on unchecked.
+    std::map<std::string, std::optional<AccountState>> states;  // lower(windows)
+    if (full)
+        for (const auto& m : mappings)
+            if (auto& st = states[ascii_lower(m.windows)]; !st)
+                if (auto s = state_of(m.windows, false)) st = std::move(*s);
     std::size_t queued = 0;
     auto stored = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
@@ -402,7 +446,9 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             std::set<std::string> done;
             for (const auto& m : mappings) {
                 if (!done.insert(ascii_lower(m.windows)).second) continue;
-                PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued));
+                const auto& st = states[ascii_lower(m.windows)];
+                const Checks checks{st ? &*st : nullptr, false, nullptr};
+                PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued, nullptr, &checks));
             }
             for (const auto& account : ad_queue) {
                 store::Job job;
@@ -440,10 +486,18 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
 }
 
 Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
+    // The directory is asked before the transaction opens; an outage fails
+    // the page, which the watcher then delivers again (captures stay pending).
+    std::vector<std::optional<AccountState>> states;
+    for (const auto& c : changes) {
+        PWSYNC_ASSIGN(auto s, state_of(c.account, true));
+        states.push_back(std::move(s));
+    }
     std::size_t queued = 0;
     PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
-        for (const auto& c : changes) PWSYNC_TRY(password_changed(w, c, queued));
+        for (std::size_t i = 0; i < changes.size(); ++i)
+            PWSYNC_TRY(password_changed(w, changes[i], states[i] ? &*states[i] : nullptr, queued));
         if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
         return {};
     }));
@@ -451,7 +505,8 @@ Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::st
     return {};
 }
 
-Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued) {
+Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state,
+                                std::size_t& queued) {
     const std::string_view account = c.account;
     const std::int64_t pwd_last_set = c.pwd_last_set;
     const auto names = aliases(w, account);
@@ -506,11 +561,15 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, st
     for (const auto& p : pending)
         PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
                                             p.id == newest.id ? temporary : std::string()));
-    // Until a temporary-password policy exists it syncs like any other.
-    PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued));
+    // Withheld deliveries (disabled or privileged account, a temporary
+    // password an adapter holds) mark their mappings; the others are current.
+    std::set<std::string> withheld;
+    const Checks checks{state, c.temporary, &withheld};
+    PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued, nullptr, &checks));
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     for (const auto& m : mappings)
-        if (m.status == store::MappingStatus::stale) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
+        if (m.status != store::MappingStatus::ok && !withheld.contains(ascii_lower(m.app) + "/" + ascii_lower(m.windows)))
+            PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
     PWSYNC_TRY(store::record_dc_change(w, c.dc, true, now(), newest.principal));
     return store::clear_stale(w, key);
 }

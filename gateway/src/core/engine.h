@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "user_identity.h"
 #include "pwsync/adapter.h"
 #include "pwsync/store.h"
+#include "safe_scope.h"
 #include "verified_secrets.h"
 
 namespace pwsync::gateway {
@@ -44,6 +46,11 @@ struct EngineOptions {
     // mappings made with that name (and DOMAIN\sam <-> sam).
     AccountResolver resolve;
     AccountOfDn account_of_dn;                            // a windows principal's DN -> account; nullptr: as sent
+    // Whether the account is disabled or privileged, asked of the directory
+    // (no transaction open) before a change of a mapped account is sent:
+    // Errc::not_found: no such account (nothing withheld); another error
+    // leaves the change to be confirmed later. nullptr: nothing is checked.
+    std::function<Result<AccountState>(std::string_view account)> account_state;
     std::function<void()> queued;                         // new jobs: wake the dispatcher
 };
 
@@ -108,12 +115,24 @@ private:
     // Damping, echo, fan-out; inside the caller's transaction. `known`: the
     // account's mappings when the caller read them in this transaction (a
     // read less per change: a round trip on PostgreSQL).
+    // `checks`: the safe-scope facts of this change (safe_scope.h); the
+    // mappings it withholds from get their status set and their key
+    // (lower app '/' lower windows) in `checks->withheld`.
+    struct Checks {
+        const AccountState* state = nullptr;
+        bool temporary = false;
+        std::set<std::string>* withheld = nullptr;
+    };
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                    std::string_view skip_adapter, std::size_t& queued,
-                   const std::vector<store::Mapping>* known = nullptr);
+                   const std::vector<store::Mapping>* known = nullptr, const Checks* checks = nullptr);
+    // The account's state from the directory when a change of it may be sent:
+    // it has mappings (and, with `pending_only`, a pending capture). nullopt:
+    // not asked (no directory, nothing to send) or no such account.
+    Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
     // The watcher saw a change: inside the caller's transaction.
-    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, std::size_t& queued);
+    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state, std::size_t& queued);
     // One name per account for damping and echo markers: its sAMAccountName
     // when known, whatever form the sender used.
     std::string canonical(const store::ReadTxn& r, std::string_view account) const;

@@ -104,6 +104,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         eo.domain = ad->domain().netbios;
         eo.ad_writer = [ad](std::string_view account, const Secret& pw) { return ad->write_password(account, pw); };
         eo.resolve = [ad](std::string_view account) { return ad->lookup(account); };
+        eo.account_state = [ad](std::string_view account) -> Result<AccountState> {
+            PWSYNC_ASSIGN(auto now, ad->state(account));
+            return AccountState{!now.first.enabled, std::move(now.second)};
+        };
         // A connection of its own: the shared one is held across full-sync
         // writes, whose capture hook may be the caller.
         eo.account_of_dn = [ad](std::string_view dn) -> Result<std::string> {

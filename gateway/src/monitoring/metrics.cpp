@@ -98,17 +98,20 @@ Result<Figures> FigureSource::collect() {
     for (const auto& x : rules) f.rule_conflicts += x.conflicts.size();
     std::lock_guard lock(mutex_);
     if (stale_at_ == TimePoint{} || now - stale_at_ >= stale_refresh_) {
-        std::uint64_t stale = 0;
+        std::uint64_t stale = 0, awaiting = 0;
         PWSYNC_TRY(r.for_each_mapping({}, [&](const store::Mapping& m) {
             stale += m.status == store::MappingStatus::stale;
+            awaiting += m.status == store::MappingStatus::awaiting_change;
             return true;
         }));
         stale_ = stale;
+        awaiting_ = awaiting;
         stale_at_ = now;
     }
     f.stale_mappings = stale_;
     PWSYNC_ASSIGN(f.dcs, store::dc_health(r));
     f.now = now;
+    f.awaiting_change_mappings = awaiting_;
     if (role_) {
         f.role = role_();
         // Gateways heard from in the last hour; a store that does not answer
@@ -133,6 +136,7 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                     {"pwsyncMappings", {num(static_cast<std::int64_t>(f.mappings))}},
                     {"pwsyncStaleMappings", {num(static_cast<std::int64_t>(f.stale_mappings))}},
                     {"pwsyncRuleConflicts", {num(static_cast<std::int64_t>(f.rule_conflicts))}},
+                    {"pwsyncAwaitingChangeMappings", {num(static_cast<std::int64_t>(f.awaiting_change_mappings))}},
                     {"pwsyncWatcherUp", {c.watcher_up ? "TRUE" : "FALSE"}},
                     {"pwsyncWatcherLag", {num(c.watcher_lag.count())}}}});
     out.push_back({"cn=changes,cn=monitor", {{"objectClass", {"top", "extensibleObject"}}, {"cn", {"changes"}}}});
@@ -242,6 +246,9 @@ std::string prometheus_text(const Figures& f) {
             line("pwsync_dc_capture_verdict{dc=\"" + escape_label(d.dc) + "\",verdict=\"" + store::dc_verdict_name(each) + "\"}",
                  v == each ? 1 : 0);
     }
+    head("pwsync_awaiting_change_mappings", "gauge",
+         "Mappings holding back a temporary password until the user's own change (temporary-passwords = hold).");
+    line("pwsync_awaiting_change_mappings", static_cast<std::int64_t>(f.awaiting_change_mappings));
     head("pwsync_watcher_up", "gauge", "1 while the directory watcher is connected (0 also when none is configured).");
     line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
     head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");

@@ -87,6 +87,7 @@ struct Figures {
     // Which DC is not capturing: per DC, as the watcher counted.
     std::vector<store::DcHealth> dcs;
     TimePoint now{};  // when collected: the DCs' 24 h window ends here
+    std::uint64_t awaiting_change_mappings = 0;  // temporary passwords held for the user's own change
 };
 
 // Reads the store's side. Counting stale mappings walks every mapping, so
@@ -109,6 +110,7 @@ private:
     std::mutex mutex_;
     TimePoint stale_at_{};
     std::uint64_t stale_ = 0;
+    std::uint64_t awaiting_ = 0;
 };
 
 std::vector<SearchEntry> monitor_entries(const Figures& f);

@@ -67,6 +67,9 @@ struct App {
     std::string contact;
     bool enabled = true;
     std::string adapter;      // empty: belongs to no adapter
+    // Privileged accounts (adminCount=1, protected groups) may be mapped in
+    // it and get their passwords: off unless an admin turns it on (audited).
+    bool allow_privileged = false;
     TimePoint created{};
     TimePoint updated{};
 };
@@ -115,7 +118,11 @@ struct Group {
     TimePoint created{};
 };
 
-enum class MappingStatus { ok, stale };
+// stale: the external system is known to be behind (a change not sent).
+// awaiting_change: a temporary password was held back (adapter setting
+// temporary-passwords = hold); the user's own next change clears it.
+enum class MappingStatus { ok, stale, awaiting_change };
+const char* mapping_status_name(MappingStatus s) noexcept;  // ok, stale, awaiting-change
 
 struct Mapping {
     std::string app;
