@@ -544,8 +544,13 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
                     PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
                 else
                     fresh = false;
-            PWSYNC_TRY(store::record_dc_change(w, c.dc, false, now()));
-            if (!mappings.empty()) PWSYNC_TRY(store::note_stale(w, key, c.dc, now(), fresh));
+            // Only a mapped account's change could have been captured (an
+            // unmapped one's capture is answered no_mapping, never kept): the
+            // others say nothing of the DC.
+            if (!mappings.empty()) {
+                PWSYNC_TRY(store::record_dc_change(w, c.dc, false, now()));
+                PWSYNC_TRY(store::note_stale(w, key, c.dc, now(), fresh));
+            }
             PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
                                std::to_string(mappings.size()) + " mapping(s) marked stale" +
                                    (temporary.empty() ? "" : "; " + temporary) +
