@@ -10,6 +10,7 @@
 #include "handler.h"
 #include "ldap_search.h"
 #include "metrics.h"
+#include "pwsync/dc_health.h"
 #include "helpers.h"
 
 namespace pwsync::gateway {
@@ -845,6 +846,34 @@ TEST_F(EngineTest, AHeldTemporaryPasswordWaitsForTheUsersOwnChange) {
     EXPECT_EQ(change("dc-pre", "alice", "Helpdesk-Temp-3").outcome, ChangeOutcome::stored);
     ASSERT_TRUE(engine_->watcher_page({{"alice", 0, filetime(clock_.now()), true}}, "watcher", "c3"));
     EXPECT_EQ(queued().size(), 3u);
+}
+
+// A confirmed change puts in step only the mappings it reached: one left
+// out for another reason (here its adapter's sync-to-adapter is off) stays
+// stale, and the account keeps its "stale since" while one does.
+TEST_F(EngineTest, AConfirmedChangeClearsStaleOnlyWhereItWasSent) {
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc2"}}, "watcher", "c0"));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    const auto first = *store::stale_info(std::move(*store_->read()), "alice");
+    ASSERT_TRUE(first);
+    adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = false; return u; }());
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Only-Linux-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Only-Linux-1"}));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    auto info = *store::stale_info(std::move(*store_->read()), "alice");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->since, first->since);
+    // Sent everywhere: in step, nothing stale left.
+    adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = true; return u; }());
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Both-Apps-2").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c2"));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_FALSE(*store::stale_info(std::move(*store_->read()), "alice"));
 }
 
 // The directory cannot tell the account's state: the page fails (the

@@ -241,15 +241,16 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         if (!adapter.flags.enabled) { PWSYNC_TRY(skip("adapter " + adapter.name + " disabled")); continue; }
         if (!adapter.flags.sync_to_adapter) { PWSYNC_TRY(skip("adapter " + adapter.name + " has sync-to-adapter off")); continue; }
         const std::string name = ascii_lower(adapter.name);
+        const std::string mapping_key = ascii_lower(m.app) + "/" + ascii_lower(m.windows);
         if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
             PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
+            if (checks != nullptr && checks->delivered != nullptr) checks->delivered->insert(mapping_key);
             continue;
         }
         if (checks != nullptr)
             if (auto why = withhold(checks->state, checks->temporary, app, adapter)) {
                 PWSYNC_TRY(w.audit(why->action, m.app + "/" + m.windows, why->reason));
                 if (m.status != why->status) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, why->status));
-                if (checks->withheld != nullptr) checks->withheld->insert(ascii_lower(m.app) + "/" + ascii_lower(m.windows));
                 continue;
             }
         store::Job job;
@@ -265,6 +266,7 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         }
         PWSYNC_TRY(w.enqueue_job(job, password, old ? &*old : nullptr));
         ++queued;
+        if (checks != nullptr && checks->delivered != nullptr) checks->delivered->insert(mapping_key);
     }
     return {};
 }
@@ -566,16 +568,25 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
     for (const auto& p : pending)
         PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
                                             p.id == newest.id ? temporary : std::string()));
-    // Withheld deliveries (disabled or privileged account, a temporary
-    // password an adapter holds) mark their mappings; the others are current.
-    std::set<std::string> withheld;
-    const Checks checks{state, c.temporary, &withheld};
+    // Only the mappings the change reached (queued, or it came from their
+    // adapter) are current. The others keep their status: withheld ones
+    // (disabled or privileged account, a temporary password an adapter
+    // holds) were marked, and nothing reached the rest (mapping, application
+    // or adapter disabled, sync off, damped).
+    std::set<std::string> delivered;
+    const Checks checks{state, c.temporary, &delivered};
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued, nullptr, &checks));
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
-    for (const auto& m : mappings)
-        if (m.status != store::MappingStatus::ok && !withheld.contains(ascii_lower(m.app) + "/" + ascii_lower(m.windows)))
+    bool still_stale = false;
+    for (const auto& m : mappings) {
+        if (!delivered.contains(ascii_lower(m.app) + "/" + ascii_lower(m.windows)))
+            still_stale = still_stale || m.status == store::MappingStatus::stale;
+        else if (m.status != store::MappingStatus::ok)
             PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
+    }
     PWSYNC_TRY(store::record_dc_change(w, c.dc, true, now(), newest.principal));
+    // `pwsync stale list` keeps "since" while any mapping is still behind.
+    if (still_stale) return {};
     return store::clear_stale(w, key);
 }
 

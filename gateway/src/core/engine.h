@@ -116,12 +116,13 @@ private:
     // account's mappings when the caller read them in this transaction (a
     // read less per change: a round trip on PostgreSQL).
     // `checks`: the safe-scope facts of this change (safe_scope.h); the
-    // mappings it withholds from get their status set and their key
-    // (lower app '/' lower windows) in `checks->withheld`.
+    // mappings it withholds from get their status set. The mappings the
+    // change reached (queued, or echo-suppressed: it came from them) get
+    // their key (lower app '/' lower windows) in `checks->delivered`.
     struct Checks {
         const AccountState* state = nullptr;
         bool temporary = false;
-        std::set<std::string>* withheld = nullptr;
+        std::set<std::string>* delivered = nullptr;
     };
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                    std::string_view skip_adapter, std::size_t& queued,
