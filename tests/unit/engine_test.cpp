@@ -83,6 +83,8 @@ protected:
         opts.account_state = [this](std::string_view account) -> Result<AccountState> {
             ++state_calls_;
             if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
+            if (const auto e = state_errors_.find(ascii_lower(account)); e != state_errors_.end())
+                return std::unexpected(e->second);
             const auto it = states_.find(ascii_lower(account));
             return it == states_.end() ? AccountState{} : it->second;
         };
@@ -131,6 +133,7 @@ protected:
     std::string ad_mode_ = "ok";
     int wakes_ = 0;
     std::map<std::string, AccountState> states_;  // lower(account) -> what the directory says
+    std::map<std::string, Error> state_errors_;   // lower(account) -> the directory's error instead
     int state_calls_ = 0;
 };
 
@@ -890,6 +893,42 @@ TEST_F(EngineTest, TheAccountStateIsAskedOnlyWhenSomethingWaitsAndAnOutageKeepsT
     ad_mode_ = "ok";
     ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
     EXPECT_EQ(queued().size(), 2u);
+}
+
+// A permanent error of one account (an ambiguous name, no access to it)
+// does not stall the page: that account's deliveries are withheld
+// (fail-closed: its mappings stale, audited with the reason), the page's
+// other changes go on and the cursor moves. Only an outage (unavailable,
+// timeout) fails the page, to be delivered again.
+TEST_F(EngineTest, APermanentDirectoryErrorWithholdsThatAccountOnly) {
+    state_errors_["alice"] = Error{Errc::conflict, "alice: ambiguous [LDAP 0, permanent]: several accounts named alice"};
+    EXPECT_EQ(change("dc-pre", "alice", "Ambiguous-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Fine-1").outcome, ChangeOutcome::stored);
+    const auto at = filetime(clock_.now());
+    ASSERT_TRUE(engine_->watcher_page({{"alice", at, 0, false}, {"bob", at, 0, false}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:bob=Bob-Fine-1"}));
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 2u);
+    for (const auto& a : skipped) {
+        EXPECT_NE(a.object.find("TEST\\alice"), std::string::npos) << a.object;
+        EXPECT_NE(a.detail.find("several accounts named alice"), std::string::npos) << a.detail;
+    }
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\bob"), store::MappingStatus::ok);
+    {
+        auto r = std::move(*store_->read());
+        EXPECT_EQ(**r.cursor("watcher"), "c1");
+        EXPECT_TRUE(r.pending_captures()->empty());
+    }
+    // A timeout is an outage: the page fails, the capture waits.
+    state_errors_["bob"] = Error{Errc::timeout, "bob: timeout [LDAP -5, retryable]"};
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Later-2").outcome, ChangeOutcome::stored);
+    EXPECT_FALSE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "c2"));
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(**r.cursor("watcher"), "c1");
+    EXPECT_EQ(r.pending_captures()->size(), 1u);
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochD
 // The DC's clock and ours may differ a little.
 constexpr auto kClockSlack = std::chrono::seconds(2);
 
+// The directory could not be asked now: asking again may work. The
+// directory library's retryable errors come back as these two.
+bool outage(const Error& e) { return e.code == Errc::unavailable || e.code == Errc::timeout; }
+
 }  // namespace
 
 Engine::Engine(store::Store& store, EngineOptions options)
@@ -193,7 +197,7 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     return from_adapter(p, identity, old_password, new_password);
 }
 
-Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only) {
+Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused) {
     if (!options_.account_state) return std::nullopt;
     {
         PWSYNC_ASSIGN(auto r, store_.read());
@@ -209,6 +213,10 @@ Result<std::optional<AccountState>> Engine::state_of(std::string_view account, b
     }
     auto s = options_.account_state(account);
     if (!s && s.error().code == Errc::not_found) return std::nullopt;
+    if (!s && refused != nullptr && !outage(s.error())) {
+        *refused = s.error().message.empty() ? errc_name(s.error().code) : s.error().message;
+        return std::nullopt;
+    }
     if (!s) return std::unexpected(s.error());
     return std::optional<AccountState>(std::move(*s));
 }
@@ -248,7 +256,8 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
             continue;
         }
         if (checks != nullptr)
-            if (auto why = withhold(checks->state, checks->temporary, app, adapter)) {
+            if (auto why = !checks->unknown.empty() ? std::optional(state_unknown(checks->unknown))
+                                                    : withhold(checks->state, checks->temporary, app, adapter)) {
                 PWSYNC_TRY(w.audit(why->action, m.app + "/" + m.windows, why->reason));
                 if (m.status != why->status) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, why->status));
                 continue;
@@ -316,7 +325,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            const Checks checks{state ? &*state : nullptr, false, nullptr};
+            const Checks checks{state ? &*state : nullptr, false, nullptr, {}};
             PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings, &checks));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
@@ -449,7 +458,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             for (const auto& m : mappings) {
                 if (!done.insert(ascii_lower(m.windows)).second) continue;
                 const auto& st = states[ascii_lower(m.windows)];
-                const Checks checks{st ? &*st : nullptr, false, nullptr};
+                const Checks checks{st ? &*st : nullptr, false, nullptr, {}};
                 PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued, nullptr, &checks));
             }
             for (const auto& account : ad_queue) {
@@ -490,16 +499,19 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
 Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
     // The directory is asked before the transaction opens; an outage fails
     // the page, which the watcher then delivers again (captures stay pending).
+    // An error of one account (ambiguous, no access) would fail it forever:
+    // that account's deliveries are withheld instead, and the page goes on.
     std::vector<std::optional<AccountState>> states;
-    for (const auto& c : changes) {
-        PWSYNC_ASSIGN(auto s, state_of(c.account, true));
+    std::vector<std::string> unknown(changes.size());
+    for (std::size_t i = 0; i < changes.size(); ++i) {
+        PWSYNC_ASSIGN(auto s, state_of(changes[i].account, true, &unknown[i]));
         states.push_back(std::move(s));
     }
     std::size_t queued = 0;
     PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
         for (std::size_t i = 0; i < changes.size(); ++i)
-            PWSYNC_TRY(password_changed(w, changes[i], states[i] ? &*states[i] : nullptr, queued));
+            PWSYNC_TRY(password_changed(w, changes[i], states[i] ? &*states[i] : nullptr, unknown[i], queued));
         if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
         return {};
     }));
@@ -508,7 +520,7 @@ Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::st
 }
 
 Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state,
-                                std::size_t& queued) {
+                                std::string_view unknown, std::size_t& queued) {
     const std::string_view account = c.account;
     const std::int64_t pwd_last_set = c.pwd_last_set;
     const auto names = aliases(w, account);
@@ -574,7 +586,7 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
     // holds) were marked, and nothing reached the rest (mapping, application
     // or adapter disabled, sync off, damped).
     std::set<std::string> delivered;
-    const Checks checks{state, c.temporary, &delivered};
+    const Checks checks{state, c.temporary, &delivered, unknown};
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued, nullptr, &checks));
     PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
     bool still_stale = false;
