@@ -879,6 +879,25 @@ TEST_F(EngineTest, AConfirmedChangeClearsStaleOnlyWhereItWasSent) {
     EXPECT_FALSE(*store::stale_info(std::move(*store_->read()), "alice"));
 }
 
+// Full sync reaches the account's other applications itself: a stale
+// mapping it reached is current again, and the watcher's confirmation of
+// pwsync's own AD write (damped: the same password, already fanned out)
+// leaves it so.
+TEST_F(EngineTest, AFullSyncChangeThatReachesAStaleMappingPutsItRight) {
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c0"));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    clock_.advance(std::chrono::seconds(30));
+    auto r = change("ldap-agent", "alice", "Full-Reach-1", "Linux-Old-1");
+    ASSERT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Full-Reach-1"}));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);  // it came from there
+    EXPECT_EQ(change("dc-pre", "alice", "Full-Reach-1").outcome, ChangeOutcome::stored);  // the DC's hook sees our write
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c1"));
+    EXPECT_EQ(queued().size(), 1u);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+}
+
 // The directory cannot tell the account's state: the page fails (the
 // watcher delivers it again) and the capture stays pending; nothing is sent.
 // Accounts with nothing to send are not asked about.

@@ -233,6 +233,11 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
     PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
     PWSYNC_ASSIGN(auto sync, w.sync_settings());
     if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
+    // A mapping the change reached (queued, or it came from its adapter) is
+    // current again: stale or awaiting the user's change no longer.
+    const auto reached = [&](const store::Mapping& m) -> Status {
+        return m.status == store::MappingStatus::ok ? Status{} : w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok);
+    };
     std::vector<store::Mapping> read;
     if (known == nullptr) {
         PWSYNC_ASSIGN(read, mappings_of(w, account));
@@ -249,10 +254,9 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         if (!adapter.flags.enabled) { PWSYNC_TRY(skip("adapter " + adapter.name + " disabled")); continue; }
         if (!adapter.flags.sync_to_adapter) { PWSYNC_TRY(skip("adapter " + adapter.name + " has sync-to-adapter off")); continue; }
         const std::string name = ascii_lower(adapter.name);
-        const std::string mapping_key = ascii_lower(m.app) + "/" + ascii_lower(m.windows);
         if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
             PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
-            if (checks != nullptr && checks->delivered != nullptr) checks->delivered->insert(mapping_key);
+            PWSYNC_TRY(reached(m));
             continue;
         }
         if (checks != nullptr)
@@ -275,7 +279,7 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         }
         PWSYNC_TRY(w.enqueue_job(job, password, old ? &*old : nullptr));
         ++queued;
-        if (checks != nullptr && checks->delivered != nullptr) checks->delivered->insert(mapping_key);
+        PWSYNC_TRY(reached(m));
     }
     return {};
 }
@@ -325,7 +329,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            const Checks checks{state ? &*state : nullptr, false, nullptr, {}};
+            const Checks checks{state ? &*state : nullptr, false, {}};
             PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings, &checks));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
@@ -458,7 +462,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             for (const auto& m : mappings) {
                 if (!done.insert(ascii_lower(m.windows)).second) continue;
                 const auto& st = states[ascii_lower(m.windows)];
-                const Checks checks{st ? &*st : nullptr, false, nullptr, {}};
+                const Checks checks{st ? &*st : nullptr, false, {}};
                 PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued, nullptr, &checks));
             }
             for (const auto& account : ad_queue) {
@@ -580,25 +584,16 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
     for (const auto& p : pending)
         PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
                                             p.id == newest.id ? temporary : std::string()));
-    // Only the mappings the change reached (queued, or it came from their
-    // adapter) are current. The others keep their status: withheld ones
-    // (disabled or privileged account, a temporary password an adapter
-    // holds) were marked, and nothing reached the rest (mapping, application
-    // or adapter disabled, sync off, damped).
-    std::set<std::string> delivered;
-    const Checks checks{state, c.temporary, &delivered, unknown};
+    // fan_out marks the mappings the change reached current; the others keep
+    // their status (withheld ones were marked; nothing reached the rest:
+    // mapping, application or adapter disabled, sync off; a damped change
+    // reached them in the fan-out that set the damping marker).
+    const Checks checks{state, c.temporary, unknown};
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued, nullptr, &checks));
-    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
-    bool still_stale = false;
-    for (const auto& m : mappings) {
-        if (!delivered.contains(ascii_lower(m.app) + "/" + ascii_lower(m.windows)))
-            still_stale = still_stale || m.status == store::MappingStatus::stale;
-        else if (m.status != store::MappingStatus::ok)
-            PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
-    }
     PWSYNC_TRY(store::record_dc_change(w, c.dc, true, now(), newest.principal));
     // `pwsync stale list` keeps "since" while any mapping is still behind.
-    if (still_stale) return {};
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    if (std::ranges::any_of(mappings, [](const auto& m) { return m.status == store::MappingStatus::stale; })) return {};
     return store::clear_stale(w, key);
 }
 

@@ -8,7 +8,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -125,7 +124,6 @@ private:
     struct Checks {
         const AccountState* state = nullptr;
         bool temporary = false;
-        std::set<std::string>* delivered = nullptr;
         std::string_view unknown{};  // non-empty: the directory could not tell the state (why): withhold all
     };
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
