@@ -17,8 +17,6 @@ source "$here/../../testenv/lib/harness.sh"
 harness_begin dc_health netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/dchealth.XXXXXX")
-USED_PASSWORDS=()
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 BASE=$PWSYNC_TEST_DC_BASE
 DC=${PWSYNC_TEST_DC_HOST,,}
 U=dch$RANDOM
