@@ -15,6 +15,15 @@ std::string who(const Candidate& c) { return c.sam.empty() ? c.dn : c.sam; }
 
 bool same_rule(const store::Mapping& m, const store::Rule& r) { return ascii_lower(m.rule) == ascii_lower(r.name); }
 
+// Why the account gives no usable external id: a missing attribute, or an
+// id the store would refuse (which, refused in apply, would fail the whole
+// rule). Empty: usable.
+std::string unusable(const Candidate& c) {
+    if (!c.missing.empty()) return c.missing;
+    auto ok = store::check_external_user(c.external);
+    return ok ? std::string() : "the template gives an invalid external user id (" + ok.error().message + ")";
+}
+
 }  // namespace
 
 Result<Plan> make_plan(const store::ReadTxn& t, const store::Rule& rule, const Evaluation& found,
@@ -44,7 +53,7 @@ Result<Plan> make_plan(const store::ReadTxn& t, const store::Rule& rule, const E
     // Two accounts in scope that give one external id: neither is mapped.
     std::map<std::string, std::vector<const Candidate*>> wanted;
     for (const auto& c : found.accounts)
-        if (c.missing.empty()) wanted[ascii_lower(c.external)].push_back(&c);
+        if (unusable(c).empty()) wanted[ascii_lower(c.external)].push_back(&c);
 
     std::set<std::string> keep;  // GUIDs whose rule-made mapping stays as it is
     for (const auto& c : found.accounts) {
@@ -56,8 +65,8 @@ Result<Plan> make_plan(const store::ReadTxn& t, const store::Rule& rule, const E
         const store::Mapping* other = nullptr;  // a hand-made one or another rule's
         if (mine)
             for (const auto* m : *mine) (same_rule(*m, rule) ? own : other) = m;
-        if (!c.missing.empty()) {
-            p.missing.push_back(c.dn + ": " + c.missing);
+        if (auto why = unusable(c); !why.empty()) {
+            p.missing.push_back(c.dn + ": " + why);
             continue;
         }
         if (other) {

@@ -90,6 +90,8 @@ Result<Secret> ReadTxn::mapping_credential(const MappingKey& key) const {
     return s_->open_sealed(rec.sealed_credential, credential_context(key));
 }
 
+Status check_external_user(std::string_view id) { return check_name("external user", id); }
+
 Status WriteTxn::create_mapping(Mapping m) {
     PWSYNC_TRY(check_name("Windows account", m.windows));
     PWSYNC_TRY(check_name("external user", m.external));

@@ -55,6 +55,11 @@ harness_end() {
     [ "$failed" = 0 ]
 }
 
+# newpw VAR VALUE: sets VAR to a password of this test and remembers it in
+# USED_PASSWORDS, for the leak check (harness_secrets, harness_leaks).
+USED_PASSWORDS=()
+newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
+
 # harness_secrets FILE PASSWORD...: writes the passwords (one a line, 0600)
 # for harness_leaks.
 harness_secrets() {

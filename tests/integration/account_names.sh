@@ -16,8 +16,6 @@ source "$here/../../testenv/lib/harness.sh"
 harness_begin account_names netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/names.XXXXXX")
-USED_PASSWORDS=()
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 BASE=$PWSYNC_TEST_DC_BASE
 DOM=$PWSYNC_TEST_DC_DOMAIN
 DNS=$PWSYNC_TEST_DC_DNS_DOMAIN

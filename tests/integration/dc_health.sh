@@ -17,25 +17,30 @@ source "$here/../../testenv/lib/harness.sh"
 harness_begin dc_health netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/dchealth.XXXXXX")
-USED_PASSWORDS=()
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 BASE=$PWSYNC_TEST_DC_BASE
 DC=${PWSYNC_TEST_DC_HOST,,}
 U=dch$RANDOM
+U2=dcx$RANDOM  # an account with no mapping
 cleanup() {
     gw_stop
     "$PWSYNC_TEST_SAMBA_TOOL" user delete "$U" >/dev/null 2>&1
+    "$PWSYNC_TEST_SAMBA_TOOL" user delete "$U2" >/dev/null 2>&1
     rm -rf "$W"
 }
 trap cleanup EXIT
 
 ad_ldif() { ldapmodify -x -o nettimeout=10 -H "$PWSYNC_TEST_DC_URI" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >/dev/null; }
+# ad_add_user NAME PASSWORD: an enabled AD user in CN=Users.
+ad_add_user() {
+    local pw
+    pw=$(printf '"%s"' "$2" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)
+    printf 'dn: CN=%s,CN=Users,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
+        "$1" "$BASE" "$1" "$pw" | ad_ldif || return 1
+    declare -gx "PWSYNC_TEST_DC_DN_${1^^}=CN=$1,CN=Users,$BASE"
+}
 gw_setup "$W/gw" || die "could not set up the gateway"
 newpw P0 'Dch-Start.1a'
-pw=$(printf '"%s"' "$P0" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)
-printf 'dn: CN=%s,CN=Users,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
-    "$U" "$BASE" "$U" "$pw" | ad_ldif || die "cannot create the AD user $U"
-declare -x "PWSYNC_TEST_DC_DN_${U^^}=CN=$U,CN=Users,$BASE"
+ad_add_user "$U" "$P0" || die "cannot create the AD user $U"
 P=$GW_PWSYNC
 CONF=$W/gw/pwsyncd.conf
 printf '[monitor]\nhttp = 127.0.0.1:9464\n' >>"$CONF"
@@ -120,6 +125,17 @@ check "pwsync status: the DC is now partly capturing (1 captured, 1 not)" dc_is 
 check "  ... the last capture came from principal dc1" [ "$(dc_field last_capture_principal)" = dc1 ]
 metrics >"$W/metrics.txt" || true
 check "/metrics: the captured change is counted" grep -q "^pwsync_dc_password_changes_total{dc=\"$DC\",captured=\"true\"} 1\$" "$W/metrics.txt"
+
+# ---- an unmapped account's change says nothing of the DC ----
+# Its capture is answered no_mapping and never kept: it could never count
+# as captured, so it must not count as uncaptured either.
+newpw P4 'Dch-Unmapped.5e'
+ad_add_user "$U2" "$P4" || bad "cannot create the unmapped AD user $U2"
+newpw P5 'Dch-Unmapped.6f'
+ad_admin_reset "$U2" "$P5" >/dev/null 2>&1 || bad "AD refused the unmapped account's reset"
+unmapped_seen() { "$P" audit | grep change.uncaptured | grep -qi "$U2"; }
+check "the watcher saw the unmapped account's change (audited)" wait_for 15 unmapped_seen
+check "  ... and it does not count against the DC (still 1 captured, 1 not: partly)" dc_is partly 1 1
 
 # ---- stale clear after an out-of-band fix ----
 rm -f "$PWSYNC_TEST_CPS_HOOK_DIR/hook"

@@ -13,12 +13,9 @@ source "$here/../../testenv/lib/harness.sh"
 harness_begin gateway_e2e netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/gateway.XXXXXX")
-USED_PASSWORDS=()
 # In $(...) a function cannot remember: such passwords are listed here.
 newpw_echo() { printf '%s' "$1"; }
 USED_PASSWORDS+=('Green-Field.88q' 'Some-Thing.99k' 'Orange-Sky.42v' 'Yellow-Sun.43u')
-# newpw VAR VALUE: a password for this test, remembered for the leak check.
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 pwfile() { (umask 077 && printf '%s' "$2" >"$W/$1"); echo "$W/$1"; }
 mainframe_has() { grep -q "^$1 $(printf '%s' "$2" | sha256sum | cut -c1-16)\$" "$W/gw/mainframe.log" 2>/dev/null; }
 # gw_passwd USER OLD NEW: ldappasswd to the gateway as the ldap adapter's agent; rc in $RC, output in $W/out.

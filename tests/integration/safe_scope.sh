@@ -17,8 +17,6 @@ source "$here/../../testenv/lib/harness.sh"
 harness_begin safe_scope netns env bin gateway
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/safescope.XXXXXX")
-USED_PASSWORDS=()
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
 BASE=$PWSYNC_TEST_DC_BASE
 DNS=$PWSYNC_TEST_DC_DNS_DOMAIN
 S=$RANDOM

@@ -75,8 +75,7 @@ gw_setup "$W/gw" && gw_configure || die "could not configure the gateway"
 (umask 077 && printf '%s' 'Win-Dc-Secret-7' >"$W/win.secret")
 "$GW_PWSYNC" principal create dc-win1 --kind windows --capture post-commit <"$W/win.secret" >/dev/null ||
     die "could not create the windows principal"
-USED_PASSWORDS=('Win-Dc-Secret-7')
-newpw() { printf -v "$1" '%s' "$2"; USED_PASSWORDS+=("$2"); }
+USED_PASSWORDS+=('Win-Dc-Secret-7')
 
 # ---- install: service, notification package (kept next to others), event source ----
 LSA='HKLM\SYSTEM\CurrentControlSet\Control\Lsa'

@@ -104,6 +104,23 @@ TEST_F(DcHealthTest, EachChangeCountsAgainstTheDcItWasMadeOn) {
     EXPECT_EQ(of("dc2.test.example").uncaptured, before);
 }
 
+TEST_F(DcHealthTest, AnUnmappedAccountsChangeSaysNothingOfTheDc) {
+    // carol has no mapping: a hook's capture of her change is answered
+    // no_mapping and never kept, so it could never count as captured.
+    captured("alice", "dc1.test.example", "Alice-New-1");
+    ASSERT_EQ(engine_->change("hook-dc1", "carol", nullptr, Secret("Carol-New-1")).outcome, ChangeOutcome::no_mapping);
+    seen("carol", "dc1.test.example");
+    seen("carol", "dc2.test.example");
+    const auto dc1 = of("dc1.test.example");
+    EXPECT_EQ(dc1.captured, 1u);
+    EXPECT_EQ(dc1.uncaptured, 0u);
+    EXPECT_EQ(store::dc_verdict(dc1, clock_.now()), store::DcVerdict::capturing);
+    auto r = std::move(*store_->read());
+    auto all = *store::dc_health(r);
+    EXPECT_TRUE(std::none_of(all.begin(), all.end(), [](const auto& d) { return d.dc == "dc2.test.example"; }));
+    EXPECT_FALSE(*store::stale_info(r, "carol"));
+}
+
 TEST_F(DcHealthTest, TheVerdictLooksAtTheLastDay) {
     seen("bob", "dc2.test.example");
     clock_.advance(std::chrono::hours(25));

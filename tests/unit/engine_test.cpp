@@ -10,6 +10,7 @@
 #include "handler.h"
 #include "ldap_search.h"
 #include "metrics.h"
+#include "pwsync/dc_health.h"
 #include "helpers.h"
 
 namespace pwsync::gateway {
@@ -82,6 +83,8 @@ protected:
         opts.account_state = [this](std::string_view account) -> Result<AccountState> {
             ++state_calls_;
             if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
+            if (const auto e = state_errors_.find(ascii_lower(account)); e != state_errors_.end())
+                return std::unexpected(e->second);
             const auto it = states_.find(ascii_lower(account));
             return it == states_.end() ? AccountState{} : it->second;
         };
@@ -130,6 +133,7 @@ protected:
     std::string ad_mode_ = "ok";
     int wakes_ = 0;
     std::map<std::string, AccountState> states_;  // lower(account) -> what the directory says
+    std::map<std::string, Error> state_errors_;   // lower(account) -> the directory's error instead
     int state_calls_ = 0;
 };
 
@@ -847,6 +851,53 @@ TEST_F(EngineTest, AHeldTemporaryPasswordWaitsForTheUsersOwnChange) {
     EXPECT_EQ(queued().size(), 3u);
 }
 
+// A confirmed change puts in step only the mappings it reached: one left
+// out for another reason (here its adapter's sync-to-adapter is off) stays
+// stale, and the account keeps its "stale since" while one does.
+TEST_F(EngineTest, AConfirmedChangeClearsStaleOnlyWhereItWasSent) {
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc2"}}, "watcher", "c0"));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    const auto first = *store::stale_info(std::move(*store_->read()), "alice");
+    ASSERT_TRUE(first);
+    adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = false; return u; }());
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Only-Linux-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Only-Linux-1"}));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    auto info = *store::stale_info(std::move(*store_->read()), "alice");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->since, first->since);
+    // Sent everywhere: in step, nothing stale left.
+    adapter("racf", [] { store::AdapterUpdate u; u.sync_to_adapter = true; return u; }());
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "alice", "Both-Apps-2").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c2"));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_FALSE(*store::stale_info(std::move(*store_->read()), "alice"));
+}
+
+// Full sync reaches the account's other applications itself: a stale
+// mapping it reached is current again, and the watcher's confirmation of
+// pwsync's own AD write (damped: the same password, already fanned out)
+// leaves it so.
+TEST_F(EngineTest, AFullSyncChangeThatReachesAStaleMappingPutsItRight) {
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c0"));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    clock_.advance(std::chrono::seconds(30));
+    auto r = change("ldap-agent", "alice", "Full-Reach-1", "Linux-Old-1");
+    ASSERT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Full-Reach-1"}));
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);  // it came from there
+    EXPECT_EQ(change("dc-pre", "alice", "Full-Reach-1").outcome, ChangeOutcome::stored);  // the DC's hook sees our write
+    ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false, "dc1"}}, "watcher", "c1"));
+    EXPECT_EQ(queued().size(), 1u);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::ok);
+}
+
 // The directory cannot tell the account's state: the page fails (the
 // watcher delivers it again) and the capture stays pending; nothing is sent.
 // Accounts with nothing to send are not asked about.
@@ -861,6 +912,42 @@ TEST_F(EngineTest, TheAccountStateIsAskedOnlyWhenSomethingWaitsAndAnOutageKeepsT
     ad_mode_ = "ok";
     ASSERT_TRUE(engine_->watcher_page({{"alice", filetime(clock_.now()), 0, false}}, "watcher", "c1"));
     EXPECT_EQ(queued().size(), 2u);
+}
+
+// A permanent error of one account (an ambiguous name, no access to it)
+// does not stall the page: that account's deliveries are withheld
+// (fail-closed: its mappings stale, audited with the reason), the page's
+// other changes go on and the cursor moves. Only an outage (unavailable,
+// timeout) fails the page, to be delivered again.
+TEST_F(EngineTest, APermanentDirectoryErrorWithholdsThatAccountOnly) {
+    state_errors_["alice"] = Error{Errc::conflict, "alice: ambiguous [LDAP 0, permanent]: several accounts named alice"};
+    EXPECT_EQ(change("dc-pre", "alice", "Ambiguous-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Fine-1").outcome, ChangeOutcome::stored);
+    const auto at = filetime(clock_.now());
+    ASSERT_TRUE(engine_->watcher_page({{"alice", at, 0, false}, {"bob", at, 0, false}}, "watcher", "c1"));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:bob=Bob-Fine-1"}));
+    auto skipped = audit_of(*store_, "change.not-sent");
+    ASSERT_EQ(skipped.size(), 2u);
+    for (const auto& a : skipped) {
+        EXPECT_NE(a.object.find("TEST\\alice"), std::string::npos) << a.object;
+        EXPECT_NE(a.detail.find("several accounts named alice"), std::string::npos) << a.detail;
+    }
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\bob"), store::MappingStatus::ok);
+    {
+        auto r = std::move(*store_->read());
+        EXPECT_EQ(**r.cursor("watcher"), "c1");
+        EXPECT_TRUE(r.pending_captures()->empty());
+    }
+    // A timeout is an outage: the page fails, the capture waits.
+    state_errors_["bob"] = Error{Errc::timeout, "bob: timeout [LDAP -5, retryable]"};
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc-pre", "bob", "Bob-Later-2").outcome, ChangeOutcome::stored);
+    EXPECT_FALSE(engine_->watcher_page({{"bob", filetime(clock_.now()), 0, false}}, "watcher", "c2"));
+    auto r = std::move(*store_->read());
+    EXPECT_EQ(**r.cursor("watcher"), "c1");
+    EXPECT_EQ(r.pending_captures()->size(), 1u);
 }
 
 }  // namespace

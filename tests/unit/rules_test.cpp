@@ -2,6 +2,7 @@
 // filter, and the plan against a store (pwsync/rules.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -241,6 +242,31 @@ TEST_F(RulePlanTest, ConflictsAreListedNeverResolvedSilently) {
     const auto audit = r().audit();
     for (const auto& a : *audit) audited += a.action == "rule.conflict";
     EXPECT_EQ(audited, 4u);  // once each, not at every run
+}
+
+// An external id the store would refuse (a control character, edge
+// spaces, too long, not UTF-8) is reported like a missing attribute; the
+// rest of the rule is carried out (creates and removals).
+TEST_F(RulePlanTest, AnInvalidExternalIdIsReportedAndTheRestApplied) {
+    Evaluation ev;
+    ev.accounts = {account("Bob")};
+    run(ev);
+    ev.accounts = {account("Ctl", "bad\x01id"), account("Spaced", " lead"), account("Longer", std::string(300, 'x')),
+                   account("Utf", std::string("\xff\xfe", 2)), account("Frank")};
+    Plan p = preview(ev);
+    ASSERT_EQ(p.creates.size(), 1u);
+    EXPECT_EQ(p.creates[0].windows, "TEST\\Frank");
+    ASSERT_EQ(p.missing.size(), 4u);
+    for (const auto* who : {"CN=Ctl", "CN=Spaced", "CN=Longer", "CN=Utf"})
+        EXPECT_TRUE(std::any_of(p.missing.begin(), p.missing.end(),
+                                [&](const std::string& m) { return m.find(who) != std::string::npos; }))
+            << who;
+    EXPECT_NE(p.missing[0].find("control character"), std::string::npos) << p.missing[0];
+    Plan done = run(ev);
+    EXPECT_EQ(done.creates.size(), 1u);
+    EXPECT_EQ(done.removes.size(), 1u);  // Bob left the scope
+    EXPECT_EQ(done.missing, p.missing);
+    EXPECT_EQ(mapped(), (std::map<std::string, std::string>{{"TEST\\Frank", "frank by staff"}}));
 }
 
 }  // namespace

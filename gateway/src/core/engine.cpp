@@ -36,6 +36,10 @@ TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochD
 // The DC's clock and ours may differ a little.
 constexpr auto kClockSlack = std::chrono::seconds(2);
 
+// The directory could not be asked now: asking again may work. The
+// directory library's retryable errors come back as these two.
+bool outage(const Error& e) { return e.code == Errc::unavailable || e.code == Errc::timeout; }
+
 }  // namespace
 
 Engine::Engine(store::Store& store, EngineOptions options)
@@ -193,7 +197,7 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
     return from_adapter(p, identity, old_password, new_password);
 }
 
-Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only) {
+Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused) {
     if (!options_.account_state) return std::nullopt;
     {
         PWSYNC_ASSIGN(auto r, store_.read());
@@ -209,6 +213,10 @@ Result<std::optional<AccountState>> Engine::state_of(std::string_view account, b
     }
     auto s = options_.account_state(account);
     if (!s && s.error().code == Errc::not_found) return std::nullopt;
+    if (!s && refused != nullptr && !outage(s.error())) {
+        *refused = s.error().message.empty() ? errc_name(s.error().code) : s.error().message;
+        return std::nullopt;
+    }
     if (!s) return std::unexpected(s.error());
     return std::optional<AccountState>(std::move(*s));
 }
@@ -225,6 +233,11 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
     PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
     PWSYNC_ASSIGN(auto sync, w.sync_settings());
     if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
+    // A mapping the change reached (queued, or it came from its adapter) is
+    // current again: stale or awaiting the user's change no longer.
+    const auto reached = [&](const store::Mapping& m) -> Status {
+        return m.status == store::MappingStatus::ok ? Status{} : w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok);
+    };
     std::vector<store::Mapping> read;
     if (known == nullptr) {
         PWSYNC_ASSIGN(read, mappings_of(w, account));
@@ -243,13 +256,14 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         const std::string name = ascii_lower(adapter.name);
         if (name == ascii_lower(skip_adapter) || (echo && name == ascii_lower((*echo).origin))) {
             PWSYNC_TRY(w.audit("change.echo-suppressed", m.app + "/" + m.windows, "came from adapter " + adapter.name));
+            PWSYNC_TRY(reached(m));
             continue;
         }
         if (checks != nullptr)
-            if (auto why = withhold(checks->state, checks->temporary, app, adapter)) {
+            if (auto why = !checks->unknown.empty() ? std::optional(state_unknown(checks->unknown))
+                                                    : withhold(checks->state, checks->temporary, app, adapter)) {
                 PWSYNC_TRY(w.audit(why->action, m.app + "/" + m.windows, why->reason));
                 if (m.status != why->status) PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, why->status));
-                if (checks->withheld != nullptr) checks->withheld->insert(ascii_lower(m.app) + "/" + ascii_lower(m.windows));
                 continue;
             }
         store::Job job;
@@ -265,6 +279,7 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
         }
         PWSYNC_TRY(w.enqueue_job(job, password, old ? &*old : nullptr));
         ++queued;
+        PWSYNC_TRY(reached(m));
     }
     return {};
 }
@@ -314,7 +329,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            const Checks checks{state ? &*state : nullptr, false, nullptr};
+            const Checks checks{state ? &*state : nullptr, false, {}};
             PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings, &checks));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
@@ -447,7 +462,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             for (const auto& m : mappings) {
                 if (!done.insert(ascii_lower(m.windows)).second) continue;
                 const auto& st = states[ascii_lower(m.windows)];
-                const Checks checks{st ? &*st : nullptr, false, nullptr};
+                const Checks checks{st ? &*st : nullptr, false, {}};
                 PWSYNC_TRY(fan_out(w, m.windows, password, p.name, adapter.name, queued, nullptr, &checks));
             }
             for (const auto& account : ad_queue) {
@@ -488,16 +503,19 @@ Status Engine::password_changed(std::string_view account, std::int64_t pwd_last_
 Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie) {
     // The directory is asked before the transaction opens; an outage fails
     // the page, which the watcher then delivers again (captures stay pending).
+    // An error of one account (ambiguous, no access) would fail it forever:
+    // that account's deliveries are withheld instead, and the page goes on.
     std::vector<std::optional<AccountState>> states;
-    for (const auto& c : changes) {
-        PWSYNC_ASSIGN(auto s, state_of(c.account, true));
+    std::vector<std::string> unknown(changes.size());
+    for (std::size_t i = 0; i < changes.size(); ++i) {
+        PWSYNC_ASSIGN(auto s, state_of(changes[i].account, true, &unknown[i]));
         states.push_back(std::move(s));
     }
     std::size_t queued = 0;
     PWSYNC_TRY(store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
         for (std::size_t i = 0; i < changes.size(); ++i)
-            PWSYNC_TRY(password_changed(w, changes[i], states[i] ? &*states[i] : nullptr, queued));
+            PWSYNC_TRY(password_changed(w, changes[i], states[i] ? &*states[i] : nullptr, unknown[i], queued));
         if (!cursor.empty()) PWSYNC_TRY(w.set_cursor(cursor, cookie));
         return {};
     }));
@@ -506,7 +524,7 @@ Status Engine::watcher_page(const std::vector<DirectoryChange>& changes, std::st
 }
 
 Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state,
-                                std::size_t& queued) {
+                                std::string_view unknown, std::size_t& queued) {
     const std::string_view account = c.account;
     const std::int64_t pwd_last_set = c.pwd_last_set;
     const auto names = aliases(w, account);
@@ -544,8 +562,13 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
                     PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::stale));
                 else
                     fresh = false;
-            PWSYNC_TRY(store::record_dc_change(w, c.dc, false, now()));
-            if (!mappings.empty()) PWSYNC_TRY(store::note_stale(w, key, c.dc, now(), fresh));
+            // Only a mapped account's change could have been captured (an
+            // unmapped one's capture is answered no_mapping, never kept): the
+            // others say nothing of the DC.
+            if (!mappings.empty()) {
+                PWSYNC_TRY(store::record_dc_change(w, c.dc, false, now()));
+                PWSYNC_TRY(store::note_stale(w, key, c.dc, now(), fresh));
+            }
             PWSYNC_TRY(w.audit("change.uncaptured", std::string(account),
                                std::to_string(mappings.size()) + " mapping(s) marked stale" +
                                    (temporary.empty() ? "" : "; " + temporary) +
@@ -561,16 +584,16 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
     for (const auto& p : pending)
         PWSYNC_TRY(w.remove_pending_capture(p.id, p.id == newest.id ? "confirmed" : "superseded",
                                             p.id == newest.id ? temporary : std::string()));
-    // Withheld deliveries (disabled or privileged account, a temporary
-    // password an adapter holds) mark their mappings; the others are current.
-    std::set<std::string> withheld;
-    const Checks checks{state, c.temporary, &withheld};
+    // fan_out marks the mappings the change reached current; the others keep
+    // their status (withheld ones were marked; nothing reached the rest:
+    // mapping, application or adapter disabled, sync off; a damped change
+    // reached them in the fan-out that set the damping marker).
+    const Checks checks{state, c.temporary, unknown};
     PWSYNC_TRY(fan_out(w, newest.account, pw, newest.principal, {}, queued, nullptr, &checks));
-    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
-    for (const auto& m : mappings)
-        if (m.status != store::MappingStatus::ok && !withheld.contains(ascii_lower(m.app) + "/" + ascii_lower(m.windows)))
-            PWSYNC_TRY(w.set_mapping_status({m.app, m.windows}, store::MappingStatus::ok));
     PWSYNC_TRY(store::record_dc_change(w, c.dc, true, now(), newest.principal));
+    // `pwsync stale list` keeps "since" while any mapping is still behind.
+    PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+    if (std::ranges::any_of(mappings, [](const auto& m) { return m.status == store::MappingStatus::stale; })) return {};
     return store::clear_stale(w, key);
 }
 

@@ -8,7 +8,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -48,8 +47,11 @@ struct EngineOptions {
     AccountOfDn account_of_dn;                            // a windows principal's DN -> account; nullptr: as sent
     // Whether the account is disabled or privileged, asked of the directory
     // (no transaction open) before a change of a mapped account is sent:
-    // Errc::not_found: no such account (nothing withheld); another error
-    // leaves the change to be confirmed later. nullptr: nothing is checked.
+    // Errc::not_found: no such account (nothing withheld); Errc::unavailable
+    // or Errc::timeout (an outage) leaves the change to be confirmed later;
+    // another error (this account's: ambiguous, no access) withholds the
+    // watcher's deliveries of it, and a post-commit capture is answered
+    // unavailable. nullptr: nothing is checked.
     std::function<Result<AccountState>(std::string_view account)> account_state;
     std::function<void()> queued;                         // new jobs: wake the dispatcher
 };
@@ -116,12 +118,13 @@ private:
     // account's mappings when the caller read them in this transaction (a
     // read less per change: a round trip on PostgreSQL).
     // `checks`: the safe-scope facts of this change (safe_scope.h); the
-    // mappings it withholds from get their status set and their key
-    // (lower app '/' lower windows) in `checks->withheld`.
+    // mappings it withholds from get their status set. The mappings the
+    // change reached (queued, or echo-suppressed: it came from them) get
+    // their key (lower app '/' lower windows) in `checks->delivered`.
     struct Checks {
         const AccountState* state = nullptr;
         bool temporary = false;
-        std::set<std::string>* withheld = nullptr;
+        std::string_view unknown{};  // non-empty: the directory could not tell the state (why): withhold all
     };
     Status fan_out(store::WriteTxn& w, std::string_view account, const Secret& password, const std::string& origin,
                    std::string_view skip_adapter, std::size_t& queued,
@@ -129,10 +132,15 @@ private:
     // The account's state from the directory when a change of it may be sent:
     // it has mappings (and, with `pending_only`, a pending capture). nullopt:
     // not asked (no directory, nothing to send) or no such account.
-    Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only);
+    // `refused`: when given, an error of this account that asking again will
+    // not mend (not an outage) is put there, with nullopt, instead of failing.
+    Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only,
+                                                 std::string* refused = nullptr);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
     // The watcher saw a change: inside the caller's transaction.
-    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state, std::size_t& queued);
+    // `unknown`: non-empty when the directory could not tell the account's state (why).
+    Status password_changed(store::WriteTxn& w, const DirectoryChange& c, const AccountState* state,
+                            std::string_view unknown, std::size_t& queued);
     // One name per account for damping and echo markers: its sAMAccountName
     // when known, whatever form the sender used.
     std::string canonical(const store::ReadTxn& r, std::string_view account) const;

@@ -28,4 +28,9 @@ std::optional<Withheld> withhold(const AccountState* state, bool temporary, cons
     return std::nullopt;
 }
 
+Withheld state_unknown(std::string_view why) {
+    return Withheld{"change.not-sent", "the directory cannot tell the account's state: " + std::string(why),
+                    store::MappingStatus::stale};
+}
+
 }  // namespace pwsync::gateway

@@ -31,4 +31,9 @@ struct Withheld {
 std::optional<Withheld> withhold(const AccountState* state, bool temporary, const store::App& app,
                                  const store::Adapter& adapter);
 
+// The directory cannot tell the account's state, and asking again will not
+// help (`why`: its error, e.g. an ambiguous name or no access): nothing is
+// sent (fail-closed), the external system is behind.
+Withheld state_unknown(std::string_view why);
+
 }  // namespace pwsync::gateway

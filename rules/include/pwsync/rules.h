@@ -119,7 +119,9 @@ struct Plan {
     std::size_t unchanged = 0;  // rule-made mappings already right
     std::vector<Change> creates, changes, removes;
     std::vector<std::string> conflicts;  // one line each; also held external id changes
-    std::vector<std::string> missing;    // accounts whose template has no value: "DN: missing attribute X"
+    // Accounts whose template gives no usable value: "DN: missing attribute X",
+    // or an id the store would refuse (control character, too long, ...).
+    std::vector<std::string> missing;
     bool empty() const { return creates.empty() && changes.empty() && removes.empty(); }
 };
 

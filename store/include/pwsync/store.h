@@ -640,4 +640,9 @@ private:
 // writable by group or others. Every command calls this before using a key.
 Status check_key_file_mode(const std::string& path);
 
+// Whether a mapping may hold `id` as its external user (what create_mapping
+// checks): not empty, at most 256 bytes, UTF-8, no control character, no
+// leading or trailing space.
+Status check_external_user(std::string_view id);
+
 }  // namespace pwsync::store
