@@ -783,17 +783,37 @@ TEST_F(EngineTest, ADisabledAccountIsNotSynced) {
     EXPECT_EQ(queued().size(), 2u);
 }
 
-// Full sync sends an external change on to the account's other
-// applications: not when the account is disabled there.
-TEST_F(EngineTest, FullSyncDoesNotSendADisabledAccountsChangeOn) {
+// Full sync sets no AD password of a disabled account, and so sends
+// nothing on to its other applications either: refused before anything is
+// written.
+TEST_F(EngineTest, FullSyncRefusesADisabledAccountsChange) {
     states_["test\\alice"] = AccountState{true, ""};
     auto r = change("ldap-agent", "alice", "Full-Disabled-1", "Linux-Old-1");
-    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused) << r.message;
+    EXPECT_NE(r.message.find("account disabled"), std::string::npos) << r.message;
+    EXPECT_TRUE(ad_calls_.empty());
     EXPECT_TRUE(queued().empty());
-    auto skipped = audit_of(*store_, "change.not-sent");
-    ASSERT_EQ(skipped.size(), 1u);
-    EXPECT_EQ(skipped[0].object, "RACF/TEST\\alice");
-    EXPECT_EQ(status_of(*store_, "RACF", "TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_NE(credential("LINUX", "TEST\\alice"), "Full-Disabled-1");
+}
+
+// A privileged account: full sync does not set its AD password from an
+// application that does not allow privileged accounts (an external system
+// must not take over a domain admin), and does from one that does.
+TEST_F(EngineTest, FullSyncRefusesAPrivilegedAccountUnlessTheApplicationAllowsIt) {
+    states_["test\\alice"] = AccountState{false, "member of Domain Admins (S-1-5-21-1-2-3-512)"};
+    auto r = change("ldap-agent", "alice", "Full-Admin-1", "Linux-Old-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused) << r.message;
+    EXPECT_NE(r.message.find("Domain Admins"), std::string::npos) << r.message;
+    EXPECT_TRUE(ad_calls_.empty());
+    ASSERT_TRUE(store_->transact("admin", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_ASSIGN(auto app, w.app("LINUX"));
+        app.allow_privileged = true;
+        return w.update_app(app);
+    }));
+    r = change("ldap-agent", "alice", "Full-Admin-2", "Linux-Old-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(ad_calls_, (std::vector<std::string>{"TEST\\alice=Full-Admin-2"}));
+    EXPECT_TRUE(queued().empty());  // RACF does not allow privileged accounts: not sent on
 }
 
 // An account that became privileged after it was mapped: held from the

@@ -408,6 +408,33 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         }
     }
 
+    // Full sync sets no AD password of a disabled account, nor of a
+    // privileged one unless the mapping's application allows privileged
+    // accounts: an external system must not take over a domain admin. Asked
+    // before anything is written. A directory that cannot tell for good
+    // (ambiguous, no access) refuses the change; one that is down now lets
+    // it go on unchecked, so that the AD write is queued as before (the
+    // queued write is not checked again: docs/GATEWAY.md).
+    std::map<std::string, std::optional<AccountState>> states;  // lower(windows)
+    if (full) {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        for (const auto& m : mappings) {
+            auto& st = states[ascii_lower(m.windows)];
+            if (!st) {
+                auto s = state_of(m.windows, false);
+                if (!s && !outage(s.error())) return from_error(s.error());
+                if (s) st = std::move(*s);
+            }
+            if (!st) continue;
+            auto app = r->app(m.app);
+            if (!app) return from_error(app.error());
+            if (auto why = withhold(&*st, false, *app, adapter))
+                return reply(ChangeOutcome::refused,
+                             "pwsync does not set the Active Directory password of " + m.windows + ": " + why->reason);
+        }
+    }
+
     std::vector<std::string> ad_queue;  // Windows accounts whose AD write must be retried
     std::string ad_error;
     if (full) {
@@ -445,14 +472,8 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         }
     }
 
-    // Sent on to the account's other applications: the safe-scope checks
-    // apply. AD was written already, so a directory that cannot tell the
-    // state now does not undo the change: it is sent on unchecked.
-    std::map<std::string, std::optional<AccountState>> states;  // lower(windows)
-    if (full)
-        for (const auto& m : mappings)
-            if (auto& st = states[ascii_lower(m.windows)]; !st)
-                if (auto s = state_of(m.windows, false)) st = std::move(*s);
+    // Sent on to the account's other applications with the states read
+    // before AD was written: the safe-scope checks apply.
     std::size_t queued = 0;
     auto stored = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
