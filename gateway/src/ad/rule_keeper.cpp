@@ -49,8 +49,14 @@ Result<RuleRound> RuleKeeper::round() {
             }
             continue;
         }
+        std::optional<Fence> right;
+        if (fence_) {
+            right = fence_();
+            if (!right) return fail(Errc::refused, "not the active gateway any more: rules left to the new one");
+        }
         rules::Plan plan;
         auto st = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            if (right) PWSYNC_TRY(w.require_lease(right->instance, right->epoch));
             PWSYNC_ASSIGN(auto current, w.rule(rule.name));  // changed meanwhile: the next round takes it
             if (!current.enabled || current.updated != rule.updated) return {};
             PWSYNC_ASSIGN(plan, rules::apply(w, rule, *found, ad_.domain().netbios));

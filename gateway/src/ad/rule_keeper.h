@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "ad.h"
+#include "dispatcher.h"  // Fence
 #include "pwsync/directory.h"
 #include "pwsync/store.h"
 
@@ -29,15 +30,20 @@ struct RuleRound {
 class RuleKeeper {
 public:
     // `log` receives one line per rule whose plan changed something, and
-    // per rule that could not be evaluated.
-    RuleKeeper(store::Store& store, Ad& ad, std::function<void(std::string_view)> log)
-        : store_(store), ad_(ad), log_(std::move(log)) {}
+    // per rule that could not be evaluated. `fence`, on a shared store, is
+    // the active gateway's right as the dispatcher sees it: a plan is
+    // applied only under it (the lease checked in the plan's transaction),
+    // so a gateway that lost the lease mid-round writes nothing.
+    RuleKeeper(store::Store& store, Ad& ad, std::function<void(std::string_view)> log,
+               std::function<std::optional<Fence>()> fence = {})
+        : store_(store), ad_(ad), log_(std::move(log)), fence_(std::move(fence)) {}
     Result<RuleRound> round();
 
 private:
     store::Store& store_;
     Ad& ad_;
     std::function<void(std::string_view)> log_;
+    std::function<std::optional<Fence>()> fence_;
     std::optional<directory::Connection> conn_;
     std::optional<std::uint64_t> usn_;  // the directory's at the last complete round
     std::string rules_seen_;            // the rules' names and update times then

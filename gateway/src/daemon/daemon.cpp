@@ -301,7 +301,9 @@ void Daemon::resolve_loop() {
 // Mapping rules (rule_keeper.h): a look every rule-interval, an evaluation
 // when the directory or a rule changed.
 void Daemon::rules_loop() {
-    RuleKeeper keeper(*parts_->store, *parts_->ad, [](std::string_view line) { log_info(line); });
+    std::function<std::optional<Fence>()> fence;
+    if (parts_->leadership) fence = [l = &*parts_->leadership] { return l->fence(); };
+    RuleKeeper keeper(*parts_->store, *parts_->ad, [](std::string_view line) { log_info(line); }, std::move(fence));
     while (!active_stop_) {
         if (auto r = keeper.round(); !r) log_warning("mapping rules: " + r.error().message + " (tried again later)");
         sleep_unless_stopped(active_stop_, parts_->rule_interval);
