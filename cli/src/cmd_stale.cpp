@@ -4,7 +4,6 @@
 #include <map>
 
 #include "cli.h"
-#include "directory_config.h"
 #include "pwsync/dc_health.h"
 #include "pwsync/directory.h"
 
@@ -117,22 +116,19 @@ Status expire(Context& c) {
         c.out() << "no stale accounts\n";
         return {};
     }
-    PWSYNC_ASSIGN(auto settings, load_settings(config_path(c)));
-    PWSYNC_ASSIGN(auto options, dir::connect_options(settings));
-    options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
-    auto conn = dir::Connection::open(std::move(options));
-    if (!conn) return fail(conn.error().code, "the directory cannot be reached: " + conn.error().message);
-    const dir::Domain domain = dir::domain_of(settings);
+    PWSYNC_ASSIGN(auto opened, open_directory(c));  // as `pwsync rule`: [directory] of --config
+    auto& conn = opened.connection;
+    const dir::Domain& domain = opened.domain;
     std::size_t failed = 0;
     for (const auto& a : accounts) {
         std::string result;
-        auto found = dir::resolve_account(*conn, domain, a.account);
+        auto found = dir::resolve_account(conn, domain, a.account);
         if (!found) {
             result = "failed: " + found.error().message;
         } else if (dry) {
             result = "would set \"must change password at next logon\" on " + found->dn;
         } else {
-            auto st = conn->modify(found->dn, {{dir::Mod::replace, "pwdLastSet", {"0"}}});
+            auto st = conn.modify(found->dn, {{dir::Mod::replace, "pwdLastSet", {"0"}}});
             result = st ? "must change password at next logon (" + found->dn + ")" : "failed: " + st.error().message;
         }
         const bool ok = result.rfind("failed", 0) != 0;
