@@ -1,5 +1,6 @@
 // A rule's accounts in the directory: its scope as one LDAP filter, with
 // what rules never map, and one paged search.
+#include <algorithm>
 #include <cstdint>
 
 #include "pwsync/rules.h"
@@ -43,6 +44,41 @@ bool looks_like_dn(std::string_view s) { return s.find('=') != std::string_view:
 std::string wrapped(std::string_view filter) {
     if (!filter.empty() && filter.front() == '(') return std::string(filter);
     return "(" + std::string(filter) + ")";
+}
+
+// A group named by its DN, and the groups nested in it.
+std::string in_or_under(std::string_view group_dn) {
+    const std::string v = dir::escape_filter_value(group_dn);
+    return "(distinguishedName=" + v + ")(memberOf:" + std::string(kInChain) + ":=" + v + ")";
+}
+
+dir::Search account_search(std::string base, std::string filter, const Template& external) {
+    dir::Search q;
+    q.base = std::move(base);
+    q.scope = dir::Scope::subtree;
+    q.filter = std::move(filter);
+    q.attributes = {"objectGUID", "sAMAccountName", "userPrincipalName"};
+    for (const auto& a : external.attributes()) q.attributes.push_back(a);
+    return q;
+}
+
+Candidate candidate(const dir::Entry& e, const Template& external) {
+    Candidate cand;
+    cand.guid = dir::format_guid(e.first("objectGUID"));
+    cand.dn = e.dn;
+    cand.sam = e.first("sAMAccountName");
+    cand.upn = e.first("userPrincipalName");
+    std::string held;
+    auto rendered = external.render([&](std::string_view attr) -> const std::string* {
+        if (ascii_lower(attr) == "distinguishedname" || ascii_lower(attr) == "dn") return &cand.dn;
+        const auto* v = e.values(attr);
+        if (v == nullptr || v->empty()) return nullptr;
+        held = v->front();
+        return &held;
+    });
+    if (rendered) cand.external = std::move(*rendered);
+    else cand.missing = rendered.error().message;
+    return cand;
 }
 
 }  // namespace
@@ -112,34 +148,41 @@ dir::LdapResult<Evaluation> evaluate(dir::Connection& c, const dir::Domain& doma
         }
     }
 
+    // The groups that decide membership, nested ones included.
+    std::string decisive;
+    for (const auto& g : protected_groups) decisive += in_or_under(g);
+    if (!group_dn.empty()) decisive += in_or_under(group_dn);
+    s.filter = "(&(objectClass=group)(|" + decisive + "))";
+    s.attributes = {"objectGUID"};
+    PWSYNC_TRY(c.search_paged(s, [&](dir::Entry&& e) -> Status {
+        ev.groups.push_back(ascii_lower(dir::format_guid(e.first("objectGUID"))));
+        return {};
+    }));
+
     ev.base = rule.scope.base.empty() ? naming : rule.scope.base;
     ev.filter = scope_filter(rule.scope, group_dn, protected_groups, domain_sid);
-    dir::Search q;
-    q.base = ev.base;
-    q.scope = dir::Scope::subtree;
-    q.filter = ev.filter;
-    q.attributes = {"objectGUID", "sAMAccountName", "userPrincipalName"};
-    for (const auto& a : external.attributes()) q.attributes.push_back(a);
+    dir::Search q = account_search(ev.base, ev.filter, external);
     PWSYNC_TRY(c.search_paged(q, [&](dir::Entry&& e) -> Status {
-        Candidate cand;
-        cand.guid = dir::format_guid(e.first("objectGUID"));
-        cand.dn = e.dn;
-        cand.sam = e.first("sAMAccountName");
-        cand.upn = e.first("userPrincipalName");
-        std::string held;
-        auto rendered = external.render([&](std::string_view attr) -> const std::string* {
-            if (ascii_lower(attr) == "distinguishedname" || ascii_lower(attr) == "dn") return &cand.dn;
-            const auto* v = e.values(attr);
-            if (v == nullptr || v->empty()) return nullptr;
-            held = v->front();
-            return &held;
-        });
-        if (rendered) cand.external = std::move(*rendered);
-        else cand.missing = rendered.error().message;
-        ev.accounts.push_back(std::move(cand));
+        ev.accounts.push_back(candidate(e, external));
         return {};
     }));
     return ev;
+}
+
+dir::LdapResult<std::vector<Candidate>> evaluate_accounts(dir::Connection& c, const Evaluation& earlier,
+                                                          const Template& external,
+                                                          const std::vector<std::string>& guids) {
+    constexpr std::size_t kPerSearch = 100;  // keeps each filter well under any server's limit
+    std::vector<Candidate> out;
+    for (std::size_t i = 0; i < guids.size(); i += kPerSearch) {
+        std::string any;
+        for (std::size_t j = i; j < std::min(guids.size(), i + kPerSearch); ++j)
+            any += "(objectGUID=" + dir::escape_filter_bytes(guids[j]) + ")";
+        dir::Search q = account_search(earlier.base, "(&" + earlier.filter + "(|" + any + "))", external);
+        PWSYNC_ASSIGN(auto found, c.search(q));
+        for (const auto& e : found) out.push_back(candidate(e, external));
+    }
+    return out;
 }
 
 }  // namespace pwsync::rules

@@ -178,7 +178,8 @@ check "rule delete --delete-mappings" $P rule delete staff --delete-mappings
     || bad "after delete: $(mapped RULEAPP | tr '\n' ' ')"
 
 # 9. pwsyncd keeps a rule current by itself (rule-interval = 1): what the
-# preview showed, then a member added through the nested group, then one removed.
+# preview showed, then a member added through the nested group, one removed,
+# one disabled, one deleted.
 sed -i 's/^\[gateway\]$/[gateway]\nrule-interval = 1/' "$W/gw/pwsyncd.conf"
 $P app create DAPP >/dev/null
 $P rule create dstaff --app DAPP --scope group=rstaff --external '{sAMAccountName|lower}' >/dev/null
@@ -207,6 +208,16 @@ wait_mapped "pwsyncd: a member added through the nested group is mapped" \
 "$ST" group removemembers rstaff ru1 >/dev/null
 wait_mapped "pwsyncd: a member removed loses the mapping" "$(printf '%s\n' "$DOM\ru3new=ru3new" "$DOM\ru4=ru4")"
 grep -q "rule dstaff: 1 created" "$W/gw/pwsyncd.log" && ok "pwsyncd logs what a rule did" || bad "no rule line in the log" "$W/gw/pwsyncd.log"
+# Changes made on accounts, not on groups, are incremental rounds: only the
+# changed accounts are searched for (rule_keeper.h).
+"$ST" user disable ru4 >/dev/null
+wait_mapped "pwsyncd: a member disabled loses the mapping" "$DOM\ru3new=ru3new"
+"$ST" user delete ru3new >/dev/null
+wait_mapped "pwsyncd: a member deleted loses the mapping" ""
+n=$(grep -cE "mapping rules: incremental round: [0-9]+ object\(s\) changed, [0-9]+ account\(s\) examined, 0 created, 0 changed, 1 removed" "$W/gw/pwsyncd.log")
+[[ $n == 2 ]] && ok "the disable and the delete were incremental rounds" || bad "incremental rounds that removed one: $n" "$W/gw/pwsyncd.log"
+grep -qE "mapping rules: full round: [0-9]+ rule\(s\), [0-9]+ account\(s\) examined, 1 created" "$W/gw/pwsyncd.log" &&
+    ok "a group's member added was a full round of the rule" || bad "no full round for the group change" "$W/gw/pwsyncd.log"
 gw_stop
 if mapped DAPP | grep -qiE 'radm|rcnt'; then bad "pwsyncd mapped a privileged account"; else ok "pwsyncd mapped no privileged account"; fi
 check "store verify" $P store verify

@@ -41,7 +41,7 @@ struct DaemonConfig {
     // Mapping rules: how often the active gateway looks whether the
     // directory (or a rule) changed, and if so applies the rules; 0: never
     // (rule apply by hand only).
-    std::chrono::seconds rule_interval{60};
+    std::chrono::seconds rule_interval{10};
     // [monitor]
     std::string metrics_http;    // http = 127.0.0.1:PORT (loopback only); empty: no /metrics
     // [log]

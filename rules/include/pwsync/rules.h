@@ -92,6 +92,11 @@ struct Evaluation {
     std::string base;      // where it searched
     std::string filter;    // the whole filter it used
     std::vector<Candidate> accounts;
+    // The groups whose membership decides the scope: the rule's group, the
+    // protected groups, and every group nested in one of them (objectGUIDs,
+    // {...}, lower case). A change to one of them can move any account in
+    // or out; a change elsewhere moves only the accounts it touches.
+    std::vector<std::string> groups;
 };
 
 // The LDAP filter of a rule's scope with what rules never map, given the
@@ -103,6 +108,15 @@ std::string scope_filter(const store::RuleScope& scope, std::string_view group_d
 // lookups of the group by name and of the protected groups).
 directory::LdapResult<Evaluation> evaluate(directory::Connection& c, const directory::Domain& domain,
                                            const store::Rule& rule, const Template& external);
+
+// The accounts among `guids` (raw objectGUID bytes) that are in the scope
+// now, searched with an earlier evaluation's base and filter, 100 GUIDs a
+// search: what an incremental round costs is proportional to the accounts
+// that changed, not to the scope. The group and protected groups are those
+// of the earlier evaluation (a change to one of them needs a new one).
+directory::LdapResult<std::vector<Candidate>> evaluate_accounts(directory::Connection& c, const Evaluation& earlier,
+                                                                const Template& external,
+                                                                const std::vector<std::string>& guids);
 
 // -------------------------------------------------------------------- plan
 
