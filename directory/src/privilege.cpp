@@ -110,10 +110,19 @@ LdapResult<std::string> privileged_reason(Connection& c, const Account& a) {
     s.attributes = {"tokenGroups", "adminCount", "objectSid"};
     PWSYNC_ASSIGN(auto found, c.search(s));
     if (found.empty()) return std::unexpected(decode_error(LDAP_NO_SUCH_OBJECT, {}, "read the groups of " + a.dn));
-    const Entry& e = found.front();
+    return privileged_reason(found.front());
+}
+
+LdapResult<std::string> privileged_reason(const Entry& e) {
+    const auto* v = e.values("tokenGroups");
+    if (v == nullptr || v->empty())
+        return std::unexpected(client_error(
+            Reason::insufficient_rights,
+            "the groups (tokenGroups) of " + e.dn +
+                " cannot be read: whether the account is privileged is unknown, so it is treated as if it were; "
+                "let the account pwsync binds as read tokenGroups (e.g. through Pre-Windows 2000 Compatible Access)"));
     std::vector<std::string> groups;
-    if (const auto* v = e.values("tokenGroups"))
-        for (const auto& bytes : *v) groups.push_back(sid_text(bytes));
+    for (const auto& bytes : *v) groups.push_back(sid_text(bytes));
     const bool admin_count = std::strtol(e.first("adminCount").c_str(), nullptr, 10) != 0;
     return privileged_reason(admin_count, sid_text(e.first("objectSid")), groups);
 }

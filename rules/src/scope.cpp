@@ -133,6 +133,19 @@ dir::LdapResult<Evaluation> evaluate(dir::Connection& c, const dir::Domain& doma
     std::string group_dn;
     if (!rule.scope.group.empty()) {
         if (looks_like_dn(rule.scope.group)) {
+            // A group that is gone (deleted, renamed, moved) has no members:
+            // evaluating the rule would remove every mapping it made.
+            dir::Search g;
+            g.base = rule.scope.group;
+            g.scope = dir::Scope::base;
+            g.filter = "(objectClass=group)";
+            g.attributes = {"cn"};
+            auto there = c.search(g);
+            if ((!there && there.error().reason == dir::Reason::no_such_object) || (there && there->empty()))
+                return std::unexpected(dir::client_error(
+                    dir::Reason::no_such_object, "rule " + rule.name + ": no group " + rule.scope.group +
+                                                     " (deleted, renamed or moved?); its mappings are kept as they are"));
+            if (!there) return std::unexpected(there.error());
             group_dn = rule.scope.group;
         } else {
             const std::string v = dir::escape_filter_value(rule.scope.group);

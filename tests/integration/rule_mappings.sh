@@ -162,6 +162,18 @@ $P rule preview eid --json >"$W/eid.json"
 grep -q "missing attribute employeeID" "$W/eid.json" && ok "a missing attribute is reported" || bad "missing attribute not reported" "$W/eid.json"
 [[ $(plan_of "$W/eid.json") == "" ]] && ok "and not mapped" || bad "an account without the attribute got a mapping"
 
+# A rule whose group (named by DN) was deleted keeps its mappings, saying
+# why, instead of finding no members and removing them all.
+"$ST" group add rgone >/dev/null && "$ST" group addmembers rgone ru4 >/dev/null || bad "samba-tool group add rgone"
+$P app create GAPP >/dev/null
+$P rule create gone --app GAPP --scope "group=CN=rgone,CN=Users,$BASE" --external '{sAMAccountName}' >/dev/null
+$P rule apply gone >/dev/null 2>"$W/err" || bad "rule apply gone" "$W/err"
+"$ST" group delete rgone >/dev/null
+if $P rule apply gone >/dev/null 2>"$W/err"; then bad "a rule whose group is gone was applied"
+else grep -q "no group CN=rgone" "$W/err" && ok "a rule whose group is gone is refused, saying why" || bad "gone group text" "$W/err"; fi
+[[ $(mapped GAPP) == "$DOM\\ru4=ru4" ]] && ok "and its mappings are kept" || bad "after the group went: $(mapped GAPP | tr '\n' ' ')"
+$P rule delete gone --delete-mappings >/dev/null
+
 # The audit: every change, with its rule.
 $P audit --json >"$W/audit.json"
 for want in "rule.create" "rule.update" "rule.apply" "rule.remove" "rule.conflict" "mapping.external"; do

@@ -52,5 +52,23 @@ TEST(Privilege, TheReasonNamesEveryCause) {
               "adminCount=1, the built-in Administrator account, member of Administrators (S-1-5-32-544)");
 }
 
+// An identity that may not read tokenGroups gets none back: that is not
+// "no groups", and the account must not pass for unprivileged.
+TEST(Privilege, UnreadableGroupsAreAnErrorNotUnprivileged) {
+    Entry e;
+    e.dn = "CN=admin2,CN=Users,DC=x";
+    e.attributes = {{"objectSid", {std::string("\x01\x01\0\0\0\0\0\x05\x15\0\0\0", 12)}}};
+    auto r = privileged_reason(e);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().reason, Reason::insufficient_rights);
+    EXPECT_NE(r.error().message.find("tokenGroups"), std::string::npos);
+    EXPECT_NE(r.error().message.find("CN=admin2,CN=Users,DC=x"), std::string::npos);
+    // With them, the same entry is judged.
+    e.attributes.push_back({"tokenGroups", {std::string("\x01\x01\0\0\0\0\0\x05\x20\0\0\0", 12)}});
+    auto ok = privileged_reason(e);
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(*ok, "");
+}
+
 }  // namespace
 }  // namespace pwsync::directory

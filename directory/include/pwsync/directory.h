@@ -274,6 +274,11 @@ std::optional<std::string> protected_sid_name(std::string_view sid);
 // (Administrator, krbtgt), or a member (nested, through tokenGroups) of a
 // protected group. Empty: not privileged. One base search of the account.
 LdapResult<std::string> privileged_reason(Connection& c, const Account& a);
+// The same from that base search's entry (tokenGroups, adminCount,
+// objectSid). No tokenGroups (every account has at least its primary
+// group) means the bound identity may not read them: an error, never "not
+// privileged".
+LdapResult<std::string> privileged_reason(const Entry& account);
 // The same from what was read: adminCount, own SID and token group SIDs.
 std::string privileged_reason(bool admin_count, std::string_view own_sid, const std::vector<std::string>& group_sids);
 
