@@ -116,6 +116,12 @@ std::uint64_t audit_id(std::string_view key);
 Status index_mapping_account(TxnState& s, const Mapping& m);
 Status unindex_mapping_account(TxnState& s, const Mapping& m);
 
+// The queued jobs of a mapping that is deleted (`external` null: they are
+// dropped, audited) or gets another external id (they follow it): a
+// password queued for the old link must not reach an account that is no
+// longer, or differently, mapped.
+Status settle_mapping_jobs(TxnState& s, WriteTxn& w, const Mapping& m, const std::string* external);
+
 // Names of apps, adapters, groups, principals, accounts: printable UTF-8.
 Status check_name(std::string_view what, std::string_view name);
 

@@ -134,6 +134,7 @@ Status WriteTxn::create_mapping(Mapping m) {
 Status WriteTxn::delete_mapping(const MappingKey& key) {
     PWSYNC_ASSIGN(auto rec, load_mapping(*s_, key));
     const Mapping& m = rec.mapping;
+    PWSYNC_TRY(settle_mapping_jobs(*s_, *this, m, nullptr));
     PWSYNC_TRY(s_->kv().del(s_->db().mappings, mapping_key(m.app, m.windows)));
     PWSYNC_TRY(s_->kv().del(s_->db().map_by_ext, ext_index_key(m.app, m.external, m.windows)));
     PWSYNC_TRY(s_->kv().del(s_->db().map_by_win, win_index_key(m.windows, m.app)));
@@ -205,6 +206,8 @@ Status WriteTxn::set_mapping_external(const MappingKey& key, std::string_view ex
         PWSYNC_TRY(s_->kv().del(s_->db().map_by_ext, ext_index_key(r.mapping.app, r.mapping.external, r.mapping.windows)));
         detail = "external=" + std::string(external) + " (was " + r.mapping.external + ")" +
                  (r.mapping.rule.empty() ? "" : " rule=" + r.mapping.rule);
+        const std::string to(external);
+        PWSYNC_TRY(settle_mapping_jobs(*s_, *this, r.mapping, &to));
         r.mapping.external = external;
         return s_->kv().put(s_->db().map_by_ext, ext_index_key(r.mapping.app, r.mapping.external, r.mapping.windows), "");
     });

@@ -63,6 +63,28 @@ Result<std::string> marker_key(const TxnState& s, MarkerKind kind, std::string_v
 
 }  // namespace
 
+Status settle_mapping_jobs(TxnState& s, WriteTxn& w, const Mapping& m, const std::string* external) {
+    PWSYNC_ASSIGN(auto app_there, s.kv().get(s.db().apps, app_key(m.app)));
+    if (!app_there) return {};
+    PWSYNC_ASSIGN(App a, w.app(m.app));
+    if (a.adapter.empty()) return {};
+    // The jobs are indexed by their target: the app's adapter and the old id.
+    PWSYNC_ASSIGN(auto queued, w.jobs_for_target(a.adapter, m.external));
+    for (const Job& j : queued) {
+        if (ascii_lower(j.app) != ascii_lower(m.app) || ascii_lower(j.windows) != ascii_lower(m.windows)) continue;
+        PWSYNC_ASSIGN(auto r, load_job(s, j.id));
+        PWSYNC_TRY(drop_job(s, r.job));
+        if (external == nullptr) {
+            PWSYNC_TRY(w.audit("job.dropped", describe(r.job), "its mapping was deleted before delivery"));
+            continue;
+        }
+        r.job.external = *external;
+        PWSYNC_TRY(put_job(s, r));
+        PWSYNC_TRY(w.audit("job.retarget", describe(r.job), "its mapping's external user changed from " + j.external));
+    }
+    return {};
+}
+
 // --------------------------------------------------------------- reading
 
 Result<Job> ReadTxn::job(std::uint64_t id) const {

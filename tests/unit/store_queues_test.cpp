@@ -96,6 +96,67 @@ TEST_P(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
     EXPECT_TRUE(store().verify()->problems.empty());
 }
 
+// A password queued for a mapping follows its external id when that changes
+// (a rename a rule allowed) and is dropped when the mapping goes (an account
+// that left a rule's scope, became privileged): it never reaches an account
+// the Windows account is no longer mapped to.
+TEST_P(QueueTest, QueuedJobsFollowTheirMappingsExternalIdAndGoWithIt) {
+    make_adapter("ldap1");
+    {
+        auto t = w();
+        App a;
+        a.name = "SSO";
+        ASSERT_OK(t.create_app(a));
+        ASSERT_OK(t.add_app_to_adapter("ldap1", "SSO"));
+        ASSERT_OK(t.commit());
+    }
+    ASSERT_OK(map("SSO", "TEST\\bob", "bob"));
+    ASSERT_OK(map("SSO", "TEST\\carol", "carol"));
+    auto queue = [&](const std::string& windows, const std::string& external) {
+        auto t = w();
+        Job j;
+        j.adapter = "ldap1";
+        j.app = "SSO";
+        j.windows = windows;
+        j.external = external;
+        j.origin = "dc1";
+        auto id = t.enqueue_job(j, Secret("Followed-Password-1"), nullptr);
+        EXPECT_TRUE(t.commit());
+        return id.value_or(0);
+    };
+    const auto bob = queue("TEST\\bob", "bob");
+    const auto carol = queue("TEST\\carol", "carol");
+    {
+        auto t = w();
+        ASSERT_OK(t.set_mapping_external({"SSO", "TEST\\bob"}, "robert"));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_TRUE(r().jobs_for_target("ldap1", "bob")->empty());
+    auto moved = r().jobs_for_target("ldap1", "robert");
+    ASSERT_OK(moved);
+    ASSERT_EQ(moved->size(), 1u);
+    EXPECT_EQ((*moved)[0].id, bob);
+    EXPECT_EQ(r().job(bob)->external, "robert");
+    EXPECT_EQ(r().job_password(bob)->view(), "Followed-Password-1");
+    {
+        auto t = w();
+        ASSERT_OK(t.delete_mapping({"SSO", "TEST\\carol"}));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_ERRC(r().job(carol), Errc::not_found);
+    EXPECT_TRUE(r().jobs_for_target("ldap1", "carol")->empty());
+    EXPECT_TRUE(r().dead_letters()->empty());
+    // The other app's job on the same adapter is not touched.
+    EXPECT_EQ(r().jobs()->size(), 1u);
+    auto audit = r().audit();
+    ASSERT_OK(audit);
+    std::string actions;
+    for (const auto& rec : *audit) actions += rec.action + " ";
+    EXPECT_NE(actions.find("job.retarget"), std::string::npos) << actions;
+    EXPECT_NE(actions.find("job.dropped"), std::string::npos) << actions;
+    EXPECT_TRUE(store().verify()->problems.empty());
+}
+
 TEST_P(QueueTest, RetryThenDeadLetterThenRequeue) {
     const auto a = enqueue("Retry-Me-1");
     const auto next = clock_.now() + std::chrono::seconds(60);
