@@ -2,6 +2,7 @@
 // what rules never map, and one paged search.
 #include <algorithm>
 #include <cstdint>
+#include <set>
 
 #include "pwsync/rules.h"
 
@@ -52,6 +53,46 @@ std::string in_or_under(std::string_view group_dn) {
     return "(distinguishedName=" + v + ")(memberOf:" + std::string(kInChain) + ":=" + v + ")";
 }
 
+// The members of the protected groups, nested ones included, read from
+// the groups' `member` values (one base search per group and member):
+// negated LDAP_MATCHING_RULE_IN_CHAIN clauses in the scope's filter made
+// Samba walk every protected group for every account, minutes for a few
+// thousand (bench/run, phase "rules"). The groups' GUIDs go to ev.groups
+// (a change to one of them calls for a whole evaluation), the accounts'
+// to ev.privileged.
+dir::LdapStatus walk_members(dir::Connection& c, std::vector<std::string> todo, Evaluation& ev) {
+    std::set<std::string> seen;
+    while (!todo.empty()) {
+        const std::string dn = std::move(todo.back());
+        todo.pop_back();
+        if (!seen.insert(ascii_lower(dn)).second) continue;
+        dir::Search s;
+        s.base = dn;
+        s.scope = dir::Scope::base;
+        s.attributes = {"objectGUID", "objectClass", "member"};
+        auto found = c.search(s);
+        if (!found && found.error().reason == dir::Reason::no_such_object) continue;  // a member outside this NC
+        if (!found) return std::unexpected(found.error());
+        if (found->empty()) continue;
+        const dir::Entry& e = found->front();
+        bool group = false, user = false;
+        if (const auto* classes = e.values("objectClass"))
+            for (const auto& x : *classes) {
+                group |= ascii_lower(x) == "group";
+                user |= ascii_lower(x) == "user";
+            }
+        const std::string guid = ascii_lower(dir::format_guid(e.first("objectGUID")));
+        if (group) {
+            ev.groups.push_back(guid);
+            if (const auto* members = e.values("member"))
+                for (const auto& m : *members) todo.push_back(m);
+        } else if (user) {
+            ev.privileged.insert(guid);
+        }
+    }
+    return {};
+}
+
 dir::Search account_search(std::string base, std::string filter, const Template& external) {
     dir::Search q;
     q.base = std::move(base);
@@ -83,13 +124,10 @@ Candidate candidate(const dir::Entry& e, const Template& external) {
 
 }  // namespace
 
-std::string scope_filter(const store::RuleScope& scope, std::string_view group_dn,
-                         const std::vector<std::string>& protected_groups, std::string_view domain_sid) {
+std::string scope_filter(const store::RuleScope& scope, std::string_view group_dn, std::string_view domain_sid) {
     std::string f = "(&(objectClass=user)(!(objectClass=computer))";
     f += "(!(userAccountControl:" + std::string(kBitAnd) + ":=2))";
     f += "(!(adminCount=1))";
-    for (const auto& g : protected_groups)
-        f += "(!(memberOf:" + std::string(kInChain) + ":=" + dir::escape_filter_value(g) + "))";
     for (std::uint32_t rid : kDomainProtected) f += "(!(primaryGroupID=" + std::to_string(rid) + "))";
     if (!domain_sid.empty())
         for (std::uint32_t rid : kProtectedUsers)
@@ -126,9 +164,10 @@ dir::LdapResult<Evaluation> evaluate(dir::Connection& c, const dir::Domain& doma
     s.scope = dir::Scope::subtree;
     s.filter = "(&(objectClass=group)(|" + sids + "))";
     s.attributes = {"objectSid"};
-    std::vector<std::string> protected_groups;
     PWSYNC_ASSIGN(auto groups, c.search(s));
+    std::vector<std::string> protected_groups;
     for (const auto& g : groups) protected_groups.push_back(g.dn);
+    PWSYNC_TRY(walk_members(c, protected_groups, ev));
 
     std::string group_dn;
     if (!rule.scope.group.empty()) {
@@ -161,22 +200,22 @@ dir::LdapResult<Evaluation> evaluate(dir::Connection& c, const dir::Domain& doma
         }
     }
 
-    // The groups that decide membership, nested ones included.
-    std::string decisive;
-    for (const auto& g : protected_groups) decisive += in_or_under(g);
-    if (!group_dn.empty()) decisive += in_or_under(group_dn);
-    s.filter = "(&(objectClass=group)(|" + decisive + "))";
-    s.attributes = {"objectGUID"};
-    PWSYNC_TRY(c.search_paged(s, [&](dir::Entry&& e) -> Status {
-        ev.groups.push_back(ascii_lower(dir::format_guid(e.first("objectGUID"))));
-        return {};
-    }));
+    // The rule's group and the groups nested in it decide membership too.
+    if (!group_dn.empty()) {
+        s.filter = "(&(objectClass=group)(|" + in_or_under(group_dn) + "))";
+        s.attributes = {"objectGUID"};
+        PWSYNC_TRY(c.search_paged(s, [&](dir::Entry&& e) -> Status {
+            ev.groups.push_back(ascii_lower(dir::format_guid(e.first("objectGUID"))));
+            return {};
+        }));
+    }
 
     ev.base = rule.scope.base.empty() ? naming : rule.scope.base;
-    ev.filter = scope_filter(rule.scope, group_dn, protected_groups, domain_sid);
+    ev.filter = scope_filter(rule.scope, group_dn, domain_sid);
     dir::Search q = account_search(ev.base, ev.filter, external);
     PWSYNC_TRY(c.search_paged(q, [&](dir::Entry&& e) -> Status {
-        ev.accounts.push_back(candidate(e, external));
+        Candidate cand = candidate(e, external);
+        if (!ev.privileged.contains(ascii_lower(cand.guid))) ev.accounts.push_back(std::move(cand));
         return {};
     }));
     return ev;
@@ -193,7 +232,10 @@ dir::LdapResult<std::vector<Candidate>> evaluate_accounts(dir::Connection& c, co
             any += "(objectGUID=" + dir::escape_filter_bytes(guids[j]) + ")";
         dir::Search q = account_search(earlier.base, "(&" + earlier.filter + "(|" + any + "))", external);
         PWSYNC_ASSIGN(auto found, c.search(q));
-        for (const auto& e : found) out.push_back(candidate(e, external));
+        for (const auto& e : found) {
+            Candidate cand = candidate(e, external);
+            if (!earlier.privileged.contains(ascii_lower(cand.guid))) out.push_back(std::move(cand));
+        }
     }
     return out;
 }

@@ -87,10 +87,12 @@ TEST(RuleTemplate, ParseErrorsSayWhereAndWhy) {
 TEST(RuleScopeFilter, ExcludesWhatRulesNeverMapAndAndsTheScope) {
     store::RuleScope sc;
     sc.filter = "department=IT";
-    const std::string f = scope_filter(sc, "CN=Staff (all),CN=Users,DC=t", {"CN=Domain Admins,CN=Users,DC=t"}, "");
+    const std::string f = scope_filter(sc, "CN=Staff (all),CN=Users,DC=t", "");
     EXPECT_NE(f.find("(!(userAccountControl:1.2.840.113556.1.4.803:=2))"), std::string::npos) << f;
     EXPECT_NE(f.find("(!(adminCount=1))"), std::string::npos);
-    EXPECT_NE(f.find("(!(memberOf:1.2.840.113556.1.4.1941:=CN=Domain Admins,CN=Users,DC=t))"), std::string::npos);
+    // Protected groups' members are left out apart: negated in-chain
+    // clauses cost Samba minutes over a few thousand accounts.
+    EXPECT_EQ(f.find("(!(memberOf:"), std::string::npos) << f;
     EXPECT_NE(f.find("(!(primaryGroupID=512))"), std::string::npos);
     // The group's DN is escaped inside the filter.
     EXPECT_NE(f.find("(memberOf:1.2.840.113556.1.4.1941:=CN=Staff \\28all\\29,CN=Users,DC=t)"), std::string::npos) << f;

@@ -2,12 +2,13 @@
 // the external user id its template gives each one, and the plan that
 // brings the rule's mappings in line (create, change, remove, conflicts).
 //
-// A rule is evaluated with one paged LDAP search (plus one for the
-// protected groups): the scope's group (nested membership, through
-// LDAP_MATCHING_RULE_IN_CHAIN), base OU and filter, ANDed with what a rule
-// never maps: disabled accounts (userAccountControl bit 2), adminCount=1,
-// members of AD's protected groups (directly, nested or as primary group)
-// and the built-in Administrator and krbtgt. The plan is computed against
+// A rule is evaluated with one paged LDAP search: the scope's group (nested
+// membership, through LDAP_MATCHING_RULE_IN_CHAIN), base OU and filter,
+// ANDed with what a rule never maps: disabled accounts (userAccountControl
+// bit 2), adminCount=1, a protected primary group, the built-in
+// Administrator and krbtgt. Members of AD's protected groups (directly or
+// nested) are found beforehand by reading those groups' members, and left
+// out. The plan is computed against
 // the store in one transaction: `rule preview` on a snapshot, `rule apply`
 // and pwsyncd in the write transaction that carries it out, so what
 // preview shows is what apply does on the same directory and store.
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <expected>
 #include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,12 +99,16 @@ struct Evaluation {
     // {...}, lower case). A change to one of them can move any account in
     // or out; a change elsewhere moves only the accounts it touches.
     std::vector<std::string> groups;
+    // Accounts in the protected groups (nested too), found apart from the
+    // scope's search and never among `accounts` (objectGUIDs, lower case).
+    std::set<std::string> privileged;
 };
 
-// The LDAP filter of a rule's scope with what rules never map, given the
-// group's DN (empty: no group) and the DNs of the protected groups.
-std::string scope_filter(const store::RuleScope& scope, std::string_view group_dn,
-                         const std::vector<std::string>& protected_groups, std::string_view domain_sid);
+// The LDAP filter of a rule's scope with what rules never map that a filter
+// can say cheaply (disabled, adminCount=1, a protected primary group,
+// Administrator, krbtgt), given the group's DN (empty: no group). Members of
+// the protected groups are left out by evaluate() itself.
+std::string scope_filter(const store::RuleScope& scope, std::string_view group_dn, std::string_view domain_sid);
 
 // Finds the rule's accounts in the directory (one paged search, plus the
 // lookups of the group by name and of the protected groups).
