@@ -167,8 +167,18 @@ check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stder
 # ---- both DCs stopped, nothing left running ----
 stop_all
 trap - EXIT
-ps -e -o pid=,comm= >"$W/ps.txt"
-check "both DCs, slapd and pwsyncd stopped: nothing left running in the namespace" \
-    bash -c "! grep -Eq ' (samba|slapd|postgres|pwsyncd)\$' '$W/ps.txt'"
+# leftover: processes in this PID namespace other than its init, this
+# script, the subshell wait_for runs us in and the ps it runs (Samba
+# renames its workers: match on no names).
+leftover() {
+    ps -e -o pid=,ppid=,args= >"$W/ps.txt"
+    awk -v me=$$ -v sub_=$BASHPID '$1 != 1 && $1 != me && $1 != sub_ && $2 != sub_' "$W/ps.txt" >"$W/left.txt"
+    [ ! -s "$W/left.txt" ]
+}
+if t=$(wait_for 15 leftover); then
+    ok "both DCs, slapd and pwsyncd stopped: nothing left running in the namespace (${t} ms)"
+else
+    bad "processes left running 15 s after the stop" "$W/left.txt"
+fi
 echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, total $(( $(ms) - T0 )) ms"
 harness_end
