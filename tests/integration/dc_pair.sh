@@ -11,8 +11,9 @@
 # It needs an environment of its own (a second DC restarts dc1 and changes
 # the domain): it re-executes itself in a fresh testenv/netns and starts a
 # fresh environment in PWSYNC_DCPAIR_STATE (default
-# $PWSYNC_BIN/testenv-dcpair, wiped at start), and stops it at the end. It
-# needs $PWSYNC_BIN only, not the shared fixture.
+# $PWSYNC_BIN/testenv-dcpair, wiped at start, removed when every check
+# passed), with bare servers (second-dc joins a bare Samba), and stops it at
+# the end. It needs $PWSYNC_BIN only, not the shared fixture.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,13 +24,13 @@ if [[ ${_PWSYNC_DCPAIR_INNER:-} != 1 ]]; then
     # already deleted, onto which the nested netns cannot bind its own
     # (ENOENT): take them off first, in a mount namespace of our own.
     if [[ ${PWSYNC_NETNS:-} == 1 ]]; then
-        exec env -u PWSYNC_NETNS -u PWSYNC_TESTENV_STATE _PWSYNC_DCPAIR_INNER=1 unshare --mount -- \
+        exec env -u PWSYNC_NETNS -u PWSYNC_TESTENV_STATE -u PWSYNC_TESTENV_CONTAINERS _PWSYNC_DCPAIR_INNER=1 unshare --mount -- \
             bash -c 'umount /etc/hosts; umount /etc/resolv.conf 2>/dev/null; exec "$@"' - "$top/testenv/netns" "$0" "$@"
     fi
-    exec env -u PWSYNC_TESTENV_STATE _PWSYNC_DCPAIR_INNER=1 "$top/testenv/netns" "$0" "$@"
+    exec env -u PWSYNC_TESTENV_STATE -u PWSYNC_TESTENV_CONTAINERS _PWSYNC_DCPAIR_INNER=1 "$top/testenv/netns" "$0" "$@"
 fi
 unset _PWSYNC_DCPAIR_INNER
-# shellcheck source=../../testenv/lib/harness.sh
+# shellcheck source-path=SCRIPTDIR source=../../testenv/lib/harness.sh
 source "$top/testenv/lib/harness.sh"
 harness_begin dc_pair netns bin
 
@@ -69,7 +70,6 @@ check "  ... dc2's smb.conf has no check password script" bash -c "! grep -q 'ch
 check "  ... dc1's still has the hook" grep -q 'check password script' "$PWSYNC_TEST_SMB_CONF"
 
 W=$(mktemp -d "$PWSYNC_TEST_TMP/dcpair.XXXXXX")
-BASE=$PWSYNC_TEST_DC_BASE
 DC1=${PWSYNC_TEST_DC_HOST,,}
 DC2=dc2.${PWSYNC_TEST_DC_DNS_DOMAIN,,}
 DC2_URI=ldaps://$DC2
@@ -181,4 +181,6 @@ else
     bad "processes left running 15 s after the stop" "$W/left.txt"
 fi
 echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, total $(( $(ms) - T0 )) ms"
+# Kept for a look when something failed (~100 MB).
+[ "$failed" != 0 ] || rm -rf "$STATE"
 harness_end
