@@ -282,12 +282,16 @@ def rules_section(w, rs):
                   "unmember_10": "10 members removed from BigStaff", "disable_10": "10 members disabled"}
         w("| step | rounds (kind) | accounts examined | objects changed | round time | created / removed | waited | mappings after |")
         w("|---|---|---|---|---|---|---|---|")
+        # A pwsyncd that logs rounds logged none after a step: no round ran (n/a only without such lines).
+        logs_rounds = any(r["log"] == "rounds" for r in polls)
         for r in polls:
-            na = "n/a" if r["log"] != "rounds" else None
-            kinds = f"{r['rounds']} ({r['kind']})" if r["rounds"] else ("0" if not na else "n/a")
+            na = "n/a" if not logs_rounds else ("–" if not r["rounds"] else None)
+            kinds = f"{r['rounds']} ({r['kind']})" if r["rounds"] else ("0" if logs_rounds else "n/a")
             c = counts.get(r["step"])
-            w(f"| {labels.get(r['step'], r['step'])} | {kinds} | {na or f(r['examined'])} | "
-              f"{na or f(r['objects_changed'])} | {na or f(r['ms']) + ' ms'} | "
+            # Several rounds after one step (a change straddling an interval): each shown.
+            each = lambda key, unit="": " + ".join(("–" if x[key] is None else f(x[key])) + unit for x in r["lines"]) or "–"
+            w(f"| {labels.get(r['step'], r['step'])} | {kinds} | {na or each('examined')} | "
+              f"{na or each('objects_changed')} | {na or each('ms', ' ms')} | "
               f"{'–' if r['created'] is None else f(r['created']) + ' / ' + f(r['removed'])} | "
               f"{'none' if r['waited_ms'] is None else f(r['waited_ms']) + ' ms'} | "
               f"{f(c['count']) + ' (want ' + f(c['want']) + ')' if c else ''} |")
