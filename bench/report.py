@@ -276,12 +276,14 @@ def rules_section(w, rs):
         w("waited for up to 60 s and then until none came for two intervals. \"waited\" is from the end of")
         w("the step to the first line (the interval's wait included). \"n/a\": the pwsyncd of this run")
         w("logs no round lines (only plans that did something), so the round's cost is not known.")
+        w("\"pwsyncd CPU\": its user + system time from the step's start to the end of the wait (all its")
+        w("threads: the rules' rounds, the watcher's polls, the rest idle).")
         w("")
         labels = {"startup": "pwsyncd started (after the apply)", "idle_10s": "nothing changed for 10 s",
                   "reset_10": "10 password resets (admin)", "reset_100": "100 password resets (admin)",
                   "unmember_10": "10 members removed from BigStaff", "disable_10": "10 members disabled"}
-        w("| step | rounds (kind) | accounts examined | objects changed | round time | created / removed | waited | mappings after |")
-        w("|---|---|---|---|---|---|---|---|")
+        w("| step | rounds (kind) | accounts examined | objects changed | round time | created / removed | waited | pwsyncd CPU in the step | mappings after |")
+        w("|---|---|---|---|---|---|---|---|---|")
         # A pwsyncd that logs rounds logged none after a step: no round ran (n/a only without such lines).
         logs_rounds = any(r["log"] == "rounds" for r in polls)
         for r in polls:
@@ -294,6 +296,7 @@ def rules_section(w, rs):
               f"{na or each('objects_changed')} | {na or each('ms', ' ms')} | "
               f"{'–' if r['created'] is None else f(r['created']) + ' / ' + f(r['removed'])} | "
               f"{'none' if r['waited_ms'] is None else f(r['waited_ms']) + ' ms'} | "
+              f"{'–' if r.get('pwsyncd_cpu_ms') is None else f(r['pwsyncd_cpu_ms']) + ' ms'} | "
               f"{f(c['count']) + ' (want ' + f(c['want']) + ')' if c else ''} |")
         w("")
     if previews and apply_ and n:
