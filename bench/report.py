@@ -265,6 +265,10 @@ def rules_section(w, rs):
         w(f"| `pwsync rule apply big` (initial evaluation, {f(a['create'])} mappings created in one transaction) | "
           f"{f(a['ms'])} ms (reports {f(a['reported_ms'])} ms); mappings in the store after: "
           f"{f(c['count']) if c else '–'} of {f(c['want']) if c else '–'} |")
+    dto = one_of(rs, "rules_directory_timeout_s")
+    if dto:
+        w(f"| `[directory] timeout` of the CLI and pwsyncd (per LDAP operation; the rule's search is one) | "
+          f"{f(dto)} s (default 30 s) |")
     rss = one_of(rs, "rules_pwsyncd_rss_kib")
     if rss:
         w(f"| pwsyncd RSS at the end | {f(rss / 1024, 1)} MiB |")
