@@ -230,7 +230,7 @@ def extra(w, main_rows, more_rows):
 
 
 def is_rules(rs):
-    return any(r.get("what") == "rules_apply" for r in rs)
+    return any(r.get("what") in ("rules_apply", "rules_error") for r in rs)
 
 
 def rules_section(w, rs):
@@ -265,6 +265,8 @@ def rules_section(w, rs):
         w(f"| `pwsync rule apply big` (initial evaluation, {f(a['create'])} mappings created in one transaction) | "
           f"{f(a['ms'])} ms (reports {f(a['reported_ms'])} ms); mappings in the store after: "
           f"{f(c['count']) if c else '–'} of {f(c['want']) if c else '–'} |")
+    for e in get("rules_error"):
+        w(f"| `pwsync rule {e['step']} big` failed | after {f(e['ms'])} ms: {e['error'].splitlines()[0] if e['error'] else '?'} |")
     dto = one_of(rs, "rules_directory_timeout_s")
     if dto:
         w(f"| `[directory] timeout` of the CLI and pwsyncd (per LDAP operation; the rule's search is one) | "
