@@ -242,7 +242,9 @@ def rules_section(w, rs):
     n = group[0]["members"] if group else (one_of(rs, "big_domain_users") or 0)
     w(f"## Mapping rules over {f(n)} accounts")
     w("")
-    w(run_line(rs) + " `bench/run` phase `rules`: the big domain's users (enabled, no password),")
+    ended = any(r.get("what") == "run_end" for r in rs)
+    w(run_line(rs) + ("" if ended else " **The run stopped before its end** (the steps below are those it finished).")
+      + " `bench/run` phase `rules`: the big domain's users (enabled, no password),")
     w("all members of one group `CN=BigStaff`, and one rule `pwsync rule create big --app BIG --scope")
     w("group=BigStaff --external '{sAMAccountName|lower}'` (the application on a `null` adapter).")
     w("")
@@ -265,8 +267,13 @@ def rules_section(w, rs):
         w(f"| `pwsync rule apply big` (initial evaluation, {f(a['create'])} mappings created in one transaction) | "
           f"{f(a['ms'])} ms (reports {f(a['reported_ms'])} ms); mappings in the store after: "
           f"{f(c['count']) if c else '–'} of {f(c['want']) if c else '–'} |")
+    ms = {r["how"]: r for r in get("rules_members_search")}
+    if ms:
+        w("| the group's members by one paged ldapsearch (the DC alone), nested rule (`memberOf:…1941:=`) / plain `memberOf` | "
+          + " / ".join(f"{f(ms[h]['ms'])} ms ({f(ms[h]['found'])} found)" if h in ms else "–" for h in ("in_chain", "plain")) + " |")
     for e in get("rules_error"):
-        w(f"| `pwsync rule {e['step']} big` failed | after {f(e['ms'])} ms: {e['error'].splitlines()[0] if e['error'] else '?'} |")
+        what = f"`pwsync rule {e['step']} big`" if e["step"] in ("preview", "apply") else f"step {e['step']}"
+        w(f"| {what} failed | after {f(e['ms'])} ms: {e['error'].splitlines()[0] if e['error'] else '?'} |")
     dto = one_of(rs, "rules_directory_timeout_s")
     if dto:
         w(f"| `[directory] timeout` of the CLI and pwsyncd (per LDAP operation; the rule's search is one) | "
