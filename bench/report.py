@@ -7,7 +7,8 @@ table per question with the targets marked met / missed. The text around
 the tables (findings, reasons) is written by hand in BENCHMARKS.md below
 ANALYSIS_MARKER and kept as it is when the tables are rewritten.
 MORE.json: results of other runs (e.g. bench/results-peer.json,
-bench/results-bigdomain.json) that add the peer and big-domain sections,
+bench/results-bigdomain.json, bench/results-rules.json) that add the peer,
+big-domain and mapping-rules sections,
 each shown with the commit and load of its own run.
 """
 import json
@@ -71,6 +72,8 @@ def extra(w, main_rows, more_rows):
     """The peer (samba-tool user syncpasswords) and big-domain sections."""
     main_has_peer = any(r.get("what", "").startswith("peer_") for r in main_rows)
     for rs in more_rows + [main_rows]:
+        if is_rules(rs) and (rs is main_rows or not is_rules(main_rows)):
+            rules_section(w, rs)
         get = lambda what: [r for r in rs if r.get("what") == what]
         drain, plat = get("peer_syncpasswords_drain"), get("peer_syncpasswords_latency")
         if (drain or plat) and (rs is main_rows or not main_has_peer):
@@ -152,6 +155,12 @@ def extra(w, main_rows, more_rows):
                 w("`--script` is called once per changed account with the cleartext on a pipe.")
                 w("")
         big = get("big_domain_users")
+        # A rules run creates a big domain too: its DirSync figures are shown
+        # only when no big-domain run of its own is there.
+        if big and is_rules(rs) and any(x is not rs and not is_rules(x) and
+                                         any(r.get("what") == "big_domain_users" for r in x)
+                                         for x in more_rows + [main_rows]):
+            big = []
         if big:
             full = get("dirsync_big_full")
             p0 = [r["ms"] for r in get("dirsync_big_0_changed")]
@@ -218,6 +227,109 @@ def extra(w, main_rows, more_rows):
                 w("(default 10 s, docs/GATEWAY.md), and each poll collects every change since the last one; an idle")
                 w("20,000-user domain costs the DC one ≈ 150 ms poll per 10 s here (≈ 1.5 % of a core).")
                 w("")
+
+
+def is_rules(rs):
+    return any(r.get("what") in ("rules_apply", "rules_error") for r in rs)
+
+
+def rules_section(w, rs):
+    """Mapping rules over the big domain (bench/run, phase `rules`; issue 17)."""
+    get = lambda what: [r for r in rs if r.get("what") == what]
+    group, previews, apply_ = get("rules_group"), get("rules_preview"), get("rules_apply")
+    counts = {r["after"]: r for r in get("rules_mappings")}
+    polls = get("rules_poll")
+    n = group[0]["members"] if group else (one_of(rs, "big_domain_users") or 0)
+    w(f"## Mapping rules over {f(n)} accounts")
+    w("")
+    ended = any(r.get("what") == "run_end" for r in rs)
+    w(run_line(rs) + ("" if ended else " **The run stopped before its end** (the steps below are those it finished).")
+      + " `bench/run` phase `rules`: the big domain's users (enabled, no password),")
+    w("all members of one group `CN=BigStaff`, and one rule `pwsync rule create big --app BIG --scope")
+    w("group=BigStaff --external '{sAMAccountName|lower}'` (the application on a `null` adapter).")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    if group:
+        g = group[0]
+        chunks = get("rules_group_chunk")
+        w(f"| group of {f(g['members'])} members made | {f(g['ms'])} ms ({g.get('how', '')}, "
+          f"{f(g['chunk'])} members per ldbmodify: {', '.join(f(c['ms']) + ' ms' for c in chunks)}) |")
+    if previews:
+        p0 = previews[0]
+        w(f"| `pwsync rule preview big` ({len(previews)} run(s)) | "
+          f"{', '.join(f(p['ms']) + ' ms' for p in previews)} (wall clock; the command reports "
+          f"{', '.join(f(p['reported_ms']) for p in previews)} ms); plan: {f(p0['create'])} creates, "
+          f"{f(p0['conflicts'])} conflicts, {f(p0['missing'])} missing attributes |")
+    if apply_:
+        a = apply_[0]
+        c = counts.get("apply")
+        w(f"| `pwsync rule apply big` (initial evaluation, {f(a['create'])} mappings created in one transaction) | "
+          f"{f(a['ms'])} ms (reports {f(a['reported_ms'])} ms); mappings in the store after: "
+          f"{f(c['count']) if c else '–'} of {f(c['want']) if c else '–'} |")
+    ms = {r["how"]: r for r in get("rules_members_search")}
+    if ms:
+        w("| the group's members by one paged ldapsearch (the DC alone), nested rule (`memberOf:…1941:=`) / plain `memberOf` | "
+          + " / ".join(f"{f(ms[h]['ms'])} ms ({f(ms[h]['found'])} found)" if h in ms else "–" for h in ("in_chain", "plain")) + " |")
+    for e in get("rules_error"):
+        what = f"`pwsync rule {e['step']} big`" if e["step"] in ("preview", "apply") else f"step {e['step']}"
+        w(f"| {what} failed | after {f(e['ms'])} ms: {e['error'].splitlines()[0] if e['error'] else '?'} |")
+    dto = one_of(rs, "rules_directory_timeout_s")
+    if dto:
+        w(f"| `[directory] timeout` of the CLI and pwsyncd (per LDAP operation; the rule's search is one) | "
+          f"{f(dto)} s (default 30 s) |")
+    rss = one_of(rs, "rules_pwsyncd_rss_kib")
+    if rss:
+        w(f"| pwsyncd RSS at the end | {f(rss / 1024, 1)} MiB |")
+    w("")
+    if polls:
+        interval = one_of(rs, "rules_interval") or 2
+        w(f"pwsyncd with `[gateway] rule-interval = {interval}`: after each step, the lines it logs")
+        w("(`mapping rules: full|incremental round: ... in N ms`, and `rule big: ...` for a non-empty plan),")
+        w("waited for up to 60 s and then until none came for two intervals. \"waited\" is from the end of")
+        w("the step to the first line (the interval's wait included). \"n/a\": the pwsyncd of this run")
+        w("logs no round lines (only plans that did something), so the round's cost is not known.")
+        w("\"pwsyncd CPU\": its user + system time from the step's start to the end of the wait (all its")
+        w("threads: the rules' rounds, the watcher's polls, the rest idle).")
+        w("")
+        labels = {"startup": "pwsyncd started (after the apply)", "idle_10s": "nothing changed for 10 s",
+                  "reset_10": "10 password resets (admin)", "reset_100": "100 password resets (admin)",
+                  "unmember_10": "10 members removed from BigStaff", "disable_10": "10 members disabled"}
+        w("| step | rounds (kind) | accounts examined | objects changed | round time | created / removed | waited | pwsyncd CPU in the step | mappings after |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        # A pwsyncd that logs rounds logged none after a step: no round ran (n/a only without such lines).
+        logs_rounds = any(r["log"] == "rounds" for r in polls)
+        for r in polls:
+            na = "n/a" if not logs_rounds else ("–" if not r["rounds"] else None)
+            kinds = f"{r['rounds']} ({r['kind']})" if r["rounds"] else ("0" if logs_rounds else "n/a")
+            c = counts.get(r["step"])
+            # Several rounds after one step (a change straddling an interval): each shown.
+            each = lambda key, unit="": " + ".join(("–" if x[key] is None else f(x[key])) + unit for x in r["lines"]) or "–"
+            w(f"| {labels.get(r['step'], r['step'])} | {kinds} | {na or each('examined')} | "
+              f"{na or each('objects_changed')} | {na or each('ms', ' ms')} | "
+              f"{'–' if r['created'] is None else f(r['created']) + ' / ' + f(r['removed'])} | "
+              f"{'none' if r['waited_ms'] is None else f(r['waited_ms']) + ' ms'} | "
+              f"{'–' if r.get('pwsyncd_cpu_ms') is None else f(r['pwsyncd_cpu_ms']) + ' ms'} | "
+              f"{f(c['count']) + ' (want ' + f(c['want']) + ')' if c else ''} |")
+        w("")
+    if previews and apply_ and n:
+        pm = median([p["ms"] for p in previews])
+        w(f"Reading: a preview costs {f(pm / n, 1)} ms per account in scope (median of the previews), the")
+        w(f"apply {f(apply_[0]['ms'] / n, 1)} ms per account (the same evaluation plus the mappings' transaction).")
+        rounds = [x for r in polls for x in r["lines"]]
+        full = [x for x in rounds if x["kind"] == "full"]
+        inc = [x for x in rounds if x["kind"] == "incremental"]
+        if full and inc:
+            w(f"pwsyncd's full round examined {f(full[0]['examined'])} accounts in {f(full[0]['ms'])} ms; its incremental")
+            w(f"rounds examined {', '.join(f(x['examined']) for x in inc)} accounts in "
+              f"{', '.join(f(x['ms']) for x in inc)} ms"
+              + (": the cost per poll follows the changes, not the scope." if max(x["ms"] for x in inc) * 10 < full[0]["ms"]
+                 else ", not a tenth of the full round's time: the cost per poll does not follow the changes here."))
+        elif polls and not any(r["log"] == "rounds" for r in polls):
+            w("This run's pwsyncd logs no round lines: it evaluates every enabled rule over its whole scope")
+            w("whenever the DC's highestCommittedUSN moved (gateway/src/ad/rule_keeper.cpp at the run's")
+            w("commit), so each such round costs about what a preview does, whatever the number of changes.")
+        w("")
 
 
 def one_of(rs, what):
