@@ -871,6 +871,26 @@ TEST_F(EngineTest, AHeldTemporaryPasswordWaitsForTheUsersOwnChange) {
     EXPECT_EQ(queued().size(), 3u);
 }
 
+// A post-commit capture (the DC's change already made) of a must-change
+// reset is held as well: the directory's pwdLastSet 0 says it is temporary.
+TEST_F(EngineTest, APostCommitTemporaryPasswordIsHeldToo) {
+    store::AdapterUpdate u;
+    u.set_properties["temporary-passwords"] = "hold";
+    adapter("ext-ldap", std::move(u));
+    states_["alice"] = AccountState{false, "", true};
+    EXPECT_EQ(change("dc1", "alice", "Helpdesk-Temp-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Helpdesk-Temp-1"}));
+    EXPECT_EQ(audit_of(*store_, "change.held").size(), 1u);
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::awaiting_change);
+    // The user's own change (pwdLastSet set) goes everywhere.
+    states_["alice"] = AccountState{};
+    clock_.advance(std::chrono::seconds(30));
+    EXPECT_EQ(change("dc1", "alice", "Users-Own-2").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"racf:ALICE01=Helpdesk-Temp-1", "ext-ldap:alice=Users-Own-2",
+                                                  "racf:ALICE01=Users-Own-2"}));
+    EXPECT_EQ(status_of(*store_, "LINUX", "TEST\\alice"), store::MappingStatus::ok);
+}
+
 // A confirmed change puts in step only the mappings it reached: one left
 // out for another reason (here its adapter's sync-to-adapter is off) stays
 // stale, and the account keeps its "stale since" while one does.

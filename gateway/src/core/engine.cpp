@@ -329,7 +329,9 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             PWSYNC_TRY(w.add_pending_capture(c, password));
             out = reply(ChangeOutcome::stored, "stored; pending until the directory confirms the change");
         } else {
-            const Checks checks{state ? &*state : nullptr, false, {}};
+            // After the commit the directory already says whether the
+            // password is temporary ("must change at next logon").
+            const Checks checks{state ? &*state : nullptr, state && state->must_change, {}};
             PWSYNC_TRY(fan_out(w, account, password, p.name, {}, queued, &mappings, &checks));
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }

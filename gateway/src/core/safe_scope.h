@@ -14,6 +14,7 @@ namespace pwsync::gateway {
 struct AccountState {
     bool disabled = false;   // userAccountControl bit 2
     std::string privileged;  // why it is privileged (adminCount=1, a protected group); empty: not
+    bool must_change = false;  // pwdLastSet 0: the password just set is temporary
 };
 
 // A delivery not made, and what it does to the mapping.

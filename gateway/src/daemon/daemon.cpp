@@ -106,7 +106,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         eo.resolve = [ad](std::string_view account) { return ad->lookup(account); };
         eo.account_state = [ad](std::string_view account) -> Result<AccountState> {
             PWSYNC_ASSIGN(auto now, ad->state(account));
-            return AccountState{!now.first.enabled, std::move(now.second)};
+            return AccountState{!now.first.enabled, std::move(now.second), now.first.pwd_last_set == 0};
         };
         // A connection of its own: the shared one is held across full-sync
         // writes, whose capture hook may be the caller.
