@@ -816,6 +816,30 @@ TEST_F(EngineTest, FullSyncRefusesAPrivilegedAccountUnlessTheApplicationAllowsIt
     EXPECT_TRUE(queued().empty());  // RACF does not allow privileged accounts: not sent on
 }
 
+// A queued AD write (the directory was down when the change came) is
+// checked again just before it is made: the account may have become
+// privileged or been disabled while it waited. Refused for good then.
+TEST_F(EngineTest, AQueuedADWriteIsCheckedAgainBeforeItIsMade) {
+    const Secret pw("Queued-Full-1");
+    EXPECT_TRUE(engine_->before_ad_write("TEST\\alice", pw, "ldap-agent", "LINUX"));
+    states_["test\\alice"] = AccountState{false, "member of Domain Admins (S-1-5-21-1-2-3-512)"};
+    auto st = engine_->before_ad_write("TEST\\alice", pw, "ldap-agent", "LINUX");
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::refused);
+    EXPECT_NE(st.error().message.find("Domain Admins"), std::string::npos) << st.error().message;
+    states_["test\\alice"] = AccountState{true, ""};
+    st = engine_->before_ad_write("TEST\\alice", pw, "ldap-agent", "LINUX");
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::refused);
+    // A directory that is down: tried again later, not refused.
+    states_.clear();
+    ad_mode_ = "down";
+    st = engine_->before_ad_write("TEST\\alice", pw, "ldap-agent", "LINUX");
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::unavailable);
+    EXPECT_TRUE(ad_calls_.empty());
+}
+
 // An account that became privileged after it was mapped: held from the
 // applications that do not allow privileged accounts, sent to one that does.
 TEST_F(EngineTest, APrivilegedAccountIsHeldUnlessTheApplicationAllowsIt) {

@@ -157,7 +157,8 @@ DeliveryResult AdTarget::deliver(const Delivery& d) {
         held = std::move(*h);
     }
     if (before_) {
-        if (auto b = before_(d.windows, *d.password, d.origin); !b) return {Outcome::retry, b.error().message};
+        if (auto b = before_(d.windows, *d.password, d.origin, d.app); !b)
+            return {b.error().code == Errc::refused ? Outcome::permanent : Outcome::retry, b.error().message};
     }
     auto st = ad_.write_password(d.windows, *d.password, d.deadline);
     if (st) return {Outcome::done, "set in Active Directory"};

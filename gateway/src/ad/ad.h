@@ -68,7 +68,10 @@ private:
 // The built-in dispatcher target "@windows": queued AD writes of full sync.
 class AdTarget final : public Adapter {
 public:
-    using BeforeWrite = std::function<Status(std::string_view account, const Secret& password, std::string_view origin)>;
+    // May refuse the write for good (Errc::refused: a dead letter, e.g. the
+    // account became privileged while the write was queued); other errors retry.
+    using BeforeWrite = std::function<Status(std::string_view account, const Secret& password, std::string_view origin,
+                                             std::string_view app)>;
     // Holds the account against other writes of it until the result ends.
     using Hold = std::function<Result<std::shared_ptr<void>>(std::string_view account)>;
     AdTarget(Ad& ad, BeforeWrite before, Hold hold = {})

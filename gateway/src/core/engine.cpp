@@ -415,8 +415,8 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
     // accounts: an external system must not take over a domain admin. Asked
     // before anything is written. A directory that cannot tell for good
     // (ambiguous, no access) refuses the change; one that is down now lets
-    // it go on unchecked, so that the AD write is queued as before (the
-    // queued write is not checked again: docs/GATEWAY.md).
+    // it go on unchecked, so that the AD write is queued; the queued write
+    // is checked again just before it is made (before_ad_write).
     std::map<std::string, std::optional<AccountState>> states;  // lower(windows)
     if (full) {
         auto r = store_.read();
@@ -634,7 +634,22 @@ Result<Engine::AccountHold> Engine::hold_account(std::string_view account) {
     return AccountHold{std::move(ticket), std::move(across)};
 }
 
-Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal) {
+Status Engine::before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal,
+                               std::string_view app) {
+    if (!app.empty()) {
+        auto s = state_of(account, false);
+        if (!s && outage(s.error())) return std::unexpected(s.error());
+        if (!s)
+            return fail(Errc::refused, "pwsync does not set the Active Directory password of " + std::string(account) +
+                                           ": the directory cannot tell the account's state: " + s.error().message);
+        if (*s) {
+            PWSYNC_ASSIGN(auto r, store_.read());
+            PWSYNC_ASSIGN(store::App a, r.app(app));
+            if (auto why = withhold(&**s, false, a, store::Adapter{}))
+                return fail(Errc::refused, "pwsync does not set the Active Directory password of " + std::string(account) +
+                                               ": " + why->reason);
+        }
+    }
     return store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         std::string origin_adapter;
         if (auto p = w.principal(origin_principal)) origin_adapter = p->adapter;

@@ -91,9 +91,13 @@ public:
     // One page of the watcher: every change and the watcher's cursor in one
     // transaction (one fsync), so a crash keeps all of the page or none.
     Status watcher_page(const std::vector<DirectoryChange>& changes, std::string_view cursor, std::string_view cookie);
-    // Called just before a queued AD write (dispatcher, "@windows"): renews
-    // the markers that keep the DC's capture of it from bouncing back.
-    Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal);
+    // Called just before a queued AD write (dispatcher, "@windows"): checks
+    // again that the account is neither disabled nor privileged (unless
+    // `app` allows it) — it may have become so while the write waited —
+    // refusing with Errc::refused; then renews the markers that keep the
+    // DC's capture of it from bouncing back.
+    Status before_ad_write(std::string_view account, const Secret& password, std::string_view origin_principal,
+                           std::string_view app = {});
     // The Windows account `account` names, held against full sync's writes
     // of it here and on every other gateway of the store, until the hold
     // ends: a queued write into AD (the "@windows" target) takes it, so it

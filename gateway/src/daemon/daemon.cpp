@@ -152,8 +152,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         settings.retry_delay = static_cast<std::uint32_t>(config.ad_retry_delay.count());
         settings.max_age = static_cast<std::uint32_t>(config.ad_max_age.count());
         Engine* engine = &*p.engine;
-        auto before = [engine](std::string_view account, const Secret& pw, std::string_view origin) {
-            return engine->before_ad_write(account, pw, origin);
+        auto before = [engine](std::string_view account, const Secret& pw, std::string_view origin, std::string_view app) {
+            return engine->before_ad_write(account, pw, origin, app);
         };
         auto hold = [engine](std::string_view account) -> Result<std::shared_ptr<void>> {
             PWSYNC_ASSIGN(auto h, engine->hold_account(account));
