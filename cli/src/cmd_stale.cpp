@@ -16,6 +16,7 @@ namespace dir = pwsync::directory;
 struct StaleAccount {
     std::string key;      // the account's canonical name (sam, lower case), as the watcher keys it
     std::string account;  // as the first mapping names it
+    std::string guid;     // the account's objectGUID when a mapping knows it: found again after a rename
     std::vector<store::MappingKey> mappings;
     std::optional<store::StaleInfo> info;
 };
@@ -47,6 +48,7 @@ Result<std::vector<StaleAccount>> stale_accounts(const store::ReadTxn& r) {
             a.account = m.windows;
             PWSYNC_ASSIGN(a.info, store::stale_info(r, key));
         }
+        if (a.guid.empty()) a.guid = m.object_guid;
         a.mappings.push_back({m.app, m.windows});
     }
     std::vector<StaleAccount> out;
@@ -112,8 +114,20 @@ Status expire(Context& c) {
         PWSYNC_ASSIGN(auto r, s.read());
         PWSYNC_ASSIGN(accounts, chosen(c, r));
     }
+    // Stale without an uncaptured change on record: left out of the
+    // mappings on purpose (disabled, privileged: safe scope) or marked by
+    // hand. Forcing a domain admin to change password is not this
+    // command's job unless the administrator names the account.
+    const bool named = !c.opt<std::vector<std::string>>("account").value_or(std::vector<std::string>{}).empty();
+    if (!named)
+        std::erase_if(accounts, [&](const StaleAccount& a) {
+            if (a.info) return false;
+            c.out() << a.account << ": skipped: stale, but not from an uncaptured change (a disabled or privileged "
+                                    "account, or marked by hand); name it to expire it anyway\n";
+            return true;
+        });
     if (accounts.empty()) {
-        c.out() << "no stale accounts\n";
+        c.out() << "no stale accounts to expire\n";
         return {};
     }
     PWSYNC_ASSIGN(auto opened, open_directory(c));  // as `pwsync rule`: [directory] of --config
@@ -122,7 +136,7 @@ Status expire(Context& c) {
     std::size_t failed = 0;
     for (const auto& a : accounts) {
         std::string result;
-        auto found = dir::resolve_account(conn, domain, a.account);
+        auto found = dir::resolve_account(conn, domain, a.guid.empty() ? a.account : a.guid);
         if (!found) {
             result = "failed: " + found.error().message;
         } else if (dry) {

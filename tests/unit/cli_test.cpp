@@ -292,6 +292,30 @@ TEST_F(Cli, StoreLocationFromConfigFile) {
     EXPECT_NE(none.err.find("missing.conf"), std::string::npos);
 }
 
+// `stale expire` with no account named acts only on accounts with an
+// uncaptured change on record: one stale because safe scope left it out
+// (a disabled or privileged account) is skipped, saying why, and the
+// directory is not even opened for it.
+TEST_F(Cli, StaleExpireSkipsAccountsNotBehindAnUncapturedChange) {
+    setup_racf();
+    {
+        store::Options o;
+        o.uri = store();
+        auto s = store::Store::open(o);
+        ASSERT_TRUE(s) << s.error().message;
+        auto w = std::move(*s->write("test"));
+        ASSERT_TRUE(w.set_mapping_status({"RACF", "TEST\\alice"}, store::MappingStatus::stale));
+        ASSERT_TRUE(w.commit());
+    }
+    const std::string out = ok({"stale", "expire"});
+    EXPECT_NE(out.find("skipped: stale, but not from an uncaptured change"), std::string::npos) << out;
+    EXPECT_NE(out.find("no stale accounts to expire"), std::string::npos) << out;
+    // Named, it is acted on: here that needs the [directory] there is none of.
+    auto r = pw({"stale", "expire", "TEST\\alice"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(r.out.find("skipped"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, StatusQueueAndDamping) {
     setup_racf();
     ok({"adapter", "enable", "ldap1"});
