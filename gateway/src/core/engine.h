@@ -123,8 +123,8 @@ private:
     // read less per change: a round trip on PostgreSQL).
     // `checks`: the safe-scope facts of this change (safe_scope.h); the
     // mappings it withholds from get their status set. The mappings the
-    // change reached (queued, or echo-suppressed: it came from them) get
-    // their key (lower app '/' lower windows) in `checks->delivered`.
+    // change reached (queued, or echo-suppressed: it came from them) are
+    // marked current (MappingStatus::ok).
     struct Checks {
         const AccountState* state = nullptr;
         bool temporary = false;
