@@ -144,6 +144,19 @@ gw_stop() {
     GW_PID=
 }
 
+# gw_passwd USER OLD NEW: ldappasswd to the gateway as the ldap adapter's
+# agent (no OLD when empty); the LDAP result code in $RC ("none" when there
+# was no answer), ldappasswd's output in $GW_WORK/passwd.out.
+gw_passwd() {
+    (umask 077 && printf '%s' "$3" >"$GW_WORK/.gwnew" && printf '%s' "$2" >"$GW_WORK/.gwold")
+    local args=(-x -o nettimeout=10 -H ldaps://127.0.0.1:1636 -D cn=ldap-agent -y "$GW_WORK/agent.secret" -T "$GW_WORK/.gwnew")
+    [[ -n $2 ]] && args+=(-t "$GW_WORK/.gwold")
+    ldappasswd "${args[@]}" "$1" >"$GW_WORK/passwd.out" 2>&1
+    # ldappasswd exits 1 on any failure: the LDAP result code is in its output.
+    RC=$(sed -n 's/^Result: .*(\([0-9]*\))$/\1/p' "$GW_WORK/passwd.out" | head -n1)
+    RC=${RC:-none}
+}
+
 # ad_user_change USER OLD NEW: the user changes their own password in AD.
 ad_user_change() {
     local dn_var=PWSYNC_TEST_DC_DN_${1^^}

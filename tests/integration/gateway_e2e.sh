@@ -16,17 +16,7 @@ W=$(mktemp -d "$PWSYNC_TEST_TMP/gateway.XXXXXX")
 # In $(...) a function cannot remember: such passwords are listed here.
 newpw_echo() { printf '%s' "$1"; }
 USED_PASSWORDS+=('Green-Field.88q' 'Some-Thing.99k' 'Orange-Sky.42v' 'Yellow-Sun.43u')
-pwfile() { (umask 077 && printf '%s' "$2" >"$W/$1"); echo "$W/$1"; }
 mainframe_has() { grep -q "^$1 $(printf '%s' "$2" | sha256sum | cut -c1-16)\$" "$W/gw/mainframe.log" 2>/dev/null; }
-# gw_passwd USER OLD NEW: ldappasswd to the gateway as the ldap adapter's agent; rc in $RC, output in $W/out.
-gw_passwd() {
-    local args=(-x -o nettimeout=10 -H ldaps://127.0.0.1:1636 -D cn=ldap-agent -y "$W/gw/agent.secret" -T "$(pwfile new "$3")")
-    [[ -n $2 ]] && args+=(-t "$(pwfile old "$2")")
-    ldappasswd "${args[@]}" "$1" >"$W/out" 2>&1
-    # ldappasswd exits 1 on any failure: the LDAP result code is in its output.
-    RC=$(sed -n 's/^Result: .*(\([0-9]*\))$/\1/p' "$W/out" | head -n1)
-    RC=${RC:-none}
-}
 cleanup() {
     gw_stop
     # Leave slapd running for the tests after this one.
@@ -86,7 +76,7 @@ check "full sync: not bounced back to the origin (slapd unchanged)" ldap_bind_ok
 gw_passwd bob 'Not-The-Old-One.1' "$(newpw_echo 'Green-Field.88q')"
 check "verify-old-password: a wrong old password gives 49" [ "$RC" = 49 ]
 gw_passwd bob "$B1" "$(newpw_echo 'short')"
-check "AD policy refusal comes back as 19 with AD's code" bash -c "[ $RC = 19 ] && grep -q 0000052D '$W/out'"
+check "AD policy refusal comes back as 19 with AD's code" bash -c "[ $RC = 19 ] && grep -q 0000052D '$GW_WORK/passwd.out'"
 check "  ... and nothing was stored" bash -c "'$P' mapping show --app LINUX-LDAP --windows 'TEST\\bob' --reveal --json | grep -q '\"password\": \"$B1\"'"
 gw_passwd nobody 'x' "$(newpw_echo 'Some-Thing.99k')"
 check "no mapping gives 32" [ "$RC" = 32 ]

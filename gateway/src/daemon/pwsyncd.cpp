@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "health.h"
 #include "log.h"
 #include "sd_notify.h"
 
@@ -60,12 +61,13 @@ int main(int argc, char** argv) {
     // back to the system instead of staying resident in per-thread arenas.
     ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
     std::string config_path = "/etc/pwsync/pwsyncd.conf";
-    bool check_only = false;
+    bool check_only = false, health_check = false;
     try {
-        po::options_description d("pwsyncd [--config FILE] [--check-config]\nOptions");
+        po::options_description d("pwsyncd [--config FILE] [--check-config | --health-check]\nOptions");
         d.add_options()("config", po::value<std::string>(&config_path)->value_name("FILE"),
                         "configuration file (default /etc/pwsync/pwsyncd.conf)")
                        ("check-config", "read the configuration and open the store, then exit")
+                       ("health-check", "exit 0 if the running gateway's first listen URI answers an LDAP WhoAmI")
                        ("version", "print the version")("help,h", "show this help");
         po::variables_map vm;
         po::store(po::parse_command_line(argc, argv, d), vm);
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
         if (vm.count("help")) { std::cout << d << "\n"; return 0; }
         if (vm.count("version")) { std::cout << "pwsyncd " PWSYNC_VERSION "\n"; return 0; }
         check_only = vm.count("check-config") > 0;
+        health_check = vm.count("health-check") > 0;
     } catch (const po::error& e) {
         std::cerr << "pwsyncd: error: " << e.what() << " (see pwsyncd --help)\n";
         return 2;
@@ -89,6 +92,15 @@ int main(int argc, char** argv) {
     if (!config) {
         std::cerr << "pwsyncd: error: " << config.error().message << "\n";
         return 1;
+    }
+    if (health_check) {  // a probe of the running daemon: it opens neither the log nor the store
+        auto answer = probe_listener(*config, 5);
+        if (!answer) {
+            std::cerr << "pwsyncd: unhealthy: " << answer.error().message << "\n";
+            return 1;
+        }
+        std::cout << *answer << "\n";
+        return 0;
     }
     if (!Log::instance().open(config->log_file, config->log_level)) {
         std::cerr << "pwsyncd: error: cannot open log file " << config->log_file << "\n";
