@@ -27,7 +27,7 @@ chmod 0711 "$W"
 ctr=pwsyncd-image-test-$$
 uid=$(podman inspect -f '{{.Config.User}}' "$image" | cut -d: -f1)
 cleanup() {
-    podman rm -f --ignore -t 0 "$ctr" >/dev/null 2>&1
+    podman rm -f -v --ignore -t 0 "$ctr" >/dev/null 2>&1
     rm -f "$PWSYNC_TEST_CPS_HOOK_DIR/hook"
     "$top/testenv/env" start-slapd "$PWSYNC_TESTENV_STATE" >/dev/null 2>&1 || true
     # The next test finds the users' first passwords again.
