@@ -132,6 +132,29 @@ struct Watcher::Impl {
     std::optional<Connection> conn;
     std::string cookie;
     TimePoint last_poll{};
+    // A cookie (DirSync's or uSN's) counts in its DC's own USNs: on another
+    // DC it would skip or repeat changes. After the connection moved to
+    // another DC the watcher starts over there, and reports as changed every
+    // password written since its last good poll on the old one (less a
+    // margin): the changes it could not see in between. The engine drops
+    // those it has already seen (their pwdLastSet).
+    std::string cookie_uri;                      // the DC the cookie is from
+    std::optional<TimePoint> last_good_poll;
+    std::optional<std::int64_t> catch_up_since;  // pwdLastSet units (100 ns since 1601)
+    // A full sync that catches up: the entry's password change, if it is
+    // newer than catch_up_since; else it is only present.
+    LdapStatus push_full(Batch& b, const Entry& e) {
+        if (is_true(e, "isDeleted")) return {};
+        b.events.push_back(event_of(EventKind::present, e));
+        if (!catch_up_since || !e.has("pwdLastSet")) return {};
+        Changed c;
+        PWSYNC_ASSIGN(const bool moved, dirsync_password_changed(e, std::nullopt, c));
+        if (moved && c.password_at >= *catch_up_since) {
+            c.password = true;
+            push_events(b.events, e, c);
+        }
+        return {};
+    }
 
     // The notification search, on a connection of its own.
     std::optional<Connection> notify_conn;
@@ -236,7 +259,7 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
         const auto after = dirsync_cookie_usn(raw);
         for (const Entry& e : page.entries) {
             if (full) {
-                if (!is_true(e, "isDeleted")) b.events.push_back(event_of(EventKind::present, e));
+                PWSYNC_TRY(push_full(b, e));
                 continue;
             }
             // Incremental results carry only the attributes that changed.
@@ -299,7 +322,8 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
     }
     PWSYNC_TRY(conn->search_paged(s, [&](Entry&& e) -> Status {
         if (full) {
-            if (!is_true(e, "isDeleted")) b.events.push_back(event_of(EventKind::present, e));
+            auto st = push_full(b, e);
+            if (!st) return std::unexpected(Error{st.error().code, st.error().message});
             return {};
         }
         // Only what changed inside (from, high] counts now; later changes
@@ -406,8 +430,22 @@ LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
     // A cookie of the other mode (the configuration changed): start over.
     const bool dirsync = i.options.mode == WatchMode::dirsync;
     if ((dirsync && i.cookie.starts_with(kUsnPrefix)) || (!dirsync && i.cookie.starts_with(kDirSyncPrefix))) i.cookie.clear();
+    if (!i.cookie.empty() && !i.cookie_uri.empty() && i.conn->uri() != i.cookie_uri && i.last_good_poll) {
+        i.cookie.clear();
+        constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;  // 100 ns units
+        const TimePoint since = *i.last_good_poll - i.options.poll_interval - std::chrono::minutes(5);
+        i.catch_up_since = to_unix_micros(since) * 10 + kUnixEpochAs1601;
+    }
+    const std::string polled_uri = i.conn->uri();
     auto r = dirsync ? i.poll_dirsync(deliver) : i.poll_usn(deliver);
     i.last_poll = i.clock->now();
+    if (r) {
+        i.last_good_poll = i.last_poll;
+        // A reconnect inside the poll may have moved it: the cookie is then
+        // the new DC's already.
+        i.cookie_uri = i.conn ? i.conn->uri() : polled_uri;
+        i.catch_up_since.reset();
+    }
     if (!r && connection_lost(r.error())) i.conn.reset();  // the next poll reconnects
     return r;
 }
@@ -470,6 +508,7 @@ std::chrono::milliseconds Watcher::until_next_poll() const {
 
 bool Watcher::notifications_active() const { return impl_->notify_msgid >= 0; }
 const std::string& Watcher::cookie() const { return impl_->cookie; }
+std::string Watcher::uri() const { return impl_->conn ? impl_->conn->uri() : std::string(); }
 
 }  // namespace pwsync::directory
 

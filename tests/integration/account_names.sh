@@ -134,7 +134,7 @@ round "first start" "$U"
 # ---- restart: the watcher resumes from its saved cookie ----
 kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null; GW_PID=
 gw_start || die "pwsyncd did not restart"
-check "after the restart the watcher resumes from its cookie" wait_for 5 bash -c "grep -q 'directory watcher started (resuming)' '$W/gw/pwsyncd.log'"
+check "after the restart the watcher resumes from its cookie" wait_for 5 bash -c "grep -q 'directory watcher started on .* (resuming)' '$W/gw/pwsyncd.log'"
 round "after a restart" "$U"
 
 # ---- a rename in AD: sAMAccountName, UPN and the CN (so the DN) ----

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Which DC is not capturing, with two writable DCs (issue 18): dc2 is joined
+# Which DC is not capturing, with two writable DCs (issue 18), and the
+# watcher moving from dc1 to dc2 when dc1 stops: dc2 is joined
 # to the test domain with no check password script (capture not installed
 # there), dc1 keeps the hook. pwsyncd's watcher reads dc1. A change made on
 # dc1 is captured and reaches slapd; a change made on dc2 replicates to dc1
@@ -89,6 +90,9 @@ $P adapter create ext-ldap --type ldap --property "uri=$PWSYNC_TEST_LDAP_URI" \
 $P adapter add-app ext-ldap LINUX-LDAP >/dev/null
 $P adapter enable ext-ldap >/dev/null
 $P mapping create --app LINUX-LDAP --windows "$PWSYNC_TEST_DC_DOMAIN\\$U" --external "$U" >/dev/null || die "cannot map $U"
+$P mapping create --app LINUX-LDAP --windows "$PWSYNC_TEST_DC_DOMAIN\\bob" --external bob >/dev/null || die "cannot map bob"
+# Both DCs, dc1 first: the watcher moves to dc2 when dc1 stops (step 4).
+sed -i "s|^uri = $PWSYNC_TEST_DC_URI\$|uri = $PWSYNC_TEST_DC_URI $DC2_URI|" "$W/gw/pwsyncd.conf"
 $P principal create dc1 --kind windows --capture pre-commit <"$W/gw/dc1.secret" >/dev/null
 $P principal create ldap-agent --kind adapter --adapter ext-ldap <"$W/gw/agent.secret" >/dev/null
 if gw_start; then ok "pwsyncd started, its watcher on dc1 ($PWSYNC_TEST_DC_URI), $U mapped to slapd"; else die "could not start the gateway"; fi
@@ -154,7 +158,33 @@ check "pwsync status: dc1 still capturing (1 captured, 0 uncaptured)" dc_is "$DC
 $P status >"$W/status.txt"
 check "  ... and in text, one line per DC" bash -c "grep -Eq '^$DC1 .* capturing\$' '$W/status.txt' && grep -Eq '^$DC2 .* silent\$' '$W/status.txt'"
 
-# ---- 4. no password anywhere it must not be ----
+# ---- 4. dc1 stops: the watcher moves to dc2, misses nothing, repeats nothing ----
+# bob's password is reset on dc2 (no hook: uncaptured) while dc1 is down.
+stale_has() { stale_json | python3 -c 'import json,sys; sys.exit(0 if any(a["account"].lower().endswith(sys.argv[1]) and a["dc"] == sys.argv[2] for a in json.load(sys.stdin)) else 1)' "\\$1" "$2"; }
+alice_since=$(python3 -c 'import json,sys; print([a for a in json.load(open(sys.argv[1])) if a["account"].lower().endswith("\\alice")][0]["since"])' "$W/stale.json")
+t=$(ms)
+"$top/testenv/env" stop-samba "$STATE" >>"$STATE/env.log" 2>&1 || bad "could not stop dc1"
+UDN=$PWSYNC_TEST_DC_DN_BOB
+newpw P3 'Dcp-Dc1Down.3c'
+reset_on "$DC2_URI" "$P3" 2>"$W/out" || bad "dc2 refused bob's reset" "$W/out"
+if wait_for 90 stale_has bob "$DC2" >/dev/null; then
+    FAILOVER_MS=$(( $(ms) - t ))
+    ok "with dc1 stopped, the watcher reads dc2: bob's change there is seen, stale, named dc2 (${FAILOVER_MS} ms after dc1 stopped)"
+else
+    FAILOVER_MS=-
+    bad "bob's change on dc2 was not seen with dc1 stopped" "$W/gw/pwsyncd.log"
+fi
+check "  ... dc2 now counts 2 uncaptured changes (alice's not counted again)" wait_for 10 dc_is "$DC2" silent 0 2
+check "  ... dc1's counts unchanged (1 captured, 0 uncaptured)" dc_is "$DC1" capturing 1 0
+check "  ... alice stays stale since her change on dc2, not since the failover" python3 -c 'import json,sys
+a = [x for x in json.load(sys.stdin) if x["account"].lower().endswith("\\alice")]
+sys.exit(0 if a and a[0]["since"] == sys.argv[1] else 1)' "$alice_since" < <(stale_json)
+check "  ... the audit has each uncaptured change once" bash -c "[ \"\$('$P' audit | grep -c change.uncaptured)\" = 2 ]"
+grep 'directory watcher' "$W/gw/pwsyncd.log" >"$W/watcher.log"
+if grep -Eq "directory watcher (started on $DC2_URI \(resuming\)|now reads $DC2_URI )" "$W/watcher.log"; then ok "  ... pwsyncd's log says the watcher started again on dc2"
+else bad "  ... pwsyncd's log does not say the watcher started again on dc2" "$W/watcher.log"; fi
+
+# ---- 5. no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
 $P status --json >"$W/status.json"
 gw_stop
@@ -180,7 +210,7 @@ if t=$(wait_for 15 leftover); then
 else
     bad "processes left running 15 s after the stop" "$W/left.txt"
 fi
-echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, total $(( $(ms) - T0 )) ms"
+echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, watcher failover to dc2 ${FAILOVER_MS:-} ms, total $(( $(ms) - T0 )) ms"
 # Kept for a look when something failed (~100 MB).
 [ "$failed" != 0 ] || rm -rf "$STATE"
 harness_end

@@ -375,6 +375,9 @@ public:
 
     bool notifications_active() const;
     const std::string& cookie() const;
+    // The DC it reads (the URI of its connection; with several, the first
+    // that answered).
+    std::string uri() const;
 
     struct Impl;
 

@@ -12,6 +12,7 @@ namespace {
 void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
             const std::atomic<bool>& stopping) {
     bool poll_now = true;
+    std::string reading = watcher.uri();
     while (!stopping) {
         if (!poll_now) {
             // Wake on a notification, or when the next poll is due; look at
@@ -43,6 +44,12 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& en
             return;  // reopened at once; a failing open waits
         }
         hooks.polled();
+        // The connection moves to the next URI by itself when its DC stops
+        // answering: say so, as the watcher now reads another DC's changes.
+        if (std::string now = watcher.uri(); now != reading) {
+            hooks.info("directory watcher now reads " + now + " (was " + reading + ")");
+            reading = std::move(now);
+        }
     }
 }
 
@@ -70,7 +77,7 @@ void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHoo
             continue;
         }
         backoff = std::chrono::milliseconds(1000);
-        hooks.info(std::string("directory watcher started") + (cookie.empty() ? " (full sync)" : " (resuming)") +
+        hooks.info("directory watcher started on " + watcher->uri() + (cookie.empty() ? " (full sync)" : " (resuming)") +
                    (watcher->notifications_active() ? ", with change notifications" : ""));
         follow(*watcher, store, ad, engine, hooks, stopping);
     }
