@@ -53,4 +53,11 @@ std::optional<std::uint64_t> dirsync_cookie_usn(std::string_view cookie) {
     return little_endian<std::uint64_t>(cookie, kHighestUsn);
 }
 
+std::optional<DirSyncCookieSource> dirsync_cookie_source(std::string_view cookie) {
+    constexpr std::size_t kCreated = 8, kInvocation = 52;
+    if (cookie.size() < kInvocation + 16 || cookie.substr(0, 4) != "MSDS") return std::nullopt;
+    return DirSyncCookieSource{std::string(cookie.substr(kInvocation, 16)),
+                               static_cast<std::int64_t>(little_endian<std::uint64_t>(cookie, kCreated))};
+}
+
 }  // namespace pwsync::directory

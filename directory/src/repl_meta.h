@@ -57,4 +57,13 @@ std::optional<PasswordMeta> password_meta(const std::vector<AttributeMeta>& meta
 // USN the cookie covers). nullopt: not a cookie of that layout.
 std::optional<std::uint64_t> dirsync_cookie_usn(std::string_view cookie);
 
+// The DC a DirSync cookie is from (its invocationId, 16 bytes, after the USN
+// vector) and when it was made (creationTime, 100 ns units since 1601; 0
+// when not set). nullopt: not a cookie of that layout.
+struct DirSyncCookieSource {
+    std::string invocation_id;
+    std::int64_t created = 0;
+};
+std::optional<DirSyncCookieSource> dirsync_cookie_source(std::string_view cookie);
+
 }  // namespace pwsync::directory

@@ -143,6 +143,39 @@ struct Watcher::Impl {
     std::optional<std::int64_t> catch_up_since;  // pwdLastSet units (100 ns since 1601)
     // A full sync that catches up: the entry's password change, if it is
     // newer than catch_up_since; else it is only present.
+    // The DC's invocationId (formatted): whose USNs a cursor counts in.
+    LdapResult<std::string> invocation_id(const RootDse& root) {
+        if (root.ds_service_name.empty()) return std::unexpected(client_error(Reason::invalid_request, "the rootDSE has no dsServiceName"));
+        Search ntds;
+        ntds.base = root.ds_service_name;
+        ntds.scope = Scope::base;
+        ntds.attributes = {"invocationId"};
+        PWSYNC_ASSIGN(auto settings, conn->search(ntds));
+        std::string id = settings.empty() ? std::string() : format_guid(settings.front().first("invocationId"));
+        if (id.empty()) return std::unexpected(client_error(Reason::invalid_request, "cannot read the DC's invocationId"));
+        return id;
+    }
+    // At open: a saved DirSync cookie from another DC (pwsyncd restarted
+    // while that DC was down) is dropped, and the watcher catches up from
+    // the cookie's creation time, as after a switch while running.
+    LdapStatus check_dirsync_cookie(const RootDse& root) {
+        if (!cookie.starts_with(kDirSyncPrefix)) return {};
+        const auto raw = unbase64(std::string_view(cookie).substr(kDirSyncPrefix.size()));
+        const auto source = raw ? dirsync_cookie_source(*raw) : std::nullopt;
+        if (!source) return {};  // not the layout we know: kept, as before
+        PWSYNC_ASSIGN(const std::string here, invocation_id(root));
+        if (ascii_lower(format_guid(source->invocation_id)) == ascii_lower(here)) {
+            cookie_uri = conn->uri();
+            return {};
+        }
+        cookie.clear();
+        if (source->created > 0) catch_up_since = source->created - catch_up_margin();
+        return {};
+    }
+    // How far before the last good poll a catch-up starts (100 ns units).
+    std::int64_t catch_up_margin() const {
+        return std::chrono::duration_cast<std::chrono::microseconds>(options.poll_interval + std::chrono::minutes(5)).count() * 10;
+    }
     LdapStatus push_full(Batch& b, const Entry& e) {
         if (is_true(e, "isDeleted")) return {};
         b.events.push_back(event_of(EventKind::present, e));
@@ -283,14 +316,7 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
 
 LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver) {
     PWSYNC_ASSIGN(RootDse root, conn->root_dse());
-    if (root.ds_service_name.empty()) return std::unexpected(client_error(Reason::invalid_request, "uSNChanged: the rootDSE has no dsServiceName"));
-    Search ntds;
-    ntds.base = root.ds_service_name;
-    ntds.scope = Scope::base;
-    ntds.attributes = {"invocationId"};
-    PWSYNC_ASSIGN(auto settings, conn->search(ntds));
-    const std::string invocation = settings.empty() ? std::string() : format_guid(settings.front().first("invocationId"));
-    if (invocation.empty()) return std::unexpected(client_error(Reason::invalid_request, "uSNChanged: cannot read the DC's invocationId"));
+    PWSYNC_ASSIGN(const std::string invocation, invocation_id(root));
 
     // Read before searching: a change after this point is reported next time.
     const std::uint64_t high = root.highest_committed_usn;
@@ -417,6 +443,7 @@ LdapResult<Watcher> Watcher::open(ConnectOptions connect, WatchOptions options, 
     if (impl->options.base.empty()) impl->options.base = root.default_naming_context;
     if (impl->options.mode == WatchMode::dirsync && !root.supports_control(LDAP_CONTROL_X_DIRSYNC))
         return std::unexpected(client_error(Reason::unwilling, "the directory does not offer DirSync: use watch = usn"));
+    if (impl->options.mode == WatchMode::dirsync) PWSYNC_TRY(impl->check_dirsync_cookie(root));
     impl->notify_supported = root.supports_control(kNotificationOid);
     // Armed before the first poll, so no change falls between a poll and
     // the wait that follows it.
@@ -433,8 +460,7 @@ LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
     if (!i.cookie.empty() && !i.cookie_uri.empty() && i.conn->uri() != i.cookie_uri && i.last_good_poll) {
         i.cookie.clear();
         constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;  // 100 ns units
-        const TimePoint since = *i.last_good_poll - i.options.poll_interval - std::chrono::minutes(5);
-        i.catch_up_since = to_unix_micros(since) * 10 + kUnixEpochAs1601;
+        i.catch_up_since = to_unix_micros(*i.last_good_poll) * 10 + kUnixEpochAs1601 - i.catch_up_margin();
     }
     const std::string polled_uri = i.conn->uri();
     auto r = dirsync ? i.poll_dirsync(deliver) : i.poll_usn(deliver);

@@ -219,6 +219,18 @@ TEST(ReplMetadata, DirSyncCookieHighWaterMark) {
     EXPECT_FALSE(dirsync_cookie_usn("XXXX" + cookie.substr(4)));            // not that layout
 }
 
+TEST(ReplMetadata, DirSyncCookieSourceDcAndTime) {
+    const std::string dc = "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10";
+    std::string cookie = "MSDS" + le32(3) + le64(0x01DD802C69A01C80ull) + le64(0) + le32(40) + le64(4012) + le64(0) +
+                         le64(4013) + dc + std::string(40, '\0');
+    auto source = dirsync_cookie_source(cookie);
+    ASSERT_TRUE(source);
+    EXPECT_EQ(source->invocation_id, dc);
+    EXPECT_EQ(source->created, 0x01DD802C69A01C80ll);
+    EXPECT_FALSE(dirsync_cookie_source(cookie.substr(0, 67)));             // truncated in the invocationId
+    EXPECT_FALSE(dirsync_cookie_source("XXXX" + cookie.substr(4)));        // not that layout
+}
+
 }  // namespace
 }  // namespace pwsync::directory
 
