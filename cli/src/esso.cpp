@@ -20,7 +20,8 @@ bool is_sso_only_flag(std::string_view name) {
     return std::ranges::find(kNames, name) != kNames.end();
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Not `quoted`: ADL would pick libstdc++ 14's std::quoted (see store/src/impl.h).
+std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 std::string trimmed(std::string_view s) {
     const auto b = s.find_first_not_of(" \t\r\n");
@@ -83,7 +84,7 @@ private:
         app.name = trimmed(node.attribute("name").value());
         if (app.name.empty())
             return fail(Errc::invalid_argument, at + "<application> has no name attribute; nothing was imported");
-        const std::string ctx = at + "application " + quoted(app.name) + ": ";
+        const std::string ctx = at + "application " + quote(app.name) + ": ";
         for (const auto& child : node.children()) {
             if (child.type() != pugi::node_element) continue;
             const std::string_view name = child.name();

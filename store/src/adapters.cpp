@@ -10,7 +10,7 @@ namespace {
 
 Result<records::AdapterRecord> load_adapter(const TxnState& s, std::string_view name) {
     return load(s, s.db().adapters, app_key(name), records::decode_adapter,
-                "adapter " + quoted(name) + " does not exist");
+                "adapter " + quote(name) + " does not exist");
 }
 
 Status save_adapter(TxnState& s, records::AdapterRecord& rec) {
@@ -33,7 +33,7 @@ Status check_numbers(const Adapter& a) {
 Status seal_secret(TxnState& s, records::AdapterRecord& rec, const std::string& prop, const Secret& value) {
     PWSYNC_TRY(check_name("property name", prop));
     if (rec.adapter.properties.contains(prop))
-        return fail(Errc::conflict, "property " + quoted(prop) + " is already a plain property; unset it first");
+        return fail(Errc::conflict, "property " + quote(prop) + " is already a plain property; unset it first");
     PWSYNC_ASSIGN(auto sealed, s.seal(value.view(), crypto::seal_context("adapters", app_key(rec.adapter.name), prop)));
     rec.sealed[prop] = std::move(sealed);
     return {};
@@ -74,7 +74,7 @@ Result<Secret> ReadTxn::adapter_secret(std::string_view name, std::string_view p
     PWSYNC_ASSIGN(auto rec, load_adapter(*s_, name));
     auto it = rec.sealed.find(std::string(property));
     if (it == rec.sealed.end())
-        return fail(Errc::not_found, "adapter " + quoted(name) + " has no secret property " + quoted(property));
+        return fail(Errc::not_found, "adapter " + quote(name) + " has no secret property " + quote(property));
     return s_->open_sealed(it->second, crypto::seal_context("adapters", app_key(name), property));
 }
 
@@ -94,7 +94,7 @@ Status WriteTxn::create_adapter(Adapter a, std::map<std::string, Secret> secrets
     PWSYNC_TRY(check_name("adapter type", a.type));
     PWSYNC_TRY(check_numbers(a));
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().adapters, app_key(a.name)));
-    if (existing) return fail(Errc::already_exists, "adapter " + quoted(a.name) + " already exists");
+    if (existing) return fail(Errc::already_exists, "adapter " + quote(a.name) + " already exists");
     for (const auto& kv : a.properties) PWSYNC_TRY(check_name("property name", kv.first));
     a.group.clear();  // joining a group is its own step
     a.created = a.updated = s_->now();
@@ -131,13 +131,13 @@ Status WriteTxn::update_adapter(std::string_view name, AdapterUpdate u) {
     PWSYNC_TRY(check_numbers(a));
     for (const auto& prop : u.unset_properties) {
         if (a.properties.erase(prop) == 0 && rec.sealed.erase(prop) == 0)
-            return fail(Errc::not_found, "adapter " + quoted(a.name) + " has no property " + quoted(prop));
+            return fail(Errc::not_found, "adapter " + quote(a.name) + " has no property " + quote(prop));
         changed.push_back("-" + prop);
     }
     for (auto& [prop, value] : u.set_properties) {
         PWSYNC_TRY(check_name("property name", prop));
         if (rec.sealed.contains(prop))
-            return fail(Errc::conflict, "property " + quoted(prop) + " is a secret property; unset it first");
+            return fail(Errc::conflict, "property " + quote(prop) + " is a secret property; unset it first");
         a.properties[prop] = value;
         changed.push_back(prop);
     }
@@ -164,16 +164,16 @@ Status WriteTxn::delete_adapter(std::string_view name) {
     if (!apps.empty()) {
         std::string list;
         for (const auto& a : apps) list += (list.empty() ? "" : ", ") + a;
-        return fail(Errc::in_use, "adapter " + quoted(rec.adapter.name) + " still has applications: " + list +
+        return fail(Errc::in_use, "adapter " + quote(rec.adapter.name) + " still has applications: " + list +
                                       " (remove them with: pwsync adapter remove-app APP)");
     }
     if (!rec.adapter.group.empty())
-        return fail(Errc::in_use, "adapter " + quoted(rec.adapter.name) + " is in group " + quoted(rec.adapter.group) +
+        return fail(Errc::in_use, "adapter " + quote(rec.adapter.name) + " is in group " + quote(rec.adapter.group) +
                                       " (remove it with: pwsync group remove " + rec.adapter.group + " " + rec.adapter.name + ")");
     PWSYNC_ASSIGN(auto principals, this->principals());
     for (const auto& p : principals)
         if (p.kind == PrincipalKind::adapter && ascii_lower(p.adapter) == ascii_lower(name))
-            return fail(Errc::in_use, "adapter " + quoted(rec.adapter.name) + " is used by principal " + quoted(p.name) +
+            return fail(Errc::in_use, "adapter " + quote(rec.adapter.name) + " is used by principal " + quote(p.name) +
                                           " (delete it with: pwsync principal delete " + p.name + ")");
     PWSYNC_TRY(s_->kv().del(s_->db().adapters, app_key(name)));
     return audit("adapter.delete", rec.adapter.name);
@@ -184,7 +184,7 @@ Status WriteTxn::add_app_to_adapter(std::string_view adapter_name, std::string_v
     PWSYNC_ASSIGN(App a, app(app_name));
     if (!a.adapter.empty()) {
         if (ascii_lower(a.adapter) == ascii_lower(adapter_name)) return {};
-        return fail(Errc::conflict, "application " + quoted(a.name) + " already belongs to adapter " + quoted(a.adapter) +
+        return fail(Errc::conflict, "application " + quote(a.name) + " already belongs to adapter " + quote(a.adapter) +
                                         " (an application belongs to at most one adapter)");
     }
     a.adapter = rec.adapter.name;
@@ -199,7 +199,7 @@ Status WriteTxn::add_app_to_adapter(std::string_view adapter_name, std::string_v
 
 Status WriteTxn::remove_app_from_adapter(std::string_view app_name) {
     PWSYNC_ASSIGN(App a, app(app_name));
-    if (a.adapter.empty()) return fail(Errc::invalid_argument, "application " + quoted(a.name) + " belongs to no adapter");
+    if (a.adapter.empty()) return fail(Errc::invalid_argument, "application " + quote(a.name) + " belongs to no adapter");
     const std::string adapter = std::exchange(a.adapter, {});
     a.updated = s_->now();
     PWSYNC_TRY(s_->kv().put(s_->db().apps, app_key(a.name), records::encode(a)));
@@ -209,7 +209,7 @@ Status WriteTxn::remove_app_from_adapter(std::string_view app_name) {
 // ------------------------------------------------------------------ groups
 
 Result<Group> ReadTxn::group(std::string_view name) const {
-    return load(*s_, s_->db().groups, app_key(name), records::decode_group, "group " + quoted(name) + " does not exist");
+    return load(*s_, s_->db().groups, app_key(name), records::decode_group, "group " + quote(name) + " does not exist");
 }
 
 Result<std::vector<Group>> ReadTxn::groups() const { return load_all(*s_, s_->db().groups, records::decode_group); }
@@ -225,7 +225,7 @@ Result<std::vector<std::string>> ReadTxn::group_members(std::string_view name) c
 Status WriteTxn::create_group(Group g) {
     PWSYNC_TRY(check_name("group name", g.name));
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().groups, app_key(g.name)));
-    if (existing) return fail(Errc::already_exists, "group " + quoted(g.name) + " already exists");
+    if (existing) return fail(Errc::already_exists, "group " + quote(g.name) + " already exists");
     g.created = s_->now();
     PWSYNC_TRY(s_->kv().put(s_->db().groups, app_key(g.name), records::encode(g)));
     return audit("group.create", g.name);
@@ -237,7 +237,7 @@ Status WriteTxn::delete_group(std::string_view name) {
     if (!members.empty()) {
         std::string list;
         for (const auto& m : members) list += (list.empty() ? "" : ", ") + m;
-        return fail(Errc::in_use, "group " + quoted(g.name) + " still holds adapters: " + list + "; remove them first");
+        return fail(Errc::in_use, "group " + quote(g.name) + " still holds adapters: " + list + "; remove them first");
     }
     PWSYNC_TRY(s_->kv().del(s_->db().groups, app_key(name)));
     return audit("group.delete", g.name);
@@ -248,8 +248,8 @@ Status WriteTxn::add_to_group(std::string_view group_name, std::string_view adap
     PWSYNC_ASSIGN(auto rec, load_adapter(*s_, adapter_name));
     if (!rec.adapter.group.empty()) {
         if (ascii_lower(rec.adapter.group) == ascii_lower(group_name)) return {};
-        return fail(Errc::conflict, "adapter " + quoted(rec.adapter.name) + " is already in group " +
-                                        quoted(rec.adapter.group) + " (an adapter belongs to at most one group)");
+        return fail(Errc::conflict, "adapter " + quote(rec.adapter.name) + " is already in group " +
+                                        quote(rec.adapter.group) + " (an adapter belongs to at most one group)");
     }
     rec.adapter.group = g.name;
     rec.adapter.updated = s_->now();
@@ -261,7 +261,7 @@ Status WriteTxn::remove_from_group(std::string_view group_name, std::string_view
     PWSYNC_ASSIGN(Group g, group(group_name));
     PWSYNC_ASSIGN(auto rec, load_adapter(*s_, adapter_name));
     if (ascii_lower(rec.adapter.group) != ascii_lower(group_name))
-        return fail(Errc::invalid_argument, "adapter " + quoted(rec.adapter.name) + " is not in group " + quoted(g.name));
+        return fail(Errc::invalid_argument, "adapter " + quote(rec.adapter.name) + " is not in group " + quote(g.name));
     rec.adapter.group.clear();
     rec.adapter.updated = s_->now();
     PWSYNC_TRY(save_adapter(*s_, rec));

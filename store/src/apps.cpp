@@ -4,7 +4,7 @@
 namespace pwsync::store {
 
 Result<App> ReadTxn::app(std::string_view name) const {
-    return load(*s_, s_->db().apps, app_key(name), records::decode_app, "application " + quoted(name) + " does not exist");
+    return load(*s_, s_->db().apps, app_key(name), records::decode_app, "application " + quote(name) + " does not exist");
 }
 
 Result<std::vector<App>> ReadTxn::apps() const { return load_all(*s_, s_->db().apps, records::decode_app); }
@@ -13,7 +13,7 @@ Status WriteTxn::create_app(App a) {
     PWSYNC_TRY(check_name("application name", a.name));
     const std::string key = app_key(a.name);
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().apps, key));
-    if (existing) return fail(Errc::already_exists, "application " + quoted(a.name) + " already exists");
+    if (existing) return fail(Errc::already_exists, "application " + quote(a.name) + " already exists");
     a.adapter.clear();  // joining an adapter is its own step (add-app), with its own checks
     a.created = a.updated = s_->now();
     PWSYNC_TRY(s_->kv().put(s_->db().apps, key, records::encode(a)));
@@ -42,13 +42,13 @@ Status WriteTxn::delete_app(std::string_view name) {
     PWSYNC_TRY(s_->kv().scan(s_->db().mappings, app_key(name) + '\0',
                           [&](std::string_view, std::string_view) -> Result<bool> { return ++mappings < 1000; }));
     if (mappings > 0)
-        return fail(Errc::in_use, "application " + quoted(a.name) + " still has " +
+        return fail(Errc::in_use, "application " + quote(a.name) + " still has " +
                                       (mappings >= 1000 ? "1000 or more" : std::to_string(mappings)) +
                                       " mapping(s); delete them first");
     PWSYNC_ASSIGN(auto all_rules, rules());
     for (const auto& r : all_rules)
         if (ascii_lower(r.app) == ascii_lower(a.name))
-            return fail(Errc::in_use, "application " + quoted(a.name) + " is used by rule " + quoted(r.name) +
+            return fail(Errc::in_use, "application " + quote(a.name) + " is used by rule " + quote(r.name) +
                                           "; delete the rule first");
     PWSYNC_TRY(s_->kv().del(s_->db().apps, app_key(name)));
     return audit("app.delete", a.name);

@@ -35,10 +35,10 @@ Status check_free(const TxnState& s, const std::vector<std::string>& apps, std::
             if (auto v = s.kv().get(s.db().mappings, mapping_key(a, holder)); v && *v)
                 if (auto rec = records::decode_mapping(**v)) holder = rec->mapping.windows;
             return fail(Errc::conflict,
-                        "external user " + quoted(external) + " is already mapped in application " + quoted(a) +
-                            " (Windows account " + quoted(holder) + ")" +
+                        "external user " + quote(external) + " is already mapped in application " + quote(a) +
+                            " (Windows account " + quote(holder) + ")" +
                             (adapter.empty() ? std::string("")
-                                             : "; adapter " + quoted(adapter) + " does not allow mapping conflicts"));
+                                             : "; adapter " + quote(adapter) + " does not allow mapping conflicts"));
         }
     }
     return {};

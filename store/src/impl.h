@@ -101,7 +101,9 @@ auto load_all(const TxnState& s, Table dbi, Decode decode, std::string_view pref
     return out;
 }
 
-inline std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Named quote, not quoted: for a std::string argument ADL would pick std::quoted,
+// which libstdc++ 14 declares wherever <chrono> is included (via <iomanip>).
+inline std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // Record keys.
 std::string app_key(std::string_view app);

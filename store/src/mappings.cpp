@@ -20,7 +20,7 @@ std::string describe(const MappingKey& k) { return k.app + "/" + k.windows; }
 
 Result<records::MappingRecord> load_mapping(const TxnState& s, const MappingKey& k) {
     return load(s, s.db().mappings, mapping_key(k.app, k.windows), records::decode_mapping,
-                "no mapping for Windows account " + quoted(k.windows) + " in application " + quoted(k.app));
+                "no mapping for Windows account " + quote(k.windows) + " in application " + quote(k.app));
 }
 
 std::string credential_context(const MappingKey& k) {
@@ -101,7 +101,7 @@ Status WriteTxn::create_mapping(Mapping m) {
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().mappings, key));
     if (existing)
         return fail(Errc::already_exists,
-                    "Windows account " + quoted(m.windows) + " is already mapped in application " + quoted(a.name));
+                    "Windows account " + quote(m.windows) + " is already mapped in application " + quote(a.name));
     bool allow_conflicts = false;
     if (!a.adapter.empty()) {
         PWSYNC_ASSIGN(Adapter ad, adapter(a.adapter));

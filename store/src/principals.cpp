@@ -24,7 +24,7 @@ const char* capture_mode_name(CaptureMode m) noexcept {
 namespace {
 Result<records::PrincipalRecord> load_principal(const TxnState& s, std::string_view name) {
     return load(s, s.db().principals, app_key(name), records::decode_principal,
-                "principal " + quoted(name) + " does not exist");
+                "principal " + quote(name) + " does not exist");
 }
 constexpr std::size_t kMinSecret = 12;
 }  // namespace
@@ -61,7 +61,7 @@ Result<std::string> ReadTxn::principal_secret_version(std::string_view name) con
 Status WriteTxn::create_principal(Principal p, const Secret& secret) {
     PWSYNC_TRY(check_name("principal name", p.name));
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().principals, app_key(p.name)));
-    if (existing) return fail(Errc::already_exists, "principal " + quoted(p.name) + " already exists");
+    if (existing) return fail(Errc::already_exists, "principal " + quote(p.name) + " already exists");
     if (p.kind == PrincipalKind::adapter) {
         if (p.adapter.empty()) return fail(Errc::invalid_argument, "an adapter principal needs --adapter");
         if (p.capture != CaptureMode::none)

@@ -8,7 +8,7 @@ namespace pwsync::store {
 namespace {
 
 Result<Rule> load_rule(const TxnState& s, std::string_view name) {
-    return load(s, s.db().rules, app_key(name), records::decode_rule, "rule " + quoted(name) + " does not exist");
+    return load(s, s.db().rules, app_key(name), records::decode_rule, "rule " + quote(name) + " does not exist");
 }
 
 std::string scope_text(const RuleScope& sc) {
@@ -32,10 +32,10 @@ std::string rule_detail(const Rule& r) {
 Status check_rule(const Rule& r) {
     PWSYNC_TRY(check_name("rule name", r.name));
     if (r.scope.empty())
-        return fail(Errc::invalid_argument, "rule " + quoted(r.name) + " needs a scope: a group, a base OU and/or a filter");
-    if (r.external.empty()) return fail(Errc::invalid_argument, "rule " + quoted(r.name) + " needs an external user template");
+        return fail(Errc::invalid_argument, "rule " + quote(r.name) + " needs a scope: a group, a base OU and/or a filter");
+    if (r.external.empty()) return fail(Errc::invalid_argument, "rule " + quote(r.name) + " needs an external user template");
     for (const auto* v : {&r.scope.group, &r.scope.base, &r.scope.filter, &r.external})
-        if (!valid_utf8(*v)) return fail(Errc::invalid_argument, "rule " + quoted(r.name) + ": not valid UTF-8");
+        if (!valid_utf8(*v)) return fail(Errc::invalid_argument, "rule " + quote(r.name) + ": not valid UTF-8");
     return {};
 }
 
@@ -62,7 +62,7 @@ Status WriteTxn::create_rule(Rule r) {
     PWSYNC_ASSIGN(App a, app(r.app));
     r.app = a.name;
     PWSYNC_ASSIGN(auto existing, s_->kv().get(s_->db().rules, app_key(r.name)));
-    if (existing) return fail(Errc::already_exists, "rule " + quoted(r.name) + " already exists");
+    if (existing) return fail(Errc::already_exists, "rule " + quote(r.name) + " already exists");
     r.created = r.updated = s_->now();
     r.evaluated = {};
     r.conflicts.clear();
@@ -76,8 +76,8 @@ Status WriteTxn::update_rule(const Rule& changed) {
     if (ascii_lower(a.name) != ascii_lower(r.app)) {
         PWSYNC_ASSIGN(auto made, rule_mappings(r.name));
         if (!made.empty())
-            return fail(Errc::in_use, "rule " + quoted(r.name) + " has " + std::to_string(made.size()) +
-                                          " mapping(s) in application " + quoted(r.app) +
+            return fail(Errc::in_use, "rule " + quote(r.name) + " has " + std::to_string(made.size()) +
+                                          " mapping(s) in application " + quote(r.app) +
                                           "; delete the rule (with or without --keep-mappings) to move it");
     }
     r.app = a.name;
@@ -101,7 +101,7 @@ Status WriteTxn::delete_rule(std::string_view name, bool keep_mappings) {
             continue;
         }
         PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().mappings, mapping_key(m.app, m.windows)));
-        if (!v) return fail(Errc::corrupt, "rule " + quoted(r.name) + " lists a missing mapping");
+        if (!v) return fail(Errc::corrupt, "rule " + quote(r.name) + " lists a missing mapping");
         PWSYNC_ASSIGN(auto rec, records::decode_mapping(*v));
         rec.mapping.rule.clear();
         rec.mapping.updated = s_->now();
