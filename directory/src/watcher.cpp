@@ -169,12 +169,22 @@ struct Watcher::Impl {
             return {};
         }
         cookie.clear();
-        if (source->created > 0) catch_up_since = source->created - catch_up_margin();
+        if (source->created > 0) catch_up_since = std::max(source->created - catch_up_margin(), options.catch_up_not_before);
         return {};
     }
     // How far before the last good poll a catch-up starts (100 ns units).
     std::int64_t catch_up_margin() const {
         return std::chrono::duration_cast<std::chrono::microseconds>(options.poll_interval + std::chrono::minutes(5)).count() * 10;
+    }
+    // A reconnect inside a poll may have moved the connection to another DC,
+    // where the cookie counts in the wrong USNs: that poll's results are
+    // dropped as if the connection had been lost, and the next poll starts
+    // over on the new DC and catches up (Watcher::poll).
+    LdapStatus still_on(const std::string& uri) {
+        if (conn && conn->uri() == uri) return {};
+        LdapError e = client_error(Reason::server_down, "the connection moved to another DC during the poll");
+        e.ldap_code = LDAP_SERVER_DOWN;
+        return std::unexpected(std::move(e));
     }
     LdapStatus push_full(Batch& b, const Entry& e) {
         if (is_true(e, "isDeleted")) return {};
@@ -261,6 +271,7 @@ LdapResult<bool> Watcher::Impl::dirsync_password_changed(const Entry& e, std::op
 }
 
 LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deliver) {
+    const std::string uri = conn->uri();
     std::string raw;
     if (cookie.starts_with(kDirSyncPrefix)) {
         auto d = unbase64(std::string_view(cookie).substr(kDirSyncPrefix.size()));
@@ -280,6 +291,7 @@ LdapStatus Watcher::Impl::poll_dirsync(const std::function<Status(Batch&)>& deli
         LDAPControl* ctrls[] = {ctrl.get(), nullptr};
         // Idempotent for a given cookie: a read, retried after a reconnect.
         PWSYNC_ASSIGN(Page page, conn->impl().read([&] { return conn->impl().search_once(s, ctrls); }));
+        PWSYNC_TRY(still_on(uri));
         const auto resp_value = page.control(LDAP_CONTROL_X_DIRSYNC);
         if (!resp_value) return std::unexpected(client_error(Reason::invalid_request, "DirSync: the DC sent no response control"));
         auto resp = ber::dirsync_response(*resp_value);
@@ -346,6 +358,7 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
         s.show_deleted = true;
         for (const char* a : {"uSNChanged", "uSNCreated", "replPropertyMetaData"}) s.attributes.emplace_back(a);
     }
+    const std::string uri = conn->uri();
     PWSYNC_TRY(conn->search_paged(s, [&](Entry&& e) -> Status {
         if (full) {
             auto st = push_full(b, e);
@@ -391,6 +404,7 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
         push_events(b.events, e, c);
         return {};
     }));
+    PWSYNC_TRY(still_on(uri));
     b.observed = clock->now();
     if (auto st = deliver(b); !st) return std::unexpected(from_error(st.error()));
     cookie = b.cookie;
@@ -460,7 +474,8 @@ LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
     if (!i.cookie.empty() && !i.cookie_uri.empty() && i.conn->uri() != i.cookie_uri && i.last_good_poll) {
         i.cookie.clear();
         constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;  // 100 ns units
-        i.catch_up_since = to_unix_micros(*i.last_good_poll) * 10 + kUnixEpochAs1601 - i.catch_up_margin();
+        i.catch_up_since = std::max(to_unix_micros(*i.last_good_poll) * 10 + kUnixEpochAs1601 - i.catch_up_margin(),
+                                    i.options.catch_up_not_before);
     }
     const std::string polled_uri = i.conn->uri();
     auto r = dirsync ? i.poll_dirsync(deliver) : i.poll_usn(deliver);

@@ -1,5 +1,6 @@
 #include "watch.h"
 
+#include <cstdlib>
 #include <vector>
 
 #include "accounts.h"
@@ -59,15 +60,25 @@ void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHoo
                      const std::atomic<bool>& stopping) {
     std::chrono::milliseconds backoff{1000};
     while (!stopping) {
-        std::string cookie;
+        std::string cookie, baseline;
         if (auto r = store.read()) {
             if (auto c = r->cursor(kWatcherCursor); c && *c) cookie = **c;
+            if (auto c = r->cursor(kWatcherBaselineCursor); c && *c) baseline = **c;
+        }
+        if (cookie.empty() && baseline.empty()) {  // the first read of the domain starts now
+            constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;
+            baseline = std::to_string(to_unix_micros(SystemClock{}.now()) * 10 + kUnixEpochAs1601);
+            auto saved = store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+                return w.set_cursor(kWatcherBaselineCursor, baseline);
+            });
+            if (!saved) hooks.error("directory watcher: " + saved.error().message);
         }
         directory::WatchOptions wo;
         wo.mode = ad.settings().watch;
         wo.base = ad.domain().base;
         wo.dirsync_flags = ad.settings().dirsync_flags;
         wo.poll_interval = ad.settings().poll_interval;
+        wo.catch_up_not_before = baseline.empty() ? 0 : std::strtoll(baseline.c_str(), nullptr, 10);
         auto watcher = directory::Watcher::open(ad.connect_options(), wo, cookie);
         if (!watcher) {
             hooks.down();

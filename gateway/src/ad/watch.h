@@ -23,6 +23,9 @@ struct WatchHooks {
 
 // The store cursor the watcher resumes from.
 inline constexpr std::string_view kWatcherCursor = "watcher";
+// When the watcher first read the domain (100 ns units since 1601): a
+// catch-up after a move to another DC reports nothing older.
+inline constexpr std::string_view kWatcherBaselineCursor = "watcher-baseline";
 
 // Runs until `stopping`: opens a watcher from the stored cursor, applies
 // every page (its effects and its cursor commit together, so a restart
