@@ -141,8 +141,6 @@ struct Watcher::Impl {
     std::string cookie_uri;                      // the DC the cookie is from
     std::optional<TimePoint> last_good_poll;
     std::optional<std::int64_t> catch_up_since;  // pwdLastSet units (100 ns since 1601)
-    // A full sync that catches up: the entry's password change, if it is
-    // newer than catch_up_since; else it is only present.
     // The DC's invocationId (formatted): whose USNs a cursor counts in.
     LdapResult<std::string> invocation_id(const RootDse& root) {
         if (root.ds_service_name.empty()) return std::unexpected(client_error(Reason::invalid_request, "the rootDSE has no dsServiceName"));
@@ -186,6 +184,8 @@ struct Watcher::Impl {
         e.ldap_code = LDAP_SERVER_DOWN;
         return std::unexpected(std::move(e));
     }
+    // A full sync that catches up: the entry's password change, if it is
+    // newer than catch_up_since; else it is only present.
     LdapStatus push_full(Batch& b, const Entry& e) {
         if (is_true(e, "isDeleted")) return {};
         b.events.push_back(event_of(EventKind::present, e));
@@ -473,8 +473,7 @@ LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
     if ((dirsync && i.cookie.starts_with(kUsnPrefix)) || (!dirsync && i.cookie.starts_with(kDirSyncPrefix))) i.cookie.clear();
     if (!i.cookie.empty() && !i.cookie_uri.empty() && i.conn->uri() != i.cookie_uri && i.last_good_poll) {
         i.cookie.clear();
-        constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;  // 100 ns units
-        i.catch_up_since = std::max(to_unix_micros(*i.last_good_poll) * 10 + kUnixEpochAs1601 - i.catch_up_margin(),
+        i.catch_up_since = std::max(to_filetime(*i.last_good_poll) - i.catch_up_margin(),
                                     i.options.catch_up_not_before);
     }
     const std::string polled_uri = i.conn->uri();

@@ -5,9 +5,14 @@
 # there), dc1 keeps the hook. pwsyncd's watcher reads dc1. A change made on
 # dc1 is captured and reaches slapd; a change made on dc2 replicates to dc1
 # uncaptured, marks the mapping stale and names dc2, and the per-DC view
-# says dc2 silent, dc1 capturing. No password in the log, the audit or the
-# commands' output. Prints the join time, the replication delay and the
-# total time.
+# says dc2 silent, dc1 capturing. Then dc1 stops: the watcher moves to dc2
+# and misses nothing there, and a full-sync write into AD goes to dc2 (not
+# counted as uncaptured). Then dc2 gets capture of its own (its own hook
+# slot and principal) and dc1 comes back: a change captured on dc2 is
+# confirmed by the watcher, now on dc1 again, once it has replicated, and
+# is delivered. No password in the log, the audit or the commands' output.
+# Prints the join time, the replication delay, the failover and the
+# cross-DC confirmation times, and the total time.
 #
 # It needs an environment of its own (a second DC restarts dc1 and changes
 # the domain): it re-executes itself in a fresh testenv/netns and starts a
@@ -184,13 +189,68 @@ grep 'directory watcher' "$W/gw/pwsyncd.log" >"$W/watcher.log"
 if grep -Eq "directory watcher (started on $DC2_URI \(resuming\)|now reads $DC2_URI )" "$W/watcher.log"; then ok "  ... pwsyncd's log says the watcher started again on dc2"
 else bad "  ... pwsyncd's log does not say the watcher started again on dc2" "$W/watcher.log"; fi
 
-# ---- 5. no password anywhere it must not be ----
+# ---- 5. full sync with dc1 stopped: the write into AD goes to dc2 ----
+UDN=$PWSYNC_TEST_DC_DN_ALICE
+$P sync enable full >/dev/null
+newpw P4 'Dcp-FullSync.4d'
+t=$(ms)
+gw_passwd "$U" "$P1" "$P4"   # the stored old password: dc1's capture of step 2
+check "with dc1 stopped, an External -> Windows full change succeeds (rc $RC, $(( $(ms) - t )) ms)" [ "$RC" = 0 ]
+check "  ... AD has it: $U binds on dc2 with it" ldap_bind_ok "$DC2_URI" "$UDN" "$P4"
+# Our own write, seen by the watcher on dc2 (no hook there): not an
+# uncaptured change. A poll and a margin later the counts still hold.
+sleep 7
+check "  ... the watcher does not count pwsync's own write as uncaptured (dc2 still 0 captured, 2 uncaptured)" dc_is "$DC2" silent 0 2
+check "  ... and the audit has no third uncaptured change" bash -c "[ \"\$('$P' audit | grep -c change.uncaptured)\" = 2 ]"
+
+# ---- 6. capture installed on dc2, dc1 back: a capture on dc2 is confirmed by the watcher on dc1 ----
+# dc2's own hook slot and capture principal (as on a production DC); its
+# check password script is set when it starts. second-dc restarts dc1 too,
+# with replication, before dc2: the watcher's connection moves back to dc1.
+(umask 077 && printf '%s' 'Dc2-Capture-Secret-2' >"$W/gw/dc2.secret")
+sed -e 's/^principal = dc1$/principal = dc2/' -e "s|^secret-file = .*|secret-file = $W/gw/dc2.secret|" "$W/gw/hook.conf" >"$W/gw/hook2.conf"
+$P principal create dc2 --kind windows --capture pre-commit <"$W/gw/dc2.secret" >/dev/null
+mkdir -p "$STATE/samba2/cps-hook.d"
+printf '#!/bin/sh\nexec "%s" --samba-hook --config "%s"\n' "$GW_NOTIFY" "$W/gw/hook2.conf" >"$STATE/samba2/cps-hook.d/hook"
+chmod 0755 "$STATE/samba2/cps-hook.d/hook"
+pid=$(<"$STATE/run/samba2.pid")
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+t=$(ms)
+if PWSYNC_SECOND_DC_HOOK=own "$top/testenv/second-dc" "$STATE" >>"$STATE/second-dc.log" 2>&1; then
+    ok "dc2 restarted with a check password script of its own, dc1 started again ($(( $(ms) - t )) ms)"
+else
+    bad "testenv/second-dc could not restart the pair" "$STATE/second-dc.log"
+fi
+check "  ... dc2's smb.conf now names its own hook slot" grep -q "check password script = $STATE/samba2/bin/cps-hook" "$STATE/samba2/etc/smb.conf"
+watcher_on_dc1() { grep -q "directory watcher now reads $PWSYNC_TEST_DC_URI " "$W/gw/pwsyncd.log"; }
+check "  ... the watcher reads dc1 again" wait_for 60 watcher_on_dc1
+newpw P5 'Dcp-CapturedOnDc2.5e'
+t=$(ms)
+reset_on "$DC2_URI" "$P5" 2>"$W/out" || bad "dc2 refused the reset" "$W/out"
+if wait_for 90 ldap_binds "$P5" >/dev/null; then
+    CROSS_MS=$(( $(ms) - t ))
+    ok "a change captured on dc2 is confirmed by the watcher on dc1 and delivered: $U binds to slapd with it ($CROSS_MS ms, replication included)"
+else
+    CROSS_MS=-
+    bad "the change captured on dc2 did not reach slapd" "$W/gw/pwsyncd.log"
+fi
+dc2_last_principal() { $P status --json | python3 -c 'import json,sys
+d = [d for d in json.load(sys.stdin)["domain_controllers"] if d["dc"] == sys.argv[1]]
+sys.exit(0 if d and d[0]["last_capture_principal"] == sys.argv[2] else 1)' "$DC2" "$1"; }
+check "  ... pwsync status: dc2 partly (1 captured, 2 uncaptured)" wait_for 10 dc_is "$DC2" partly 1 2
+check "  ... its last capture came from principal dc2" dc2_last_principal dc2
+check "  ... dc1's counts unchanged (1 captured, 0 uncaptured)" dc_is "$DC1" capturing 1 0
+not_stale() { ! is_stale; }
+check "  ... $U is no longer stale (the capture caught LINUX-LDAP up)" not_stale
+
+# ---- 7. no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"
 $P status --json >"$W/status.json"
 gw_stop
-harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1"
+harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}" "Dc1-Capture-Secret-1" "Dc2-Capture-Secret-2" "Ldap-Agent-Secret-1"
 leaks=$(harness_leaks "$W/leak-secrets" "$W/gw/pwsyncd.log" "$W/gw/pwsyncd.stderr" "$W/audit.json" "$W/status.json" \
-    "$W/stale.json" "$W/status.txt" "$W/out" "$W/gw/store" "$STATE/second-dc.log")
+    "$W/stale.json" "$W/status.txt" "$W/out" "$W/gw/passwd.out" "$W/gw/store" "$STATE/second-dc.log" "$STATE/samba2/log/samba.log")
 check "no password in the daemon's log, the audit, the store or the commands' output (${#USED_PASSWORDS[@]} checked)" [ "$leaks" = 0 ]
 check "pwsyncd logged no crash of its own" harness_no_crash "$W/gw/pwsyncd.stderr"
 
@@ -210,7 +270,7 @@ if t=$(wait_for 15 leftover); then
 else
     bad "processes left running 15 s after the stop" "$W/left.txt"
 fi
-echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, watcher failover to dc2 ${FAILOVER_MS:-} ms, total $(( $(ms) - T0 )) ms"
+echo "dc_pair: environment start $(( T_ENV - T0 )) ms, dc2 join and start ${JOIN_MS} ms, replication dc2 -> dc1 ${REPL_MS} ms, watcher failover to dc2 ${FAILOVER_MS:-} ms, capture on dc2 to slapd through the watcher on dc1 ${CROSS_MS:-} ms, total $(( $(ms) - T0 )) ms"
 # Kept for a look when something failed (~100 MB).
 [ "$failed" != 0 ] || rm -rf "$STATE"
 harness_end

@@ -186,10 +186,7 @@ TEST_P(Watch, AFailedDeliveryKeepsTheCookie) {
     EXPECT_EQ(kinds(s, u.guid), std::vector<K>{K::password_changed});
 }
 
-// AD keeps times in 100 ns units since 1601.
-std::int64_t filetime_now() {
-    return to_unix_micros(SystemClock().now()) * 10 + 116444736000000000;
-}
+std::int64_t filetime_now() { return to_filetime(SystemClock().now()); }
 
 TEST_P(Watch, AResetWithMustChangeAtNextLogonIsATemporaryPasswordChange) {
     auto u = make_user("wtmp");

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The Windows capture under wine, against the real pwsyncd, Samba AD DC and
-# slapd: pwsyncflt.dll loaded by a stand-in for lsass, pwsync-agent install /
-# once / uninstall, changes waiting in the spool while the gateway is down,
+# slapd: pwsyncflt.dll loaded by a stand-in for lsass, pwsync-agent install
+# (refusing LSA protection and a damaged package list, warning when another
+# product replaced the list) / status (loaded by lsass this boot or not,
+# last spooled change, service) / once / uninstall, changes waiting in the spool while the gateway is down,
 # a damaged spool entry set aside, failover past a dead gateway URI, and no
 # password in the spool, the agent's log or the event log output.
 # Needs PWSYNC_BIN (host build), PWSYNC_WINDOWS_BIN (the mingw build) and
@@ -77,13 +79,46 @@ gw_setup "$W/gw" && gw_configure || die "could not configure the gateway"
     die "could not create the windows principal"
 USED_PASSWORDS+=('Win-Dc-Secret-7')
 
-# ---- install: service, notification package (kept next to others), event source ----
+# ---- install refuses, before it changes anything, what would stop capture ----
 LSA='HKLM\SYSTEM\CurrentControlSet\Control\Lsa'
-wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+SVC='HKLM\SYSTEM\CurrentControlSet\Services\pwsync-agent'
 # The first URI has nothing listening: the agent must fail over.
-agent install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
-    --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret" >"$W/install.out"
+install_agent() {
+    agent install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
+        --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret"
+}
+packages() { "$WINE" reg query "$LSA" /v "Notification Packages" 2>/dev/null | grep 'Notification Packages'; }
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+wine_run reg add "$LSA" /v RunAsPPL /t REG_DWORD /d 1 /f >/dev/null
+install_agent >"$W/install-ppl.out" 2>&1
+RC=$?
+check "with LSA protection on (RunAsPPL = 1) install refuses (exit $RC) and says why" \
+    bash -c "[ $RC = 1 ] && grep -q 'LSA protection is on' '$W/install-ppl.out' && grep -q 'Nothing was changed' '$W/install-ppl.out'"
+check "  ... and changed nothing: no pwsyncflt in Notification Packages, no service" \
+    bash -c "! '$WINE' reg query '$LSA' /v 'Notification Packages' 2>/dev/null | grep -q pwsyncflt && ! '$WINE' reg query '$SVC' >/dev/null 2>&1"
+wine_run reg delete "$LSA" /v RunAsPPL /f >/dev/null
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_SZ /d "scecli" /f >/dev/null
+install_agent >"$W/install-sz.out" 2>&1
+RC=$?
+check "with Notification Packages a REG_SZ install refuses to rewrite it (exit $RC)" \
+    bash -c "[ $RC = 1 ] && grep -q 'not a REG_MULTI_SZ' '$W/install-sz.out'"
+check "  ... and leaves the value as it was" grep -Eq 'REG_SZ +scecli' <(packages)
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "acmepkg" /f >/dev/null
+install_agent >"$W/install-replaced.out" 2>&1
+RC=$?
+check "with scecli gone from the list (another product replaced it) install warns and goes on (exit $RC)" \
+    bash -c "[ $RC = 0 ] && grep -q 'warning: Notification Packages does not hold scecli' '$W/install-replaced.out'"
+check "  ... keeping that product's package" grep -q 'acmepkg.*pwsyncflt' <(packages)
+
+# ---- install: service, notification package (kept next to others), event source ----
+wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+install_agent >"$W/install.out"
 check "install succeeds" [ $? = 0 ]
+agent status >"$W/status-installed.out"
+RC=$?
+check "status right after install: not working (exit $RC): lsass has not loaded the package, restart the DC" \
+    bash -c "[ $RC = 1 ] && grep -q '^capture: *NOT working' '$W/status-installed.out' &&
+             grep -q 'has not loaded pwsyncflt since it was installed .*restart this domain controller' '$W/status-installed.out'"
 wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
 check "install adds pwsyncflt to Notification Packages and keeps scecli" \
     bash -c "grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
@@ -104,6 +139,12 @@ newpw A1 'Wine-Cellar.81a'
 newpw B1 'Wine-Barrel.82b'
 printf 'alice\t%s\nbob\t%s\n' "$A1" "$B1" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/null
 check "the notification package spooled two changes" [ "$(spool_count)" = 2 ]
+agent status >"$W/status-loaded.out"
+check "status once lsass loaded the package: loaded this boot, the last spool time, 2 waiting" \
+    bash -c "grep -q '^loaded by lsass: *20.*(this boot)' '$W/status-loaded.out' &&
+             grep -Eq '^last change spooled: +20[0-9]{2}-' '$W/status-loaded.out' && grep -q '^spool: *2 waiting' '$W/status-loaded.out'"
+check "  ... and says the stopped service keeps changes from the gateway" \
+    grep -q '^problem: the pwsync-agent service is stopped' "$W/status-loaded.out"
 # Out of memory inside lsass (a test build whose every allocation fails):
 # the call must return to lsass, never unwind into it.
 newpw O1 'Wine-Oom-Cask.83c'
@@ -183,8 +224,22 @@ printf 'carol\t%s\n' "$C2" | wine_run "$WBIN/pwsync-lsa-sim.exe" "$DLL_W" >/dev/
 if t=$(wait_for 30 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "$PWSYNC_TEST_LDAP_DN_CAROL" "$C2"); then
     ok "the running service delivers a new change at once (${t} ms)"
 else bad "the running service did not deliver carol's change"; fi
+agent status >"$W/status-running.out"
+RC=$?
+check "status with the package loaded and the service running: capture working (exit $RC)" \
+    bash -c "[ $RC = 0 ] && grep -q '^capture: *working' '$W/status-running.out' && ! grep -q '^problem' '$W/status-running.out'"
 wine_run net stop pwsync-agent >>"$W/net.out"
 check "the service stops" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q STOPPED"
+# Set by hand as on a DC that booted since: a load time before this boot.
+wine_run reg add 'HKLM\SOFTWARE\pwsync' /v InstalledAt /t REG_QWORD /d 0x1 /f >/dev/null
+wine_run reg add 'HKLM\SOFTWARE\pwsync' /v PackageLoadedAt /t REG_QWORD /d 0x2 /f >/dev/null
+wine_run reg add "$LSA" /v RunAsPPL /t REG_DWORD /d 2 /f >/dev/null
+agent status >"$W/status-stale.out"
+RC=$?
+check "status with the package last loaded before this boot and LSA protection since turned on: not working (exit $RC)" \
+    bash -c "[ $RC = 1 ] && grep -q 'has not loaded pwsyncflt in this boot' '$W/status-stale.out' &&
+             grep -q '^lsa protection: *ON' '$W/status-stale.out' && grep -q '^problem: LSA protection is on' '$W/status-stale.out'"
+wine_run reg delete "$LSA" /v RunAsPPL /f >/dev/null
 
 # ---- the pinned-CA check (wine's wldap32 cannot call it during TLS) ----
 # RSA certificates made here: wine 8.0's crypt32 fails on ECDSA signatures
@@ -220,7 +275,7 @@ check "  ... and the event log says dave's change was not spooled" \
     grep -q ':eventlog:ReportEventW.*dave was not spooled' "$W/wine.stderr"
 mkdir -p "$SPOOL"
 harness_secrets "$W/leak-secrets" "${USED_PASSWORDS[@]}"
-leaks=$(harness_leaks "$W/leak-secrets" "$PD" "$W/wine.stderr" "$W"/once*.out "$W/install.out")
+leaks=$(harness_leaks "$W/leak-secrets" "$PD" "$W/wine.stderr" "$W"/once*.out "$W"/install*.out "$W"/status*.out)
 check "no password (UTF-8 or UTF-16LE) in the spool, the agent's files, its log or the event log output" [ "$leaks" = 0 ]
 
 # ---- uninstall ----
@@ -228,6 +283,11 @@ agent uninstall >/dev/null
 wine_run reg query "$LSA" /v "Notification Packages" >"$W/reg.out"
 check "uninstall removes pwsyncflt and keeps scecli" bash -c "! grep -q pwsyncflt '$W/reg.out' && grep -q scecli '$W/reg.out'"
 check "uninstall removes the service" bash -c "! '$WINE' reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\pwsync-agent' >/dev/null 2>&1"
+agent status >"$W/status-uninstalled.out"
+RC=$?
+check "status after uninstall: not working (exit $RC), pwsyncflt not listed, no service, no times kept" \
+    bash -c "[ $RC = 1 ] && grep -q 'pwsyncflt is not in Notification Packages' '$W/status-uninstalled.out' &&
+             grep -q '^service pwsync-agent: *not installed' '$W/status-uninstalled.out' && grep -q '^installed: *never' '$W/status-uninstalled.out'"
 
 gw_stop
 restore_slapd

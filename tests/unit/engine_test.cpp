@@ -415,7 +415,7 @@ TEST_F(EngineTest, MappingConflictIsRefusedUnlessAllowed) {
     EXPECT_EQ(credential("LINUX", "TEST\\carol"), "Both-Pass-1");
 }
 
-std::int64_t filetime(TimePoint t) { return to_unix_micros(t) * 10 + 116444736000000000; }
+std::int64_t filetime(TimePoint t) { return to_filetime(t); }
 
 TEST_F(EngineTest, CaptureTakenAfterTheCommittedChangeStaysPending) {
     const auto committed_at = clock_.now();

@@ -62,5 +62,14 @@ TEST(Util, FromUnixMicrosSaturatesOutOfRangeTimes) {
     EXPECT_EQ(to_unix_micros(from_unix_micros(stable)), stable);
 }
 
+TEST(Util, FiletimeCountsFrom1601) {
+    // 2026-11-24T21:49:59Z as AD writes it in pwdLastSet.
+    const auto t = *parse_iso8601("2026-11-24T21:49:59Z");
+    EXPECT_EQ(to_filetime(t), 134400305990000000);
+    EXPECT_EQ(from_filetime(134400305990000000), t);
+    EXPECT_EQ(to_filetime(from_unix_micros(0)), 116444736000000000);
+    EXPECT_EQ(from_filetime(std::numeric_limits<std::int64_t>::min()), from_unix_micros(std::numeric_limits<std::int64_t>::min()));
+}
+
 }  // namespace
 }  // namespace pwsync

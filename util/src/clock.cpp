@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 #include "pwsync/util.h"
 
@@ -19,6 +20,18 @@ TimePoint from_unix_micros(std::int64_t us) noexcept {
     if (us <= lo.count()) return TimePoint(std::chrono::duration_cast<TimePoint::duration>(lo));
     if (us >= hi.count()) return TimePoint(std::chrono::duration_cast<TimePoint::duration>(hi));
     return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+}
+
+namespace {
+constexpr std::int64_t kUnixEpochAsFiletime = 116444736000000000;  // 1970-01-01 in 100 ns since 1601
+}
+
+std::int64_t to_filetime(TimePoint t) noexcept { return to_unix_micros(t) * 10 + kUnixEpochAsFiletime; }
+
+TimePoint from_filetime(std::int64_t ft) noexcept {
+    // Read from a directory: a value below what the subtraction can hold saturates.
+    if (ft < std::numeric_limits<std::int64_t>::min() + kUnixEpochAsFiletime) return from_unix_micros(std::numeric_limits<std::int64_t>::min());
+    return from_unix_micros((ft - kUnixEpochAsFiletime) / 10);
 }
 
 std::string format_iso8601(TimePoint t) {

@@ -3,6 +3,7 @@
 #include <windows.h>
 #include <sddl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -11,9 +12,6 @@
 namespace pwsync::win {
 namespace {
 
-constexpr const wchar_t* kService = L"pwsync-agent";
-constexpr const wchar_t* kPackage = L"pwsyncflt";
-constexpr const wchar_t* kLsaKey = L"SYSTEM\\CurrentControlSet\\Control\\Lsa";
 constexpr const wchar_t* kEventKey = L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\pwsync";
 
 int failed(const std::string& what) {
@@ -40,6 +38,8 @@ bool make_private_dir(const std::wstring& dir) {
     return ok;
 }
 
+}  // namespace
+
 std::vector<std::wstring> read_packages(HKEY key) {
     std::vector<std::wstring> out;
     DWORD type = 0, size = 0;
@@ -54,6 +54,39 @@ std::vector<std::wstring> read_packages(HKEY key) {
     return out;
 }
 
+std::string join_packages(const std::vector<std::wstring>& packages) {
+    std::string out;
+    for (const auto& p : packages) out += (out.empty() ? "" : " ") + narrow(p);
+    return out.empty() ? "(empty)" : out;
+}
+
+std::string lsa_protection() {
+    DWORD v = 0, size = sizeof v;
+    if (RegGetValueW(HKEY_LOCAL_MACHINE, kLsaKey, L"RunAsPPL", RRF_RT_REG_DWORD, nullptr, &v, &size) != ERROR_SUCCESS || v == 0)
+        return "";
+    return "LSA protection is on (HKLM\\" + narrow(kLsaKey) + " RunAsPPL = " + std::to_string(v) +
+           "): lsass then loads only notification packages signed for protected processes, and pwsyncflt.dll is "
+           "not, so capture would never run on this DC";
+}
+
+PackageList package_list() {
+    PackageList l;
+    HKEY key = nullptr;
+    if (RegOpenKeyExW(HKEY_LOCAL_MACHINE, kLsaKey, 0, KEY_QUERY_VALUE, &key) != ERROR_SUCCESS) return l;
+    DWORD type = 0;
+    l.exists = RegQueryValueExW(key, L"Notification Packages", nullptr, &type, nullptr, nullptr) == ERROR_SUCCESS;
+    l.type = type;
+    l.packages = read_packages(key);
+    RegCloseKey(key);
+    return l;
+}
+
+bool listed(const PackageList& l) {
+    return std::any_of(l.packages.begin(), l.packages.end(), [](const auto& p) { return _wcsicmp(p.c_str(), kPackage) == 0; });
+}
+
+namespace {
+
 LSTATUS write_packages(HKEY key, const std::vector<std::wstring>& packages) {
     std::vector<wchar_t> buf;
     for (const auto& p : packages) {
@@ -63,6 +96,36 @@ LSTATUS write_packages(HKEY key, const std::vector<std::wstring>& packages) {
     buf.push_back(L'\0');
     return RegSetValueExW(key, L"Notification Packages", 0, REG_MULTI_SZ, reinterpret_cast<const BYTE*>(buf.data()),
                           static_cast<DWORD>(buf.size() * sizeof(wchar_t)));
+}
+
+// What would stop capture, found before install changes anything: a refusal
+// (nothing is changed) or warnings (install goes on and says them).
+struct Preflight {
+    std::string refuse;
+    std::vector<std::string> warnings;
+};
+
+Preflight preflight() {
+    Preflight p;
+    if (auto ppl = lsa_protection(); !ppl.empty()) {
+        p.refuse = ppl + ". Turn LSA protection off on this DC (and restart it) before installing";
+        return p;
+    }
+    const PackageList l = package_list();
+    if (l.exists && l.type != REG_MULTI_SZ) {
+        // Rewriting it would drop what another product put there.
+        p.refuse = "HKLM\\" + narrow(kLsaKey) + " Notification Packages is not a REG_MULTI_SZ (type " +
+                   std::to_string(l.type) + "): LSA would not read it as a list, and rewriting it would lose its "
+                   "content. Make it a REG_MULTI_SZ of the packages it should hold (usually scecli) first";
+        return p;
+    }
+    const bool has_scecli = std::any_of(l.packages.begin(), l.packages.end(), [](const auto& x) { return _wcsicmp(x.c_str(), L"scecli") == 0; });
+    if (!has_scecli)
+        p.warnings.push_back("Notification Packages does not hold scecli, Windows' own package (it holds: " +
+                             join_packages(l.packages) + "): another product's installer may have replaced the list. "
+                             "pwsyncflt is added and every package there is kept; put scecli back unless you know "
+                             "why it is gone");
+    return p;
 }
 
 // Adds or removes pwsyncflt, keeping every other package in its place.
@@ -153,6 +216,9 @@ std::string set_base_dir(const std::wstring& base) {
 }  // namespace
 
 int install(AgentConfig cfg, const SecretBytes& secret, const std::wstring& ca_file) {
+    const Preflight pre = preflight();
+    if (!pre.refuse.empty()) return failed(pre.refuse + ". Nothing was changed");
+    for (const auto& w : pre.warnings) std::fprintf(stderr, "pwsync-agent: warning: %s\n", w.c_str());
     const std::wstring base = default_base_dir();
     if (auto err = set_base_dir(base); !err.empty()) return failed(err);
     if (!make_private_dir(base) || !make_private_dir(spool_dir()))
@@ -175,6 +241,8 @@ int install(AgentConfig cfg, const SecretBytes& secret, const std::wstring& ca_f
         return failed("copy " + narrow(here) + " to " + narrow(system_dll()) + ": " + last_error_text(GetLastError()));
     for (const std::string& err : {register_event_source(), create_service(), set_package(true)})
         if (!err.empty()) return failed(err);
+    // `pwsync-agent status` says "not loaded since install" until lsass loads the package.
+    set_time_value(kInstalledAt, filetime_now());
     std::printf("installed: service pwsync-agent, notification package pwsyncflt, event source pwsync, %s\n"
                 "restart this domain controller: LSA loads notification packages only at boot\n",
                 narrow(base).c_str());
@@ -190,6 +258,11 @@ int uninstall() {
     if (!DeleteFileW(system_dll().c_str()))
         MoveFileExW(system_dll().c_str(), nullptr, MOVEFILE_DELAY_UNTIL_REBOOT);
     DeleteFileW((base_dir() + L"\\secret.bin").c_str());
+    HKEY key = nullptr;
+    if (RegOpenKeyExW(HKEY_LOCAL_MACHINE, kSettingsKey, 0, KEY_SET_VALUE, &key) == ERROR_SUCCESS) {
+        for (const wchar_t* v : {kInstalledAt, kPackageLoadedAt, kLastSpooledAt}) RegDeleteValueW(key, v);
+        RegCloseKey(key);
+    }
     std::printf("uninstalled; restart this domain controller to unload pwsyncflt.dll. Spooled changes not yet sent "
                 "stay in %s\n", narrow(spool_dir()).c_str());
     return rc;

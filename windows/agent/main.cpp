@@ -4,6 +4,9 @@
 //                        [--max-age SECONDS] [--timeout SECONDS] [--tls-check pinned|system]
 //                        (the principal's secret on stdin)
 //   pwsync-agent uninstall
+//   pwsync-agent status   can capture work here: package listed and loaded by
+//                         lsass this boot, LSA protection off, service running;
+//                         when it last spooled a change. 0 working, 1 not (why)
 //   pwsync-agent run      the service (or, from a console, the same loop until Ctrl+C)
 //   pwsync-agent once     one pass over the spool, then exit: 0 all sent, 1 some set
 //                         aside, 3 gateway unreachable (entries kept), 2 usage
@@ -20,6 +23,7 @@
 #include "log.h"
 #include "service.h"
 #include "spool_pass.h"
+#include "status.h"
 #include "winutil.h"
 
 using namespace pwsync::win;
@@ -39,6 +43,7 @@ void help() {
         "                            [--max-age SECONDS] [--timeout SECONDS] [--tls-check pinned|system]\n"
         "                            (the principal's secret is read from stdin)\n"
         "       pwsync-agent uninstall\n"
+        "       pwsync-agent status\n"
         "       pwsync-agent run\n"
         "       pwsync-agent once\n"
         "       pwsync-agent check-cert --ca FILE CERTFILE");
@@ -120,6 +125,7 @@ int main(int argc, char** argv) {
     if (cmd == "check-cert") return cmd_check_cert(args);
     if (args.size() != 1) return usage("unexpected argument " + args[1]);
     if (cmd == "uninstall") return uninstall();
+    if (cmd == "status") return status();
     if (cmd == "once") return run_once();
     if (cmd == "run") return run_service();
     return usage("unknown command " + cmd);

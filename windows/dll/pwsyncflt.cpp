@@ -32,6 +32,7 @@ std::expected<void, std::string> capture(const UNICODE_STRING& user, const UNICO
     const Bytes record = encode_record({unix_now(), std::move(*sealed)});
     const std::wstring name = widen(entry_name(filetime_now(), ++g_counter, GetCurrentProcessId()));
     if (auto w = write_file_atomic(spool_dir(), name, record); !w) return w;
+    set_time_value(kLastSpooledAt, filetime_now());  // for `pwsync-agent status`; a failure here loses nothing
     // The agent may not be running: the entry waits in the spool.
     if (HANDLE ev = OpenEventW(EVENT_MODIFY_STATE, FALSE, kSpoolEvent)) {
         SetEvent(ev);
@@ -52,6 +53,9 @@ extern "C" {
 // Nothing may leave these exports as an exception: it would unwind into
 // lsass and take the DC down. Each is noexcept and catches everything.
 __declspec(dllexport) BOOLEAN NTAPI InitializeChangeNotify() noexcept {
+    // `pwsync-agent status` compares this with the boot and install times:
+    // the field's most common silent failure is a package never loaded.
+    set_time_value(kPackageLoadedAt, filetime_now());
 #ifdef PWSYNC_DLL_FAIL_ALLOCATIONS
     pwsync::win::test::fail_allocations();
 #endif

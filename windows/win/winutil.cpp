@@ -72,6 +72,40 @@ std::uint64_t unix_now() {
     return ft > kEpochDiff ? (ft - kEpochDiff) / 10000000ULL : 0;
 }
 
+std::string format_filetime(std::uint64_t ft) {
+    FILETIME f{static_cast<DWORD>(ft & 0xffffffffULL), static_cast<DWORD>(ft >> 32)};
+    SYSTEMTIME st{};
+    if (!FileTimeToSystemTime(&f, &st)) return "(invalid time " + std::to_string(ft) + ")";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04u-%02u-%02uT%02u:%02u:%02uZ", st.wYear, st.wMonth, st.wDay, st.wHour, st.wMinute,
+                  st.wSecond);
+    return buf;
+}
+
+std::uint64_t boot_filetime() {
+    const std::uint64_t up = GetTickCount64() * 10000ULL;  // ms -> 100 ns
+    const std::uint64_t now = filetime_now();
+    return now > up ? now - up : 0;
+}
+
+bool set_time_value(const wchar_t* name, std::uint64_t filetime) noexcept {
+    HKEY key = nullptr;
+    if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, kSettingsKey, 0, nullptr, 0, KEY_SET_VALUE, nullptr, &key, nullptr) !=
+        ERROR_SUCCESS)
+        return false;
+    const LSTATUS rc = RegSetValueExW(key, name, 0, REG_QWORD, reinterpret_cast<const BYTE*>(&filetime), sizeof filetime);
+    RegCloseKey(key);
+    return rc == ERROR_SUCCESS;
+}
+
+std::optional<std::uint64_t> time_value(const wchar_t* name) {
+    std::uint64_t v = 0;
+    DWORD size = sizeof v;
+    if (RegGetValueW(HKEY_LOCAL_MACHINE, kSettingsKey, name, RRF_RT_REG_QWORD, nullptr, &v, &size) != ERROR_SUCCESS)
+        return std::nullopt;
+    return v;
+}
+
 std::expected<Bytes, std::string> DpapiSealer::seal(const SecretBytes& plain) {
     DATA_BLOB in{static_cast<DWORD>(plain.size()), const_cast<BYTE*>(plain.data())};
     DATA_BLOB out{};

@@ -4,6 +4,7 @@
 #include <windows.h>
 
 #include <expected>
+#include <optional>
 #include <string>
 
 #include "spool_record.h"
@@ -53,6 +54,21 @@ void report_event(WORD type, const wchar_t* text) noexcept;
 // Unix seconds and FILETIME now.
 std::uint64_t unix_now();
 std::uint64_t filetime_now();
+// "2026-11-30T19:40:00Z" (UTC) for a FILETIME.
+std::string format_filetime(std::uint64_t ft);
+// When this machine booted (FILETIME): now less the tick count.
+std::uint64_t boot_filetime();
+
+// Times kept as REG_QWORD FILETIMEs in HKLM\SOFTWARE\pwsync, for
+// `pwsync-agent status`: when install last ran, when lsass last loaded
+// the package (its InitializeChangeNotify), and when the package last
+// spooled a change.
+inline constexpr const wchar_t* kInstalledAt = L"InstalledAt";
+inline constexpr const wchar_t* kPackageLoadedAt = L"PackageLoadedAt";
+inline constexpr const wchar_t* kLastSpooledAt = L"LastSpooledAt";
+// Allocates nothing and never throws: lsass calls it.
+bool set_time_value(const wchar_t* name, std::uint64_t filetime) noexcept;
+std::optional<std::uint64_t> time_value(const wchar_t* name);
 
 // DPAPI, machine scope: any process on this machine can unseal, nothing
 // off it can; the key lives in the LSA, not in the binary.

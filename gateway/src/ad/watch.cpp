@@ -66,8 +66,7 @@ void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHoo
             if (auto c = r->cursor(kWatcherBaselineCursor); c && *c) baseline = **c;
         }
         if (cookie.empty() && baseline.empty()) {  // the first read of the domain starts now
-            constexpr std::int64_t kUnixEpochAs1601 = 116444736000000000;
-            baseline = std::to_string(to_unix_micros(SystemClock{}.now()) * 10 + kUnixEpochAs1601);
+            baseline = std::to_string(to_filetime(SystemClock{}.now()));
             auto saved = store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
                 return w.set_cursor(kWatcherBaselineCursor, baseline);
             });

@@ -31,8 +31,6 @@ ChangeResult from_error(const Error& e) {
 std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
 
 // AD keeps pwdLastSet in 100 ns units since 1601-01-01.
-constexpr std::int64_t kEpochDiff100ns = 116444736000000000;
-TimePoint from_filetime(std::int64_t ft) { return from_unix_micros((ft - kEpochDiff100ns) / 10); }
 // The DC's clock and ours may differ a little.
 constexpr auto kClockSlack = std::chrono::seconds(2);
 

@@ -159,6 +159,9 @@ private:
 
 std::int64_t to_unix_micros(TimePoint t) noexcept;
 TimePoint from_unix_micros(std::int64_t us) noexcept;
+// Windows FILETIME / AD time: 100 ns units since 1601-01-01 UTC.
+std::int64_t to_filetime(TimePoint t) noexcept;
+TimePoint from_filetime(std::int64_t ft) noexcept;
 // "2026-11-24T21:49:59Z" (UTC, seconds precision).
 std::string format_iso8601(TimePoint t);
 // Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" with an optional "Z"; UTC.
