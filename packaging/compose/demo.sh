@@ -17,16 +17,26 @@ export LDAPTLS_CACERT=$PKI/ca.pem LDAPTLS_REQCERT=demand LDAPRC=/dev/null LDAPCO
 
 say() { echo "[$1] $2"; }
 die() { echo "[$1] error: $2" >&2; exit 1; }
-# wait_for WHAT SECONDS CMD...: until CMD succeeds.
+# wait_for WHAT SECONDS CMD...: until CMD succeeds, SECONDS of wall time.
 wait_for() {
-    local what=$1 limit=$2 i
+    local what=$1 limit=$2 end=$((SECONDS + $2))
     shift 2
-    for ((i = 0; i < limit * 2; i++)); do
+    while ((SECONDS < end)); do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     echo "waited ${limit}s for $what" >&2
     return 1
+}
+# The services find each other by name through the compose network's DNS
+# (podman's CNI dnsname plugin): without it nothing else can work.
+need_names() {
+    local who=$1 h
+    shift
+    for h in "$@"; do
+        wait_for "the name $h" 30 getent hosts "$h" ||
+            die "$who" "cannot resolve '$h': the compose network has no DNS (on Debian: apt-get install golang-github-containernetworking-plugin-dnsname, then podman-compose down and up again)"
+    done
 }
 ad_dn() { echo "CN=$1,CN=Users,$BASE"; }
 ext_dn() { echo "uid=$1,ou=people,$EXT_BASE"; }
@@ -163,6 +173,7 @@ EOF
 do_setup() {
     wait_for "init" 120 test -f "$SEC/ready" || exit 1
     if [[ -f /etc/pwsync/ready ]]; then say setup "already done"; return; fi
+    need_names setup "$DC_HOST" "$EXT_HOST"
     wait_for "the DC" 180 dc_up || die setup "the DC does not answer"
     wait_for "OpenLDAP" 60 ext_up || die setup "OpenLDAP does not answer"
     cat >/etc/pwsync/pwsyncd.conf <<EOF
@@ -243,6 +254,7 @@ ad_change() {
 
 do_demo() {
     wait_for "init" 120 test -f "$SEC/ready" || exit 1
+    need_names demo "$DC_HOST" "$EXT_HOST" "$GW_HOST"
     wait_for "the DC" 240 dc_up || die demo "the DC does not answer"
     wait_for "OpenLDAP" 60 ext_up || die demo "OpenLDAP does not answer"
     wait_for "the gateway" 120 gw_up || die demo "the gateway does not answer"
