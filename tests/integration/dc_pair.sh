@@ -91,7 +91,7 @@ $P app create LINUX-LDAP >/dev/null
 $P adapter create ext-ldap --type ldap --property "uri=$PWSYNC_TEST_LDAP_URI" \
     --property "bind-dn=$PWSYNC_TEST_LDAP_ROOTDN" --property "dn-template=uid=%s,$PWSYNC_TEST_LDAP_PEOPLE" \
     --property "ca=$PWSYNC_TEST_CA" --secret-property bind-password \
-    --sync-to-adapter --retry-delay 1 --timeout 5 <"$PWSYNC_TEST_LDAP_ROOTPW_FILE" >/dev/null
+    --sync-to-adapter --sync-from-adapter --change-windows-password --retry-delay 1 --timeout 5 <"$PWSYNC_TEST_LDAP_ROOTPW_FILE" >/dev/null
 $P adapter add-app ext-ldap LINUX-LDAP >/dev/null
 $P adapter enable ext-ldap >/dev/null
 $P mapping create --app LINUX-LDAP --windows "$PWSYNC_TEST_DC_DOMAIN\\$U" --external "$U" >/dev/null || die "cannot map $U"
@@ -223,7 +223,9 @@ else
     bad "testenv/second-dc could not restart the pair" "$STATE/second-dc.log"
 fi
 check "  ... dc2's smb.conf now names its own hook slot" grep -q "check password script = $STATE/samba2/bin/cps-hook" "$STATE/samba2/etc/smb.conf"
-watcher_on_dc1() { grep -q "directory watcher now reads $PWSYNC_TEST_DC_URI " "$W/gw/pwsyncd.log"; }
+# Moved while running ("now reads"), or started again there after neither
+# DC answered for a moment ("started on … (resuming)", with dc2's cookie).
+watcher_on_dc1() { grep -Eq "directory watcher (now reads $PWSYNC_TEST_DC_URI |started on $PWSYNC_TEST_DC_URI \(resuming\))" "$W/gw/pwsyncd.log"; }
 check "  ... the watcher reads dc1 again" wait_for 60 watcher_on_dc1
 newpw P5 'Dcp-CapturedOnDc2.5e'
 t=$(ms)

@@ -83,9 +83,10 @@ USED_PASSWORDS+=('Win-Dc-Secret-7')
 LSA='HKLM\SYSTEM\CurrentControlSet\Control\Lsa'
 SVC='HKLM\SYSTEM\CurrentControlSet\Services\pwsync-agent'
 # The first URI has nothing listening: the agent must fail over.
+# Its messages (stderr) go with its output: the checks read them.
 install_agent() {
-    agent install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
-        --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret"
+    "$WINE" "$AGENT" install --gateway ldaps://127.0.0.1:1 --gateway ldaps://127.0.0.1:1636 --principal dc-win1 \
+        --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret" 2>&1
 }
 packages() { "$WINE" reg query "$LSA" /v "Notification Packages" 2>/dev/null | grep 'Notification Packages'; }
 wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
