@@ -3,6 +3,7 @@
 // The caller drives it: wait(), then poll(deliver).
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -45,21 +46,34 @@ std::optional<std::string> unbase64(std::string_view text) {
     return out;
 }
 
+// "usn:{invocationId}:USN:WRITTEN": the DC whose USNs it counts in, its
+// high-water USN, and when it was written (100 ns since 1601; cursors saved
+// before that field existed have none: 0), so that one read on another DC
+// can catch up from that time, as a DirSync cookie's creation time allows.
 struct UsnCookie {
     std::string invocation_id;
     std::uint64_t usn = 0;
+    std::int64_t written = 0;
 };
 
 std::optional<UsnCookie> parse_usn_cookie(std::string_view c) {
     if (!c.starts_with(kUsnPrefix)) return std::nullopt;
     c.remove_prefix(kUsnPrefix.size());
-    const auto colon = c.rfind(':');
+    const auto colon = c.find(':');
     if (colon == std::string_view::npos) return std::nullopt;
-    UsnCookie u{std::string(c.substr(0, colon)), 0};
-    const std::string n(c.substr(colon + 1));
-    char* end = nullptr;
-    u.usn = std::strtoull(n.c_str(), &end, 10);
-    if (n.empty() || end == nullptr || *end != '\0' || !parse_guid(u.invocation_id)) return std::nullopt;
+    UsnCookie u{std::string(c.substr(0, colon)), 0, 0};
+    std::string_view rest = c.substr(colon + 1);
+    std::string_view written;
+    if (const auto second = rest.find(':'); second != std::string_view::npos) {
+        written = rest.substr(second + 1);
+        rest = rest.substr(0, second);
+    }
+    const auto number = [](std::string_view text, auto& out) {
+        const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+        return !text.empty() && ec == std::errc() && p == text.data() + text.size();
+    };
+    if (!number(rest, u.usn) || (!written.empty() && !number(written, u.written)) || !parse_guid(u.invocation_id))
+        return std::nullopt;
     return u;
 }
 
@@ -183,6 +197,19 @@ struct Watcher::Impl {
         LdapError e = client_error(Reason::server_down, "the connection moved to another DC during the poll");
         e.ldap_code = LDAP_SERVER_DOWN;
         return std::unexpected(std::move(e));
+    }
+    // At open: a saved uSN cursor from another DC is read over there in
+    // full (poll_usn), catching up from when the cursor was written.
+    LdapStatus check_usn_cookie(const RootDse& root) {
+        const auto saved = parse_usn_cookie(cookie);
+        if (!saved) return {};
+        PWSYNC_ASSIGN(const std::string here, invocation_id(root));
+        if (ascii_lower(saved->invocation_id) == ascii_lower(here)) {
+            cookie_uri = conn->uri();
+            return {};
+        }
+        if (saved->written > 0) catch_up_since = std::max(saved->written - catch_up_margin(), options.catch_up_not_before);
+        return {};
     }
     // A full sync that catches up: the entry's password change, if it is
     // newer than catch_up_since; else it is only present.
@@ -340,7 +367,8 @@ LdapStatus Watcher::Impl::poll_usn(const std::function<Status(Batch&)>& deliver)
 
     Batch b;
     b.full_sync = full;
-    b.cookie = std::string(kUsnPrefix) + invocation + ":" + std::to_string(high);
+    b.cookie = std::string(kUsnPrefix) + invocation + ":" + std::to_string(high) + ":" +
+               std::to_string(to_filetime(clock->now()));
     Search s;
     s.base = options.base;
     s.scope = Scope::subtree;
@@ -458,6 +486,7 @@ LdapResult<Watcher> Watcher::open(ConnectOptions connect, WatchOptions options, 
     if (impl->options.mode == WatchMode::dirsync && !root.supports_control(LDAP_CONTROL_X_DIRSYNC))
         return std::unexpected(client_error(Reason::unwilling, "the directory does not offer DirSync: use watch = usn"));
     if (impl->options.mode == WatchMode::dirsync) PWSYNC_TRY(impl->check_dirsync_cookie(root));
+    else PWSYNC_TRY(impl->check_usn_cookie(root));
     impl->notify_supported = root.supports_control(kNotificationOid);
     // Armed before the first poll, so no change falls between a poll and
     // the wait that follows it.

@@ -1,6 +1,7 @@
 // The change watcher against the real Samba DC, in both modes (DirSync and
 // uSNChanged polling), with the notification control waking it up.
 #include <chrono>
+#include <thread>
 
 #include "dc_fixture.h"
 
@@ -279,8 +280,16 @@ TEST_F(WatchUsn, AnotherInvocationIdStartsOver) {
         cookie = w->cookie();
     }
     ASSERT_TRUE(cookie.starts_with("usn:{")) << cookie;
-    // The same USN from a different DC (or a restored one) means nothing.
-    const std::string other = "usn:{00000000-1111-2222-3333-444444444444}" + cookie.substr(cookie.rfind(':'));
+    // "usn:{invocationId}:USN:WRITTEN"
+    const auto usn_at = cookie.find(':', 4) + 1, written_at = cookie.find(':', usn_at) + 1;
+    ASSERT_GT(written_at, usn_at) << cookie;
+    const std::int64_t written = std::stoll(cookie.substr(written_at));
+    EXPECT_GE(written, to_filetime(SystemClock().now()) - 600'000'000) << "written in the last minute";
+    EXPECT_LE(written, to_filetime(SystemClock().now()));
+    // The same USN from a different DC (or a restored one) means nothing;
+    // a cursor saved before it carried its time (no catch-up possible).
+    const std::string other =
+        "usn:{00000000-1111-2222-3333-444444444444}:" + cookie.substr(usn_at, written_at - 1 - usn_at);
     auto w = dir::Watcher::open(svc_simple_options(), o, other);
     ASSERT_TRUE(w) << w.error().message;
     bool full = false, present = false;
@@ -293,6 +302,41 @@ TEST_F(WatchUsn, AnotherInvocationIdStartsOver) {
     EXPECT_TRUE(present);
     EXPECT_NE(w->cookie(), other);
     EXPECT_EQ(w->cookie().substr(0, 42), cookie.substr(0, 42));  // the DC's real invocationId again
+}
+
+// pwsyncd restarted while its DC was down, its watcher now opening on
+// another DC with the first one's cursor: a full read that reports the
+// passwords written since the cursor was (less the margin, never before
+// catch_up_not_before), as a DirSync cookie's creation time allows.
+TEST_F(WatchUsn, ACursorFromAnotherDcCatchesUpFromWhenItWasWritten) {
+    auto before = make_user("wqui");
+    auto after = make_user("wcat");
+    dir::WatchOptions o;
+    o.mode = dir::WatchMode::usn;
+    o.base = env("PWSYNC_TEST_DC_BASE");
+    const std::int64_t written = to_filetime(SystemClock().now());
+    o.catch_up_not_before = written;  // the margin would also take in the users just made
+    // Replication metadata counts whole seconds.
+    std::this_thread::sleep_for(1100ms);
+    auto c = open(svc_simple_options());
+    ASSERT_TRUE(dir::reset_password(c, after.dn, Secret("Caught-Up-Pw.1")));
+    const std::string foreign = "usn:{00000000-1111-2222-3333-444444444444}:987654:" + std::to_string(written);
+    auto w = dir::Watcher::open(svc_simple_options(), o, foreign);
+    ASSERT_TRUE(w) << w.error().message;
+    std::vector<dir::EventKind> got_after, got_before;
+    bool full = false;
+    ASSERT_TRUE(w->poll([&](dir::Batch& b) -> Status {
+        full |= b.full_sync;
+        for (const auto& e : b.events) {
+            if (e.guid == after.guid) got_after.push_back(e.kind);
+            if (e.guid == before.guid) got_before.push_back(e.kind);
+        }
+        return {};
+    }));
+    EXPECT_TRUE(full);
+    EXPECT_EQ(got_after, (std::vector<dir::EventKind>{dir::EventKind::present, dir::EventKind::password_changed}))
+        << "the reset made after the cursor was written is reported";
+    EXPECT_EQ(got_before, std::vector<dir::EventKind>{dir::EventKind::present}) << "nothing older is";
 }
 
 TEST_F(WatchUsn, ACookieThatIsNotOursIsRefused) {
