@@ -63,7 +63,7 @@ std::optional<UsnCookie> parse_usn_cookie(std::string_view c) {
     if (colon == std::string_view::npos) return std::nullopt;
     UsnCookie u{std::string(c.substr(0, colon)), 0, 0};
     std::string_view rest = c.substr(colon + 1);
-    std::string_view written;
+    std::optional<std::string_view> written;  // absent in cursors saved before it existed
     if (const auto second = rest.find(':'); second != std::string_view::npos) {
         written = rest.substr(second + 1);
         rest = rest.substr(0, second);
@@ -72,7 +72,7 @@ std::optional<UsnCookie> parse_usn_cookie(std::string_view c) {
         const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
         return !text.empty() && ec == std::errc() && p == text.data() + text.size();
     };
-    if (!number(rest, u.usn) || (!written.empty() && !number(written, u.written)) || !parse_guid(u.invocation_id))
+    if (!number(rest, u.usn) || (written && !number(*written, u.written)) || !parse_guid(u.invocation_id))
         return std::nullopt;
     return u;
 }

@@ -197,11 +197,17 @@ t=$(ms)
 gw_passwd "$U" "$P1" "$P4"   # the stored old password: dc1's capture of step 2
 check "with dc1 stopped, an External -> Windows full change succeeds (rc $RC, $(( $(ms) - t )) ms)" [ "$RC" = 0 ]
 check "  ... AD has it: $U binds on dc2 with it" ldap_bind_ok "$DC2_URI" "$UDN" "$P4"
-# Our own write, seen by the watcher on dc2 (no hook there): not an
-# uncaptured change. A poll and a margin later the counts still hold.
-sleep 7
-check "  ... the watcher does not count pwsync's own write as uncaptured (dc2 still 0 captured, 2 uncaptured)" dc_is "$DC2" silent 0 2
-check "  ... and the audit has no third uncaptured change" bash -c "[ \"\$('$P' audit | grep -c change.uncaptured)\" = 2 ]"
+# Our own write, seen by the watcher on dc2 (no hook there), is not an
+# uncaptured change. Proof that the watcher has read past it: a later
+# uncaptured reset of bob on dc2, counted (the watcher reports in USN order).
+UDN=$PWSYNC_TEST_DC_DN_BOB
+newpw P6 'Dcp-AfterOwnWrite.6f'
+reset_on "$DC2_URI" "$P6" 2>"$W/out" || bad "dc2 refused bob's reset" "$W/out"
+UDN=$PWSYNC_TEST_DC_DN_ALICE
+check "  ... the watcher read past pwsync's own write (bob's later reset counted: dc2 0 captured, 3 uncaptured)" \
+    wait_for 30 dc_is "$DC2" silent 0 3
+check "  ... and did not count that write as uncaptured ($U has one uncaptured change in the audit, from step 3)" \
+    bash -c "[ \"\$('$P' audit | grep change.uncaptured | grep -ci '\\\\$U ')\" = 1 ]"
 
 # ---- 6. capture installed on dc2, dc1 back: a capture on dc2 is confirmed by the watcher on dc1 ----
 # dc2's own hook slot and capture principal (as on a production DC); its
@@ -240,11 +246,11 @@ fi
 dc2_last_principal() { $P status --json | python3 -c 'import json,sys
 d = [d for d in json.load(sys.stdin)["domain_controllers"] if d["dc"] == sys.argv[1]]
 sys.exit(0 if d and d[0]["last_capture_principal"] == sys.argv[2] else 1)' "$DC2" "$1"; }
-check "  ... pwsync status: dc2 partly (1 captured, 2 uncaptured)" wait_for 10 dc_is "$DC2" partly 1 2
+check "  ... pwsync status: dc2 partly (1 captured, 3 uncaptured)" wait_for 10 dc_is "$DC2" partly 1 3
 check "  ... its last capture came from principal dc2" dc2_last_principal dc2
 check "  ... dc1's counts unchanged (1 captured, 0 uncaptured)" dc_is "$DC1" capturing 1 0
-not_stale() { ! is_stale; }
-check "  ... $U is no longer stale (the capture caught LINUX-LDAP up)" not_stale
+check "  ... the audit has the capture from principal dc2, pending then confirmed (2 confirmed in all, dc1's and dc2's)" \
+    bash -c "'$P' audit | grep capture.pending | grep -i '$U' | grep -q 'from dc2 ' && [ \"\$('$P' audit | grep -c capture.confirmed)\" = 2 ]"
 
 # ---- 7. no password anywhere it must not be ----
 "$P" audit --json >"$W/audit.json"

@@ -95,8 +95,9 @@ install_agent >"$W/install-ppl.out" 2>&1
 RC=$?
 check "with LSA protection on (RunAsPPL = 1) install refuses (exit $RC) and says why" \
     bash -c "[ $RC = 1 ] && grep -q 'LSA protection is on' '$W/install-ppl.out' && grep -q 'Nothing was changed' '$W/install-ppl.out'"
-check "  ... and changed nothing: no pwsyncflt in Notification Packages, no service" \
-    bash -c "! '$WINE' reg query '$LSA' /v 'Notification Packages' 2>/dev/null | grep -q pwsyncflt && ! '$WINE' reg query '$SVC' >/dev/null 2>&1"
+check "  ... and changed nothing: no pwsyncflt in Notification Packages, no service, no secret or configuration written" \
+    bash -c "! '$WINE' reg query '$LSA' /v 'Notification Packages' 2>/dev/null | grep -q pwsyncflt && ! '$WINE' reg query '$SVC' >/dev/null 2>&1 &&
+             [ ! -e '$PD/secret.bin' ] && [ ! -e '$PD/agent.conf' ]"
 wine_run reg delete "$LSA" /v RunAsPPL /f >/dev/null
 wine_run reg add "$LSA" /v "Notification Packages" /t REG_SZ /d "scecli" /f >/dev/null
 install_agent >"$W/install-sz.out" 2>&1
@@ -231,7 +232,10 @@ check "status with the package loaded and the service running: capture working (
     bash -c "[ $RC = 0 ] && grep -q '^capture: *working' '$W/status-running.out' && ! grep -q '^problem' '$W/status-running.out'"
 wine_run net stop pwsync-agent >>"$W/net.out"
 check "the service stops" bash -c "'$WINE' sc query pwsync-agent 2>/dev/null | grep -q STOPPED"
-# Set by hand as on a DC that booted since: a load time before this boot.
+# As on a DC that booted since without lsass loading the package: the
+# volatile key the package makes at load gone (a reboot clears it), the
+# load time older.
+wine_run reg delete 'HKLM\SOFTWARE\pwsync\LoadedThisBoot' /f >/dev/null
 wine_run reg add 'HKLM\SOFTWARE\pwsync' /v InstalledAt /t REG_QWORD /d 0x1 /f >/dev/null
 wine_run reg add 'HKLM\SOFTWARE\pwsync' /v PackageLoadedAt /t REG_QWORD /d 0x2 /f >/dev/null
 wine_run reg add "$LSA" /v RunAsPPL /t REG_DWORD /d 2 /f >/dev/null

@@ -144,7 +144,7 @@ TEST_F(DispatcherTest, WithoutTheRightToDeliverNothingIsSentAndTheJobStays) {
 
 // A delivery must be over when the right ends: the exec adapter's program
 // is stopped at the right's end (the adapter's own timeout is 2 s, the
-// program would take 5 s, the right ends in 0.4 s), and the job is retried.
+// program would take 5 s, the right ends in 1 s), and the job is retried.
 TEST_F(DispatcherTest, ADeliveryIsStoppedWhenTheRightToDeliverEnds) {
     // The right ends 1 s from now, the adapter's timeout (2 s) later and the
     // script's sleep (5 s) later still: the error text says which cut it.

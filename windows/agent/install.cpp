@@ -263,6 +263,7 @@ int uninstall() {
         for (const wchar_t* v : {kInstalledAt, kPackageLoadedAt, kLastSpooledAt}) RegDeleteValueW(key, v);
         RegCloseKey(key);
     }
+    RegDeleteKeyW(HKEY_LOCAL_MACHINE, kLoadedThisBootKey);
     std::printf("uninstalled; restart this domain controller to unload pwsyncflt.dll. Spooled changes not yet sent "
                 "stay in %s\n", narrow(spool_dir()).c_str());
     return rc;

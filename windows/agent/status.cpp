@@ -12,16 +12,21 @@
 namespace pwsync::win {
 namespace {
 
-std::size_t count_entries(const std::wstring& dir) {
+// "3", or why the folder could not be read (not run as an administrator).
+std::string count_entries(const std::wstring& dir) {
     WIN32_FIND_DATAW d;
     HANDLE h = FindFirstFileW((dir + L"\\*.pws").c_str(), &d);
-    if (h == INVALID_HANDLE_VALUE) return 0;
+    if (h == INVALID_HANDLE_VALUE) {
+        const DWORD e = GetLastError();
+        if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND) return "0";
+        return "unknown (" + last_error_text(e) + ")";
+    }
     std::size_t n = 0;
     do {
         if ((d.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) == 0) ++n;
     } while (FindNextFileW(h, &d));
     FindClose(h);
-    return n;
+    return std::to_string(n);
 }
 
 // "running", "stopped", … or "not installed".
@@ -51,11 +56,18 @@ int status() {
     std::vector<std::string> problems;
     const PackageList list = package_list();
     const bool is_listed = listed(list);
-    std::printf("notification packages: %s\n", join_packages(list.packages).c_str());
-    if (!is_listed) problems.push_back("pwsyncflt is not in Notification Packages: run pwsync-agent install");
+    if (list.exists && list.type != REG_MULTI_SZ) {
+        std::printf("notification packages: not a list (registry type %lu)\n", static_cast<unsigned long>(list.type));
+        problems.push_back("Notification Packages is not a REG_MULTI_SZ: LSA does not read it as a list; make it one "
+                           "(usually scecli), then run pwsync-agent install");
+    } else {
+        std::printf("notification packages: %s\n", join_packages(list.packages).c_str());
+        if (!is_listed) problems.push_back("pwsyncflt is not in Notification Packages: run pwsync-agent install");
+    }
 
+    // The registry value: lsass runs protected from the boot after it was set.
     const std::string ppl = lsa_protection();
-    std::printf("lsa protection:        %s\n", ppl.empty() ? "off" : "ON (RunAsPPL)");
+    std::printf("lsa protection:        %s\n", ppl.empty() ? "off" : "ON (RunAsPPL set; in force from the boot after it was set)");
     if (!ppl.empty()) problems.push_back(ppl);
 
     const auto installed = time_value(kInstalledAt), loaded = time_value(kPackageLoadedAt),
@@ -63,9 +75,11 @@ int status() {
     const std::uint64_t boot = boot_filetime();
     std::printf("installed:             %s\n", when(installed).c_str());
     std::printf("last boot:             %s\n", format_filetime(boot).c_str());
-    // lsass loads notification packages once, at boot: a load before this
-    // boot, or before the last install, is not the package running now.
-    const bool loaded_now = loaded && *loaded >= boot && (!installed || *loaded >= *installed);
+    // lsass loads notification packages once, at boot: the package marks
+    // the boot with a volatile key (no clock comparison, which a time sync
+    // after boot could upset); a load before the last install is an older
+    // copy of the package, not the one installed.
+    const bool loaded_now = loaded_this_boot() && loaded && (!installed || *loaded >= *installed);
     std::printf("loaded by lsass:       %s%s\n", when(loaded).c_str(),
                 !loaded ? "" : loaded_now ? " (this boot)" : " (not since the last boot or install)");
     if (is_listed && !loaded_now)
@@ -77,9 +91,10 @@ int status() {
     std::printf("last change spooled:   %s\n", when(spooled).c_str());
 
     const std::wstring spool = spool_dir();
-    std::printf("spool:                 %zu waiting, set aside: %zu bad, %zu refused, %zu expired (%s)\n",
-                count_entries(spool), count_entries(spool + L"\\bad"), count_entries(spool + L"\\refused"),
-                count_entries(spool + L"\\expired"), narrow(spool).c_str());
+    std::printf("spool:                 %s waiting, set aside: %s bad, %s refused, %s expired (%s)\n",
+                count_entries(spool).c_str(), count_entries(spool + L"\\bad").c_str(),
+                count_entries(spool + L"\\refused").c_str(), count_entries(spool + L"\\expired").c_str(),
+                narrow(spool).c_str());
     bool running = false;
     const std::string svc = service_state(running);
     std::printf("service pwsync-agent:  %s\n", svc.c_str());

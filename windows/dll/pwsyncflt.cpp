@@ -56,6 +56,7 @@ __declspec(dllexport) BOOLEAN NTAPI InitializeChangeNotify() noexcept {
     // `pwsync-agent status` compares this with the boot and install times:
     // the field's most common silent failure is a package never loaded.
     set_time_value(kPackageLoadedAt, filetime_now());
+    mark_loaded_this_boot();
 #ifdef PWSYNC_DLL_FAIL_ALLOCATIONS
     pwsync::win::test::fail_allocations();
 #endif

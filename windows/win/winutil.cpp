@@ -98,6 +98,22 @@ bool set_time_value(const wchar_t* name, std::uint64_t filetime) noexcept {
     return rc == ERROR_SUCCESS;
 }
 
+bool mark_loaded_this_boot() noexcept {
+    HKEY key = nullptr;
+    if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, kLoadedThisBootKey, 0, nullptr, REG_OPTION_VOLATILE, KEY_SET_VALUE, nullptr,
+                        &key, nullptr) != ERROR_SUCCESS)
+        return false;
+    RegCloseKey(key);
+    return true;
+}
+
+bool loaded_this_boot() {
+    HKEY key = nullptr;
+    if (RegOpenKeyExW(HKEY_LOCAL_MACHINE, kLoadedThisBootKey, 0, KEY_QUERY_VALUE, &key) != ERROR_SUCCESS) return false;
+    RegCloseKey(key);
+    return true;
+}
+
 std::optional<std::uint64_t> time_value(const wchar_t* name) {
     std::uint64_t v = 0;
     DWORD size = sizeof v;

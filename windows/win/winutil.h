@@ -69,6 +69,12 @@ inline constexpr const wchar_t* kLastSpooledAt = L"LastSpooledAt";
 // Allocates nothing and never throws: lsass calls it.
 bool set_time_value(const wchar_t* name, std::uint64_t filetime) noexcept;
 std::optional<std::uint64_t> time_value(const wchar_t* name);
+// A volatile key (gone at every reboot) the package creates when lsass
+// loads it: "loaded in this boot" without comparing clocks, which a time
+// sync after boot can move (HKLM\SOFTWARE\pwsync\LoadedThisBoot).
+inline constexpr const wchar_t* kLoadedThisBootKey = L"SOFTWARE\\pwsync\\LoadedThisBoot";
+bool mark_loaded_this_boot() noexcept;
+bool loaded_this_boot();
 
 // DPAPI, machine scope: any process on this machine can unseal, nothing
 // off it can; the key lives in the LSA, not in the binary.
