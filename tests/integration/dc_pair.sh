@@ -206,8 +206,12 @@ reset_on "$DC2_URI" "$P6" 2>"$W/out" || bad "dc2 refused bob's reset" "$W/out"
 UDN=$PWSYNC_TEST_DC_DN_ALICE
 check "  ... the watcher read past pwsync's own write (bob's later reset counted: dc2 0 captured, 3 uncaptured)" \
     wait_for 30 dc_is "$DC2" silent 0 3
+# uncaptured_of ACCOUNT: how many change.uncaptured records the audit has for it.
+uncaptured_of() { $P audit --json | python3 -c 'import json,sys
+print(sum(1 for a in json.load(sys.stdin) if a["action"] == "change.uncaptured" and a["object"].lower().split("\\")[-1] == sys.argv[1]))' "$1"; }
 check "  ... and did not count that write as uncaptured ($U has one uncaptured change in the audit, from step 3)" \
-    bash -c "[ \"\$('$P' audit | grep change.uncaptured | grep -ci '\\\\$U ')\" = 1 ]"
+    [ "$(uncaptured_of "$U")" = 1 ]
+check "  ... bob two (steps 4 and 5)" [ "$(uncaptured_of bob)" = 2 ]
 
 # ---- 6. capture installed on dc2, dc1 back: a capture on dc2 is confirmed by the watcher on dc1 ----
 # dc2's own hook slot and capture principal (as on a production DC); its
