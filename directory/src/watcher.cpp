@@ -167,23 +167,39 @@ struct Watcher::Impl {
         if (id.empty()) return std::unexpected(client_error(Reason::invalid_request, "cannot read the DC's invocationId"));
         return id;
     }
-    // At open: a saved DirSync cookie from another DC (pwsyncd restarted
-    // while that DC was down) is dropped, and the watcher catches up from
-    // the cookie's creation time, as after a switch while running.
-    LdapStatus check_dirsync_cookie(const RootDse& root) {
-        if (!cookie.starts_with(kDirSyncPrefix)) return {};
-        const auto raw = unbase64(std::string_view(cookie).substr(kDirSyncPrefix.size()));
-        const auto source = raw ? dirsync_cookie_source(*raw) : std::nullopt;
-        if (!source) return {};  // not the layout we know: kept, as before
+    // At open: a saved cookie from another DC (pwsyncd restarted while that
+    // DC was down) is dropped, and the watcher reads this one in full and
+    // catches up from when the cookie was made, as after a switch while
+    // running. Both kinds name their DC: DirSync's inside (with its creation
+    // time), ours in the uSN cursor (with the time it was written, if saved
+    // since that field exists).
+    LdapStatus check_cookie(const RootDse& root) {
+        std::string source_id;
+        std::int64_t made = 0;
+        if (cookie.starts_with(kDirSyncPrefix)) {
+            const auto raw = unbase64(std::string_view(cookie).substr(kDirSyncPrefix.size()));
+            const auto source = raw ? dirsync_cookie_source(*raw) : std::nullopt;
+            if (!source) return {};  // not the layout we know: kept, as before
+            source_id = format_guid(source->invocation_id);
+            made = source->created;
+        } else if (const auto saved = parse_usn_cookie(cookie)) {
+            source_id = saved->invocation_id;
+            made = saved->written;
+        } else {
+            return {};
+        }
         PWSYNC_ASSIGN(const std::string here, invocation_id(root));
-        if (ascii_lower(format_guid(source->invocation_id)) == ascii_lower(here)) {
+        if (ascii_lower(source_id) == ascii_lower(here)) {
             cookie_uri = conn->uri();
             return {};
         }
         cookie.clear();
-        if (source->created > 0) catch_up_since = std::max(source->created - catch_up_margin(), options.catch_up_not_before);
+        if (made > 0) catch_up_from(made);
         return {};
     }
+    // A catch-up from `t` less the margin, never before what the caller
+    // first read (catch_up_not_before).
+    void catch_up_from(std::int64_t t) { catch_up_since = std::max(t - catch_up_margin(), options.catch_up_not_before); }
     // How far before the last good poll a catch-up starts (100 ns units).
     std::int64_t catch_up_margin() const {
         return std::chrono::duration_cast<std::chrono::microseconds>(options.poll_interval + std::chrono::minutes(5)).count() * 10;
@@ -197,19 +213,6 @@ struct Watcher::Impl {
         LdapError e = client_error(Reason::server_down, "the connection moved to another DC during the poll");
         e.ldap_code = LDAP_SERVER_DOWN;
         return std::unexpected(std::move(e));
-    }
-    // At open: a saved uSN cursor from another DC is read over there in
-    // full (poll_usn), catching up from when the cursor was written.
-    LdapStatus check_usn_cookie(const RootDse& root) {
-        const auto saved = parse_usn_cookie(cookie);
-        if (!saved) return {};
-        PWSYNC_ASSIGN(const std::string here, invocation_id(root));
-        if (ascii_lower(saved->invocation_id) == ascii_lower(here)) {
-            cookie_uri = conn->uri();
-            return {};
-        }
-        if (saved->written > 0) catch_up_since = std::max(saved->written - catch_up_margin(), options.catch_up_not_before);
-        return {};
     }
     // A full sync that catches up: the entry's password change, if it is
     // newer than catch_up_since; else it is only present.
@@ -485,8 +488,8 @@ LdapResult<Watcher> Watcher::open(ConnectOptions connect, WatchOptions options, 
     if (impl->options.base.empty()) impl->options.base = root.default_naming_context;
     if (impl->options.mode == WatchMode::dirsync && !root.supports_control(LDAP_CONTROL_X_DIRSYNC))
         return std::unexpected(client_error(Reason::unwilling, "the directory does not offer DirSync: use watch = usn"));
-    if (impl->options.mode == WatchMode::dirsync) PWSYNC_TRY(impl->check_dirsync_cookie(root));
-    else PWSYNC_TRY(impl->check_usn_cookie(root));
+    // A cookie of the other mode is dropped by the first poll.
+    if ((impl->options.mode == WatchMode::dirsync) == impl->cookie.starts_with(kDirSyncPrefix)) PWSYNC_TRY(impl->check_cookie(root));
     impl->notify_supported = root.supports_control(kNotificationOid);
     // Armed before the first poll, so no change falls between a poll and
     // the wait that follows it.
@@ -502,8 +505,7 @@ LdapStatus Watcher::poll(const std::function<Status(Batch&)>& deliver) {
     if ((dirsync && i.cookie.starts_with(kUsnPrefix)) || (!dirsync && i.cookie.starts_with(kDirSyncPrefix))) i.cookie.clear();
     if (!i.cookie.empty() && !i.cookie_uri.empty() && i.conn->uri() != i.cookie_uri && i.last_good_poll) {
         i.cookie.clear();
-        i.catch_up_since = std::max(to_filetime(*i.last_good_poll) - i.catch_up_margin(),
-                                    i.options.catch_up_not_before);
+        i.catch_up_from(to_filetime(*i.last_good_poll));
     }
     const std::string polled_uri = i.conn->uri();
     auto r = dirsync ? i.poll_dirsync(deliver) : i.poll_usn(deliver);

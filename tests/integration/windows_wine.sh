@@ -89,31 +89,34 @@ install_agent() {
         --ca "$(winpath "$PWSYNC_TEST_CA")" --tls-check system <"$W/win.secret" 2>&1
 }
 packages() { "$WINE" reg query "$LSA" /v "Notification Packages" 2>/dev/null | grep 'Notification Packages'; }
-wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+set_packages() { wine_run reg add "$LSA" /v "Notification Packages" /t "$1" /d "$2" /f >/dev/null; }
+# try_install NAME: install; its output in $W/install-NAME.out, its exit code in RC.
+try_install() { install_agent >"$W/install-$1.out" 2>&1; RC=$?; }
+said() { grep -q "$2" "$W/install-$1.out"; }
+nothing_installed() {
+    ! packages | grep -q pwsyncflt && ! "$WINE" reg query "$SVC" >/dev/null 2>&1 && [ ! -e "$PD/secret.bin" ] && [ ! -e "$PD/agent.conf" ]
+}
+set_packages REG_MULTI_SZ scecli
 wine_run reg add "$LSA" /v RunAsPPL /t REG_DWORD /d 1 /f >/dev/null
-install_agent >"$W/install-ppl.out" 2>&1
-RC=$?
-check "with LSA protection on (RunAsPPL = 1) install refuses (exit $RC) and says why" \
-    bash -c "[ $RC = 1 ] && grep -q 'LSA protection is on' '$W/install-ppl.out' && grep -q 'Nothing was changed' '$W/install-ppl.out'"
-check "  ... and changed nothing: no pwsyncflt in Notification Packages, no service, no secret or configuration written" \
-    bash -c "! '$WINE' reg query '$LSA' /v 'Notification Packages' 2>/dev/null | grep -q pwsyncflt && ! '$WINE' reg query '$SVC' >/dev/null 2>&1 &&
-             [ ! -e '$PD/secret.bin' ] && [ ! -e '$PD/agent.conf' ]"
+try_install ppl
+check "with LSA protection on (RunAsPPL = 1) install refuses (exit $RC)" [ "$RC" = 1 ]
+check "  ... and says why" said ppl 'LSA protection is on'
+check "  ... and that it changed nothing" said ppl 'Nothing was changed'
+check "  ... which holds: no pwsyncflt in Notification Packages, no service, no secret or configuration written" nothing_installed
 wine_run reg delete "$LSA" /v RunAsPPL /f >/dev/null
-wine_run reg add "$LSA" /v "Notification Packages" /t REG_SZ /d "scecli" /f >/dev/null
-install_agent >"$W/install-sz.out" 2>&1
-RC=$?
-check "with Notification Packages a REG_SZ install refuses to rewrite it (exit $RC)" \
-    bash -c "[ $RC = 1 ] && grep -q 'not a REG_MULTI_SZ' '$W/install-sz.out'"
+set_packages REG_SZ scecli
+try_install sz
+check "with Notification Packages a REG_SZ install refuses to rewrite it (exit $RC)" [ "$RC" = 1 ]
+check "  ... and says why" said sz 'not a REG_MULTI_SZ'
 check "  ... and leaves the value as it was" grep -Eq 'REG_SZ +scecli' <(packages)
-wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "acmepkg" /f >/dev/null
-install_agent >"$W/install-replaced.out" 2>&1
-RC=$?
-check "with scecli gone from the list (another product replaced it) install warns and goes on (exit $RC)" \
-    bash -c "[ $RC = 0 ] && grep -q 'warning: Notification Packages does not hold scecli' '$W/install-replaced.out'"
+set_packages REG_MULTI_SZ acmepkg
+try_install replaced
+check "with scecli gone from the list (another product replaced it) install goes on (exit $RC)" [ "$RC" = 0 ]
+check "  ... and warns" said replaced 'warning: Notification Packages does not hold scecli'
 check "  ... keeping that product's package" grep -q 'acmepkg.*pwsyncflt' <(packages)
 
 # ---- install: service, notification package (kept next to others), event source ----
-wine_run reg add "$LSA" /v "Notification Packages" /t REG_MULTI_SZ /d "scecli" /f >/dev/null
+set_packages REG_MULTI_SZ scecli
 install_agent >"$W/install.out"
 check "install succeeds" [ $? = 0 ]
 agent status >"$W/status-installed.out"

@@ -38,8 +38,6 @@ bool make_private_dir(const std::wstring& dir) {
     return ok;
 }
 
-}  // namespace
-
 std::vector<std::wstring> read_packages(HKEY key) {
     std::vector<std::wstring> out;
     DWORD type = 0, size = 0;
@@ -53,6 +51,8 @@ std::vector<std::wstring> read_packages(HKEY key) {
     for (const wchar_t* p = buf.data(); *p != L'\0'; p += wcslen(p) + 1) out.emplace_back(p);
     return out;
 }
+
+}  // namespace
 
 std::string join_packages(const std::vector<std::wstring>& packages) {
     std::string out;

@@ -27,7 +27,6 @@ bool listed(const PackageList& l);  // pwsyncflt is in it
 std::string join_packages(const std::vector<std::wstring>& packages);
 // Empty when LSA protection (RunAsPPL) is off; else why capture cannot run.
 std::string lsa_protection();
-std::vector<std::wstring> read_packages(HKEY key);
 
 // 0 on success; errors are printed as one line.
 int install(AgentConfig cfg, const SecretBytes& secret, const std::wstring& ca_file);
