@@ -11,7 +11,8 @@ const std::vector<std::string> kAccountAttributes = {"objectGUID", "sAMAccountNa
                                                      "userAccountControl", "pwdLastSet",
                                                      "adminCount", "objectSid"};
 
-// DC=example,DC=com -> example.com
+}  // namespace
+
 std::string dns_of_base(std::string_view base) {
     std::string out;
     std::size_t pos = 0;
@@ -28,6 +29,8 @@ std::string dns_of_base(std::string_view base) {
     }
     return ascii_lower(out);
 }
+
+namespace {
 
 LdapError not_found(std::string_view name, std::string why = {}) {
     auto e = decode_error(LDAP_NO_SUCH_OBJECT, {}, "resolve " + std::string(name));

@@ -45,10 +45,11 @@ std::optional<T> parse_number(std::string_view v) {
 
 }  // namespace
 
-Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::string>>& section) {
+Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::string>>& section, std::string_view label) {
     Settings s;
-    const auto bad = [](const std::string& key, const std::string& value, const char* want) {
-        return fail(Errc::invalid_argument, "[directory] " + key + " = " + value + ": " + want);
+    const std::string at(label);
+    const auto bad = [&at](const std::string& key, const std::string& value, const char* want) {
+        return fail(Errc::invalid_argument, at + " " + key + " = " + value + ": " + want);
     };
     for (const auto& [key, value] : section) {
         if (key == "uri") {
@@ -82,21 +83,25 @@ Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::st
             const auto n = parse_number<std::uint32_t>(value);
             if (!n) return bad(key, value, "expected a number");
             s.dirsync_flags = *n;
+        } else if (key == "upn-suffixes" || key == "capture-principals") {
+            std::istringstream in(value);
+            auto& list = key == "upn-suffixes" ? s.upn_suffixes : s.capture_principals;
+            for (std::string w; in >> w;) list.push_back(ascii_lower(w));
         } else {
-            return fail(Errc::invalid_argument, "[directory] unknown setting '" + key + "'");
+            return fail(Errc::invalid_argument, at + " unknown setting '" + key + "'");
         }
     }
-    if (s.uris.empty()) return fail(Errc::invalid_argument, "[directory] uri is missing");
+    if (s.uris.empty()) return fail(Errc::invalid_argument, at + " uri is missing");
     for (const auto& u : s.uris) {
         if (!u.starts_with("ldaps://") && !u.starts_with("ldap://"))
-            return fail(Errc::invalid_argument, "[directory] uri " + u + ": use ldaps:// or ldap://");
+            return fail(Errc::invalid_argument, at + " uri " + u + ": use ldaps:// or ldap://");
     }
     if (s.bind == BindMethod::simple && (s.bind_dn.empty() || s.bind_password_file.empty()))
-        return fail(Errc::invalid_argument, "[directory] bind = simple needs bind-dn and bind-password-file");
+        return fail(Errc::invalid_argument, at + " bind = simple needs bind-dn and bind-password-file");
     if (s.bind == BindMethod::gssapi && s.keytab.empty())
-        return fail(Errc::invalid_argument, "[directory] bind = gssapi needs keytab");
+        return fail(Errc::invalid_argument, at + " bind = gssapi needs keytab");
     if (s.sasl_seal && s.bind != BindMethod::gssapi)
-        return fail(Errc::invalid_argument, "[directory] sasl-seal = yes needs bind = gssapi");
+        return fail(Errc::invalid_argument, at + " sasl-seal = yes needs bind = gssapi");
     return s;
 }
 

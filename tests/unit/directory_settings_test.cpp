@@ -122,5 +122,75 @@ TEST(CheckCommand, ReportsEveryCheckWhenTheDirectoryIsUnreachable) {
     EXPECT_NE(r.out.find("no [directory] section"), std::string::npos) << r.out;
 }
 
+// Several domains: one [directory NAME] each, read from a real file.
+class Directories : public ::testing::Test {
+protected:
+    Result<std::vector<Settings>> parse(const std::string& text) {
+        test::write_file(dir_ / "conf", text, 0644);
+        PWSYNC_ASSIGN(auto entries, read_ini(dir_ / "conf"));
+        return parse_directories(entries);
+    }
+    static std::string section(const std::string& name, const std::string& domain, const std::string& base,
+                               const std::string& extra = {}) {
+        return "[directory " + name + "]\nuri = ldaps://dc." + name + "\nbase = " + base + "\ndomain = " + domain +
+               "\nbind-dn = CN=svc\nbind-password-file = /p\n" + extra;
+    }
+    test::TempDir dir_;
+};
+
+TEST_F(Directories, OneSectionIsAsBeforeAndSeveralAreNamed) {
+    auto one = parse("[directory]\nuri = ldaps://dc\nbind-dn = CN=svc\nbind-password-file = /p\n");
+    ASSERT_TRUE(one) << one.error().message;
+    ASSERT_EQ(one->size(), 1u);
+    EXPECT_EQ(section_label(one->front()), "[directory]");
+    EXPECT_TRUE(parse("[log]\nlevel = info\n")->empty());
+    auto two = parse(section("example.com", "EXAMPLE", "DC=example,DC=com", "capture-principals = DC1 dc2\n") +
+                     section("other", "OTHER", "DC=other,DC=example", "upn-suffixes = Other.Test\n"));
+    ASSERT_TRUE(two) << two.error().message;
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].name, "example.com");  // a dot in the name: the section is not cut there
+    EXPECT_EQ((*two)[0].capture_principals, (std::vector<std::string>{"dc1", "dc2"}));
+    EXPECT_EQ((*two)[1].upn_suffixes, (std::vector<std::string>{"other.test"}));
+}
+
+TEST_F(Directories, SeveralMustEachSayTheirDomainAndClaimNothingTwice) {
+    const auto error = [&](const std::string& text) {
+        auto r = parse(text);
+        return r ? std::string("(parsed)") : r.error().message;
+    };
+    const std::string ex = section("ex", "EXAMPLE", "DC=example,DC=com");
+    EXPECT_NE(error("[directory]\nuri = ldaps://dc\nbind-dn = CN=svc\nbind-password-file = /p\n" + ex).find("name each section"),
+              std::string::npos);
+    EXPECT_NE(error(ex + "[directory b]\nuri = ldaps://b\nbase = DC=b\nbind-dn = x\nbind-password-file = /p\n").find("[directory b]: domain ="),
+              std::string::npos);
+    EXPECT_NE(error(ex + section("b", "example", "DC=b,DC=com")).find("both claim the domain 'example'"), std::string::npos);
+    EXPECT_NE(error(ex + section("b", "B", "DC=b,DC=com", "upn-suffixes = example.com\n")).find("the UPN suffix"),
+              std::string::npos);
+    EXPECT_NE(error(section("a", "A", "DC=a", "capture-principals = dc1\n") + section("b", "B", "DC=b", "capture-principals = DC1\n"))
+                  .find("capture principal 'dc1'"),
+              std::string::npos);
+    EXPECT_NE(error(ex + "[directory ex2]\nuri = ldaps://x\nnonsense = 1\n").find("[directory ex2] unknown setting 'nonsense'"),
+              std::string::npos);
+}
+
+TEST_F(Directories, ANameSaysItsDomainByNetbiosUpnSuffixOrDn) {
+    auto dirs = parse(section("ex", "EXAMPLE", "DC=example,DC=com") +
+                      section("other", "OTHER", "DC=other,DC=example", "upn-suffixes = corp.test\n"));
+    ASSERT_TRUE(dirs) << dirs.error().message;
+    EXPECT_EQ(directory_of(*dirs, "example\\alice"), 0u);
+    EXPECT_EQ(directory_of(*dirs, "OTHER\\alice"), 1u);
+    EXPECT_EQ(directory_of(*dirs, "other.example\\alice"), 1u);  // the DNS domain
+    EXPECT_EQ(directory_of(*dirs, "alice@Example.com"), 0u);
+    EXPECT_EQ(directory_of(*dirs, "alice@corp.test"), 1u);
+    EXPECT_EQ(directory_of(*dirs, "CN=alice,CN=Users,DC=other, DC=example"), 1u);
+    EXPECT_EQ(directory_of(*dirs, "CN=alice,CN=Users,DC=example,DC=com"), 0u);
+    // Says nothing, or names no configured domain.
+    EXPECT_FALSE(directory_of(*dirs, "alice"));
+    EXPECT_FALSE(directory_of(*dirs, "{a11ce000-0000-0000-0000-000000000001}"));
+    EXPECT_FALSE(directory_of(*dirs, "THIRD\\alice"));
+    EXPECT_FALSE(directory_of(*dirs, "alice@example.org"));
+    EXPECT_FALSE(directory_of(*dirs, "CN=x,DC=com"));  // above a naming context, not in it
+}
+
 }  // namespace
 }  // namespace pwsync::directory

@@ -332,6 +332,109 @@ TEST_F(EngineNamesTest, APreCommitCaptureWaitsWhileAMappingIsUnresolved) {
     EXPECT_EQ(queued(), (std::vector<std::string>{"racf:CAROL01=Carol-Pre-2"}));
 }
 
+// Several domains: alice of TEST and alice of OTHER are two accounts, each
+// mapped to an external user of its own; a DC's capture principal speaks
+// for its own domain only.
+class EngineDomainsTest : public EngineTest {
+protected:
+    static constexpr const char* kTestAlice = "{a11ce000-0000-0000-0000-000000000001}";
+    static constexpr const char* kOtherAlice = "{a11ce000-0000-0000-0000-0000000000f2}";
+    void SetUp() override {
+        EngineTest::SetUp();
+        auto w = std::move(*store_->write("admin"));
+        store::Mapping m;
+        m.app = "LINUX";
+        m.windows = "OTHER\\alice";
+        m.external = "alice-other";
+        ASSERT_TRUE(w.create_mapping(m));
+        ASSERT_TRUE(w.note_account({kTestAlice, "alice", "TEST", "alice@test.example", "CN=alice,CN=Users,DC=test,DC=example", false, {}}));
+        ASSERT_TRUE(w.note_account({kOtherAlice, "alice", "OTHER", "alice@other.example", "CN=alice,CN=Users,DC=other,DC=example", false, {}}));
+        store::Principal dc;
+        dc.kind = store::PrincipalKind::windows;
+        dc.capture = store::CaptureMode::post_commit;
+        for (const char* name : {"dc-other", "dc-free"}) {
+            dc.name = name;
+            ASSERT_TRUE(w.create_principal(dc, Secret("dc-secret-123456")));
+        }
+        dc.name = "dc-other-pre";
+        dc.capture = store::CaptureMode::pre_commit;
+        ASSERT_TRUE(w.create_principal(dc, Secret("dc-secret-123456")));
+        ASSERT_TRUE(w.commit());
+        EngineOptions o;
+        o.clock = &clock_;
+        o.several_domains = true;
+        o.capture_domain = [](std::string_view p) -> std::string {
+            if (p == "dc1" || p == "dc-pre") return "TEST";
+            if (p == "dc-other" || p == "dc-other-pre") return "OTHER";
+            return {};
+        };
+        o.domain_of_name = [](std::string_view account) -> std::string {
+            const auto a = ascii_lower(account);
+            if (a.starts_with("test\\") || a.ends_with("@test.example")) return "TEST";
+            if (a.starts_with("other\\") || a.ends_with("@other.example")) return "OTHER";
+            return {};
+        };
+        o.ad_writer = [this](std::string_view account, const Secret& pw) -> Status {
+            ad_calls_.emplace_back(std::string(account) + "=" + std::string(pw.view()));
+            return {};
+        };
+        engine_.emplace(*store_, o);
+    }
+    store::MappingStatus status(const char* win) {
+        return std::move(*store_->read()).mapping({"LINUX", win})->status;
+    }
+};
+
+TEST_F(EngineDomainsTest, ACaptureGoesToItsOwnDomainsAccountOnly) {
+    EXPECT_EQ(change("dc-other", "alice", "Other-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Other-Pass-1"}));
+    EXPECT_EQ(change("dc1", "alice", "Test-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Other-Pass-1", "ext-ldap:alice=Test-Pass-1",
+                                                  "racf:ALICE01=Test-Pass-1"}));
+    // Named in full, by UPN or by GUID: the same account.
+    EXPECT_EQ(change("dc-other", "alice@other.example", "Other-Pass-2").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(change("dc-other", kOtherAlice, "Other-Pass-3").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued().size(), 5u);
+    for (const auto& q : queued()) EXPECT_FALSE(q.starts_with("ext-ldap:alice=Other") || q.starts_with("racf:ALICE01=Other")) << q;
+}
+
+TEST_F(EngineDomainsTest, APrincipalMayNotSpeakForAnotherDomain) {
+    auto r = change("dc-other", "TEST\\alice", "Foreign-Pass-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
+    EXPECT_NE(r.message.find("captures for domain OTHER"), std::string::npos) << r.message;
+    EXPECT_EQ(change("dc-other", "alice@test.example", "Foreign-Pass-2").outcome, ChangeOutcome::refused);
+    // Tied to no domain: only names that say theirs.
+    r = change("dc-free", "alice", "Free-Pass-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::refused);
+    EXPECT_NE(r.message.find("does not say its domain"), std::string::npos) << r.message;
+    EXPECT_EQ(change("dc-free", "OTHER\\alice", "Free-Pass-2").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Free-Pass-2"}));
+}
+
+TEST_F(EngineDomainsTest, TheWatcherConfirmsAndMarksStaleInItsDomainOnly) {
+    EXPECT_EQ(change("dc-other-pre", "alice", "Other-Pre-1").outcome, ChangeOutcome::stored);
+    // TEST's alice changed with no capture: stale there, OTHER's capture still pending.
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice", to_filetime(clock_.now() + std::chrono::milliseconds(5))));
+    EXPECT_TRUE(queued().empty());
+    EXPECT_EQ(status("TEST\\alice"), store::MappingStatus::stale);
+    EXPECT_EQ(status("OTHER\\alice"), store::MappingStatus::ok);
+    ASSERT_TRUE(engine_->password_changed("OTHER\\alice", to_filetime(clock_.now() + std::chrono::milliseconds(6))));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Other-Pre-1"}));
+    EXPECT_EQ(status("TEST\\alice"), store::MappingStatus::stale);
+}
+
+TEST_F(EngineDomainsTest, FullSyncWritesTheMappedDomainsAccount) {
+    adapter("ext-ldap", [] { store::AdapterUpdate u; u.verify_old_password = false; return u; }());
+    auto r = change("ldap-agent", "alice-other", "Ext-Pass-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(ad_calls_, (std::vector<std::string>{"OTHER\\alice=Ext-Pass-1"}));
+    // Written by us: the DC's capture of it does not bounce, and TEST's alice is untouched.
+    EXPECT_EQ(change("dc-other", "alice", "Ext-Pass-1").outcome, ChangeOutcome::stored);
+    for (const auto& q : queued()) EXPECT_FALSE(q.starts_with("ext-ldap:alice-other=")) << q;
+    EXPECT_EQ(change("dc1", "alice", "Ext-Pass-1").outcome, ChangeOutcome::stored);
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=Ext-Pass-1", "racf:ALICE01=Ext-Pass-1"}));
+}
+
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
     set(store::SyncMode::full, false);
     auto r = change("ldap-agent", "ALICE", "Partial-Pass-1", "Linux-Old-1");

@@ -26,7 +26,8 @@ Result<std::vector<IniEntry>> read_ini(const std::string& path) {
     std::vector<IniEntry> out;
     for (const auto& opt : parsed.options) {
         const std::string& key = opt.string_key;
-        const auto dot = key.find('.');
+        // Keys have no dots; a section name may ([directory example.com]).
+        const auto dot = key.rfind('.');
         out.push_back({dot == std::string::npos ? "" : key.substr(0, dot), dot == std::string::npos ? key : key.substr(dot + 1),
                        opt.value.empty() ? std::string() : opt.value.front()});
     }

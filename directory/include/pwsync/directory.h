@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pwsync/ini.h"
 #include "pwsync/util.h"
 
 namespace pwsync::directory {
@@ -421,10 +422,30 @@ struct Settings {
     WatchMode watch = WatchMode::dirsync;  // watch = dirsync | usn
     std::chrono::seconds poll_interval{10};  // poll-interval =
     std::uint32_t dirsync_flags = 0;   // dirsync-flags =
+    // Several domains, one [directory NAME] section each:
+    std::string name;                  // NAME (empty: a plain [directory])
+    std::vector<std::string> upn_suffixes;       // upn-suffixes = (besides the DNS domain)
+    std::vector<std::string> capture_principals; // capture-principals = the DCs' capture principals
 };
 
 // Parses the section's key/value pairs; unknown keys and bad values fail.
-Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::string>>& section);
+// `label` names the section in errors.
+Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::string>>& section,
+                                std::string_view label = "[directory]");
+// Every [directory] and [directory NAME] section of a configuration file's
+// entries, in file order (none: empty). Several sections are several
+// domains: each must be named and say its `base` and `domain`, and no two
+// may share a domain, a UPN suffix or a capture principal.
+Result<std::vector<Settings>> parse_directories(const std::vector<IniEntry>& entries);
+// The section's name in messages: "[directory]" or "[directory NAME]".
+std::string section_label(const Settings& s);
+// DC=example,DC=com -> example.com
+std::string dns_of_base(std::string_view base);
+// Of several directories, the one an account name says it belongs to:
+// DOMAIN\sam by NetBIOS or DNS domain, name@suffix by the DNS domain or one
+// of upn-suffixes, a DN by its naming context. nullopt: the name does not
+// say (a bare sam, a {GUID}) or names none of them.
+std::optional<std::size_t> directory_of(const std::vector<Settings>& dirs, std::string_view account);
 // Connection options from settings; reads the bind password file, which
 // must be a regular file not readable or writable by group or others.
 Result<ConnectOptions> connect_options(const Settings& s);

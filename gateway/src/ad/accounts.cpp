@@ -24,7 +24,7 @@ Status record(store::Store& store, const store::AccountNames& a) {
 }  // namespace
 
 Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e) {
-    if (e.guid.empty()) return e.sam;
+    if (e.guid.empty()) return ad.account_name(e.sam);
     store::AccountNames seen;
     seen.guid = e.guid;
     seen.sam = e.sam;
@@ -38,7 +38,7 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
         PWSYNC_ASSIGN(known, r.account(e.guid));
         if (e.kind == directory::EventKind::deleted) {
             PWSYNC_ASSIGN(auto mapped, r.account_mappings(e.guid));
-            if (!known && mapped.empty()) return e.sam;
+            if (!known && mapped.empty()) return ad.account_name(e.sam);
         } else if (!known) {
             PWSYNC_ASSIGN(auto unresolved, r.unresolved_mappings(1));
             waiting = !unresolved.empty();
@@ -46,7 +46,7 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
     }
     if (e.kind == directory::EventKind::deleted) {
         PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) { return w.forget_account(e.guid); }));
-        return known && !known->sam.empty() ? known->sam : e.guid;
+        return known && !known->sam.empty() ? ad.account_name(known->sam) : e.guid;
     }
     if (known) {
         // Incremental results carry only what changed: empty fields keep theirs.
@@ -54,7 +54,7 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
         if (differs(seen.sam, known->sam) || differs(seen.upn, known->upn) || differs(seen.dn, known->dn) ||
             differs(seen.domain, known->domain))
             PWSYNC_TRY(record(store, seen));
-        return seen.sam.empty() ? known->sam : seen.sam;
+        return ad.account_name(seen.sam.empty() ? known->sam : seen.sam);
     }
     // Not an account the store keeps. Its names are needed when a mapping
     // may name it, or to tell the engine who changed a password.
@@ -67,10 +67,10 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
         PWSYNC_ASSIGN(bool named, named_by_a_mapping(r, seen));
         if (named) PWSYNC_TRY(record(store, seen));
     }
-    return seen.sam.empty() ? e.guid : seen.sam;
+    return seen.sam.empty() ? e.guid : ad.account_name(seen.sam);
 }
 
-Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std::string>& reported,
+Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup, std::set<std::string>& reported,
                                        const std::function<void(std::string_view)>& log) {
     std::vector<store::Mapping> todo;
     {
@@ -84,7 +84,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std
         const std::string name = m.object_guid.empty() ? m.windows : m.object_guid;
         if (done.contains(ascii_lower(name))) continue;  // recorded with an earlier mapping
         // With no transaction open: the directory may be slow.
-        auto a = ad.lookup(name);
+        auto a = lookup(name);
         if (!a && a.error().code == Errc::unavailable) return std::unexpected(a.error());
         if (!a && a.error().code == Errc::not_found && !m.object_guid.empty()) {
             // Its account was deleted while nobody watched: not for a namesake.

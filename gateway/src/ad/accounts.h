@@ -15,16 +15,19 @@ namespace pwsync::gateway {
 // Applies one watcher event to the store's account names: an account the
 // store keeps gets its new names (or is forgotten when deleted); an account
 // a mapping names by a name not resolved yet is recorded. Accounts no
-// mapping names are not kept. Returns the account's sAMAccountName (its GUID
-// when that is unknown), the name the engine is told a change under.
+// mapping names are not kept. Returns the account's sAMAccountName (DOMAIN\sam
+// with several domains; its GUID when that is unknown), the name the engine
+// is told a change under.
 Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e);
 
 // Resolves the mappings whose account the store does not know yet (none
 // resolved, or resolved before the store kept names). Stops at the first
 // directory outage (Errc::unavailable). `reported` keeps the mappings whose
 // failure was logged already, so a mapping of a missing account is logged
-// once, not at every pass. Returns how many accounts were recorded.
-Result<std::size_t> resolve_unresolved(store::Store& store, Ad& ad, std::set<std::string>& reported,
+// once, not at every pass. `lookup`: Ad::lookup of the account's domain.
+// Returns how many accounts were recorded.
+using Lookup = std::function<Result<store::AccountNames>(std::string_view account)>;
+Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup, std::set<std::string>& reported,
                                        const std::function<void(std::string_view)>& log);
 
 }  // namespace pwsync::gateway

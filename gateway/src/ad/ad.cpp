@@ -160,7 +160,9 @@ DeliveryResult AdTarget::deliver(const Delivery& d) {
         if (auto b = before_(d.windows, *d.password, d.origin, d.app); !b)
             return {b.error().code == Errc::refused ? Outcome::permanent : Outcome::retry, b.error().message};
     }
-    auto st = ad_.write_password(d.windows, *d.password, d.deadline);
+    auto ad = route_(d.windows);
+    if (!ad) return {ad.error().code == Errc::unavailable ? Outcome::retry : Outcome::permanent, ad.error().message};
+    auto st = (*ad)->write_password(d.windows, *d.password, d.deadline);
     if (st) return {Outcome::done, "set in Active Directory"};
     return {st.error().code == Errc::refused ? Outcome::permanent : Outcome::retry, st.error().message};
 }

@@ -17,9 +17,10 @@ namespace pwsync::gateway {
 class Ad {
 public:
     // `clock`: nullptr for the system clock (tests pass their own).
-    Ad(directory::Settings settings, directory::ConnectOptions options, const Clock* clock = nullptr)
+    // `qualified`: one of several domains, whose accounts are named DOMAIN\sam.
+    Ad(directory::Settings settings, directory::ConnectOptions options, const Clock* clock = nullptr, bool qualified = false)
         : settings_(std::move(settings)), options_(std::move(options)), domain_(directory::domain_of(settings_)),
-          clock_(clock != nullptr ? clock : &system_clock_) {}
+          clock_(clock != nullptr ? clock : &system_clock_), qualified_(qualified) {}
 
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
@@ -36,6 +37,11 @@ public:
     Result<store::AccountNames> lookup(std::string_view account);
     store::AccountNames names_of(const directory::Account& a) const;
     const directory::Settings& settings() const { return settings_; }
+    // What the gateway calls the account `sam` of this domain: `sam`, or
+    // DOMAIN\sam when it serves several domains (a bare sam is ambiguous).
+    std::string account_name(std::string_view sam) const {
+        return qualified_ && !sam.empty() ? domain_.netbios + "\\" + std::string(sam) : std::string(sam);
+    }
     const directory::Domain& domain() const { return domain_; }
     directory::ConnectOptions connect_options() const { return options_.clone(); }
 
@@ -63,6 +69,7 @@ private:
     directory::Domain domain_;
     SystemClock system_clock_;
     const Clock* clock_;
+    bool qualified_;
 };
 
 // The built-in dispatcher target "@windows": queued AD writes of full sync.
@@ -74,12 +81,14 @@ public:
                                              std::string_view app)>;
     // Holds the account against other writes of it until the result ends.
     using Hold = std::function<Result<std::shared_ptr<void>>(std::string_view account)>;
-    AdTarget(Ad& ad, BeforeWrite before, Hold hold = {})
-        : ad_(ad), before_(std::move(before)), hold_(std::move(hold)) {}
+    // The domain an account is written in (Domains::route).
+    using Route = std::function<Result<Ad*>(std::string_view account)>;
+    AdTarget(Route route, BeforeWrite before, Hold hold = {})
+        : route_(std::move(route)), before_(std::move(before)), hold_(std::move(hold)) {}
     DeliveryResult deliver(const Delivery& d) override;
 
 private:
-    Ad& ad_;
+    Route route_;
     BeforeWrite before_;  // renews the echo markers of a late write
     Hold hold_;
 };

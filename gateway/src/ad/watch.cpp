@@ -10,8 +10,8 @@ namespace pwsync::gateway {
 namespace {
 
 // Polls and waits until the watcher fails or the loop is asked to stop.
-void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
-            const std::atomic<bool>& stopping) {
+void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, std::string_view cursor, Engine& engine,
+            const WatchHooks& hooks, const std::atomic<bool>& stopping) {
     bool poll_now = true;
     std::string reading = watcher.uri();
     while (!stopping) {
@@ -37,7 +37,7 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& en
                 if (e.kind != directory::EventKind::password_changed) continue;
                 changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password, e.origin_dc});
             }
-            return engine.watcher_page(changes, kWatcherCursor, b.cookie);
+            return engine.watcher_page(changes, cursor, b.cookie);
         });
         if (!polled) {
             hooks.down();
@@ -56,19 +56,28 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, Engine& en
 
 }  // namespace
 
-void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
-                     const std::atomic<bool>& stopping) {
+WatcherCursors watcher_cursors(const Ad& ad, bool several) {
+    WatcherCursors c;
+    if (!several) return c;
+    const std::string name = ascii_lower(ad.settings().name);
+    c.cursor += ":" + name;
+    c.baseline += ":" + name;
+    return c;
+}
+
+void watch_directory(store::Store& store, Ad& ad, const WatcherCursors& cursors, Engine& engine,
+                     const WatchHooks& hooks, const std::atomic<bool>& stopping) {
     std::chrono::milliseconds backoff{1000};
     while (!stopping) {
         std::string cookie, baseline;
         if (auto r = store.read()) {
-            if (auto c = r->cursor(kWatcherCursor); c && *c) cookie = **c;
-            if (auto c = r->cursor(kWatcherBaselineCursor); c && *c) baseline = **c;
+            if (auto c = r->cursor(cursors.cursor); c && *c) cookie = **c;
+            if (auto c = r->cursor(cursors.baseline); c && *c) baseline = **c;
         }
         if (cookie.empty() && baseline.empty()) {  // the first read of the domain starts now
             baseline = std::to_string(to_filetime(SystemClock{}.now()));
             auto saved = store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
-                return w.set_cursor(kWatcherBaselineCursor, baseline);
+                return w.set_cursor(cursors.baseline, baseline);
             });
             if (!saved) hooks.error("directory watcher: " + saved.error().message);
         }
@@ -87,9 +96,9 @@ void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHoo
             continue;
         }
         backoff = std::chrono::milliseconds(1000);
-        hooks.info("directory watcher started on " + watcher->uri() + (cookie.empty() ? " (full sync)" : " (resuming)") +
+        hooks.info("directory watcher" + (cursors.cursor == kWatcherCursor ? std::string() : " of " + directory::section_label(ad.settings())) + " started on " + watcher->uri() + (cookie.empty() ? " (full sync)" : " (resuming)") +
                    (watcher->notifications_active() ? ", with change notifications" : ""));
-        follow(*watcher, store, ad, engine, hooks, stopping);
+        follow(*watcher, store, ad, cursors.cursor, engine, hooks, stopping);
     }
 }
 

@@ -26,12 +26,18 @@ inline constexpr std::string_view kWatcherCursor = "watcher";
 // When the watcher first read the domain (100 ns units since 1601): a
 // catch-up after a move to another DC reports nothing older.
 inline constexpr std::string_view kWatcherBaselineCursor = "watcher-baseline";
+// The cursors of one domain's watcher: the names above for a gateway of one
+// domain; with several, each domain's of its own ("watcher:NAME").
+struct WatcherCursors {
+    std::string cursor{kWatcherCursor}, baseline{kWatcherBaselineCursor};
+};
+WatcherCursors watcher_cursors(const Ad& ad, bool several);
 
 // Runs until `stopping`: opens a watcher from the stored cursor, applies
 // every page (its effects and its cursor commit together, so a restart
 // resumes exactly), and reopens after a failure with a growing pause
 // (1 s doubling to 60 s).
-void watch_directory(store::Store& store, Ad& ad, Engine& engine, const WatchHooks& hooks,
-                     const std::atomic<bool>& stopping);
+void watch_directory(store::Store& store, Ad& ad, const WatcherCursors& cursors, Engine& engine,
+                     const WatchHooks& hooks, const std::atomic<bool>& stopping);
 
 }  // namespace pwsync::gateway

@@ -34,6 +34,9 @@ std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
 // The DC's clock and ours may differ a little.
 constexpr auto kClockSlack = std::chrono::seconds(2);
 
+// sam, not DOMAIN\sam, a UPN, a DN or a GUID.
+bool bare_sam(std::string_view name) { return name.find_first_of("\\@={") == std::string_view::npos; }
+
 // The directory could not be asked now: asking again may work. The
 // directory library's retryable errors come back as these two.
 bool outage(const Error& e) { return e.code == Errc::unavailable || e.code == Errc::timeout; }
@@ -52,6 +55,7 @@ std::vector<std::string> Engine::text_aliases(std::string_view account) const {
         return out;
     }
     if (acc.find('=') != std::string::npos) return out;  // a DN: no other spelling
+    if (options_.several_domains) return out;  // DOMAIN\sam is not the sam of every domain
     const auto slash = acc.find('\\');
     const std::string domain = ascii_lower(options_.domain);
     if (slash != std::string::npos) {
@@ -68,7 +72,8 @@ std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_vi
         auto known = r.account(out[i]);
         if (!known || !*known) continue;
         for (auto& name : (*known)->names())
-            if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+            if (std::find(out.begin(), out.end(), name) == out.end() && !(options_.several_domains && bare_sam(name)))
+                out.push_back(std::move(name));
         break;
     }
     return out;
@@ -76,8 +81,12 @@ std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_vi
 
 std::string Engine::canonical(const store::ReadTxn& r, std::string_view account) const {
     for (const auto& n : text_aliases(account))
-        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) return ascii_lower((*known)->sam);
+        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) {
+            if (!options_.several_domains) return ascii_lower((*known)->sam);
+            return ascii_lower((*known)->domain + "\\" + (*known)->sam);
+        }
     std::string acc = ascii_lower(account);
+    if (options_.several_domains) return acc;
     const auto slash = acc.find('\\');
     return slash == std::string::npos ? acc : acc.substr(slash + 1);
 }
@@ -188,11 +197,35 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
             }
         }
         auto account = windows_account(named, search);
+        if (account && options_.several_domains) {
+            auto in_domain = captured_in_domain(p, *account);
+            if (!in_domain) return reply(ChangeOutcome::refused, in_domain.error().message);
+            account = std::move(*in_domain);
+        }
         auto r = account ? from_windows(p, *account, new_password) : reply(account.error().outcome, account.error().message);
         r.mode = "windows";
         return r;
     }
     return from_adapter(p, identity, old_password, new_password);
+}
+
+// Several domains: a capture principal reports its own domain's accounts.
+// A bare sam is taken as its domain's; a name of another domain is refused.
+Result<std::string> Engine::captured_in_domain(const store::Principal& p, std::string_view account) const {
+    const std::string domain = options_.capture_domain ? options_.capture_domain(p.name) : std::string();
+    if (domain.empty()) {
+        if (!bare_sam(account)) return std::string(account);
+        return fail(Errc::refused, "principal '" + p.name + "' is tied to no domain (capture-principals = in a [directory NAME]) "
+                                   "and '" + std::string(account) + "' does not say its domain");
+    }
+    if (bare_sam(account)) return domain + "\\" + std::string(account);
+    if (options_.domain_of_name) {
+        const std::string named = options_.domain_of_name(account);
+        if (!named.empty() && ascii_lower(named) != ascii_lower(domain))
+            return fail(Errc::refused, "principal '" + p.name + "' captures for domain " + domain + ", not for '" +
+                                       std::string(account) + "' (domain " + named + ")");
+    }
+    return std::string(account);
 }
 
 Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused) {

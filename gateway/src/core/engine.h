@@ -32,7 +32,16 @@ using AccountResolver = std::function<Result<store::AccountNames>(std::string_vi
 
 struct EngineOptions {
     const Clock* clock = nullptr;
-    std::string domain;                                   // NetBIOS name, for DOMAIN\sam
+    std::string domain;                                   // NetBIOS name, for DOMAIN\sam (one domain)
+    // Several domains: accounts are named DOMAIN\sam, never by a bare sam,
+    // which may name an account in each.
+    bool several_domains = false;
+    // The domain (NetBIOS name) a capture principal captures for; empty:
+    // not tied to one. nullptr: none is.
+    std::function<std::string(std::string_view principal)> capture_domain;
+    // The domain (NetBIOS name) an account name says it is in (DOMAIN\sam,
+    // UPN suffix, DN); empty: it does not say. nullptr: not checked.
+    std::function<std::string(std::string_view account)> domain_of_name;
     std::chrono::seconds pending_ttl{120};                // pre-commit captures wait this long
     std::chrono::seconds damping_window{600};             // same change again within: dropped
     std::chrono::seconds echo_window{600};
@@ -138,6 +147,7 @@ private:
     // not asked (no directory, nothing to send) or no such account.
     // `refused`: when given, an error of this account that asking again will
     // not mend (not an outage) is put there, with nullopt, instead of failing.
+    Result<std::string> captured_in_domain(const store::Principal& p, std::string_view account) const;
     Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only,
                                                  std::string* refused = nullptr);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;

@@ -21,6 +21,7 @@ Result<std::uint64_t> number(const std::string& key, const std::string& value, s
 Result<DaemonConfig> load_config(const std::string& path) {
     PWSYNC_ASSIGN(auto entries, read_ini(path));
     DaemonConfig c;
+    std::vector<IniEntry> directories;
     for (const auto& [section, name, value] : entries) {
         const std::string key = section.empty() ? name : section + "." + name;
         auto bad = [&](const std::string& why) { return fail(Errc::invalid_argument, path + ": " + key + ": " + why); };
@@ -41,8 +42,8 @@ Result<DaemonConfig> load_config(const std::string& path) {
                 PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
                 c.idle_timeout = std::chrono::seconds(s);
             } else return bad("unknown key");
-        } else if (section == "directory") {
-            c.directory.emplace_back(name, value);
+        } else if (section == "directory" || section.starts_with("directory ")) {
+            directories.push_back({section, name, value});
         } else if (section == "gateway") {
             if (name == "pending-ttl") {
                 PWSYNC_ASSIGN(auto s, number(key, value, 1, 86400));
@@ -88,6 +89,9 @@ Result<DaemonConfig> load_config(const std::string& path) {
     if (c.store.empty()) return fail(Errc::invalid_argument, path + ": store = DIR is missing");
     if (c.listen_uris.empty()) return fail(Errc::invalid_argument, path + ": [listen] uri is missing");
     if (c.cert.empty() || c.cert_key.empty()) return fail(Errc::invalid_argument, path + ": [listen] cert and key are required");
+    auto dirs = directory::parse_directories(directories);
+    if (!dirs) return fail(dirs.error().code, path + ": " + dirs.error().message);
+    c.directories = std::move(*dirs);
     return c;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "log.h"
+#include "pwsync/directory.h"
 #include "pwsync/ini.h"
 #include "pwsync/util.h"
 
@@ -22,8 +23,8 @@ struct DaemonConfig {
     std::size_t max_connections_per_address = 256;
     std::size_t max_message_size = 64 * 1024;
     std::chrono::seconds idle_timeout{60};
-    // [directory]: handed to the directory library as written; empty: none.
-    std::vector<std::pair<std::string, std::string>> directory;
+    // [directory], or one [directory NAME] per domain; empty: none.
+    std::vector<directory::Settings> directories;
     // [gateway]
     std::chrono::seconds pending_ttl{120};
     std::chrono::seconds damping_window{600};

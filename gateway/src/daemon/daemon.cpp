@@ -10,6 +10,7 @@
 #include "accounts.h"
 #include "ad.h"
 #include "dispatcher.h"
+#include "domains.h"
 #include "engine.h"
 #include "handler.h"
 #include "leadership.h"
@@ -26,7 +27,7 @@ namespace pwsync::gateway {
 
 struct Daemon::Parts {
     std::optional<store::Store> store;
-    std::unique_ptr<Ad> ad;
+    Domains domains;  // one per [directory] section; none: no directory
     std::optional<Engine> engine;
     std::optional<Dispatcher> dispatcher;
     std::optional<EngineHandler> handler;
@@ -86,35 +87,39 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     PWSYNC_ASSIGN(auto s, store::Store::open(so));
     p.store.emplace(std::move(s));
 
-    if (!config.directory.empty()) {
-        PWSYNC_ASSIGN(auto settings, directory::parse_settings(config.directory));
-        PWSYNC_ASSIGN(auto options, directory::connect_options(settings));
-        options.warn = [](std::string_view w) { log_warning(w); };
-        p.ad = std::make_unique<Ad>(std::move(settings), std::move(options), &p.clock);
-        p.rule_interval = config.rule_interval;
-    }
+    PWSYNC_ASSIGN(p.domains, Domains::open(config.directories, &p.clock, [](std::string_view w) { log_warning(w); }));
+    if (!p.domains.empty()) p.rule_interval = config.rule_interval;
 
     EngineOptions eo;
     eo.clock = &p.clock;
     eo.pending_ttl = config.pending_ttl;
     eo.damping_window = config.damping_window;
     eo.ad_retry_delay = config.ad_retry_delay;
-    if (p.ad) {
-        Ad* ad = p.ad.get();
-        eo.domain = ad->domain().netbios;
-        eo.ad_writer = [ad](std::string_view account, const Secret& pw) { return ad->write_password(account, pw); };
-        eo.resolve = [ad](std::string_view account) { return ad->lookup(account); };
-        eo.account_state = [ad](std::string_view account) -> Result<AccountState> {
+    if (!p.domains.empty()) {
+        const Domains* domains = &p.domains;
+        const store::Store* st = &*p.store;
+        eo.domain = domains->several() ? std::string() : p.domains[0].domain().netbios;
+        eo.several_domains = domains->several();
+        eo.capture_domain = [domains](std::string_view principal) { return domains->domain_of_principal(principal); };
+        eo.domain_of_name = [domains](std::string_view account) { return domains->domain_of_name(account); };
+        eo.ad_writer = [domains, st](std::string_view account, const Secret& pw) -> Status {
+            PWSYNC_ASSIGN(Ad * ad, domains->route(account, *st));
+            return ad->write_password(account, pw);
+        };
+        eo.resolve = [domains, st](std::string_view account) { return domains->lookup(account, *st); };
+        eo.account_state = [domains, st](std::string_view account) -> Result<AccountState> {
+            PWSYNC_ASSIGN(Ad * ad, domains->route(account, *st));
             PWSYNC_ASSIGN(auto now, ad->state(account));
             return AccountState{!now.first.enabled, std::move(now.second), now.first.pwd_last_set == 0};
         };
         // A connection of its own: the shared one is held across full-sync
         // writes, whose capture hook may be the caller.
-        eo.account_of_dn = [ad](std::string_view dn) -> Result<std::string> {
+        eo.account_of_dn = [domains, st](std::string_view dn) -> Result<std::string> {
+            PWSYNC_ASSIGN(Ad * ad, domains->route(dn, *st));
             auto c = directory::Connection::open(ad->connect_options());
             if (!c) return fail(Errc::unavailable, c.error().message);
             auto a = directory::resolve_account(*c, ad->domain(), dn);
-            if (a) return a->sam;
+            if (a) return ad->account_name(a->sam);
             const auto& e = a.error();
             return fail(e.retryable() ? Errc::unavailable : e.reason == directory::Reason::no_such_object ? Errc::not_found
                                                                                                         : Errc::refused,
@@ -144,7 +149,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         dopts.idle_poll = std::chrono::milliseconds(250);
     }
     p.dispatcher.emplace(*p.store, dopts);
-    if (p.ad) {
+    if (!p.domains.empty()) {
         store::Adapter settings;  // [gateway] ad-retry-count, ad-retry-delay, ad-max-age
         settings.name = std::string(kWindowsTarget);
         settings.flags.enabled = true;
@@ -159,11 +164,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
             PWSYNC_ASSIGN(auto h, engine->hold_account(account));
             return std::shared_ptr<void>(std::make_shared<Engine::AccountHold>(std::move(h)));
         };
-        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(*p.ad, before, hold)});
+        auto route = [domains = &p.domains, st = &*p.store](std::string_view account) { return domains->route(account, *st); };
+        p.dispatcher->add_builtin(settings.name, {settings, std::make_shared<AdTarget>(route, before, hold)});
     }
 
     p.metrics.emplace(p.clock);
-    p.figures.emplace(*p.store, *p.metrics, p.ad != nullptr);
+    p.figures.emplace(*p.store, *p.metrics, !p.domains.empty());
     if (p.leadership) {
         Leadership* l = &*p.leadership;
         p.figures->set_role([l] {
@@ -226,9 +232,11 @@ void Daemon::start_active() {
     housekeeping_ = guarded("housekeeping", active_stop_, [this] { housekeeping_loop(); });
     // Mappings whose account is not resolved yet: resolved in the
     // background, so the listener serves meanwhile.
-    if (p.ad) resolver_ = guarded("account resolution", active_stop_, [this] { resolve_loop(); });
-    if (p.ad) watcher_ = guarded("watcher", active_stop_, [this] { watch_loop(); });
-    if (p.ad && p.rule_interval.count() > 0) rules_ = guarded("mapping rules", active_stop_, [this] { rules_loop(); });
+    if (!p.domains.empty()) resolver_ = guarded("account resolution", active_stop_, [this] { resolve_loop(); });
+    for (std::size_t i = 0; i < p.domains.size(); ++i)
+        watchers_.push_back(guarded("watcher", active_stop_, [this, i] { watch_loop(i); }));
+    if (!p.domains.empty() && p.rule_interval.count() > 0)
+        rules_ = guarded("mapping rules", active_stop_, [this] { rules_loop(); });
 }
 
 void Daemon::stop_active() {
@@ -237,8 +245,10 @@ void Daemon::stop_active() {
     // Deliveries in flight end (by the right's deadline at the latest) and
     // their outcomes are recorded while the lease still allows it.
     if (parts_->dispatcher) parts_->dispatcher->stop();
-    for (auto* t : {&housekeeping_, &watcher_, &resolver_, &rules_})
+    for (auto* t : {&housekeeping_, &resolver_, &rules_})
         if (t->joinable()) t->join();
+    for (auto& t : watchers_) t.join();
+    watchers_.clear();
     active_ = false;
 }
 
@@ -291,7 +301,8 @@ void Daemon::stop() {
 void Daemon::resolve_loop() {
     std::set<std::string> reported;
     while (!active_stop_) {
-        auto n = resolve_unresolved(*parts_->store, *parts_->ad, reported, [](std::string_view line) { log_warning(line); });
+        const auto lookup = [this](std::string_view account) { return parts_->domains.lookup(account, *parts_->store); };
+        auto n = resolve_unresolved(*parts_->store, lookup, reported, [](std::string_view line) { log_warning(line); });
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
@@ -303,7 +314,8 @@ void Daemon::resolve_loop() {
 void Daemon::rules_loop() {
     std::function<std::optional<Fence>()> fence;
     if (parts_->leadership) fence = [l = &*parts_->leadership] { return l->fence(); };
-    RuleKeeper keeper(*parts_->store, *parts_->ad, [](std::string_view line) { log_info(line); }, std::move(fence));
+    // Rules read the first domain's groups (docs/GATEWAY.md: several domains).
+    RuleKeeper keeper(*parts_->store, parts_->domains[0], [](std::string_view line) { log_info(line); }, std::move(fence));
     while (!active_stop_) {
         if (auto r = keeper.round(); !r) log_warning("mapping rules: " + r.error().message + " (tried again later)");
         sleep_unless_stopped(active_stop_, parts_->rule_interval);
@@ -321,14 +333,15 @@ void Daemon::housekeeping_loop() {
     }
 }
 
-void Daemon::watch_loop() {
+void Daemon::watch_loop(std::size_t domain) {
     Parts& p = *parts_;
     WatchHooks hooks;
     hooks.polled = [&p] { p.metrics->watcher_polled(); };
     hooks.down = [&p] { p.metrics->watcher_down(); };
     hooks.info = [](std::string_view line) { log_info(line); };
     hooks.error = [](std::string_view line) { log_error(line); };
-    watch_directory(*p.store, *p.ad, *p.engine, hooks, active_stop_);
+    Ad& ad = p.domains[domain];
+    watch_directory(*p.store, ad, watcher_cursors(ad, p.domains.several()), *p.engine, hooks, active_stop_);
 }
 
 }  // namespace pwsync::gateway

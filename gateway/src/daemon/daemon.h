@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "config.h"
 #include "pwsync/util.h"
@@ -34,14 +35,15 @@ private:
     void stop_active();
     void lease_loop();
     void housekeeping_loop();
-    void watch_loop();
+    void watch_loop(std::size_t domain);  // one per domain
     void resolve_loop();
     void rules_loop();
     std::unique_ptr<Parts> parts_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> active_stop_{true};  // the active parts are (to be) stopped
     bool active_ = false;                  // they run (lease thread, or start/stop only)
-    std::thread housekeeping_, watcher_, resolver_, rules_, lease_;
+    std::thread housekeeping_, resolver_, rules_, lease_;
+    std::vector<std::thread> watchers_;
 };
 
 }  // namespace pwsync::gateway
