@@ -20,17 +20,59 @@ std::string config_path(const Context& c) {
     return "/etc/pwsync/pwsyncd.conf";
 }
 
-// The [directory] section, every key in it (unknown ones too, so that a
-// typo is reported instead of ignored).
-Result<dir::Settings> load_settings(const std::string& path) {
+Result<std::vector<dir::Settings>> load_directories(const std::string& path) {
     PWSYNC_ASSIGN(auto entries, read_ini(path));
-    std::vector<std::pair<std::string, std::string>> section;
-    for (const auto& [sec, key, value] : entries)
-        if (sec == "directory") section.emplace_back(key, value);
-    if (section.empty()) return fail(Errc::invalid_argument, "configuration file " + path + " has no [directory] section");
-    auto s = dir::parse_settings(section);
-    if (!s) return fail(s.error().code, path + ": " + s.error().message);
-    return s;
+    auto dirs = dir::parse_directories(entries);
+    if (!dirs) return fail(dirs.error().code, path + ": " + dirs.error().message);
+    if (dirs->empty()) return fail(Errc::invalid_argument, "configuration file " + path + " has no [directory] section");
+    return dirs;
+}
+
+Directories::Directories(Context& c, std::vector<dir::Settings> sections)
+    : c_(c), sections_(std::move(sections)), connections_(sections_.size()) {}
+
+dir::LdapResult<dir::Connection*> Directories::connection(std::size_t i) {
+    if (connections_[i]) return connections_[i].get();
+    auto options = dir::connect_options(sections_[i]);
+    if (!options) return std::unexpected(dir::client_error(dir::Reason::invalid_request, options.error().message));
+    options->warn = [this](std::string_view w) { c_.err() << "pwsync: " << w << "\n"; };
+    PWSYNC_ASSIGN(auto conn, dir::Connection::open(std::move(*options)));
+    connections_[i] = std::make_unique<dir::Connection>(std::move(conn));
+    return connections_[i].get();
+}
+
+dir::LdapResult<Directories::Found> Directories::resolve(std::string_view name) {
+    std::vector<std::size_t> where;
+    if (auto i = dir::directory_of(sections_, name); i || size() == 1) where.push_back(i.value_or(0));
+    else for (std::size_t j = 0; j < size(); ++j) where.push_back(j);
+    std::optional<Found> found;
+    std::optional<dir::LdapError> last;
+    for (const auto i : where) {
+        PWSYNC_ASSIGN(dir::Connection * conn, connection(i));
+        auto a = dir::resolve_account(*conn, domain(i), name);
+        if (!a) {
+            if (a.error().retryable() || where.size() == 1) return std::unexpected(std::move(a).error());
+            last = std::move(a).error();
+            continue;
+        }
+        if (found)
+            return std::unexpected(dir::client_error(
+                dir::Reason::ambiguous, std::string(name) + " is in domain " + domain(found->index).netbios + " and in domain " +
+                                            domain(i).netbios + ": name it DOMAIN\\sam"));
+        found = Found{std::move(*a), i};
+    }
+    if (!found) {
+        if (where.empty() || !last) return std::unexpected(dir::client_error(dir::Reason::no_such_object, std::string(name) + ": no such account"));
+        auto e = std::move(*last);
+        e.message = std::string(name) + " is in none of the configured domains";
+        return std::unexpected(std::move(e));
+    }
+    return std::move(*found);
+}
+
+store::AccountNames Directories::names(const Found& f) const {
+    const auto& a = f.account;
+    return store::AccountNames{a.guid, a.sam, domain(f.index).netbios, a.upn, a.dn, false, {}};
 }
 
 namespace {
@@ -41,31 +83,31 @@ std::string identity(const dir::Settings& s) {
     return "simple as " + s.bind_dn;
 }
 
-Status check(Context& c) {
+// The lines of `pwsync check`, and how many failed.
+struct CheckReport {
+    Context& c;
     int failed = 0;
-    const auto ok = [&](const std::string& line) { c.out() << "OK  " << line << "\n"; };
-    const auto bad = [&](const std::string& what, const std::string& reason) {
+    void ok(const std::string& line) const { c.out() << "OK  " << line << "\n"; }
+    void bad(const std::string& what, const std::string& reason) {
         c.out() << "FAIL " << what << ": " << reason << "\n";
         ++failed;
-    };
-    const auto done = [&]() -> Status {
-        if (failed == 0) return {};
-        return fail(Errc::refused, std::to_string(failed) + " check" + (failed == 1 ? "" : "s") + " failed");
-    };
-    const auto user = c.opt<std::string>("user");
-
-    const std::string path = config_path(c);
-    auto settings = load_settings(path);
-    if (!settings) {
-        bad("config", settings.error().message);
-        return done();
     }
+};
+
+// One directory's checks. `user`: resolved here too; `user_elsewhere`: it
+// may be in another domain, so not finding it here is no failure (counted
+// in `user_found` when found).
+void check_one(Context& c, CheckReport& rep, const std::string& path, const dir::Settings& section,
+               const std::optional<std::string>& user, bool user_elsewhere, int& user_found) {
+    const auto ok = [&](const std::string& line) { rep.ok(line); };
+    const auto bad = [&](const std::string& what, const std::string& reason) { rep.bad(what, reason); };
+    const dir::Settings* settings = &section;
     auto options = dir::connect_options(*settings);
     if (!options) {
         bad("config", options.error().message);
-        return done();
+        return;
     }
-    ok("config: " + path + ": " + std::to_string(settings->uris.size()) + " URI" + (settings->uris.size() == 1 ? "" : "s") +
+    ok("config: " + path + (section.name.empty() ? std::string() : " " + dir::section_label(section)) + ": " + std::to_string(settings->uris.size()) + " URI" + (settings->uris.size() == 1 ? "" : "s") +
        ", bind " + identity(*settings));
     // Loud warnings go to stderr too, where an admin's terminal shows them.
     options->warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
@@ -80,7 +122,7 @@ Status check(Context& c) {
         bad("bind", "not tried (no connection)");
         if (user) bad("user " + *user, "not tried (no connection)");
         bad("dirsync", "not tried (no connection)");
-        return done();
+        return;
     }
     ok("connect: " + conn->uri() + (conn->tls() ? settings->insecure_skip_verify ? " (TLS, certificate NOT verified)" : " (TLS, certificate verified)"
                                                 : " (no TLS yet: GSSAPI must seal)"));
@@ -93,7 +135,7 @@ Status check(Context& c) {
         bad("bind", b.error().message);
         if (user) bad("user " + *user, "not tried (not bound)");
         bad("dirsync", "not tried (not bound)");
-        return done();
+        return;
     }
     ok("bind: " + identity(*settings) +
        (conn->sasl_ssf() > 0 ? " (SASL SSF " + std::to_string(conn->sasl_ssf()) + ")" : std::string()) +
@@ -115,7 +157,10 @@ Status check(Context& c) {
     if (user) {
         dir::Domain d = dir::domain_of(*settings);
         d.base = base;
-        if (auto a = dir::resolve_account(*conn, d, *user); !a) bad("user " + *user, a.error().message);
+        auto a = dir::resolve_account(*conn, d, *user);
+        if (a) ++user_found;
+        if (!a && user_elsewhere && a.error().reason == dir::Reason::no_such_object) ok("user " + *user + ": not in this domain");
+        else if (!a) bad("user " + *user, a.error().message);
         else ok("user " + *user + ": " + a->guid + " " + a->dn + (a->enabled ? " (enabled)" : " (disabled)"));
     }
 
@@ -129,14 +174,30 @@ Status check(Context& c) {
     } else {
         ok("usn: highestCommittedUSN " + std::to_string(root->highest_committed_usn));
     }
-    return done();
+    }
+
+Status check(Context& c) {
+    CheckReport rep{c};
+    const auto user = c.opt<std::string>("user");
+    const std::string path = config_path(c);
+    auto dirs = load_directories(path);
+    if (!dirs) rep.bad("config", dirs.error().message);
+    int found = 0;
+    const std::optional<std::size_t> home = dirs && user ? dir::directory_of(*dirs, *user) : std::nullopt;
+    const bool anywhere = dirs && dirs->size() > 1 && user && !home;
+    for (std::size_t i = 0; dirs && i < dirs->size(); ++i) {
+        const bool here = user && (dirs->size() == 1 || anywhere || home == i);
+        check_one(c, rep, path, (*dirs)[i], here ? user : std::nullopt, anywhere, found);
+    }
+    if (anywhere && found == 0) rep.bad("user " + *user, "in none of the configured domains");
+    if (anywhere && found > 1) rep.bad("user " + *user, "in " + std::to_string(found) + " domains: name it DOMAIN\\sam");
+    if (rep.failed == 0) return {};
+    return fail(Errc::refused, std::to_string(rep.failed) + " check" + (rep.failed == 1 ? "" : "s") + " failed");
 }
 
 Status resolve_mappings(Context& c) {
     const bool all = c.vm().count("all") > 0;
-    PWSYNC_ASSIGN(dir::Settings settings, load_settings(config_path(c)));
-    PWSYNC_ASSIGN(dir::ConnectOptions options, dir::connect_options(settings));
-    options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
+    PWSYNC_ASSIGN(auto sections, load_directories(config_path(c)));
     PWSYNC_ASSIGN(auto s, c.open_store());
 
     std::vector<store::Mapping> todo;
@@ -160,15 +221,14 @@ Status resolve_mappings(Context& c) {
         c.out() << "nothing to resolve\n";
         return {};
     }
-    PWSYNC_ASSIGN(dir::Connection conn, dir::Connection::open(std::move(options)));
-    const dir::Domain domain = dir::domain_of(settings);
+    Directories dirs(c, std::move(sections));
 
     // Resolve with no store transaction open: the directory may be slow,
     // and a write transaction would block the daemon meanwhile.
     std::vector<std::pair<store::MappingKey, store::AccountNames>> resolved;
     std::size_t unresolved = 0;
     for (const auto& m : todo) {
-        auto a = dir::resolve_account(conn, domain, m.windows);
+        auto a = dirs.resolve(m.windows);
         if (!a) {
             // An outage stops the run: every later lookup would fail the same way.
             if (a.error().retryable()) return fail(a.error().code, a.error().message);
@@ -176,11 +236,11 @@ Status resolve_mappings(Context& c) {
             ++unresolved;
             continue;
         }
-        if (a->guid == m.object_guid) c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << a->guid << "\n";
-        else c.out() << "resolved   " << m.windows << " in " << m.app << ": " << a->guid << " " << a->dn << "\n";
+        const auto& acc = a->account;
+        if (acc.guid == m.object_guid) c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << acc.guid << "\n";
+        else c.out() << "resolved   " << m.windows << " in " << m.app << ": " << acc.guid << " " << acc.dn << "\n";
         // Its names too, so that any of them finds the mapping.
-        resolved.emplace_back(store::MappingKey{m.app, m.windows},
-                              store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}});
+        resolved.emplace_back(store::MappingKey{m.app, m.windows}, dirs.names(*a));
     }
     if (!resolved.empty()) {
         PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
@@ -200,7 +260,8 @@ Status resolve_mappings(Context& c) {
 }  // namespace
 
 Result<OpenDirectory> open_directory(Context& c) {
-    PWSYNC_ASSIGN(dir::Settings settings, load_settings(config_path(c)));
+    PWSYNC_ASSIGN(auto sections, load_directories(config_path(c)));
+    const dir::Settings& settings = sections.front();  // rules read the first domain (as pwsyncd's)
     PWSYNC_ASSIGN(dir::ConnectOptions options, dir::connect_options(settings));
     options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
     PWSYNC_ASSIGN(dir::Connection conn, dir::Connection::open(std::move(options)));
@@ -213,26 +274,23 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
     // No configuration, or one without a directory: the store alone.
     if (names.empty() || ::access(path.c_str(), F_OK) != 0) return found;
     auto entries = read_ini(path);
-    if (!entries || std::none_of(entries->begin(), entries->end(), [](const auto& e) { return e.section == "directory"; }))
+    if (!entries || std::none_of(entries->begin(), entries->end(),
+                                 [](const auto& e) { return e.section == "directory" || e.section.starts_with("directory "); }))
         return found;
     const auto later = [&](const std::string& why) {
         c.err() << "pwsync: warning: " << why << "; the account(s) stay unresolved until pwsyncd resolves them\n";
     };
-    auto settings = load_settings(path);
-    if (!settings) { later(settings.error().message); return found; }
-    auto options = dir::connect_options(*settings);
-    if (!options) { later(options.error().message); return found; }
-    options->warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
-    auto conn = dir::Connection::open(std::move(*options));
-    if (!conn) { later("the directory cannot be reached: " + conn.error().message); return found; }
-    const dir::Domain domain = dir::domain_of(*settings);
+    auto sections = load_directories(path);
+    if (!sections) { later(sections.error().message); return found; }
+    Directories dirs(c, std::move(*sections));
     for (const auto& name : names) {
         if (found.contains(ascii_lower(name))) continue;
-        auto a = dir::resolve_account(*conn, domain, name);
+        auto a = dirs.resolve(name);
         if (!a && a.error().retryable()) { later("the directory cannot be reached: " + a.error().message); break; }
         if (!a) { c.err() << "pwsync: warning: " << name << " not resolved: " << a.error().message << "\n"; continue; }
-        FoundAccount account{store::AccountNames{a->guid, a->sam, domain.netbios, a->upn, a->dn, false, {}}, {}};
-        auto why = dir::privileged_reason(*conn, *a);
+        FoundAccount account{dirs.names(*a), {}};
+        auto conn = dirs.connection(a->index);  // open: it just answered
+        auto why = dir::privileged_reason(**conn, a->account);
         if (!why && why.error().retryable()) { later("the directory cannot be reached: " + why.error().message); break; }
         if (!why) c.err() << "pwsync: warning: the groups of " << name << " could not be read (" << why.error().message
                           << "); pwsyncd checks its privilege before each delivery\n";

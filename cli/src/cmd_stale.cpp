@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli.h"
+#include "directory_config.h"
 #include "pwsync/dc_health.h"
 #include "pwsync/directory.h"
 
@@ -130,20 +131,22 @@ Status expire(Context& c) {
         c.out() << "no stale accounts to expire\n";
         return {};
     }
-    PWSYNC_ASSIGN(auto opened, open_directory(c));  // as `pwsync rule`: [directory] of --config
-    auto& conn = opened.connection;
-    const dir::Domain& domain = opened.domain;
+    // The [directory] sections of --config: each account in its own domain.
+    PWSYNC_ASSIGN(auto sections, load_directories(config_path(c)));
+    Directories dirs(c, std::move(sections));
     std::size_t failed = 0;
     for (const auto& a : accounts) {
         std::string result;
-        auto found = dir::resolve_account(conn, domain, a.guid.empty() ? a.account : a.guid);
+        auto found = dirs.resolve(a.guid.empty() ? a.account : a.guid);
         if (!found) {
             result = "failed: " + found.error().message;
         } else if (dry) {
-            result = "would set \"must change password at next logon\" on " + found->dn;
+            result = "would set \"must change password at next logon\" on " + found->account.dn;
         } else {
-            auto st = conn.modify(found->dn, {{dir::Mod::replace, "pwdLastSet", {"0"}}});
-            result = st ? "must change password at next logon (" + found->dn + ")" : "failed: " + st.error().message;
+            auto conn = dirs.connection(found->index);
+            auto st = conn ? (*conn)->modify(found->account.dn, {{dir::Mod::replace, "pwdLastSet", {"0"}}})
+                           : dir::LdapStatus(std::unexpected(conn.error()));
+            result = st ? "must change password at next logon (" + found->account.dn + ")" : "failed: " + st.error().message;
         }
         const bool ok = result.rfind("failed", 0) != 0;
         failed += !ok;
