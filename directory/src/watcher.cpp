@@ -214,6 +214,15 @@ struct Watcher::Impl {
         e.ldap_code = LDAP_SERVER_DOWN;
         return std::unexpected(std::move(e));
     }
+    // Whether a password was written at or after `since`. The metadata's
+    // time counts whole seconds; pwdLastSet, written with the password, has
+    // the precision to tell a change just before `since` from one just
+    // after (0: "must change at next logon", the metadata alone decides).
+    static bool written_since(std::int64_t metadata_at, std::int64_t pwd_last_set, std::int64_t since) {
+        constexpr std::int64_t kSecond = 10'000'000;
+        if (metadata_at + kSecond <= since) return false;
+        return pwd_last_set <= 0 || pwd_last_set >= since;
+    }
     // A full sync that catches up: the entry's password change, if it is
     // newer than catch_up_since; else it is only present.
     LdapStatus push_full(Batch& b, const Entry& e) {
@@ -222,7 +231,7 @@ struct Watcher::Impl {
         if (!catch_up_since || !e.has("pwdLastSet")) return {};
         Changed c;
         PWSYNC_ASSIGN(const bool moved, dirsync_password_changed(e, std::nullopt, c));
-        if (moved && c.password_at >= *catch_up_since) {
+        if (moved && written_since(c.password_at, account_from_entry(e).pwd_last_set, *catch_up_since)) {
             c.password = true;
             push_events(b.events, e, c);
         }
@@ -490,6 +499,12 @@ LdapResult<Watcher> Watcher::open(ConnectOptions connect, WatchOptions options, 
         return std::unexpected(client_error(Reason::unwilling, "the directory does not offer DirSync: use watch = usn"));
     // A cookie of the other mode is dropped by the first poll.
     if ((impl->options.mode == WatchMode::dirsync) == impl->cookie.starts_with(kDirSyncPrefix)) PWSYNC_TRY(impl->check_cookie(root));
+    // A first read (no cookie) reports, besides every account's state, the
+    // passwords written since the caller began to watch: a change made just
+    // before or while the read runs would otherwise pass for the old state
+    // (a capture never confirmed, an uncaptured change never marked stale).
+    if (impl->cookie.empty() && !impl->catch_up_since && impl->options.catch_up_not_before > 0)
+        impl->catch_up_since = impl->options.catch_up_not_before;
     impl->notify_supported = root.supports_control(kNotificationOid);
     // Armed before the first poll, so no change falls between a poll and
     // the wait that follows it.

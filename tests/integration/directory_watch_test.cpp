@@ -96,6 +96,30 @@ TEST_P(Watch, FullSyncThenAPasswordChangeWithinTwoSeconds) {
     EXPECT_EQ(got->pwd_last_set, now->pwd_last_set);
 }
 
+// A password written after the caller began to watch, but before (or while)
+// the first read sees the account, is a change, not the account's state: a
+// capture taken then is confirmed, an uncaptured one marked stale. One
+// written just before is only the state.
+TEST_P(Watch, TheFirstReadReportsWhatChangedSinceTheWatchBegan) {
+    auto before = make_user("wfb");
+    auto during = make_user("wfd");
+    auto c = open(svc_simple_options());
+    ASSERT_TRUE(dir::reset_password(c, before.dn, Secret("Just-Before-Pw.1")));
+    std::this_thread::sleep_for(20ms);
+    auto o = options();
+    o.catch_up_not_before = to_filetime(SystemClock().now());  // the gateway began to watch
+    ASSERT_TRUE(dir::reset_password(c, during.dn, Secret("While-Reading-Pw.1")));
+    auto w = dir::Watcher::open(svc_simple_options(), o, {});
+    ASSERT_TRUE(w) << w.error().message;
+    auto first = poll(*w);
+    EXPECT_TRUE(first.any_full);
+    EXPECT_EQ(kinds(first, during.guid), (std::vector<K>{K::present, K::password_changed}));
+    EXPECT_EQ(kinds(first, before.guid), std::vector<K>{K::present}) << "written 20 ms before the watch began (most often in the same second)";
+    // Once read, nothing is reported again.
+    auto second = poll(*w);
+    EXPECT_TRUE(kinds(second, during.guid).empty());
+}
+
 TEST_P(Watch, RenameDisableEnableCreateDelete) {
     auto ren = make_user("wren");
     auto sam = make_user("wsam");

@@ -305,10 +305,11 @@ struct WatchOptions {
     bool notifications = true;   // 1.2.840.113556.1.4.528 where the DC offers it
     std::chrono::milliseconds poll_interval{10000};  // the floor between polls
     const Clock* clock = nullptr;  // nullptr: the system clock
-    // After a move to another DC the watcher reports passwords written since
-    // its last poll (less a margin); never those written before this time
-    // (100 ns units since 1601; 0: no bound): when the caller first read the
-    // domain, as a change before that was never seen as one.
+    // When the caller began to watch the domain (100 ns units since 1601;
+    // 0: unknown). A first read (no cookie) reports the passwords written
+    // since then as changes, not only as the accounts' state. After a move
+    // to another DC the watcher reports passwords written since its last
+    // poll (less a margin), never those written before this time.
     std::int64_t catch_up_not_before = 0;
 };
 

@@ -65,6 +65,19 @@ WatcherCursors watcher_cursors(const Ad& ad, bool several) {
     return c;
 }
 
+Result<std::string> began_watching(store::Store& store, const WatcherCursors& cursors) {
+    std::string baseline;
+    PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_ASSIGN(auto cookie, w.cursor(cursors.cursor));
+        PWSYNC_ASSIGN(auto kept, w.cursor(cursors.baseline));
+        if (kept) baseline = *kept;
+        if ((cookie && !cookie->empty()) || !baseline.empty()) return {};
+        baseline = std::to_string(to_filetime(SystemClock{}.now()));
+        return w.set_cursor(cursors.baseline, baseline);
+    }));
+    return baseline;
+}
+
 void watch_directory(store::Store& store, Ad& ad, const WatcherCursors& cursors, Engine& engine,
                      const WatchHooks& hooks, const std::atomic<bool>& stopping) {
     std::chrono::milliseconds backoff{1000};
@@ -74,12 +87,10 @@ void watch_directory(store::Store& store, Ad& ad, const WatcherCursors& cursors,
             if (auto c = r->cursor(cursors.cursor); c && *c) cookie = **c;
             if (auto c = r->cursor(cursors.baseline); c && *c) baseline = **c;
         }
-        if (cookie.empty() && baseline.empty()) {  // the first read of the domain starts now
-            baseline = std::to_string(to_filetime(SystemClock{}.now()));
-            auto saved = store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
-                return w.set_cursor(cursors.baseline, baseline);
-            });
-            if (!saved) hooks.error("directory watcher: " + saved.error().message);
+        if (cookie.empty() && baseline.empty()) {  // pwsyncd did not say when it began (an older start)
+            auto began = began_watching(store, cursors);
+            if (!began) hooks.error("directory watcher: " + began.error().message);
+            else baseline = *began;
         }
         directory::WatchOptions wo;
         wo.mode = ad.settings().watch;

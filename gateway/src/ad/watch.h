@@ -33,6 +33,13 @@ struct WatcherCursors {
 };
 WatcherCursors watcher_cursors(const Ad& ad, bool several);
 
+// Notes when the gateway began to watch the domain, unless it has (or it
+// has a cursor already): before it serves, so that every change a DC could
+// have captured is after it, and the watcher's first read reports the
+// passwords written since as changes. Returns the time kept (empty: a
+// cursor exists).
+Result<std::string> began_watching(store::Store& store, const WatcherCursors& cursors);
+
 // Runs until `stopping`: opens a watcher from the stored cursor, applies
 // every page (its effects and its cursor commit together, so a restart
 // resumes exactly), and reopens after a failure with a growing pause

@@ -186,6 +186,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
             return r;
         });
     }
+    // Before the listener answers: a change captured from now on is never
+    // taken by the watcher's first read for an account's old state.
+    if (!check_only)
+        for (std::size_t i = 0; i < p.domains.size(); ++i)
+            PWSYNC_TRY(began_watching(*p.store, watcher_cursors(p.domains[i], p.domains.several())));
     p.handler.emplace(*p.engine, *p.store, *p.metrics, *p.figures);
     ListenerOptions lo;
     lo.uris = config.listen_uris;
