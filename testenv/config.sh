@@ -10,6 +10,7 @@
 # shellcheck shell=bash disable=SC2034 # variables are used by the sourcing scripts
 
 # ---- Samba AD DC ----
+# The first domain's values; te_select_domain (below) swaps in another's.
 TE_REALM=TEST.EXAMPLE
 TE_DOMAIN=TEST
 TE_DNS_DOMAIN=test.example
@@ -17,6 +18,8 @@ TE_DC_BASE=DC=test,DC=example
 TE_DC_HOST=dc1
 TE_DC_FQDN=dc1.test.example
 TE_DC_IP=127.0.0.2
+# Its LDAPS certificate in the PKI folder (NAME.pem, NAME.key).
+TE_DC_CERT=dc1
 TE_DC_ADMIN=Administrator
 TE_DC_ADMIN_PASSWORD=Adm1n-Test-Pw.1
 # The gateway's service account. Member of Domain Admins: acceptable for a
@@ -35,6 +38,39 @@ declare -A TE_DC_PASSWORD=(
 # One disabled user (userAccountControl 514), for enabled/disabled checks.
 TE_DC_DISABLED_USER=dora
 TE_DC_DISABLED_PASSWORD=Dora-AD-Init.1
+
+# ---- A second, independent AD domain (testenv/second-domain) ----
+# te_select_domain NAME: `test` (the first domain, the values above) or
+# `other`: OTHER.EXAMPLE, one DC dc1.other.example on 127.0.0.4 (the first
+# domain's DC is on .2, testenv/second-dc's dc2 on .3), with the same
+# account names as the first domain and other passwords. It sets the TE_*
+# names above, so that testenv/env and testenv/samba-provision serve either
+# domain with the same code (PWSYNC_TESTENV_DOMAIN=other).
+te_select_domain() {
+    case $1 in
+        test) ;;
+        other)
+            TE_REALM=OTHER.EXAMPLE
+            TE_DOMAIN=OTHER
+            TE_DNS_DOMAIN=other.example
+            TE_DC_BASE=DC=other,DC=example
+            TE_DC_HOST=dc1
+            TE_DC_FQDN=dc1.other.example
+            TE_DC_IP=127.0.0.4
+            TE_DC_CERT=other-dc1
+            TE_DC_ADMIN_PASSWORD=Adm1n-Other-Pw.2
+            TE_SVC_PASSWORD=Svc-Pwsync-Other.2
+            TE_DC_USERS=(alice bob carol)
+            TE_DC_PASSWORD=(
+                [alice]=Alice-Other-Init.2
+                [bob]=Bob-Other-Init.2
+                [carol]=Carol-Other-Init.2
+            )
+            TE_DC_DISABLED_PASSWORD=Dora-Other-Init.2
+            ;;
+        *) return 1 ;;
+    esac
+}
 
 # ---- OpenLDAP slapd, the "external system" ----
 TE_LDAP_FQDN=ldap.test.example
