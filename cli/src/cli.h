@@ -112,10 +112,13 @@ void print_dc_health(std::ostream& out, const std::vector<store::DcHealth>& dcs,
 // transaction open. A name the directory does not know, or a directory that
 // cannot be reached, is a warning on stderr: the mapping is created all the
 // same, unresolved, and pwsyncd resolves it later (its privilege is then
-// checked before each delivery instead). Keyed by lower(name).
+// checked before each delivery instead). A name that fits accounts in
+// several domains (a bare sam) is refused by record_account. Keyed by
+// lower(name).
 struct FoundAccount {
     store::AccountNames names;
     std::string privileged;  // why the account is privileged; empty: it is not
+    std::string ambiguous;   // the name fits accounts of several domains: refused
 };
 using FoundAccounts = std::map<std::string, FoundAccount>;
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names);

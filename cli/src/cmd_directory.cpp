@@ -287,8 +287,12 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
         if (found.contains(ascii_lower(name))) continue;
         auto a = dirs.resolve(name);
         if (!a && a.error().retryable()) { later("the directory cannot be reached: " + a.error().message); break; }
+        if (!a && a.error().reason == dir::Reason::ambiguous) {
+            found[ascii_lower(name)] = FoundAccount{{}, {}, a.error().message};
+            continue;
+        }
         if (!a) { c.err() << "pwsync: warning: " << name << " not resolved: " << a.error().message << "\n"; continue; }
-        FoundAccount account{dirs.names(*a), {}};
+        FoundAccount account{dirs.names(*a), {}, {}};
         auto conn = dirs.connection(a->index);  // open: it just answered
         auto why = dir::privileged_reason(**conn, a->account);
         if (!why && why.error().retryable()) { later("the directory cannot be reached: " + why.error().message); break; }
@@ -303,6 +307,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
 Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Mapping& m) {
     const auto it = found.find(ascii_lower(m.windows));
     if (it == found.end()) return {};
+    if (!it->second.ambiguous.empty()) return fail(Errc::invalid_argument, it->second.ambiguous);
     if (!it->second.privileged.empty()) {
         PWSYNC_ASSIGN(store::App app, w.app(m.app));
         if (!app.allow_privileged)

@@ -15,23 +15,37 @@ namespace dir = pwsync::directory;
 
 // One account behind in one or more applications.
 struct StaleAccount {
-    std::string key;      // the account's canonical name (sam, lower case), as the watcher keys it
+    std::string key;      // the account's name, lower case: DOMAIN\\sam when known (account_key)
     std::string account;  // as the first mapping names it
     std::string guid;     // the account's objectGUID when a mapping knows it: found again after a rename
     std::vector<store::MappingKey> mappings;
     std::optional<store::StaleInfo> info;
+    std::string record_key;  // what pwsyncd's stale record of it is kept under
 };
 
-// The name the watcher keys an account by: its sAMAccountName when the store
-// knows it (by the mapping's name or its GUID), else the name without DOMAIN\.
+// An account's key: DOMAIN\sam (lower case) when the store knows its
+// domain or the name says it, else its sAMAccountName. pwsyncd keys its
+// stale records so when it serves several domains, and by sam alone when it
+// serves one: stale_key() finds either.
 std::string account_key(const store::ReadTxn& r, const store::Mapping& m) {
     for (const auto& n : {m.windows, m.object_guid}) {
         if (n.empty()) continue;
-        if (auto known = r.account(n); known && *known && !(*known)->sam.empty()) return ascii_lower((*known)->sam);
+        if (auto known = r.account(n); known && *known && !(*known)->sam.empty())
+            return ascii_lower((*known)->domain.empty() ? (*known)->sam : (*known)->domain + "\\" + (*known)->sam);
     }
-    std::string acc = ascii_lower(m.windows);
-    const auto slash = acc.find('\\');
-    return slash == std::string::npos ? acc : acc.substr(slash + 1);
+    return ascii_lower(m.windows);
+}
+
+// The key without DOMAIN\.
+std::string bare(const std::string& key) {
+    const auto slash = key.find('\\');
+    return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
+// The key pwsyncd keeps the account's stale record under.
+Result<std::string> stale_key(const store::ReadTxn& r, const std::string& key) {
+    PWSYNC_ASSIGN(auto info, store::stale_info(r, key));
+    return info || bare(key) == key ? key : bare(key);
 }
 
 Result<std::vector<StaleAccount>> stale_accounts(const store::ReadTxn& r) {
@@ -47,7 +61,8 @@ Result<std::vector<StaleAccount>> stale_accounts(const store::ReadTxn& r) {
         if (a.key.empty()) {
             a.key = key;
             a.account = m.windows;
-            PWSYNC_ASSIGN(a.info, store::stale_info(r, key));
+            PWSYNC_ASSIGN(a.record_key, stale_key(r, key));
+            PWSYNC_ASSIGN(a.info, store::stale_info(r, a.record_key));
         }
         if (a.guid.empty()) a.guid = m.object_guid;
         a.mappings.push_back({m.app, m.windows});
@@ -70,9 +85,11 @@ Result<std::vector<StaleAccount>> chosen(Context& c, const store::ReadTxn& r) {
         store::Mapping probe;
         probe.windows = n;
         const std::string key = account_key(r, probe);
-        auto it = std::find_if(all.begin(), all.end(), [&](const auto& a) { return a.key == key; });
+        // A bare sam also names DOMAIN\sam (one of them, with several domains: name the domain).
+        const auto named = [&](const StaleAccount& a) { return a.key == key || (bare(key) == key && bare(a.key) == key); };
+        auto it = std::find_if(all.begin(), all.end(), named);
         if (it == all.end()) return fail(Errc::not_found, n + ": no stale mapping (see pwsync stale list)");
-        if (std::none_of(out.begin(), out.end(), [&](const auto& a) { return a.key == key; })) out.push_back(*it);
+        if (std::none_of(out.begin(), out.end(), [&](const auto& a) { return a.key == it->key; })) out.push_back(*it);
     }
     return out;
 }
@@ -173,7 +190,7 @@ Status clear(Context& c) {
         PWSYNC_ASSIGN(auto accounts, chosen(c, w));
         for (const auto& a : accounts) {
             for (const auto& m : a.mappings) PWSYNC_TRY(w.set_mapping_status(m, store::MappingStatus::ok));
-            PWSYNC_TRY(store::clear_stale(w, a.key));
+            PWSYNC_TRY(store::clear_stale(w, a.record_key));
             PWSYNC_TRY(w.audit("stale.clear", a.account, "put right out of band; in step again: " + apps_of(a)));
             ++n;
         }

@@ -200,13 +200,31 @@ wait_for() {
     done
 }
 
+# ad_var NAME: the test domain's PWSYNC_TEST_NAME; with AD=PWSYNC_TEST_OTHER
+# (the prefix of testenv/second-domain's variables), the second domain's.
+# ad_admin_reset and ad_add_user act on that domain.
+ad_var() { local v=${AD:-PWSYNC_TEST}_$1; printf '%s' "${!v}"; }
+# ad_ldif: ldapmodify as the domain's service account (a Domain Admin).
+ad_ldif() {
+    ldapmodify -x -o nettimeout=10 -H "$(ad_var DC_URI)" -D "$(ad_var SVC_DN)" -y "$(ad_var SVC_PASSWORD_FILE)" >/dev/null
+}
+# ad_unicode_pwd PASSWORD: AD's unicodePwd value, base64.
+ad_unicode_pwd() { printf '"%s"' "$1" | iconv -f UTF-8 -t UTF-16LE | base64 -w0; }
+
 # ad_admin_reset USER PASSWORD: the service account (a Domain Admin) sets
 # USER's AD password, as an administrator's reset (no history check).
 ad_admin_reset() {
-    local dn_var=PWSYNC_TEST_DC_DN_${1^^} new
-    new=$(printf '"%s"' "$2" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)
-    printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "${!dn_var}" "$new" |
-        ldapmodify -x -o nettimeout=10 -H "$PWSYNC_TEST_DC_URI" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE"
+    printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "$(ad_var "DC_DN_${1^^}")" \
+        "$(ad_unicode_pwd "$2")" | ad_ldif
+}
+
+# ad_add_user NAME PASSWORD: an enabled user CN=NAME,CN=Users in the domain,
+# UPN NAME@<its DNS domain>; its DN in <prefix>_DC_DN_<NAME>, for ad_admin_reset.
+ad_add_user() {
+    local dn="CN=$1,CN=Users,$(ad_var DC_BASE)"
+    printf 'dn: %s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s@%s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
+        "$dn" "$1" "$1" "$(ad_var DC_DNS_DOMAIN)" "$(ad_unicode_pwd "$2")" | ad_ldif || return 1
+    declare -gx "${AD:-PWSYNC_TEST}_DC_DN_${1^^}=$dn"
 }
 
 # ldap_admin_reset USER PASSWORD: slapd's root DN sets uid=USER's password.

@@ -29,15 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ad_ldif() { ldapmodify -x -o nettimeout=10 -H "$PWSYNC_TEST_DC_URI" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >/dev/null; }
-# ad_add_user NAME PASSWORD: an enabled AD user in CN=Users.
-ad_add_user() {
-    local pw
-    pw=$(printf '"%s"' "$2" | iconv -f UTF-8 -t UTF-16LE | base64 -w0)
-    printf 'dn: CN=%s,CN=Users,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
-        "$1" "$BASE" "$1" "$pw" | ad_ldif || return 1
-    declare -gx "PWSYNC_TEST_DC_DN_${1^^}=CN=$1,CN=Users,$BASE"
-}
 gw_setup "$W/gw" || die "could not set up the gateway"
 newpw P0 'Dch-Start.1a'
 ad_add_user "$U" "$P0" || die "cannot create the AD user $U"

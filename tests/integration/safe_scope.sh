@@ -21,7 +21,6 @@ BASE=$PWSYNC_TEST_DC_BASE
 DNS=$PWSYNC_TEST_DC_DNS_DOMAIN
 S=$RANDOM
 PA=ssa$S PB=ssb$S DU=ssd$S TU=sst$S G=ssg$S
-ad_ldif() { ldapmodify -x -o nettimeout=10 -H "$PWSYNC_TEST_DC_URI" -D "$PWSYNC_TEST_SVC_DN" -y "$PWSYNC_TEST_SVC_PASSWORD_FILE" >/dev/null; }
 tool() { "$PWSYNC_TEST_SAMBA_TOOL" "$@" >/dev/null 2>&1; }
 cleanup() {
     gw_stop
@@ -30,17 +29,11 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-utf16() { printf '"%s"' "$1" | iconv -f UTF-8 -t UTF-16LE | base64 -w0; }
-ad_add_user() {
-    printf 'dn: CN=%s,CN=Users,%s\nchangetype: add\nobjectClass: user\nsAMAccountName: %s\nuserPrincipalName: %s@%s\nunicodePwd:: %s\nuserAccountControl: 512\n' \
-        "$1" "$BASE" "$1" "$1" "$DNS" "$(utf16 "$2")" | ad_ldif
-    declare -gx "PWSYNC_TEST_DC_DN_${1^^}=CN=$1,CN=Users,$BASE"
-}
 # reset_must_change USER PASSWORD: a helpdesk reset with "user must change
 # password at next logon" (unicodePwd and pwdLastSet 0 in one modify).
 reset_must_change() {
     printf 'dn: CN=%s,CN=Users,%s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\nreplace: pwdLastSet\npwdLastSet: 0\n-\n' \
-        "$1" "$BASE" "$(utf16 "$2")" | ad_ldif
+        "$1" "$BASE" "$(ad_unicode_pwd "$2")" | ad_ldif
 }
 
 gw_setup "$W/gw" || die "could not set up the gateway"
