@@ -481,6 +481,35 @@ TEST_F(EngineTest, FullSyncSetsAdThenSendsOnButNotBack) {
     EXPECT_EQ(rt.mapping({"LINUX", "TEST\\alice"})->status, store::MappingStatus::ok);
 }
 
+// pwsync's own write explains the one change the watcher sees after it; a
+// later change nobody captured, inside the echo window, is stale all the same.
+TEST_F(EngineTest, OurOwnWriteExplainsOneChangeNotTheNextOnes) {
+    ASSERT_EQ(change("ldap-agent", "alice", "Full-Pass-2", "Linux-Old-1").outcome, ChangeOutcome::stored);
+    clock_.advance(std::chrono::seconds(1));
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice", to_filetime(clock_.now())));  // our write, no hook
+    const auto status = [&] { return std::move(*store_->read()).mapping({"LINUX", "TEST\\alice"})->status; };
+    EXPECT_EQ(status(), store::MappingStatus::ok);
+    clock_.advance(std::chrono::seconds(20));
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice", to_filetime(clock_.now())));  // someone else's, uncaptured
+    EXPECT_EQ(status(), store::MappingStatus::stale);
+}
+
+// A write of ours made while the watcher read an earlier change keeps its
+// marker for its own change.
+TEST_F(EngineTest, AMarkerSetAfterTheChangeSeenIsKept) {
+    const auto seen = to_filetime(clock_.now());
+    clock_.advance(std::chrono::seconds(5));
+    ASSERT_EQ(change("ldap-agent", "alice", "Full-Pass-3", "Linux-Old-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice", seen));  // read before our write: uncaptured
+    ASSERT_TRUE(engine_->password_changed("TEST\\alice", to_filetime(clock_.now() + std::chrono::seconds(1))));
+    auto r = std::move(*store_->read());
+    const auto audit = r.audit();
+    ASSERT_TRUE(audit);
+    std::size_t uncaptured = 0;
+    for (const auto& a : *audit) uncaptured += a.action == "change.uncaptured";
+    EXPECT_EQ(uncaptured, 1u) << "our write was taken for someone else's";
+}
+
 TEST_F(EngineTest, FullSyncPolicyRefusalStoresNothing) {
     ad_mode_ = "refuse";
     auto r = change("ldap-agent", "alice", "weak", "Linux-Old-1");

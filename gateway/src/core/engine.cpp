@@ -114,6 +114,21 @@ void Engine::learn(std::string_view account) {
     });
 }
 
+// Whether the change is pwsync's own write (full sync), which explains one
+// change seen after it, not every change for the echo window: the marker is
+// spent, and later changes nobody captured are stale again. A change older
+// than the marker (read while we wrote) is not ours, and leaves the marker
+// to the write it stands for. A change of unknown time is taken as ours.
+Result<bool> Engine::our_write(store::WriteTxn& w, const std::string& key, const DirectoryChange& c) {
+    PWSYNC_ASSIGN(auto marker, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
+    if (!marker) return false;
+    const std::int64_t at = c.pwd_last_set != 0 ? c.pwd_last_set : c.changed_at;
+    if (at == 0) return true;
+    if (marker->expires - options_.echo_window > from_filetime(at) + kClockSlack) return false;
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::echo, key, kPwsyncWrote, store::Marker{marker->origin, now()}));
+    return true;
+}
+
 Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,
                             const std::string& origin_adapter, TimePoint until) {
     const std::string key = canonical(w, account);
@@ -605,8 +620,8 @@ Status Engine::password_changed(store::WriteTxn& w, const DirectoryChange& c, co
         std::erase_if(pending, [&](const auto& p) { return p.created > changed; });
     }
     const std::string temporary = c.temporary ? "temporary password (the user must change it at next logon)" : "";
+    PWSYNC_ASSIGN(const bool ours, our_write(w, key, c));
     if (pending.empty()) {
-        PWSYNC_ASSIGN(auto ours, w.marker(store::MarkerKind::echo, key, kPwsyncWrote, now()));
         if (!ours) {
             // Nobody captured this change: the external systems are now behind.
             PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));

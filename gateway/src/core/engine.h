@@ -147,6 +147,7 @@ private:
     // not asked (no directory, nothing to send) or no such account.
     // `refused`: when given, an error of this account that asking again will
     // not mend (not an outage) is put there, with nullopt, instead of failing.
+    Result<bool> our_write(store::WriteTxn& w, const std::string& key, const DirectoryChange& c);
     Result<std::string> captured_in_domain(const store::Principal& p, std::string_view account) const;
     Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only,
                                                  std::string* refused = nullptr);
