@@ -57,6 +57,9 @@ Result<std::vector<Settings>> parse_directories(const std::vector<IniEntry>& ent
         out.push_back(std::move(s));
     }
     if (out.size() < 2) return out;
+    if (out.size() > kMaxDirectories)
+        return fail(Errc::invalid_argument, std::to_string(out.size()) + " [directory] sections: at most " +
+                                                std::to_string(kMaxDirectories) + " domains per gateway");
     // Several domains: every name must say which one it belongs to.
     std::map<std::string, std::string> domains, suffixes, principals;
     for (const auto& s : out) {

@@ -684,6 +684,35 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
 }
 
 
+// Several domains: one watcher each; the figures say which one is down, and
+// the totals are the worst of them.
+TEST(WatcherFigures, EachDomainsWatcherIsItsOwnSeries) {
+    ManualClock clock{from_unix_micros(1'790'000'000'000'000)};
+    Metrics m(clock);
+    m.set_watchers({"EXAMPLE", "OTHER"});
+    m.watcher_polled(0);
+    clock.advance(std::chrono::seconds(3));
+    auto s = m.snapshot(true);
+    EXPECT_FALSE(s.watcher_up) << "OTHER's watcher never polled";
+    EXPECT_EQ(s.watcher_lag.count(), -1);
+    m.watcher_polled(1);
+    clock.advance(std::chrono::seconds(4));
+    m.watcher_down(1);
+    s = m.snapshot(true);
+    EXPECT_FALSE(s.watcher_up);
+    EXPECT_EQ(s.watcher_lag.count(), 7);
+    ASSERT_EQ(s.watchers.size(), 2u);
+    EXPECT_TRUE(s.watchers[0].up);
+    EXPECT_FALSE(s.watchers[1].up);
+    Figures f;
+    f.counters = s;
+    const auto text = prometheus_text(f);
+    EXPECT_NE(text.find("pwsync_watcher_up{directory=\"EXAMPLE\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_watcher_up{directory=\"OTHER\"} 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_watcher_lag_seconds{directory=\"OTHER\"} 4\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("\npwsync_watcher_up "), std::string::npos) << "no unlabelled series beside them";
+}
+
 std::vector<store::AuditRecord> audit_of(store::Store& s, std::string_view action) {
     std::vector<store::AuditRecord> out;
     auto r = std::move(*s.read());

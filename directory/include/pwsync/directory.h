@@ -437,6 +437,7 @@ Result<Settings> parse_settings(const std::vector<std::pair<std::string, std::st
 // entries, in file order (none: empty). Several sections are several
 // domains: each must be named and say its `base` and `domain`, and no two
 // may share a domain, a UPN suffix or a capture principal.
+inline constexpr std::size_t kMaxDirectories = 32;  // domains per gateway
 Result<std::vector<Settings>> parse_directories(const std::vector<IniEntry>& entries);
 // The section's name in messages: "[directory]" or "[directory NAME]".
 std::string section_label(const Settings& s);

@@ -25,6 +25,8 @@
 
 namespace pwsync::gateway {
 
+static_assert(Metrics::kMaxWatchers >= directory::kMaxDirectories, "a watcher's figures for every domain");
+
 struct Daemon::Parts {
     std::optional<store::Store> store;
     Domains domains;  // one per [directory] section; none: no directory
@@ -169,6 +171,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     }
 
     p.metrics.emplace(p.clock);
+    if (p.domains.several()) {
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < p.domains.size(); ++i) names.push_back(p.domains[i].settings().name);
+        p.metrics->set_watchers(std::move(names));
+    }
     p.figures.emplace(*p.store, *p.metrics, !p.domains.empty());
     if (p.leadership) {
         Leadership* l = &*p.leadership;
@@ -341,8 +348,8 @@ void Daemon::housekeeping_loop() {
 void Daemon::watch_loop(std::size_t domain) {
     Parts& p = *parts_;
     WatchHooks hooks;
-    hooks.polled = [&p] { p.metrics->watcher_polled(); };
-    hooks.down = [&p] { p.metrics->watcher_down(); };
+    hooks.polled = [&p, domain] { p.metrics->watcher_polled(domain); };
+    hooks.down = [&p, domain] { p.metrics->watcher_down(domain); };
     hooks.info = [](std::string_view line) { log_info(line); };
     hooks.error = [](std::string_view line) { log_error(line); };
     Ad& ad = p.domains[domain];

@@ -67,10 +67,20 @@ Metrics::Snapshot Metrics::snapshot(bool watcher_configured) const {
     const TimePoint now = clock_.now();
     s.uptime = std::chrono::duration_cast<std::chrono::seconds>(now - started_);
     s.watcher_configured = watcher_configured;
-    s.watcher_up = watcher_configured && watcher_up_.load();
     s.pending_expired = pending_expired_.load(std::memory_order_relaxed);
-    if (const auto last = last_poll_.load(); last != 0)
-        s.watcher_lag = std::chrono::duration_cast<std::chrono::seconds>(now - TimePoint(TimePoint::duration(last)));
+    if (!watcher_configured) return s;
+    const std::size_t n = std::clamp<std::size_t>(watcher_names_.size(), 1, kMaxWatchers);
+    s.watcher_up = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        Snapshot::Watcher w{i < watcher_names_.size() ? watcher_names_[i] : std::string(), watchers_[i].up.load(), {}};
+        w.lag = std::chrono::seconds(-1);
+        if (const auto last = watchers_[i].last_poll.load(); last != 0)
+            w.lag = std::chrono::duration_cast<std::chrono::seconds>(now - TimePoint(TimePoint::duration(last)));
+        s.watcher_up = s.watcher_up && w.up;
+        // The longest lag; one that never polled counts as never.
+        if (i == 0 || s.watcher_lag.count() >= 0) s.watcher_lag = w.lag.count() < 0 ? w.lag : std::max(s.watcher_lag, w.lag);
+        if (n > 1) s.watchers.push_back(std::move(w));
+    }
     return s;
 }
 
@@ -249,10 +259,13 @@ std::string prometheus_text(const Figures& f) {
     head("pwsync_awaiting_change_mappings", "gauge",
          "Mappings holding back a temporary password until the user's own change (temporary-passwords = hold).");
     line("pwsync_awaiting_change_mappings", static_cast<std::int64_t>(f.awaiting_change_mappings));
+    // Several domains: one series per domain's watcher, labelled directory="NAME".
     head("pwsync_watcher_up", "gauge", "1 while the directory watcher is connected (0 also when none is configured).");
-    line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
+    if (c.watchers.empty()) line("pwsync_watcher_up", c.watcher_up ? 1 : 0);
+    for (const auto& w : c.watchers) line("pwsync_watcher_up{directory=\"" + escape_label(w.name) + "\"}", w.up ? 1 : 0);
     head("pwsync_watcher_lag_seconds", "gauge", "Seconds since the directory watcher's last successful poll (-1: never).");
-    line("pwsync_watcher_lag_seconds", c.watcher_lag.count());
+    if (c.watchers.empty()) line("pwsync_watcher_lag_seconds", c.watcher_lag.count());
+    for (const auto& w : c.watchers) line("pwsync_watcher_lag_seconds{directory=\"" + escape_label(w.name) + "\"}", w.lag.count());
     const auto& r = f.role;
     head("pwsync_active", "gauge", "1 while this gateway is the active one (runs the watcher and the dispatcher).");
     line("pwsync_active", r.active ? 1 : 0);

@@ -33,16 +33,32 @@ public:
 
     // A Password Modify for a change in `mode` that came to `outcome`.
     void change(std::string_view mode, ChangeOutcome outcome) noexcept;
-    void watcher_polled() noexcept { last_poll_.store(clock_.now().time_since_epoch().count()); watcher_up_ = true; }
-    void watcher_down() noexcept { watcher_up_ = false; }
+    // Several domains: one watcher each, named (before they start; at most
+    // kMaxWatchers). One: unnamed.
+    static constexpr std::size_t kMaxWatchers = 32;  // directory::kMaxDirectories
+    void set_watchers(std::vector<std::string> names) { watcher_names_ = std::move(names); }
+    void watcher_polled(std::size_t i = 0) noexcept {
+        if (i >= kMaxWatchers) return;
+        watchers_[i].last_poll.store(clock_.now().time_since_epoch().count());
+        watchers_[i].up = true;
+    }
+    void watcher_down(std::size_t i = 0) noexcept {
+        if (i < kMaxWatchers) watchers_[i].up = false;
+    }
     // Pre-commit captures the directory never confirmed within pending-ttl.
     void pending_expired(std::uint64_t n) noexcept { pending_expired_.fetch_add(n, std::memory_order_relaxed); }
 
     struct Snapshot {
         std::array<std::array<std::uint64_t, kResults.size()>, kModes.size()> changes{};
         bool watcher_configured = false;
-        bool watcher_up = false;
-        std::chrono::seconds watcher_lag{-1};  // since the last successful poll; -1: never
+        bool watcher_up = false;               // every domain's watcher
+        std::chrono::seconds watcher_lag{-1};  // since the last successful poll (the longest); -1: never
+        struct Watcher {
+            std::string name;
+            bool up = false;
+            std::chrono::seconds lag{-1};
+        };
+        std::vector<Watcher> watchers;         // several domains: each one's
         std::chrono::seconds uptime{0};
         std::uint64_t pending_expired = 0;
     };
@@ -53,8 +69,12 @@ private:
     const Clock& clock_;
     TimePoint started_;
     std::array<std::array<std::atomic<std::uint64_t>, kResults.size()>, kModes.size()> changes_{};
-    std::atomic<TimePoint::rep> last_poll_{0};
-    std::atomic<bool> watcher_up_{false};
+    struct WatcherSlot {
+        std::atomic<TimePoint::rep> last_poll{0};
+        std::atomic<bool> up{false};
+    };
+    std::array<WatcherSlot, kMaxWatchers> watchers_{};
+    std::vector<std::string> watcher_names_;
     std::atomic<std::uint64_t> pending_expired_{0};
 };
 
