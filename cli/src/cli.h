@@ -119,6 +119,7 @@ struct FoundAccount {
     store::AccountNames names;
     std::string privileged;  // why the account is privileged; empty: it is not
     std::string ambiguous;   // the name fits accounts of several domains: refused
+    std::string qualified;   // several domains: the DOMAIN\sam a bare sam is mapped as
 };
 using FoundAccounts = std::map<std::string, FoundAccount>;
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names);

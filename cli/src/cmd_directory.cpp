@@ -29,15 +29,25 @@ Result<std::vector<dir::Settings>> load_directories(const std::string& path) {
 }
 
 Directories::Directories(Context& c, std::vector<dir::Settings> sections)
-    : c_(c), sections_(std::move(sections)), connections_(sections_.size()) {}
+    : c_(c), sections_(std::move(sections)), connections_(sections_.size()), failures_(sections_.size()) {}
 
 dir::LdapResult<dir::Connection*> Directories::connection(std::size_t i) {
     if (connections_[i]) return connections_[i].get();
+    // Tried once per run: a wrong bind password is not tried for every
+    // account (it could lock the service account out).
+    if (failures_[i]) return std::unexpected(*failures_[i]);
     auto options = dir::connect_options(sections_[i]);
-    if (!options) return std::unexpected(dir::client_error(dir::Reason::invalid_request, options.error().message));
+    if (!options) {
+        failures_[i] = dir::client_error(dir::Reason::invalid_request, options.error().message);
+        return std::unexpected(*failures_[i]);
+    }
     options->warn = [this](std::string_view w) { c_.err() << "pwsync: " << w << "\n"; };
-    PWSYNC_ASSIGN(auto conn, dir::Connection::open(std::move(*options)));
-    connections_[i] = std::make_unique<dir::Connection>(std::move(conn));
+    auto conn = dir::Connection::open(std::move(*options));
+    if (!conn) {
+        failures_[i] = conn.error();
+        return std::unexpected(std::move(conn).error());
+    }
+    connections_[i] = std::make_unique<dir::Connection>(std::move(*conn));
     return connections_[i].get();
 }
 
@@ -72,7 +82,9 @@ dir::LdapResult<Directories::Found> Directories::resolve(std::string_view name) 
 
 store::AccountNames Directories::names(const Found& f) const {
     const auto& a = f.account;
-    return store::AccountNames{a.guid, a.sam, domain(f.index).netbios, a.upn, a.dn, false, {}};
+    store::AccountNames n{a.guid, a.sam, domain(f.index).netbios, a.upn, a.dn, false, {}};
+    n.sam_alone = size() == 1;  // several domains: a bare sam may name an account in each
+    return n;
 }
 
 namespace {
@@ -268,6 +280,13 @@ Result<OpenDirectory> open_directory(Context& c) {
     return OpenDirectory{std::move(conn), dir::domain_of(settings)};
 }
 
+namespace {
+bool bare_sam(std::string_view name) {
+    auto parsed = dir::parse_account_name(name);
+    return parsed && parsed->kind == dir::NameKind::sam;
+}
+}  // namespace
+
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names) {
     FoundAccounts found;
     const std::string path = config_path(c);
@@ -288,11 +307,14 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
         auto a = dirs.resolve(name);
         if (!a && a.error().retryable()) { later("the directory cannot be reached: " + a.error().message); break; }
         if (!a && a.error().reason == dir::Reason::ambiguous) {
-            found[ascii_lower(name)] = FoundAccount{{}, {}, a.error().message};
+            found[ascii_lower(name)] = FoundAccount{{}, {}, a.error().message, {}};
             continue;
         }
         if (!a) { c.err() << "pwsync: warning: " << name << " not resolved: " << a.error().message << "\n"; continue; }
-        FoundAccount account{dirs.names(*a), {}, {}};
+        FoundAccount account{dirs.names(*a), {}, {}, {}};
+        // Several domains: a bare sam found in one is mapped as DOMAIN\sam,
+        // so that no other domain's namesake ever matches it.
+        if (dirs.size() > 1 && bare_sam(name)) account.qualified = dirs.domain(a->index).netbios + "\\" + name;
         auto conn = dirs.connection(a->index);  // open: it just answered
         auto why = dir::privileged_reason(**conn, a->account);
         if (!why && why.error().retryable()) { later("the directory cannot be reached: " + why.error().message); break; }
@@ -301,6 +323,13 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
         else account.privileged = std::move(*why);
         found[ascii_lower(name)] = std::move(account);
     }
+    // A bare sam the directories could not place is not mapped unresolved:
+    // with several domains it would match a namesake in any.
+    if (dirs.size() > 1)
+        for (const auto& name : names)
+            if (bare_sam(name) && !found.contains(ascii_lower(name)))
+                found[ascii_lower(name)] = FoundAccount{{}, {}, "'" + name + "' does not say its domain and the "
+                    "directories could not tell which has it: name it DOMAIN\\sam", {}};
     return found;
 }
 
@@ -308,6 +337,7 @@ Status record_account(store::WriteTxn& w, const FoundAccounts& found, store::Map
     const auto it = found.find(ascii_lower(m.windows));
     if (it == found.end()) return {};
     if (!it->second.ambiguous.empty()) return fail(Errc::invalid_argument, it->second.ambiguous);
+    if (!it->second.qualified.empty()) m.windows = it->second.qualified;
     if (!it->second.privileged.empty()) {
         PWSYNC_ASSIGN(store::App app, w.app(m.app));
         if (!app.allow_privileged)

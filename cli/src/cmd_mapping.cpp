@@ -60,8 +60,11 @@ void add_mapping_commands(std::vector<Command>& out) {
                        m.external = c.arg("external");
                        m.enabled = c.vm().count("disabled") == 0;
                        const auto found = look_up_accounts(c, {m.windows});
+                       // Several domains: a bare sam is mapped as DOMAIN\sam (said so).
+                       const auto it = found.find(ascii_lower(m.windows));
+                       const std::string as = it != found.end() && !it->second.qualified.empty() ? it->second.qualified : m.windows;
                        return write_and_say(c, [&](store::WriteTxn& w) { return record_and_create(w, found, m); },
-                                            "mapped " + m.windows + " to " + m.external + " in " + m.app);
+                                            "mapped " + as + " to " + m.external + " in " + m.app);
                    }});
     out.push_back({"mapping", "delete", "--app APP --windows ACCOUNT", "delete a mapping and its credential",
                    [](auto& d, auto&) { key_options(d); },

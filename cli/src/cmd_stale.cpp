@@ -28,7 +28,7 @@ struct StaleAccount {
 // stale records so when it serves several domains, and by sam alone when it
 // serves one: stale_key() finds either.
 std::string account_key(const store::ReadTxn& r, const store::Mapping& m) {
-    for (const auto& n : {m.windows, m.object_guid}) {
+    for (const auto& n : {m.object_guid, m.windows}) {  // the GUID first: a bare sam may be any domain's
         if (n.empty()) continue;
         if (auto known = r.account(n); known && *known && !(*known)->sam.empty())
             return ascii_lower((*known)->domain.empty() ? (*known)->sam : (*known)->domain + "\\" + (*known)->sam);
@@ -85,10 +85,16 @@ Result<std::vector<StaleAccount>> chosen(Context& c, const store::ReadTxn& r) {
         store::Mapping probe;
         probe.windows = n;
         const std::string key = account_key(r, probe);
-        // A bare sam also names DOMAIN\sam (one of them, with several domains: name the domain).
-        const auto named = [&](const StaleAccount& a) { return a.key == key || (bare(key) == key && bare(a.key) == key); };
+        // DOMAIN\sam and sam name each other when one of them says no domain
+        // (a mapping not resolved yet); a bare sam that fits accounts of two
+        // domains names neither.
+        const auto named = [&](const StaleAccount& a) {
+            return a.key == key || (bare(a.key) == bare(key) && (bare(key) == key || bare(a.key) == a.key));
+        };
         auto it = std::find_if(all.begin(), all.end(), named);
         if (it == all.end()) return fail(Errc::not_found, n + ": no stale mapping (see pwsync stale list)");
+        if (std::count_if(all.begin(), all.end(), named) > 1)
+            return fail(Errc::invalid_argument, n + ": stale accounts of several domains have this name: name it DOMAIN\\sam");
         if (std::none_of(out.begin(), out.end(), [&](const auto& a) { return a.key == it->key; })) out.push_back(*it);
     }
     return out;

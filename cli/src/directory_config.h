@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli.h"
@@ -38,6 +39,7 @@ private:
     Context& c_;
     std::vector<directory::Settings> sections_;
     std::vector<std::unique_ptr<directory::Connection>> connections_;
+    std::vector<std::optional<directory::LdapError>> failures_;  // a domain that could not be opened
 };
 
 }  // namespace pwsync::cli

@@ -80,6 +80,20 @@ Result<std::vector<Settings>> parse_directories(const std::vector<IniEntry>& ent
 std::optional<std::size_t> directory_of(const std::vector<Settings>& dirs, std::string_view account) {
     auto parsed = parse_account_name(account);
     if (!parsed) return std::nullopt;
+    if (parsed->kind == NameKind::dn) {
+        // The deepest naming context that holds it: a child domain's
+        // (DC=emea,DC=example,DC=com) lies under its parent's.
+        const auto dn = squeeze_dn(parsed->value);
+        std::optional<std::size_t> best;
+        std::size_t best_len = 0;
+        for (std::size_t i = 0; i < dirs.size(); ++i) {
+            const auto base = squeeze_dn(dirs[i].base);
+            if (base.empty() || dn.size() <= base.size() || !dn.ends_with(base) || dn[dn.size() - base.size() - 1] != ',')
+                continue;
+            if (base.size() > best_len) best = i, best_len = base.size();
+        }
+        return best;
+    }
     for (std::size_t i = 0; i < dirs.size(); ++i) {
         const auto& s = dirs[i];
         const std::string dns = dns_of_base(s.base);
@@ -92,13 +106,6 @@ std::optional<std::size_t> directory_of(const std::vector<Settings>& dirs, std::
         case NameKind::upn: {
             const auto d = ascii_lower(parsed->domain);
             if ((!dns.empty() && d == dns) || std::ranges::find(s.upn_suffixes, d) != s.upn_suffixes.end()) return i;
-            break;
-        }
-        case NameKind::dn: {
-            const auto base = squeeze_dn(s.base);
-            const auto dn = squeeze_dn(parsed->value);
-            if (!base.empty() && dn.size() > base.size() && dn.ends_with(base) && dn[dn.size() - base.size() - 1] == ',')
-                return i;
             break;
         }
         default: return std::nullopt;

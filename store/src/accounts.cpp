@@ -16,7 +16,7 @@ std::vector<std::string> AccountNames::names() const {
         if (!n.empty() && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(std::move(n));
     };
     add(guid);
-    add(sam);
+    if (sam_alone) add(sam);
     if (!domain.empty() && !sam.empty()) add(domain + "\\" + sam);
     add(upn);
     add(dn);
@@ -143,9 +143,22 @@ Result<std::size_t> WriteTxn::note_account(const AccountNames& a) {
     for (auto [field, value] : {std::pair{&merged.sam, &a.sam}, {&merged.domain, &a.domain}, {&merged.upn, &a.upn},
                                 {&merged.dn, &a.dn}})
         if (!value->empty()) *field = *value;
+    merged.sam_alone = a.sam_alone;
     const auto before = old ? old->names() : std::vector<std::string>{};
     const auto after = merged.names();
-    const bool changed = !old || old->deleted || before != after;
+    // Renamed: its names differ, counted the same way.
+    bool changed = !old || old->deleted;
+    if (!changed) {
+        AccountNames was = *old;
+        was.sam_alone = merged.sam_alone;
+        changed = was.names() != after;
+    }
+    // No longer a name of it (several domains): its claim on the bare sam goes.
+    if (!merged.sam_alone && old && !old->sam.empty()) {
+        const auto bare = ascii_lower(old->sam);
+        PWSYNC_ASSIGN(auto owner, s_->kv().get(s_->db().account_names, bare));
+        if (owner && *owner == key) PWSYNC_TRY(s_->kv().del(s_->db().account_names, bare));
+    }
     if (changed) {
         for (const auto& n : before) {
             PWSYNC_ASSIGN(auto owner, s_->kv().get(s_->db().account_names, n));

@@ -89,6 +89,12 @@ RC=$?
 check "mapping create with the bare sam fits both domains: refused (exit $RC)" [ "$RC" != 0 ]
 check "  ... saying which domains" grep -q "is in domain $ONE and in domain $OTHER" "$W/bare.out"
 check "  ... and nothing was created" bash -c "! '$P' mapping list --app LINUX-LDAP | grep -q '$T-one'"
+S=solo$RANDOM   # in OTHER only
+newpw PS 'Solo-Other-Start.1s'
+AD=PWSYNC_TEST_OTHER ad_add_user "$S" "$PS" || die "cannot create $S in $OTHER"
+$P mapping create --app LINUX-LDAP --windows "$S" --external "$S" --config "$CONF" >"$W/solo.out" 2>&1
+check "a bare sam found in one domain only is mapped as $OTHER\\$S, and the command says so" \
+    bash -c "grep -q 'mapped $OTHER.$S to $S' '$W/solo.out' && '$P' mapping show --app LINUX-LDAP --windows '$OTHER\\$S' >/dev/null"
 for pair in "$ONE\\$T:$T-one:$E1" "$OTHER\\$T:$T-other:$E2"; do
     IFS=: read -r win ext pw <<<"$pair"
     $P mapping create --app LINUX-LDAP --windows "$win" --external "$ext" --config "$CONF" >"$W/map.out" 2>&1 ||

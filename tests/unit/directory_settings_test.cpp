@@ -192,5 +192,13 @@ TEST_F(Directories, ANameSaysItsDomainByNetbiosUpnSuffixOrDn) {
     EXPECT_FALSE(directory_of(*dirs, "CN=x,DC=com"));  // above a naming context, not in it
 }
 
+TEST_F(Directories, AChildDomainsDnIsTheChilds) {
+    auto dirs = parse(section("ex", "EXAMPLE", "DC=example,DC=com") + section("emea", "EMEA", "DC=emea,DC=example,DC=com"));
+    ASSERT_TRUE(dirs) << dirs.error().message;
+    EXPECT_EQ(directory_of(*dirs, "CN=alice,CN=Users,DC=emea,DC=example,DC=com"), 1u);
+    EXPECT_EQ(directory_of(*dirs, "CN=alice,CN=Users,DC=example,DC=com"), 0u);
+    EXPECT_EQ(directory_of(*dirs, "alice@emea.example.com"), 1u);
+}
+
 }  // namespace
 }  // namespace pwsync::directory

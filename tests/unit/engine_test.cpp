@@ -371,7 +371,7 @@ protected:
         o.domain_of_name = [](std::string_view account) -> std::string {
             const auto a = ascii_lower(account);
             if (a.starts_with("test\\") || a.ends_with("@test.example")) return "TEST";
-            if (a.starts_with("other\\") || a.ends_with("@other.example")) return "OTHER";
+            if (a.starts_with("other\\") || a.starts_with("other.example\\") || a.ends_with("@other.example")) return "OTHER";
             return {};
         };
         o.ad_writer = [this](std::string_view account, const Secret& pw) -> Status {
@@ -421,6 +421,14 @@ TEST_F(EngineDomainsTest, TheWatcherConfirmsAndMarksStaleInItsDomainOnly) {
     ASSERT_TRUE(engine_->password_changed("OTHER\\alice", to_filetime(clock_.now() + std::chrono::milliseconds(6))));
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Other-Pre-1"}));
     EXPECT_EQ(status("TEST\\alice"), store::MappingStatus::stale);
+}
+
+// DOMAIN\sam with the domain's DNS name: kept under its NetBIOS name, the
+// name the watcher confirms with.
+TEST_F(EngineDomainsTest, ACaptureNamedByTheDnsDomainIsConfirmed) {
+    EXPECT_EQ(change("dc-other-pre", "other.example\\alice", "Dns-Form-1").outcome, ChangeOutcome::stored);
+    ASSERT_TRUE(engine_->password_changed("OTHER\\alice", to_filetime(clock_.now() + std::chrono::milliseconds(5))));
+    EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice-other=Dns-Form-1"}));
 }
 
 TEST_F(EngineDomainsTest, FullSyncWritesTheMappedDomainsAccount) {

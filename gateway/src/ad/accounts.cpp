@@ -31,6 +31,7 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
     seen.domain = ad.domain().netbios;
     seen.upn = e.upn;
     seen.dn = e.dn;
+    seen.sam_alone = !ad.qualified();  // several domains: a bare sam names no one account
     std::optional<store::AccountNames> known;
     bool waiting = false;
     {

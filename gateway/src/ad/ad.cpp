@@ -135,6 +135,7 @@ store::AccountNames Ad::names_of(const directory::Account& a) const {
     n.domain = domain_.netbios;
     n.upn = a.upn;
     n.dn = a.dn;
+    n.sam_alone = !qualified_;
     return n;
 }
 

@@ -39,6 +39,7 @@ public:
     const directory::Settings& settings() const { return settings_; }
     // What the gateway calls the account `sam` of this domain: `sam`, or
     // DOMAIN\sam when it serves several domains (a bare sam is ambiguous).
+    bool qualified() const { return qualified_; }
     std::string account_name(std::string_view sam) const {
         return qualified_ && !sam.empty() ? domain_.netbios + "\\" + std::string(sam) : std::string(sam);
     }

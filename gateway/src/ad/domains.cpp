@@ -1,6 +1,7 @@
 #include "domains.h"
 
 #include <algorithm>
+#include <set>
 
 namespace pwsync::gateway {
 
@@ -24,6 +25,19 @@ Result<Ad*> Domains::route(std::string_view account, const store::Store& store) 
     if (auto i = directory::directory_of(sections_, account)) return ads_[*i].get();
     auto parsed = directory::parse_account_name(account);
     if (!parsed) return std::unexpected(parsed.error());
+    if (parsed->kind == directory::NameKind::sam) {
+        // A mapping made with the bare sam before a second domain was added,
+        // resolved since: its objectGUID says which account it is.
+        std::set<std::string> guids;
+        if (auto r = store.read()) {
+            store::MappingFilter f;
+            f.windows = std::string(account);
+            if (auto found = r->mappings(f))
+                for (const auto& m : *found)
+                    if (!m.object_guid.empty()) guids.insert(ascii_lower(m.object_guid));
+        }
+        if (guids.size() == 1) return route(*guids.begin(), store);
+    }
     if (parsed->kind != directory::NameKind::guid) {
         if (parsed->kind == directory::NameKind::sam)
             return fail(Errc::invalid_argument, "Windows account '" + std::string(account) +
@@ -36,13 +50,18 @@ Result<Ad*> Domains::route(std::string_view account, const store::Store& store) 
         if (auto known = r->account(account); known && *known && !(*known)->domain.empty())
             for (const auto& ad : ads_)
                 if (ascii_lower(ad->domain().netbios) == ascii_lower((*known)->domain)) return ad.get();
-    bool outage = false;
+    // Not found in every domain is "no such account"; any other answer (an
+    // outage, a refused bind) leaves it undecided: that error, not not_found,
+    // which would be taken for a deleted account.
+    std::optional<Error> undecided;
     for (const auto& ad : ads_) {
         auto a = ad->lookup(account);
         if (a) return ad.get();
-        outage = outage || a.error().code == Errc::unavailable;
+        if (a.error().code != Errc::not_found && (!undecided || a.error().code == Errc::unavailable)) undecided = a.error();
     }
-    if (outage) return fail(Errc::unavailable, "account " + std::string(account) + ": a domain that may hold it cannot be asked now");
+    if (undecided)
+        return fail(undecided->code, "account " + std::string(account) + ": a domain that may hold it did not answer: " +
+                                         undecided->message);
     return fail(Errc::not_found, "Windows account " + std::string(account) + " is in none of the configured domains");
 }
 

@@ -56,12 +56,13 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, std::strin
 
 }  // namespace
 
-WatcherCursors watcher_cursors(const Ad& ad, bool several) {
+WatcherCursors watcher_cursors(const Ad& ad, bool several, bool first) {
     WatcherCursors c;
     if (!several) return c;
     const std::string name = ascii_lower(ad.settings().name);
     c.cursor += ":" + name;
     c.baseline += ":" + name;
+    c.inherit = first;
     return c;
 }
 
@@ -70,6 +71,15 @@ Result<std::string> began_watching(store::Store& store, const WatcherCursors& cu
     PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         PWSYNC_ASSIGN(auto cookie, w.cursor(cursors.cursor));
         PWSYNC_ASSIGN(auto kept, w.cursor(cursors.baseline));
+        if (!cookie && !kept && cursors.inherit) {
+            // Its watch goes on where the gateway of one domain left it: no
+            // change made meanwhile is lost (its cookie names its DC, so a
+            // cookie of another domain's DC is dropped and caught up from).
+            PWSYNC_ASSIGN(cookie, w.cursor(kWatcherCursor));
+            PWSYNC_ASSIGN(kept, w.cursor(kWatcherBaselineCursor));
+            if (cookie) PWSYNC_TRY(w.set_cursor(cursors.cursor, *cookie));
+            if (kept) PWSYNC_TRY(w.set_cursor(cursors.baseline, *kept));
+        }
         if (kept) baseline = *kept;
         if ((cookie && !cookie->empty()) || !baseline.empty()) return {};
         baseline = std::to_string(to_filetime(SystemClock{}.now()));

@@ -30,14 +30,17 @@ inline constexpr std::string_view kWatcherBaselineCursor = "watcher-baseline";
 // domain; with several, each domain's of its own ("watcher:NAME").
 struct WatcherCursors {
     std::string cursor{kWatcherCursor}, baseline{kWatcherBaselineCursor};
+    // The first of several domains takes over a gateway of one domain's
+    // cursors when it has none yet (a second [directory NAME] was added).
+    bool inherit = false;
 };
-WatcherCursors watcher_cursors(const Ad& ad, bool several);
+WatcherCursors watcher_cursors(const Ad& ad, bool several, bool first);
 
 // Notes when the gateway began to watch the domain, unless it has (or it
 // has a cursor already): before it serves, so that every change a DC could
 // have captured is after it, and the watcher's first read reports the
 // passwords written since as changes. Returns the time kept (empty: a
-// cursor exists).
+// cursor exists). Cursors to inherit are copied first.
 Result<std::string> began_watching(store::Store& store, const WatcherCursors& cursors);
 
 // Runs until `stopping`: opens a watcher from the stored cursor, applies

@@ -228,19 +228,25 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
 // A bare sam is taken as its domain's; a name of another domain is refused.
 Result<std::string> Engine::captured_in_domain(const store::Principal& p, std::string_view account) const {
     const std::string domain = options_.capture_domain ? options_.capture_domain(p.name) : std::string();
+    const std::string named = options_.domain_of_name ? options_.domain_of_name(account) : std::string();
+    // DOMAIN\sam under the NetBIOS name the watcher uses, however DOMAIN was
+    // written (its DNS name too).
+    const auto netbios_form = [&](const std::string& netbios) {
+        const auto slash = account.find('\\');
+        if (netbios.empty() || slash == std::string_view::npos || account.find('=') != std::string_view::npos)
+            return std::string(account);
+        return netbios + std::string(account.substr(slash));
+    };
     if (domain.empty()) {
-        if (!bare_sam(account)) return std::string(account);
+        if (!bare_sam(account)) return netbios_form(named);
         return fail(Errc::refused, "principal '" + p.name + "' is tied to no domain (capture-principals = in a [directory NAME]) "
                                    "and '" + std::string(account) + "' does not say its domain");
     }
     if (bare_sam(account)) return domain + "\\" + std::string(account);
-    if (options_.domain_of_name) {
-        const std::string named = options_.domain_of_name(account);
-        if (!named.empty() && ascii_lower(named) != ascii_lower(domain))
-            return fail(Errc::refused, "principal '" + p.name + "' captures for domain " + domain + ", not for '" +
-                                       std::string(account) + "' (domain " + named + ")");
-    }
-    return std::string(account);
+    if (!named.empty() && ascii_lower(named) != ascii_lower(domain))
+        return fail(Errc::refused, "principal '" + p.name + "' captures for domain " + domain + ", not for '" +
+                                   std::string(account) + "' (domain " + named + ")");
+    return netbios_form(named.empty() ? std::string() : domain);
 }
 
 Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused) {

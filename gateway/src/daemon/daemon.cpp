@@ -76,6 +76,25 @@ std::thread guarded(std::string what, const std::atomic<bool>& stop, Loop loop) 
     });
 }
 
+// Several domains: a mapping named by a bare sAMAccountName (made before a
+// second domain was added) is found by its objectGUID once resolved, but
+// its markers and full-sync writes need the domain: say which to rename.
+void warn_bare_mappings(const store::Store& store) {
+    auto r = store.read();
+    if (!r) return;
+    std::vector<std::string> bare;
+    (void)r->for_each_mapping({}, [&](const store::Mapping& m) {
+        auto parsed = directory::parse_account_name(m.windows);
+        if (parsed && parsed->kind == directory::NameKind::sam) bare.push_back(m.app + "/" + m.windows);
+        return true;
+    });
+    if (bare.empty()) return;
+    std::string list;
+    for (std::size_t i = 0; i < bare.size() && i < 5; ++i) list += (i ? ", " : "") + bare[i];
+    log_warning(std::to_string(bare.size()) + " mapping(s) name their Windows account by a bare sAMAccountName (" + list +
+                (bare.size() > 5 ? ", ..." : "") + "), which several domains make ambiguous: create them again as DOMAIN\\sam");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool check_only) {
@@ -193,11 +212,12 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
             return r;
         });
     }
+    if (p.domains.several()) warn_bare_mappings(*p.store);
     // Before the listener answers: a change captured from now on is never
     // taken by the watcher's first read for an account's old state.
     if (!check_only)
         for (std::size_t i = 0; i < p.domains.size(); ++i)
-            PWSYNC_TRY(began_watching(*p.store, watcher_cursors(p.domains[i], p.domains.several())));
+            PWSYNC_TRY(began_watching(*p.store, watcher_cursors(p.domains[i], p.domains.several(), i == 0)));
     p.handler.emplace(*p.engine, *p.store, *p.metrics, *p.figures);
     ListenerOptions lo;
     lo.uris = config.listen_uris;
@@ -353,7 +373,7 @@ void Daemon::watch_loop(std::size_t domain) {
     hooks.info = [](std::string_view line) { log_info(line); };
     hooks.error = [](std::string_view line) { log_error(line); };
     Ad& ad = p.domains[domain];
-    watch_directory(*p.store, ad, watcher_cursors(ad, p.domains.several()), *p.engine, hooks, active_stop_);
+    watch_directory(*p.store, ad, watcher_cursors(ad, p.domains.several(), domain == 0), *p.engine, hooks, active_stop_);
 }
 
 }  // namespace pwsync::gateway

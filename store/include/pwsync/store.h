@@ -181,6 +181,10 @@ struct AccountNames {
     std::string dn;
     bool deleted = false; // gone from the directory: its names find nothing
     TimePoint updated{};
+    // Whether the bare sam is one of its names. Not kept: a gateway of
+    // several domains notes accounts with false, as a bare sam then names
+    // an account in each (note_account drops the account's claim on it).
+    bool sam_alone = true;
     // Every name form of the account, lower case (none when deleted).
     std::vector<std::string> names() const;
 };
