@@ -95,12 +95,14 @@ void add_import_commands(std::vector<Command>& out);   // import esso
 void add_rule_commands(std::vector<Command>& out);     // mapping rules
 
 // The directory of the configuration file's [directory] section, connected
-// and bound, and its domain.
+// and bound, and its domain. Several domains: the one the first of
+// `dn_hints` that lies in one lies in (a rule's OU, then its group DN),
+// else the first.
 struct OpenDirectory {
     directory::Connection connection;
     directory::Domain domain;
 };
-Result<OpenDirectory> open_directory(Context& c);
+Result<OpenDirectory> open_directory(Context& c, const std::vector<std::string>& dn_hints = {});
 void add_stale_commands(std::vector<Command>& out);    // stale list|expire|clear
 
 // Which DC is not capturing, for `pwsync status`.

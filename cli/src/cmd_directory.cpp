@@ -271,9 +271,15 @@ Status resolve_mappings(Context& c) {
 
 }  // namespace
 
-Result<OpenDirectory> open_directory(Context& c) {
+Result<OpenDirectory> open_directory(Context& c, const std::vector<std::string>& dn_hints) {
     PWSYNC_ASSIGN(auto sections, load_directories(config_path(c)));
-    const dir::Settings& settings = sections.front();  // rules read the first domain (as pwsyncd's)
+    std::size_t chosen = 0;
+    for (const auto& dn : dn_hints)
+        if (auto i = dir::directory_of(sections, dn); i && !dn.empty()) {
+            chosen = *i;
+            break;
+        }
+    const dir::Settings& settings = sections[chosen];
     PWSYNC_ASSIGN(dir::ConnectOptions options, dir::connect_options(settings));
     options.warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
     PWSYNC_ASSIGN(dir::Connection conn, dir::Connection::open(std::move(options)));

@@ -121,7 +121,8 @@ Status evaluate(Context& c, bool write) {
         return fail(Errc::refused, "rule " + rule.name + " is disabled (preview shows what it would do)");
     PWSYNC_ASSIGN(auto t, rules::Template::parse(rule.external));
     const auto start = std::chrono::steady_clock::now();
-    PWSYNC_ASSIGN(auto dir, open_directory(c));
+    // Several domains: the one its scope's OU or group DN lies in (as pwsyncd's keepers).
+    PWSYNC_ASSIGN(auto dir, open_directory(c, {rule.scope.base, rule.scope.group}));
     PWSYNC_ASSIGN(auto found, rules::evaluate(dir.connection, dir.domain, rule, t));
     rules::Plan plan;
     if (write) {

@@ -170,6 +170,23 @@ newpw A3 'Twin-After-Restart.9i'
 AD=PWSYNC_TEST_OTHER ad_admin_reset "$T" "$A3" 2>"$W/err" || bad "$OTHER refused the reset" "$W/err"
 check "a reset in $OTHER after the restart reaches $T-other" wait_for 20 ldap_bind_ok "$EXT" "$(ext_dn "$T-other")" "$A3"
 
+# ---- mapping rules: each read in the domain its scope lies in ----
+$P app create RULED >/dev/null || die "cannot create the application RULED"
+$P rule create twin-one --app RULED --scope "ou=CN=Users,$PWSYNC_TEST_DC_BASE" --scope "filter=(sAMAccountName=$T)" \
+    --external '{userPrincipalName}' >/dev/null || die "rule twin-one"
+$P rule create twin-other --app RULED --scope "ou=CN=Users,$PWSYNC_TEST_OTHER_DC_BASE" --scope "filter=(sAMAccountName=$T)" \
+    --external '{userPrincipalName}' >/dev/null || die "rule twin-other"
+$P rule preview twin-other --config "$CONF" >"$W/preview.out" 2>&1
+check "rule preview reads the domain of the rule's OU ($OTHER\\$T to create)" \
+    grep -qi "^create *$OTHER.$T" "$W/preview.out"
+ruled() { $P mapping list --app RULED --json | python3 -c 'import json,sys
+m = sorted((x["windows"].lower(), x["external"].lower()) for x in json.load(sys.stdin))
+sys.exit(0 if m == sorted([(sys.argv[1].lower(), sys.argv[2].lower()), (sys.argv[3].lower(), sys.argv[4].lower())]) else 1)' \
+    "$ONE\\$T" "$T@$PWSYNC_TEST_DC_DNS_DOMAIN" "$OTHER\\$T" "$T@$PWSYNC_TEST_OTHER_DC_DNS_DOMAIN"; }
+check "pwsyncd applies each rule in its own domain, and neither removes the other's mapping" wait_for 40 ruled
+sleep 12  # another round of both keepers
+check "  ... still both after another round" ruled
+
 # ---- no password anywhere ----
 $P audit >"$W/audit.txt" 2>&1
 harness_secrets "$W/secrets" "${USED_PASSWORDS[@]}"

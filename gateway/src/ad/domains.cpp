@@ -76,6 +76,12 @@ std::string Domains::domain_of_name(std::string_view account) const {
     return i ? ads_[*i]->domain().netbios : std::string();
 }
 
+std::size_t Domains::rule_domain(const store::Rule& rule) const {
+    for (const auto& dn : {rule.scope.base, rule.scope.group})
+        if (auto i = directory::directory_of(sections_, dn); i && !dn.empty()) return *i;
+    return 0;
+}
+
 std::string Domains::domain_of_principal(std::string_view principal) const {
     const auto p = ascii_lower(principal);
     for (std::size_t i = 0; i < ads_.size(); ++i)

@@ -34,6 +34,10 @@ public:
     // The NetBIOS name of the domain `account` says it is in (DOMAIN\sam, UPN
     // suffix, DN); empty: it does not say, or one domain only.
     std::string domain_of_name(std::string_view account) const;
+    // The domain a mapping rule reads: the one its scope's OU or group DN
+    // lies in; the first when the scope names no DN (a group by name, a
+    // filter alone).
+    std::size_t rule_domain(const store::Rule& rule) const;
     // The NetBIOS name of the domain whose capture-principals name
     // `principal`; empty: none does.
     std::string domain_of_principal(std::string_view principal) const;

@@ -100,7 +100,7 @@ Result<RuleRound> RuleKeeper::round() {
         PWSYNC_ASSIGN(auto r, store_.read());
         PWSYNC_ASSIGN(auto all, r.rules());
         for (auto& x : all)
-            if (x.enabled) rules.push_back(std::move(x));
+            if (x.enabled && (!mine_ || mine_(x))) rules.push_back(std::move(x));
     }
     // Forget the rules deleted or disabled since.
     std::erase_if(kept_, [&](const auto& k) {

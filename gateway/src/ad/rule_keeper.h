@@ -57,6 +57,9 @@ public:
                std::chrono::seconds full_every = std::chrono::hours(1))
         : store_(store), ad_(ad), log_(std::move(log)), fence_(std::move(fence)), full_every_(full_every) {}
     Result<RuleRound> round();
+    // Several domains: this keeper's rules only (those of its domain);
+    // unset: every rule.
+    void only(std::function<bool(const store::Rule&)> mine) { mine_ = std::move(mine); }
 
 private:
     // What a rule's last applied evaluation found, kept for incremental rounds.
@@ -72,6 +75,7 @@ private:
     std::function<void(std::string_view)> log_;
     std::function<std::optional<Fence>()> fence_;
     std::chrono::seconds full_every_;
+    std::function<bool(const store::Rule&)> mine_;
     std::optional<directory::Connection> conn_;
     std::optional<std::uint64_t> usn_;  // the DC's at the last complete round
     std::string dc_;                    // that DC (its dsServiceName)

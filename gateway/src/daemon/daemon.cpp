@@ -346,10 +346,18 @@ void Daemon::resolve_loop() {
 void Daemon::rules_loop() {
     std::function<std::optional<Fence>()> fence;
     if (parts_->leadership) fence = [l = &*parts_->leadership] { return l->fence(); };
-    // Rules read the first domain's groups (docs/GATEWAY.md: several domains).
-    RuleKeeper keeper(*parts_->store, parts_->domains[0], [](std::string_view line) { log_info(line); }, std::move(fence));
+    // One keeper per domain, each with the rules whose scope lies in it.
+    const Domains& domains = parts_->domains;
+    std::vector<std::unique_ptr<RuleKeeper>> keepers;
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        keepers.push_back(std::make_unique<RuleKeeper>(*parts_->store, domains[i],
+                                                       [](std::string_view line) { log_info(line); }, fence));
+        if (domains.several())
+            keepers.back()->only([&domains, i](const store::Rule& r) { return domains.rule_domain(r) == i; });
+    }
     while (!active_stop_) {
-        if (auto r = keeper.round(); !r) log_warning("mapping rules: " + r.error().message + " (tried again later)");
+        for (auto& keeper : keepers)
+            if (auto r = keeper->round(); !r) log_warning("mapping rules: " + r.error().message + " (tried again later)");
         sleep_unless_stopped(active_stop_, parts_->rule_interval);
     }
 }
