@@ -110,4 +110,25 @@ LdapResult<Account> resolve_account(Connection& c, const Domain& domain, std::st
     return a;
 }
 
+LdapResult<std::pair<Account, std::string>> read_account_by_guid(Connection& c, std::string_view guid) {
+    const auto bytes = parse_guid(guid);
+    if (!bytes) return std::unexpected(client_error(Reason::invalid_request, "not a GUID: " + std::string(guid)));
+    const std::string text = format_guid(*bytes);  // {...}, lower case
+    Search s;
+    s.base = "<GUID=" + text.substr(1, text.size() - 2) + ">";
+    s.scope = Scope::base;
+    s.filter = "(objectClass=user)";
+    s.attributes = kAccountAttributes;
+    s.attributes.push_back("tokenGroups");  // constructed: a base search returns it
+    auto found = c.search(s);
+    if (!found && found.error().ldap_code == LDAP_NO_SUCH_OBJECT) return std::unexpected(not_found(guid));
+    if (!found) return std::unexpected(std::move(found).error());
+    if (found->empty()) return std::unexpected(not_found(guid));
+    Account a = account_from_entry(found->front());
+    // A DC that took the base for a plain DN would not answer with this object.
+    if (a.guid != text) return std::unexpected(not_found(guid, "the directory answered with another object"));
+    PWSYNC_ASSIGN(std::string why, privileged_reason(found->front()));
+    return std::pair{std::move(a), std::move(why)};
+}
+
 }  // namespace pwsync::directory

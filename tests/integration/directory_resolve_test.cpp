@@ -53,6 +53,40 @@ TEST_F(Resolve, GuidMatchesTheDirectorysOwnByteOrder) {
     EXPECT_EQ(r->front().first("sAMAccountName"), u.sam);
 }
 
+// The engine's question for every post-commit capture: the account's state
+// and whether it is privileged, in one base search of <GUID=...>.
+TEST_F(Resolve, ReadByGuidGivesStateAndPrivilegeInOneSearch) {
+    auto u = make_user("byguid");
+    auto c = open(svc_simple_options());
+    auto a = dir::read_account_by_guid(c, u.guid);
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ(a->first.guid, u.guid);
+    EXPECT_EQ(a->first.sam, u.sam);
+    EXPECT_EQ(ascii_lower(a->first.dn), ascii_lower(u.dn));
+    EXPECT_TRUE(a->first.enabled);
+    EXPECT_GT(a->first.pwd_last_set, 0);
+    EXPECT_EQ(a->second, "") << "an ordinary user is not privileged";
+    // The bare form names the same account; a renamed one is still found.
+    ASSERT_TRUE(dir::read_account_by_guid(c, u.guid.substr(1, 36)));
+    const std::string new_name = unique_name("byguidren");
+    const std::string new_dn = "CN=" + new_name + ",CN=Users," + env("PWSYNC_TEST_DC_BASE");
+    ASSERT_TRUE(admin().rename(u.dn, "CN=" + new_name));
+    cleanup_dc_.push_back(new_dn);
+    // Made a Domain Admin: the same read says so (tokenGroups, nested groups included).
+    ASSERT_TRUE(admin().modify("CN=Domain Admins,CN=Users," + env("PWSYNC_TEST_DC_BASE"), {{dir::Mod::add, "member", {new_dn}}}));
+    auto now = dir::read_account_by_guid(c, u.guid);
+    ASSERT_TRUE(now) << now.error().message;
+    EXPECT_EQ(ascii_lower(now->first.dn), ascii_lower(new_dn));
+    EXPECT_NE(now->second.find("Domain Admins"), std::string::npos) << now->second;
+    // No such account, and a malformed GUID, are errors that say so.
+    auto none = dir::read_account_by_guid(c, "{00000000-0000-0000-0000-000000000001}");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().reason, dir::Reason::no_such_object) << none.error().message;
+    auto bad = dir::read_account_by_guid(c, "not-a-guid");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().reason, dir::Reason::invalid_request);
+}
+
 TEST_F(Resolve, ImplicitUpnWithoutTheAttribute) {
     auto u = make_user("noupn");
     ASSERT_TRUE(admin().modify(u.dn, {{dir::Mod::remove, "userPrincipalName", {}}}));

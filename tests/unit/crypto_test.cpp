@@ -29,6 +29,20 @@ TEST(Crypto, SealOpenRoundTrip) {
     EXPECT_NE(*seal(ring.keys[0], "x", ctx), *seal(ring.keys[0], "x", ctx));
 }
 
+// RFC 4231's test cases 1, 2 and 6 (a key longer than the block is hashed
+// first): the store's own HMAC must give what HMAC-SHA-256 gives, or every
+// marker and index key written before would no longer be found.
+TEST(Crypto, HmacSha256MatchesRfc4231) {
+    const auto hex = [](const Result<std::string>& r) { return r ? hex_encode(*r) : "error: " + r.error().message; };
+    EXPECT_EQ(hex(hmac_sha256(std::string(20, '\x0b'), "Hi There")),
+              "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    EXPECT_EQ(hex(hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    EXPECT_EQ(hex(hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
 TEST(Crypto, TamperedCiphertextFails) {
     auto ring = ring_of(*Key::generate());
     const auto ctx = seal_context("a", "b", "c");

@@ -262,6 +262,11 @@ struct Account {
 };
 
 LdapResult<Account> resolve_account(Connection& c, const Domain& domain, std::string_view name);
+// The account whose objectGUID is `guid` ("{...}") and why it is privileged
+// (privileged_reason below), in one round trip: a base search of
+// <GUID=...> (AD's extended DN form), so neither a rename nor a move
+// matters. Reason::no_such_object when no such account exists.
+LdapResult<std::pair<Account, std::string>> read_account_by_guid(Connection& c, std::string_view guid);
 
 // ------------------------------------------------------- privileged accounts
 

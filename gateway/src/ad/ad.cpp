@@ -57,7 +57,7 @@ directory::LdapResult<directory::Account> Ad::resolve(std::string_view account) 
     return a;
 }
 
-Result<std::pair<directory::Account, std::string>> Ad::state(std::string_view account) {
+Result<std::pair<directory::Account, std::string>> Ad::state(std::string_view account, std::string_view guid) {
     auto c = lease();
     if (!c) return fail(Errc::unavailable, c.error().message);
     const auto failed = [&](const directory::LdapError& e) -> Error {
@@ -67,6 +67,15 @@ Result<std::pair<directory::Account, std::string>> Ad::state(std::string_view ac
         }
         return Error{e.reason == directory::Reason::no_such_object ? Errc::not_found : Errc::refused, e.message};
     };
+    if (!guid.empty()) {
+        // No such object: deleted, or the store's GUID is out of date; the
+        // name decides below.
+        auto known = directory::read_account_by_guid(**c, guid);
+        if (known || known.error().reason != directory::Reason::no_such_object) {
+            if (!known) return std::unexpected(failed(known.error()));
+            return std::move(*known);
+        }
+    }
     auto a = directory::resolve_account(**c, domain_, account);
     if (!a) return std::unexpected(failed(a.error()));
     auto why = directory::privileged_reason(**c, *a);

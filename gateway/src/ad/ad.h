@@ -30,7 +30,9 @@ public:
     directory::LdapResult<directory::Account> resolve(std::string_view account);
     // The account now and why it is privileged (empty: it is not).
     // Errc::not_found: no such account; Errc::unavailable: ask again later.
-    Result<std::pair<directory::Account, std::string>> state(std::string_view account);
+    // `guid`: the account's objectGUID when the store knows it: one round
+    // trip instead of a search by name and a read of its groups.
+    Result<std::pair<directory::Account, std::string>> state(std::string_view account, std::string_view guid = {});
     // The account's objectGUID and names as the store keeps them.
     // Errc::not_found: no such account; Errc::unavailable: AD cannot be
     // asked now (and was not asked again for a few seconds after a failure).

@@ -130,7 +130,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         eo.resolve = [domains, st](std::string_view account) { return domains->lookup(account, *st); };
         eo.account_state = [domains, st](std::string_view account) -> Result<AccountState> {
             PWSYNC_ASSIGN(Ad * ad, domains->route(account, *st));
-            PWSYNC_ASSIGN(auto now, ad->state(account));
+            std::string guid;
+            if (auto r = st->read())
+                if (auto known = r->account(account); known && *known) guid = (*known)->guid;
+            PWSYNC_ASSIGN(auto now, ad->state(account, guid));
             return AccountState{!now.first.enabled, std::move(now.second), now.first.pwd_last_set == 0};
         };
         // A connection of its own: the shared one is held across full-sync
