@@ -102,7 +102,7 @@ void Ad::note_unreachable(const std::string& why) {
 }
 
 Status Ad::write_password(std::string_view account, const Secret& password,
-                          std::chrono::steady_clock::time_point until) {
+                          std::chrono::steady_clock::time_point until, std::string_view guid) {
     PWSYNC_TRY(unreachable_recently());
     // The DC's capture hook, called during the write, reaches the listener
     // and the engine, which never wait for a connection of this pool.
@@ -119,6 +119,22 @@ Status Ad::write_password(std::string_view account, const Secret& password,
         ~Unlimit() { conn.limit_until({}); }
     } unlimit{**c};
     (**c).limit_until(until);
+    const auto ad_failed = [&](const directory::LdapError& e) -> Status {
+        if (e.retryable()) {
+            c->broken();
+            note_unreachable(e.message);
+        }
+        return fail(e.retryable() ? Errc::unavailable : Errc::refused, e.server_text.empty() ? e.message : e.server_text);
+    };
+    if (auto bytes = directory::parse_guid(guid)) {
+        // AD takes <GUID=...> as the DN of a modify (a rename or move does
+        // not matter). No such object: the store's GUID is out of date, and
+        // the name decides below, as it would have without it.
+        const std::string text = directory::format_guid(*bytes);
+        auto st = directory::reset_password(**c, "<GUID=" + text.substr(1, text.size() - 2) + ">", password);
+        if (st) return {};
+        if (st.error().reason != directory::Reason::no_such_object) return ad_failed(st.error());
+    }
     auto a = directory::resolve_account(**c, domain_, account);
     if (!a) {
         if (a.error().retryable()) {
@@ -129,12 +145,7 @@ Status Ad::write_password(std::string_view account, const Secret& password,
     }
     auto st = directory::reset_password(**c, a->dn, password);
     if (st) return {};
-    if (st.error().retryable()) {
-        c->broken();
-        note_unreachable(st.error().message);
-    }
-    return fail(st.error().retryable() ? Errc::unavailable : Errc::refused,
-                st.error().server_text.empty() ? st.error().message : st.error().server_text);
+    return ad_failed(st.error());
 }
 
 store::AccountNames Ad::names_of(const directory::Account& a) const {

@@ -25,8 +25,10 @@ public:
     // Admin reset of the account's password. Errc::refused: AD said no (policy,
     // no such user: permanent); Errc::unavailable: try again later.
     // `until`: no wait for AD past then (Delivery::deadline); default: none.
+    // `guid`: the account's objectGUID when the store knows it: the reset
+    // names <GUID=...> and needs no search first.
     Status write_password(std::string_view account, const Secret& password,
-                          std::chrono::steady_clock::time_point until = {});
+                          std::chrono::steady_clock::time_point until = {}, std::string_view guid = {});
     directory::LdapResult<directory::Account> resolve(std::string_view account);
     // The account now and why it is privileged (empty: it is not).
     // Errc::not_found: no such account; Errc::unavailable: ask again later.

@@ -123,17 +123,21 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         eo.several_domains = domains->several();
         eo.capture_domain = [domains](std::string_view principal) { return domains->domain_of_principal(principal); };
         eo.domain_of_name = [domains](std::string_view account) { return domains->domain_of_name(account); };
-        eo.ad_writer = [domains, st](std::string_view account, const Secret& pw) -> Status {
+        // The objectGUID the store knows for the account: AD is asked by it
+        // in one round trip. Empty when unknown (or unreadable): by name.
+        const auto known_guid = [st](std::string_view account) {
+            if (auto r = st->read())
+                if (auto known = r->account(account); known && *known) return (*known)->guid;
+            return std::string();
+        };
+        eo.ad_writer = [domains, st, known_guid](std::string_view account, const Secret& pw) -> Status {
             PWSYNC_ASSIGN(Ad * ad, domains->route(account, *st));
-            return ad->write_password(account, pw);
+            return ad->write_password(account, pw, {}, known_guid(account));
         };
         eo.resolve = [domains, st](std::string_view account) { return domains->lookup(account, *st); };
-        eo.account_state = [domains, st](std::string_view account) -> Result<AccountState> {
+        eo.account_state = [domains, st, known_guid](std::string_view account) -> Result<AccountState> {
             PWSYNC_ASSIGN(Ad * ad, domains->route(account, *st));
-            std::string guid;
-            if (auto r = st->read())
-                if (auto known = r->account(account); known && *known) guid = (*known)->guid;
-            PWSYNC_ASSIGN(auto now, ad->state(account, guid));
+            PWSYNC_ASSIGN(auto now, ad->state(account, known_guid(account)));
             return AccountState{!now.first.enabled, std::move(now.second), now.first.pwd_last_set == 0};
         };
         // A connection of its own: the shared one is held across full-sync
