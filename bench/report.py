@@ -412,6 +412,57 @@ w("Bulk user creation (users/s): slapd one `ldapadd` LDIF "
   f"{f(one('samba_bulk_ldbadd_offline_users_per_s'))}.")
 w("")
 
+# 2b issue 16's goals, each a ratio measured in this run
+if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_0"):
+    w("## Issue 16's goals in this run")
+    w("")
+    w("| figure | measured | goal |")
+    w("|---|---|---|")
+
+    def ratios(num_what, num_key, den_what):
+        cells = []
+        for c in (1, 4, 16):
+            a = one(num_what, num_key, threads=c)
+            b = one(den_what, "per_second", threads=c)
+            cells.append(f"{f(a, 1)} / {f(b, 1)} = {f(a / b, 2)}" if a and b else "–")
+        return ", ".join(cells)
+    w(f"| Windows → External arrived in slapd ÷ slapd raw, concurrency 1, 4, 16 | "
+      f"{ratios('pwsync_capture_to_slapd', 'arrived_per_second', 'raw_slapd_pwmod')} | ≥ 0.9 |")
+    w(f"| External → Windows full ÷ Samba raw, concurrency 1, 4, 16 | "
+      f"{ratios('pwsync_full_to_samba', 'per_second', 'raw_samba_reset')} | ≥ 0.9 |")
+    cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
+    w("| core alone (null adapter), accepted and delivered/s, 1 CPU / 2 CPUs | "
+      + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in cores) + " | ≥ 20,000 |")
+    hc16 = find("hook_cost")
+    if hc16:
+        h = hc16[0]
+        w(f"| AD reset with the capture hook ÷ without, p50 (p99) | {f(h['hook_p50_ms'], 1)} / {f(h['bare_p50_ms'], 1)} ms = "
+          f"{f(h['ratio_p50'], 2)} ({f(h['hook_p99_ms'] / h['bare_p99_ms'], 2) if h['bare_p99_ms'] else '–'}) | ≤ 1.25 |")
+    w("")
+
+# 2c where the CPU went: every server's CPU time while each measurement ran
+timed = [r for r in rows if "cpu_ms" in r and r.get("ok")]
+if timed:
+    w("## Where the CPU went (ms of CPU per change, measured around each run)")
+    w("")
+    w("Each server's user + system time from /proc while the measurement ran, and the load")
+    w("generator's own (`pwsync-bench`, TLS client and, for Windows → External, the binds that")
+    w("verify each arrival), divided by the changes. \"busy\": all of it ÷ (wall time × CPUs).")
+    w("")
+    w("| measurement | concurrency | changes/s | pwsyncd | slapd | samba | postgres | load generator | busy |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for r in timed:
+        n = r["ok"]
+        cpu = r["cpu_ms"]
+        wall = r.get("seconds_until_all_arrived") or r["seconds"]
+        total = sum(cpu.values()) + r.get("bench_cpu_ms", 0)
+        busy = total / (wall * 1000 * int(r.get("nproc", 1))) if wall else 0
+        per = lambda v: f(v / n, 2)
+        rate = r.get("arrived_per_second") or r["per_second"]
+        w(f"| {r['what']} | {r['threads']} | {f(rate)} | {per(cpu['pwsyncd'])} | {per(cpu['slapd'])} | {per(cpu['samba'])} | "
+          f"{per(cpu['postgres'])} | {per(r.get('bench_cpu_ms', 0))} | {f(busy * 100)} % |")
+    w("")
+
 # 3 latency
 lat = find("capture_to_external_latency")
 w("## Latency: password change committed in Samba → new password works on slapd")

@@ -241,6 +241,8 @@ check "pwsyncd runs with glibc overwriting freed memory" python3 -c 'import sys
 env = open(f"/proc/{sys.argv[1]}/environ", "rb").read().split(b"\0")
 # glibc cuts the variable at the first ':' while it parses it.
 sys.exit(0 if any(e.startswith(b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0") for e in env) else 1)' "$GW_PID"
+check "pwsyncd, started again for glibc's tunables, is still named pwsyncd (ps, pgrep)" \
+    [ "$(cat "/proc/$GW_PID/comm")" = pwsyncd ]
 (umask 077 && printf '%s\n' "${USED_PASSWORDS[@]}" "Dc1-Capture-Secret-1" "Ldap-Agent-Secret-1" >"$W/secrets")
 if python3 "$here/memory_scan.py" "$GW_PID" "$W/secrets" >"$W/scan" 2>"$W/scan.where"; then
     ok "no password in pwsyncd's memory: $(tail -n1 "$W/scan")"

@@ -1,6 +1,7 @@
 // pwsyncd: the password synchronization gateway daemon.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,11 +45,16 @@ void wipe_freed_memory(char** argv) {
     ::unsetenv("GLIBC_TUNABLES");  // exec failed: run without
 }
 
+// Started again through /proc/self/exe, the process would be named "exe"
+// (ps, top, pgrep pwsyncd): named back before any thread inherits it.
+void keep_name() { ::prctl(PR_SET_NAME, "pwsyncd", 0, 0, 0); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
     harden_process();
     wipe_freed_memory(argv);
+    keep_name();
     ::umask(077);
     // One descriptor per connection (max-connections 1024 by default) plus
     // the store, the log and outgoing connections: the soft limit is often 1024.
