@@ -59,6 +59,37 @@ const EVP_CIPHER* aes_256_gcm() {
     return c;
 }
 
+// A cipher context per thread and direction, keyed once: AES's key schedule
+// and GCM's hash key are computed when the key changes, and each value only
+// sets its nonce (OpenSSL's way to reuse a context with the same key).
+struct KeyedCipher {
+    explicit KeyedCipher(bool encrypting) : encrypt(encrypting) {}
+    CipherCtx c;
+    Secret key;  // the key c holds; empty: none
+    bool encrypt;
+    // The context with `k` in it, or nullptr when OpenSSL failed.
+    EVP_CIPHER_CTX* with(const Key& k) {
+        if (c.ctx == nullptr) return nullptr;
+        if (key.size() == k.view().size() && constant_time_equal(key.view(), k.view())) return c.ctx;
+        key.clear();
+        const int enc = encrypt ? 1 : 0;
+        if (EVP_CipherInit_ex(c.ctx, aes_256_gcm(), nullptr, nullptr, nullptr, enc) != 1 ||
+            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kNonceSize), nullptr) != 1 ||
+            EVP_CipherInit_ex(c.ctx, nullptr, nullptr, k.bytes(), nullptr, enc) != 1)
+            return nullptr;
+        key = Secret(k.view());
+        return c.ctx;
+    }
+};
+KeyedCipher& sealer() {
+    thread_local KeyedCipher c(true);
+    return c;
+}
+KeyedCipher& opener() {
+    thread_local KeyedCipher c(false);
+    return c;
+}
+
 struct DigestCtx {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     DigestCtx() = default;
@@ -161,6 +192,9 @@ Result<Key> Key::from_bytes(std::string_view bytes) {
     if (!ok) return fail(Errc::crypto, openssl_error("cannot compute the key id"));
     k.id_ = get_be32(std::string_view(reinterpret_cast<const char*>(digest), 4));
     wipe(digest, sizeof digest);
+    PWSYNC_ASSIGN(std::string marker, hmac_sha256(bytes, "pwsync marker key v1"));
+    k.marker_key_ = Secret(marker);
+    wipe(marker.data(), marker.size());
     return k;
 }
 
@@ -198,19 +232,19 @@ Result<std::string> seal(const Key& key, std::string_view plaintext, std::string
     if (auto st = random_bytes(nonce, sizeof nonce); !st) return std::unexpected(st.error());
     out.append(reinterpret_cast<const char*>(nonce), sizeof nonce);
 
-    CipherCtx c;
     int len = 0;
     const std::size_t ct_at = out.size();
     out.resize(ct_at + plaintext.size() + kTagSize);
     auto* ct = reinterpret_cast<unsigned char*>(out.data() + ct_at);
-    if (c.ctx == nullptr || EVP_EncryptInit_ex(c.ctx, aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
-        EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, key.bytes(), nonce) != 1 ||
-        EVP_EncryptUpdate(c.ctx, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) != 1 ||
-        EVP_EncryptUpdate(c.ctx, ct, &len, uc(plaintext.data()), static_cast<int>(plaintext.size())) != 1 ||
-        EVP_EncryptFinal_ex(c.ctx, ct + len, &len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1)
+    EVP_CIPHER_CTX* c = sealer().with(key);
+    if (c == nullptr || EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce) != 1 ||
+        EVP_EncryptUpdate(c, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) != 1 ||
+        EVP_EncryptUpdate(c, ct, &len, uc(plaintext.data()), static_cast<int>(plaintext.size())) != 1 ||
+        EVP_EncryptFinal_ex(c, ct + len, &len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1) {
+        sealer().key.clear();  // keyed afresh next time
         return fail(Errc::crypto, openssl_error("sealing failed"));
+    }
     return out;
 }
 
@@ -238,20 +272,18 @@ Result<Secret> open(const KeyRing& ring, std::string_view sealed, std::string_vi
     const std::size_t ct_len = body.size() - kTagSize;
     Secret plain;
     plain.resize(ct_len);
-    CipherCtx c;
     int len = 0;
     // The tag is passed in a copy because the API wants a non-const pointer.
     unsigned char tag[kTagSize];
     std::copy(body.end() - kTagSize, body.end(), reinterpret_cast<char*>(tag));
+    EVP_CIPHER_CTX* c = opener().with(*key);
     const bool ok =
-        c.ctx != nullptr && EVP_DecryptInit_ex(c.ctx, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) == 1 &&
-        EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key->bytes(), nonce) == 1 &&
-        EVP_DecryptUpdate(c.ctx, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) == 1 &&
-        EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &len, uc(body.data()),
+        c != nullptr && EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce) == 1 &&
+        EVP_DecryptUpdate(c, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) == 1 &&
+        EVP_DecryptUpdate(c, reinterpret_cast<unsigned char*>(plain.data()), &len, uc(body.data()),
                           static_cast<int>(ct_len)) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagSize, tag) == 1 &&
-        EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) == 1;
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kTagSize, tag) == 1 &&
+        EVP_DecryptFinal_ex(c, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) == 1;
     ERR_clear_error();
     if (!ok)
         return fail(Errc::corrupt, "a sealed secret failed its integrity check (tampered, or moved from another record)");

@@ -33,10 +33,14 @@ public:
     std::uint32_t id() const noexcept { return id_; }
     const unsigned char* bytes() const noexcept { return reinterpret_cast<const unsigned char*>(bytes_.data()); }
     std::string_view view() const noexcept { return bytes_.view(); }
+    // HMAC(key, "pwsync marker key v1"): the key markers are found by
+    // (derived once here, not for every marker).
+    std::string_view marker_key() const noexcept { return marker_key_.view(); }
 
 private:
     Key() = default;
     Secret bytes_;
+    Secret marker_key_;
     std::uint32_t id_ = 0;
 };
 

@@ -50,13 +50,11 @@ std::string describe(const Job& j) {
 Result<std::string> marker_key(const TxnState& s, MarkerKind kind, std::string_view account, std::string_view password) {
     const crypto::Key* key = s.ring->find(s.ring->current);
     if (key == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
-    PWSYNC_ASSIGN(auto mkey, crypto::hmac_sha256(key->view(), "pwsync marker key v1"));
     std::string data = ascii_lower(account);
     data.push_back('\0');
     data.append(password);
-    auto mac = crypto::hmac_sha256(mkey, data);
+    auto mac = crypto::hmac_sha256(key->marker_key(), data);
     wipe(data.data(), data.size());
-    wipe(mkey.data(), mkey.size());
     if (!mac) return std::unexpected(mac.error());
     return std::string(1, kind == MarkerKind::damping ? 'd' : 'e') + *mac;
 }

@@ -43,6 +43,34 @@ TEST(Crypto, HmacSha256MatchesRfc4231) {
     EXPECT_EQ(hex(hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+// Each thread keeps one keyed context per direction: values sealed under
+// two keys in turn, and a failed open between good ones, must each open
+// with their own key and never with the other's.
+TEST(Crypto, AlternatingKeysAndAFailedOpenKeepEachValueItsKey) {
+    KeyRing ring;
+    ring.keys.push_back(*Key::generate());
+    ring.keys.push_back(*Key::generate());
+    ring.current = ring.keys[0].id();
+    const auto ctx = seal_context("jobs", "7", "password");
+    std::vector<std::string> sealed;
+    for (int i = 0; i < 6; ++i) sealed.push_back(*seal(ring.keys[static_cast<std::size_t>(i % 2)], "value " + std::to_string(i), ctx));
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(*sealed_key_id(sealed[static_cast<std::size_t>(i)]), ring.keys[static_cast<std::size_t>(i % 2)].id());
+        std::string bad = sealed[static_cast<std::size_t>(i)];
+        bad.back() = static_cast<char>(bad.back() ^ 1);
+        EXPECT_FALSE(open(ring, bad, ctx));
+        auto opened = open(ring, sealed[static_cast<std::size_t>(i)], ctx);
+        ASSERT_TRUE(opened) << i << ": " << opened.error().message;
+        EXPECT_EQ(opened->view(), "value " + std::to_string(i));
+    }
+    // A key ring without the other key cannot open its values.
+    KeyRing only_first;
+    only_first.keys.push_back(*Key::from_bytes(ring.keys[0].view()));
+    only_first.current = only_first.keys[0].id();
+    EXPECT_TRUE(open(only_first, sealed[0], ctx));
+    EXPECT_FALSE(open(only_first, sealed[1], ctx));
+}
+
 TEST(Crypto, TamperedCiphertextFails) {
     auto ring = ring_of(*Key::generate());
     const auto ctx = seal_context("a", "b", "c");
