@@ -72,7 +72,7 @@ dir::LdapResult<Directories::Found> Directories::resolve(std::string_view name) 
         found = Found{std::move(*a), i};
     }
     if (!found) {
-        if (where.empty() || !last) return std::unexpected(dir::client_error(dir::Reason::no_such_object, std::string(name) + ": no such account"));
+        if (!last) return std::unexpected(dir::client_error(dir::Reason::no_such_object, std::string(name) + ": no such account"));
         auto e = std::move(*last);
         e.message = std::string(name) + " is in none of the configured domains";
         return std::unexpected(std::move(e));
@@ -113,14 +113,13 @@ void check_one(Context& c, CheckReport& rep, const std::string& path, const dir:
                const std::optional<std::string>& user, bool user_elsewhere, int& user_found) {
     const auto ok = [&](const std::string& line) { rep.ok(line); };
     const auto bad = [&](const std::string& what, const std::string& reason) { rep.bad(what, reason); };
-    const dir::Settings* settings = &section;
-    auto options = dir::connect_options(*settings);
+    auto options = dir::connect_options(section);
     if (!options) {
         bad("config", options.error().message);
         return;
     }
-    ok("config: " + path + (section.name.empty() ? std::string() : " " + dir::section_label(section)) + ": " + std::to_string(settings->uris.size()) + " URI" + (settings->uris.size() == 1 ? "" : "s") +
-       ", bind " + identity(*settings));
+    ok("config: " + path + (section.name.empty() ? std::string() : " " + dir::section_label(section)) + ": " + std::to_string(section.uris.size()) + " URI" + (section.uris.size() == 1 ? "" : "s") +
+       ", bind " + identity(section));
     // Loud warnings go to stderr too, where an admin's terminal shows them.
     options->warn = [&](std::string_view w) { c.err() << "pwsync: " << w << "\n"; };
 
@@ -136,7 +135,7 @@ void check_one(Context& c, CheckReport& rep, const std::string& path, const dir:
         bad("dirsync", "not tried (no connection)");
         return;
     }
-    ok("connect: " + conn->uri() + (conn->tls() ? settings->insecure_skip_verify ? " (TLS, certificate NOT verified)" : " (TLS, certificate verified)"
+    ok("connect: " + conn->uri() + (conn->tls() ? section.insecure_skip_verify ? " (TLS, certificate NOT verified)" : " (TLS, certificate verified)"
                                                 : " (no TLS yet: GSSAPI must seal)"));
     dir::Credentials creds = options->credentials.method == dir::BindMethod::simple
                                  ? dir::Credentials{dir::BindMethod::simple, options->credentials.name,
@@ -149,11 +148,11 @@ void check_one(Context& c, CheckReport& rep, const std::string& path, const dir:
         bad("dirsync", "not tried (not bound)");
         return;
     }
-    ok("bind: " + identity(*settings) +
+    ok("bind: " + identity(section) +
        (conn->sasl_ssf() > 0 ? " (SASL SSF " + std::to_string(conn->sasl_ssf()) + ")" : std::string()) +
        (conn->protected_for_passwords() ? "" : " — WARNING: connection not protected, password writes will be refused"));
 
-    std::string base = settings->base;
+    std::string base = section.base;
     if (auto root = conn->root_dse(); !root) {
         bad("base", root.error().message);
     } else if (base.empty()) {
@@ -167,7 +166,7 @@ void check_one(Context& c, CheckReport& rep, const std::string& path, const dir:
     }
 
     if (user) {
-        dir::Domain d = dir::domain_of(*settings);
+        dir::Domain d = dir::domain_of(section);
         d.base = base;
         auto a = dir::resolve_account(*conn, d, *user);
         if (a) ++user_found;
@@ -176,11 +175,11 @@ void check_one(Context& c, CheckReport& rep, const std::string& path, const dir:
         else ok("user " + *user + ": " + a->guid + " " + a->dn + (a->enabled ? " (enabled)" : " (disabled)"));
     }
 
-    if (settings->watch == dir::WatchMode::dirsync) {
-        if (auto r = dir::check_dirsync_rights(*conn, base, settings->dirsync_flags); !r)
+    if (section.watch == dir::WatchMode::dirsync) {
+        if (auto r = dir::check_dirsync_rights(*conn, base, section.dirsync_flags); !r)
             bad("dirsync", r.error().message);
         else
-            ok("dirsync: allowed on " + base + " (flags " + std::to_string(settings->dirsync_flags) + ")");
+            ok("dirsync: allowed on " + base + " (flags " + std::to_string(section.dirsync_flags) + ")");
     } else if (auto root = conn->root_dse(); !root) {
         bad("usn", root.error().message);
     } else {
@@ -286,13 +285,6 @@ Result<OpenDirectory> open_directory(Context& c, const std::vector<std::string>&
     return OpenDirectory{std::move(conn), dir::domain_of(settings)};
 }
 
-namespace {
-bool bare_sam(std::string_view name) {
-    auto parsed = dir::parse_account_name(name);
-    return parsed && parsed->kind == dir::NameKind::sam;
-}
-}  // namespace
-
 FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names) {
     FoundAccounts found;
     const std::string path = config_path(c);
@@ -320,7 +312,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
         FoundAccount account{dirs.names(*a), {}, {}, {}};
         // Several domains: a bare sam found in one is mapped as DOMAIN\sam,
         // so that no other domain's namesake ever matches it.
-        if (dirs.size() > 1 && bare_sam(name)) account.qualified = dirs.domain(a->index).netbios + "\\" + name;
+        if (dirs.size() > 1 && dir::is_bare_sam(name)) account.qualified = dirs.domain(a->index).netbios + "\\" + name;
         auto conn = dirs.connection(a->index);  // open: it just answered
         auto why = dir::privileged_reason(**conn, a->account);
         if (!why && why.error().retryable()) { later("the directory cannot be reached: " + why.error().message); break; }
@@ -333,7 +325,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
     // with several domains it would match a namesake in any.
     if (dirs.size() > 1)
         for (const auto& name : names)
-            if (bare_sam(name) && !found.contains(ascii_lower(name)))
+            if (dir::is_bare_sam(name) && !found.contains(ascii_lower(name)))
                 found[ascii_lower(name)] = FoundAccount{{}, {}, "'" + name + "' does not say its domain and the "
                     "directories could not tell which has it: name it DOMAIN\\sam", {}};
     return found;

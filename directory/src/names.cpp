@@ -142,4 +142,9 @@ Result<AccountName> parse_account_name(std::string_view name) {
     return a;
 }
 
+bool is_bare_sam(std::string_view name) {
+    auto parsed = parse_account_name(name);
+    return parsed && parsed->kind == NameKind::sam;
+}
+
 }  // namespace pwsync::directory

@@ -35,6 +35,16 @@ TEST(Filter, EscapesRfc4515Specials) {
     EXPECT_EQ(escape_filter_bytes(std::string("\x00\xff\x10", 3)), "\\00\\ff\\10");
 }
 
+// The one test of "names no domain" the engine, the daemon and the CLI share:
+// a bare GUID (no braces) says which account it is, as a UPN, DN or DOMAIN\sam do.
+TEST(AccountNames, OnlyABareSamIsBare) {
+    EXPECT_TRUE(is_bare_sam("alice"));
+    EXPECT_TRUE(is_bare_sam("svc-backup$"));
+    for (const char* named : {"TEST\\alice", "alice@test.example", "CN=alice,CN=Users,DC=test,DC=example",
+                              "{9c065ad4-36e9-42d8-86dd-050af9e59276}", "9c065ad4-36e9-42d8-86dd-050af9e59276", ""})
+        EXPECT_FALSE(is_bare_sam(named)) << named;
+}
+
 TEST(AccountNames, EveryForm) {
     auto sam = parse_account_name("alice");
     ASSERT_TRUE(sam);

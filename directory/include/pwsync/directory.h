@@ -242,6 +242,9 @@ struct AccountName {
 
 // sam | DOMAIN\sam | user@realm | CN=...,DC=... | {GUID} or a bare GUID.
 Result<AccountName> parse_account_name(std::string_view name);
+// A bare sAMAccountName: no domain, and not a UPN, DN or GUID. With several
+// domains such a name names no one account.
+bool is_bare_sam(std::string_view name);
 
 struct Domain {
     std::string base;         // naming context, DC=example,DC=com

@@ -35,8 +35,6 @@ std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
 constexpr auto kClockSlack = std::chrono::seconds(2);
 
 // sam, not DOMAIN\sam, a UPN, a DN or a GUID.
-bool bare_sam(std::string_view name) { return name.find_first_of("\\@={") == std::string_view::npos; }
-
 // The directory could not be asked now: asking again may work. The
 // directory library's retryable errors come back as these two.
 bool outage(const Error& e) { return e.code == Errc::unavailable || e.code == Errc::timeout; }
@@ -72,7 +70,8 @@ std::vector<std::string> Engine::aliases(const store::ReadTxn& r, std::string_vi
         auto known = r.account(out[i]);
         if (!known || !*known) continue;
         for (auto& name : (*known)->names())
-            if (std::find(out.begin(), out.end(), name) == out.end() && !(options_.several_domains && bare_sam(name)))
+            if (std::find(out.begin(), out.end(), name) == out.end() &&
+                !(options_.several_domains && directory::is_bare_sam(name)))
                 out.push_back(std::move(name));
         break;
     }
@@ -238,11 +237,11 @@ Result<std::string> Engine::captured_in_domain(const store::Principal& p, std::s
         return netbios + std::string(account.substr(slash));
     };
     if (domain.empty()) {
-        if (!bare_sam(account)) return netbios_form(named);
+        if (!directory::is_bare_sam(account)) return netbios_form(named);
         return fail(Errc::refused, "principal '" + p.name + "' is tied to no domain (capture-principals = in a [directory NAME]) "
                                    "and '" + std::string(account) + "' does not say its domain");
     }
-    if (bare_sam(account)) return domain + "\\" + std::string(account);
+    if (directory::is_bare_sam(account)) return domain + "\\" + std::string(account);
     if (!named.empty() && ascii_lower(named) != ascii_lower(domain))
         return fail(Errc::refused, "principal '" + p.name + "' captures for domain " + domain + ", not for '" +
                                    std::string(account) + "' (domain " + named + ")");

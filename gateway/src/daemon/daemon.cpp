@@ -84,8 +84,7 @@ void warn_bare_mappings(const store::Store& store) {
     if (!r) return;
     std::vector<std::string> bare;
     (void)r->for_each_mapping({}, [&](const store::Mapping& m) {
-        auto parsed = directory::parse_account_name(m.windows);
-        if (parsed && parsed->kind == directory::NameKind::sam) bare.push_back(m.app + "/" + m.windows);
+        if (directory::is_bare_sam(m.windows)) bare.push_back(m.app + "/" + m.windows);
         return true;
     });
     if (bare.empty()) return;
