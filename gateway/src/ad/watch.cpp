@@ -1,5 +1,7 @@
 #include "watch.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <vector>
 
@@ -9,26 +11,53 @@
 namespace pwsync::gateway {
 namespace {
 
+// A poll makes the DC work out what changed since the last one, and Samba
+// does that in time that grows with the domain (docs/BENCHMARKS.md: 4 ms on
+// 300 objects, 150 ms on 20,000). During a burst of changes (a full-sync
+// wave: a notification for each) a poll per notification kept the DC busy
+// with polls; now, after a poll whose DC part took d, the next one waits
+// until kRestPerPoll x d has passed, so polls keep a DC busy a fifth of the
+// time at most, and one poll collects the burst. A change after a quiet
+// spell is still read at once. The rest is capped: changes wait at most
+// kLongestRest longer.
+constexpr int kRestPerPoll = 4;
+constexpr std::chrono::milliseconds kLongestRest{1000};
+
 // Polls and waits until the watcher fails or the loop is asked to stop.
 void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, std::string_view cursor, Engine& engine,
             const WatchHooks& hooks, const std::atomic<bool>& stopping) {
-    bool poll_now = true;
+    using Steady = std::chrono::steady_clock;
+    bool poll_now = true, notified = false;
+    Steady::time_point rested{};  // the DC has rested enough after the last poll
     std::string reading = watcher.uri();
     while (!stopping) {
         if (!poll_now) {
             // Wake on a notification, or when the next poll is due; look at
             // the stop flag at least every second.
-            auto woke = watcher.wait(std::min(watcher.until_next_poll(), std::chrono::milliseconds(1000)));
+            auto budget = std::min(watcher.until_next_poll(), std::chrono::milliseconds(1000));
+            if (notified)  // a notification waits for the DC's rest
+                budget = std::min(budget, std::chrono::ceil<std::chrono::milliseconds>(
+                                              std::max(rested - Steady::now(), Steady::duration::zero())));
+            using Wake = directory::Watcher::Wake;
+            auto woke = budget.count() > 0 ? watcher.wait(budget) : directory::LdapResult<Wake>(Wake::timeout);
             if (!woke) {
                 hooks.error("directory watcher: " + woke.error().message);
                 return;
             }
-            poll_now = *woke == directory::Watcher::Wake::notified ||
-                       watcher.until_next_poll() == std::chrono::milliseconds(0);
+            notified = notified || *woke == Wake::notified;
+            poll_now = (notified && Steady::now() >= rested) || watcher.until_next_poll() == std::chrono::milliseconds(0);
             continue;
         }
-        poll_now = false;
+        poll_now = notified = false;
+        const auto began = Steady::now();
+        Steady::duration ours{};  // the engine's share of the poll, not the DC's
         auto polled = watcher.poll([&](directory::Batch& b) -> Status {
+            const auto delivering = Steady::now();
+            struct Count {
+                Steady::duration& ours;
+                Steady::time_point from;
+                ~Count() { ours += Steady::now() - from; }
+            } count{ours, delivering};
             // Names first, outside the store's write transaction (they may ask the DC).
             std::vector<DirectoryChange> changes;
             for (const auto& e : b.events) {
@@ -39,6 +68,8 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, std::strin
             }
             return engine.watcher_page(changes, cursor, b.cookie);
         });
+        const auto dc = std::max(Steady::now() - began - ours, Steady::duration::zero());
+        rested = Steady::now() + std::min<Steady::duration>(kRestPerPoll * dc, kLongestRest);
         if (!polled) {
             hooks.down();
             hooks.error("directory watcher: " + polled.error().message);
