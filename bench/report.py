@@ -461,9 +461,11 @@ if timed:
         n = r["ok"]
         cpu = r["cpu_ms"]
         wall = r.get("seconds_until_all_arrived") or r["seconds"]
-        total = sum(cpu.values()) + r.get("bench_cpu_ms", 0)
+        total = sum(max(v, 0) for v in cpu.values()) + r.get("bench_cpu_ms", 0)
         busy = total / (wall * 1000 * int(r.get("nproc", 1))) if wall else 0
-        per = lambda v: f(v / n, 2)
+        # Negative: a process that ended meanwhile (runs before bench/run
+        # counted reaped children's time): not known.
+        per = lambda v: f(v / n, 2) if v >= 0 else "–"
         rate = r.get("arrived_per_second") or r["per_second"]
         w(f"| {r['what']} | {r['threads']} | {f(rate)} | {per(cpu['pwsyncd'])} | {per(cpu['slapd'])} | {per(cpu['samba'])} | "
           f"{per(cpu['postgres'])} | {per(r.get('bench_cpu_ms', 0))} | {f(busy * 100)} % |")
