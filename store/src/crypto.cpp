@@ -59,37 +59,6 @@ const EVP_CIPHER* aes_256_gcm() {
     return c;
 }
 
-// A cipher context per thread and direction, keyed once: AES's key schedule
-// and GCM's hash key are computed when the key changes, and each value only
-// sets its nonce (OpenSSL's way to reuse a context with the same key).
-struct KeyedCipher {
-    explicit KeyedCipher(bool encrypting) : encrypt(encrypting) {}
-    CipherCtx c;
-    Secret key;  // the key c holds; empty: none
-    bool encrypt;
-    // The context with `k` in it, or nullptr when OpenSSL failed.
-    EVP_CIPHER_CTX* with(const Key& k) {
-        if (c.ctx == nullptr) return nullptr;
-        if (key.size() == k.view().size() && constant_time_equal(key.view(), k.view())) return c.ctx;
-        key.clear();
-        const int enc = encrypt ? 1 : 0;
-        if (EVP_CipherInit_ex(c.ctx, aes_256_gcm(), nullptr, nullptr, nullptr, enc) != 1 ||
-            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kNonceSize), nullptr) != 1 ||
-            EVP_CipherInit_ex(c.ctx, nullptr, nullptr, k.bytes(), nullptr, enc) != 1)
-            return nullptr;
-        key = Secret(k.view());
-        return c.ctx;
-    }
-};
-KeyedCipher& sealer() {
-    thread_local KeyedCipher c(true);
-    return c;
-}
-KeyedCipher& opener() {
-    thread_local KeyedCipher c(false);
-    return c;
-}
-
 struct DigestCtx {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     DigestCtx() = default;
@@ -236,15 +205,19 @@ Result<std::string> seal(const Key& key, std::string_view plaintext, std::string
     const std::size_t ct_at = out.size();
     out.resize(ct_at + plaintext.size() + kTagSize);
     auto* ct = reinterpret_cast<unsigned char*>(out.data() + ct_at);
-    EVP_CIPHER_CTX* c = sealer().with(key);
-    if (c == nullptr || EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce) != 1 ||
+    // A context per value, freed (and so cleansed) at once: one kept keyed
+    // across values held the last block of a password in its buffers
+    // (OpenSSL 3.5; gateway_e2e's memory scan found it).
+    CipherCtx ctx;
+    EVP_CIPHER_CTX* c = ctx.ctx;
+    if (c == nullptr || EVP_EncryptInit_ex(c, aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
+        EVP_EncryptInit_ex(c, nullptr, nullptr, key.bytes(), nonce) != 1 ||
         EVP_EncryptUpdate(c, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) != 1 ||
         EVP_EncryptUpdate(c, ct, &len, uc(plaintext.data()), static_cast<int>(plaintext.size())) != 1 ||
         EVP_EncryptFinal_ex(c, ct + len, &len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1) {
-        sealer().key.clear();  // keyed afresh next time
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) != 1)
         return fail(Errc::crypto, openssl_error("sealing failed"));
-    }
     return out;
 }
 
@@ -276,9 +249,12 @@ Result<Secret> open(const KeyRing& ring, std::string_view sealed, std::string_vi
     // The tag is passed in a copy because the API wants a non-const pointer.
     unsigned char tag[kTagSize];
     std::copy(body.end() - kTagSize, body.end(), reinterpret_cast<char*>(tag));
-    EVP_CIPHER_CTX* c = opener().with(*key);
+    CipherCtx ctx;  // per value, as in seal()
+    EVP_CIPHER_CTX* c = ctx.ctx;
     const bool ok =
-        c != nullptr && EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce) == 1 &&
+        c != nullptr && EVP_DecryptInit_ex(c, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) == 1 &&
+        EVP_DecryptInit_ex(c, nullptr, nullptr, key->bytes(), nonce) == 1 &&
         EVP_DecryptUpdate(c, nullptr, &len, uc(context.data()), static_cast<int>(context.size())) == 1 &&
         EVP_DecryptUpdate(c, reinterpret_cast<unsigned char*>(plain.data()), &len, uc(body.data()),
                           static_cast<int>(ct_len)) == 1 &&
