@@ -51,12 +51,12 @@ double Store::Impl::jitter() {
 
 Status Store::commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
     GroupCommit& g = impl_->group;
-    GroupCommit::Request req{actor, &body, {}, false};
+    GroupCommit::Request req;
+    req.actor = actor;
+    req.body = &body;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
-    // Wait until a leader has written this request, or there is no leader:
-    // then this thread leads and takes every request queued so far.
-    g.cv.wait(lock, [&] { return req.done || !g.leader; });
+    if (g.leader) req.wake.wait(lock, [&] { return req.done || req.lead; });
     if (req.done) return std::move(req.result);
     g.leader = true;
     std::vector<GroupCommit::Request*> batch;
@@ -64,18 +64,27 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     lock.unlock();
 
     // Whatever happens below, the batch finishes: every writer is answered
-    // and the next one can lead. An exception that escaped here once left
+    // and the next one leads. An exception that escaped here once left
     // `leader` set and every later writer waiting for ever.
     struct Finish {
         GroupCommit& g;
+        GroupCommit::Request& own;
         std::vector<GroupCommit::Request*>& batch;
         ~Finish() {
+            // Notified under the lock: a woken writer returns and its
+            // request is gone, which it cannot do before the lock is free.
             std::lock_guard l(g.mutex);
-            for (auto* r : batch) r->done = true;
-            g.leader = false;
-            g.cv.notify_all();
+            for (auto* r : batch) {
+                r->done = true;
+                if (r != &own) r->wake.notify_one();
+            }
+            g.leader = !g.queue.empty();
+            if (g.leader) {
+                g.queue.front()->lead = true;
+                g.queue.front()->wake.notify_one();
+            }
         }
-    } finish{g, batch};
+    } finish{g, req, batch};
     // Nothing counts as written until the commit says so.
     for (auto* r : batch) r->result = fail(Errc::internal, "the grouped write did not run");
     // A lambda, not a free function: it needs the store's private parts.

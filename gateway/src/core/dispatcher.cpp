@@ -80,10 +80,13 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
         // A read transaction does not hold up intake or outcomes.
         PWSYNC_ASSIGN(auto r, store_.read());
         // Delivery settings per lower(adapter name).
-        std::map<std::string, store::Adapter> configs;
-        for (const auto& [name, b] : builtins_) configs[name] = b.settings;
+        std::map<std::string, std::shared_ptr<const store::Adapter>> configs;
+        for (const auto& [name, b] : builtins_) configs[name] = std::make_shared<const store::Adapter>(b.settings);
         PWSYNC_ASSIGN(auto adapters, r.adapters());
-        for (auto& a : adapters) configs[ascii_lower(a.name)] = std::move(a);
+        for (auto& a : adapters) {
+            auto key = ascii_lower(a.name);
+            configs[std::move(key)] = std::make_shared<const store::Adapter>(std::move(a));
+        }
         auto limit = [](const store::Adapter& a) { return std::max<std::uint32_t>(1, a.concurrency); };
         auto held = [&](const std::string& name, const store::Adapter& a) { return !builtins_.contains(name) && !a.flags.enabled; };
         // A pass runs after every delivery, so it must not cost a scan of
@@ -108,7 +111,7 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
                 dead.emplace_back(newest.id, "adapter '" + newest.adapter + "' no longer exists");
                 return true;
             }
-            const store::Adapter& settings = config->second;
+            const store::Adapter& settings = *config->second;
             if (t - newest.created > std::chrono::seconds(settings.max_age)) {
                 dead.emplace_back(newest.id, "expired: not delivered within max-age (" + std::to_string(settings.max_age) +
                                                  " s); last error: " + (newest.last_error.empty() ? "none" : newest.last_error));
@@ -121,13 +124,13 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
             std::shared_ptr<Adapter> builtin;
             if (auto b = builtins_.find(adapter_key); b != builtins_.end()) builtin = b->second.adapter;
             claimed.push_back(key);
-            work.push_back({std::move(newest), settings, builtin});
+            work.push_back({std::move(newest), config->second, builtin});
             return load[adapter_key] < limit(settings);
         };
         PWSYNC_ASSIGN(auto present, r.target_adapters());
         for (const auto& name : present) {
             auto config = configs.find(name);
-            if (config != configs.end() && !held(name, config->second) && load[name] >= limit(config->second))
+            if (config != configs.end() && !held(name, *config->second) && load[name] >= limit(*config->second))
                 continue;  // nothing of it can go now; a later pass sees it
             PWSYNC_TRY(r.for_each_target(visit, name));
         }
@@ -207,10 +210,7 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
     std::lock_guard lock(mutex_);
     // Recorded (or left as they were, to be sent again): the accounts are free.
     for (const auto& f : done) in_flight_.erase(target_key(f.work.job));
-    if (!done.empty()) {
-        woken_ = true;
-        wake_cv_.notify_all();
-    }
+    if (!done.empty()) wake_scheduler();
     PWSYNC_TRY(scanned);
     PWSYNC_TRY(scan_written);
     for (const auto& key : claimed) in_flight_.insert(key);
@@ -224,8 +224,7 @@ void Dispatcher::release_slot(Work& work) {
     std::lock_guard lock(mutex_);
     auto& load = adapter_load_[ascii_lower(work.job.adapter)];
     if (load > 0) --load;
-    woken_ = true;
-    wake_cv_.notify_all();
+    wake_scheduler();
 }
 
 void Dispatcher::unclaim(const Work& work) {
@@ -238,8 +237,7 @@ void Dispatcher::finish(Work& work) {
     release_slot(work);
     std::lock_guard lock(mutex_);
     in_flight_.erase(target_key(work.job));
-    woken_ = true;
-    wake_cv_.notify_all();
+    wake_scheduler();
 }
 
 std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
@@ -266,7 +264,7 @@ std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
             return std::nullopt;
         }
         password = std::move(*pw);
-        if (job.has_old_password && work.settings.flags.send_old_password) {
+        if (job.has_old_password && work.settings->flags.send_old_password) {
             if (auto o = r->job_old_password(job.id)) {
                 old = std::move(*o);
                 have_old = true;
@@ -275,7 +273,7 @@ std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
     }
     std::shared_ptr<Adapter> adapter = work.adapter;
     if (!adapter) {
-        auto a = adapter_for(work.settings);
+        auto a = adapter_for(*work.settings);
         if (a) adapter = *a;
         else result = {a.error().code == Errc::invalid_argument ? Outcome::permanent : Outcome::retry, a.error().message};
     }
@@ -306,11 +304,11 @@ Status Dispatcher::record(store::WriteTxn& w, const Finished& f) {
         st = w.job_delivered(job.id);
     } else if (result.outcome == Outcome::permanent) {
         st = w.job_dead(job.id, msg);
-    } else if (job.attempts + 1 > f.work.settings.retry_count) {
+    } else if (job.attempts + 1 > f.work.settings->retry_count) {
         st = w.job_dead(job.id, "gave up after " + std::to_string(job.attempts + 1) + " attempts: " + msg);
     } else {
         const auto delay = std::max<std::chrono::milliseconds>(
-            retry_delay(job.attempts + 1, f.work.settings.retry_delay, jitter()), result.retry_after);
+            retry_delay(job.attempts + 1, f.work.settings->retry_delay, jitter()), result.retry_after);
         st = w.job_retry(job.id, now() + delay, msg);
     }
     // not_found: the job was dropped by an admin while it was being sent.
@@ -366,8 +364,16 @@ void Dispatcher::stop() {
 
 void Dispatcher::wake() {
     std::lock_guard lock(mutex_);
+    wake_scheduler();
+}
+
+void Dispatcher::wake_scheduler() {
+    // Set, the scheduler has not begun waiting since it was set: it sees it
+    // before it sleeps. Every change and every delivery wakes it, so the
+    // notify (a futex call) is made only once per pass.
+    if (woken_) return;
     woken_ = true;
-    wake_cv_.notify_all();
+    wake_cv_.notify_one();
 }
 
 void Dispatcher::scheduler_loop() {
@@ -422,7 +428,7 @@ void Dispatcher::worker_loop() {
                 return;
             }
             item = std::move(queue_.front());
-            queue_.erase(queue_.begin());
+            queue_.pop_front();
         }
         std::optional<Finished> f;
         try {
@@ -434,8 +440,7 @@ void Dispatcher::worker_loop() {
         if (!f) continue;
         std::lock_guard lock(mutex_);
         finished_.push_back(std::move(*f));
-        woken_ = true;
-        wake_cv_.notify_all();
+        wake_scheduler();
     }
 }
 

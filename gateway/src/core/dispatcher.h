@@ -7,6 +7,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -77,7 +78,9 @@ public:
 private:
     struct Work {
         store::Job job;
-        store::Adapter settings;
+        // Shared by the pass's work: an adapter's settings hold maps and
+        // sealed values, too much to copy per job.
+        std::shared_ptr<const store::Adapter> settings;
         std::shared_ptr<Adapter> adapter;
         bool slot_held = true;  // counted in adapter_load_
     };
@@ -110,6 +113,7 @@ private:
     void unclaim(const Work& work);
     double jitter();  // [0, 1) for the retry delay
     void scheduler_loop();
+    void wake_scheduler();  // under mutex_
     void worker_loop();
     void log(const std::string& line) const {
         if (options_.log) options_.log(line);
@@ -127,7 +131,7 @@ private:
     bool stopping_ = false, woken_ = false;
     std::set<std::string> in_flight_;                 // target keys
     std::map<std::string, std::uint32_t> adapter_load_;  // lower(adapter) -> deliveries in flight
-    std::vector<Work> queue_;
+    std::deque<Work> queue_;
     std::vector<Finished> finished_;                  // handed back by workers, not recorded yet
     bool workers_gone_ = false;                       // stop(): every started delivery has handed back
     std::map<std::string, std::pair<TimePoint, std::shared_ptr<Adapter>>> cache_;  // by lower(name), updated
