@@ -98,6 +98,13 @@ std::optional<std::string> parse_guid(std::string_view t) {
     return bytes;
 }
 
+std::optional<std::string> guid_dn(std::string_view guid) {
+    const auto bytes = parse_guid(guid);
+    if (!bytes) return std::nullopt;
+    const std::string text = format_guid(*bytes);  // {...}, lower case
+    return "<GUID=" + text.substr(1, text.size() - 2) + ">";
+}
+
 Result<AccountName> parse_account_name(std::string_view name) {
     if (name.empty()) return fail(Errc::invalid_argument, "empty account name");
     if (name.find('\0') != std::string_view::npos) return fail(Errc::invalid_argument, "account name with a NUL byte");

@@ -113,9 +113,9 @@ LdapResult<Account> resolve_account(Connection& c, const Domain& domain, std::st
 LdapResult<std::pair<Account, std::string>> read_account_by_guid(Connection& c, std::string_view guid) {
     const auto bytes = parse_guid(guid);
     if (!bytes) return std::unexpected(client_error(Reason::invalid_request, "not a GUID: " + std::string(guid)));
-    const std::string text = format_guid(*bytes);  // {...}, lower case
+    const std::string text = format_guid(*bytes);  // {...}, lower case: as account_from_entry gives it
     Search s;
-    s.base = "<GUID=" + text.substr(1, text.size() - 2) + ">";
+    s.base = guid_dn(text).value_or("");
     s.scope = Scope::base;
     s.filter = "(objectClass=user)";
     s.attributes = kAccountAttributes;

@@ -53,6 +53,45 @@ TEST_F(Resolve, GuidMatchesTheDirectorysOwnByteOrder) {
     EXPECT_EQ(r->front().first("sAMAccountName"), u.sam);
 }
 
+// What pwsync sends, <GUID=...> as a search base and as the DN of a
+// password reset, is AD's own syntax: ldap-utils take the same DN.
+TEST_F(Resolve, LdapUtilsTakeTheGuidDnForASearchAndAReset) {
+    auto u = make_user("guidutils");
+    const auto dn = dir::guid_dn(u.guid);
+    ASSERT_TRUE(dn);
+    const std::vector<std::string> tls = {"LDAPTLS_CACERT=" + env("PWSYNC_TEST_CA"), "LDAPTLS_REQCERT=demand"};
+    auto found = run({"/usr/bin/ldapsearch", "-x", "-LLL", "-o", "nettimeout=10", "-H", env("PWSYNC_TEST_DC_URI"), "-D",
+                      env("PWSYNC_TEST_SVC_DN"), "-y", env("PWSYNC_TEST_SVC_PASSWORD_FILE"), "-b", *dn, "-s", "base",
+                      "(objectClass=user)", "sAMAccountName"},
+                     {}, tls);
+    ASSERT_EQ(found.exit_code, 0) << found.err;
+    EXPECT_NE(found.out.find("sAMAccountName: " + u.sam), std::string::npos) << found.out;
+    // unicodePwd: the quoted password in UTF-16LE, base64 in the LDIF (on
+    // stdin, never argv).
+    const std::string password = "Gu1d-Reset-" + unique_name("p");
+    std::string utf16;
+    for (char ch : "\"" + password + "\"") utf16 += {ch, '\0'};
+    auto b64 = run({"/usr/bin/base64", "-w0"}, utf16);
+    ASSERT_EQ(b64.exit_code, 0) << b64.err;
+    auto reset = run({"/usr/bin/ldapmodify", "-x", "-o", "nettimeout=10", "-H", env("PWSYNC_TEST_DC_URI"), "-D",
+                      env("PWSYNC_TEST_DC_ADMIN_DN"), "-y", env("PWSYNC_TEST_DC_ADMIN_PASSWORD_FILE")},
+                     "dn: " + *dn + "\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: " + b64.out + "\n-\n", tls);
+    ASSERT_EQ(reset.exit_code, 0) << reset.err;
+    EXPECT_EQ((found.out + found.err + reset.out + reset.err).find(password), std::string::npos) << "the password was echoed";
+    // The account's own bind takes the new password.
+    auto o = svc_simple_options();
+    o.credentials.name = u.dn;
+    o.credentials.password = Secret(password);
+    auto bound = dir::Connection::open(std::move(o));
+    EXPECT_TRUE(bound) << (bound ? std::string() : bound.error().message);
+    // A GUID no object has: the search says so, with LDAP's own code (32).
+    auto none = run({"/usr/bin/ldapsearch", "-x", "-LLL", "-o", "nettimeout=10", "-H", env("PWSYNC_TEST_DC_URI"), "-D",
+                     env("PWSYNC_TEST_SVC_DN"), "-y", env("PWSYNC_TEST_SVC_PASSWORD_FILE"), "-b",
+                     *dir::guid_dn("{00000000-0000-0000-0000-000000000001}"), "-s", "base", "(objectClass=*)"},
+                    {}, tls);
+    EXPECT_EQ(none.exit_code, 32) << none.out << none.err;
+}
+
 // The engine's question for every post-commit capture: the account's state
 // and whether it is privileged, in one base search of <GUID=...>.
 TEST_F(Resolve, ReadByGuidGivesStateAndPrivilegeInOneSearch) {

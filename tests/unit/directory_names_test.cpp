@@ -28,6 +28,14 @@ TEST(Guid, ParsesWithAndWithoutBracesAnyCase) {
     EXPECT_FALSE(parse_guid("{04030201-0605-0807-090a-0b0c0d0e0f10"));
 }
 
+TEST(Guid, ItsDnIsTheGuidInTextOrderWithoutBraces) {
+    EXPECT_EQ(guid_dn("{0403020A-0605-0807-090a-0b0c0d0e0f10}"), "<GUID=0403020a-0605-0807-090a-0b0c0d0e0f10>");
+    EXPECT_EQ(guid_dn("0403020a-0605-0807-090a-0b0c0d0e0f10"), "<GUID=0403020a-0605-0807-090a-0b0c0d0e0f10>");
+    EXPECT_FALSE(guid_dn("CN=alice,CN=Users,DC=example,DC=test"));
+    EXPECT_FALSE(guid_dn("<GUID=0403020a-0605-0807-090a-0b0c0d0e0f10>"));  // already a DN: not a GUID
+    EXPECT_FALSE(guid_dn(""));
+}
+
 TEST(Filter, EscapesRfc4515Specials) {
     EXPECT_EQ(escape_filter_value(std::string_view("a*b(c)d\\e\0f", 11)), "a\\2ab\\28c\\29d\\5ce\\00f");
     EXPECT_EQ(escape_filter_value("J\xC3\xBCrgen"), "J\xC3\xBCrgen");  // UTF-8 passes as is

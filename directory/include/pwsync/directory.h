@@ -298,6 +298,10 @@ std::string escape_filter_bytes(std::string_view bytes);
 // 16 bytes (AD order: first three fields little-endian) <-> "{...}" lower case.
 std::string format_guid(std::string_view bytes);
 std::optional<std::string> parse_guid(std::string_view text);
+// The DN AD takes for the object with that GUID ("<GUID=...>"), in a search
+// base or a modify, wherever the object was renamed or moved; nullopt: not
+// a GUID.
+std::optional<std::string> guid_dn(std::string_view guid);
 
 // ---------------------------------------------------------- change watching
 

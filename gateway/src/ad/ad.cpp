@@ -126,12 +126,11 @@ Status Ad::write_password(std::string_view account, const Secret& password,
         }
         return fail(e.retryable() ? Errc::unavailable : Errc::refused, e.server_text.empty() ? e.message : e.server_text);
     };
-    if (auto bytes = directory::parse_guid(guid)) {
+    if (auto dn = directory::guid_dn(guid)) {
         // AD takes <GUID=...> as the DN of a modify (a rename or move does
         // not matter). No such object: the store's GUID is out of date, and
         // the name decides below, as it would have without it.
-        const std::string text = directory::format_guid(*bytes);
-        auto st = directory::reset_password(**c, "<GUID=" + text.substr(1, text.size() - 2) + ">", password);
+        auto st = directory::reset_password(**c, *dn, password);
         if (st) return {};
         if (st.error().reason != directory::Reason::no_such_object) return ad_failed(st.error());
     }
