@@ -439,6 +439,10 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
     cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
     w("| core alone (null adapter), accepted and delivered/s, 1 CPU / 2 CPUs | "
       + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in cores) + " | ≥ 20,000 |")
+    mem = [(find(f"core_null_tmpfs_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
+    if any(mem):
+        w("| the same, store on tmpfs beside it (the disk's flush free), 1 CPU / 2 CPUs | "
+          + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in mem) + " | (not a goal: the share of the disk) |")
     hc16 = find("hook_cost")
     if hc16:
         h = hc16[0]
@@ -511,6 +515,22 @@ for cpus in ("0", "0,1"):
         c = c[0]
         w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
 w("")
+mem = {cpus: find(f"core_null_tmpfs_cpus_{cpus}") for cpus in ("0", "0,1")}
+if any(mem.values()):
+    w("Beside each, the same store on tmpfs, where fdatasync returns at once: the difference is what")
+    w("the disk's flush costs a durable commit on this machine (the share of the time per change that")
+    w("waits for the disk or writes back to it).")
+    w("")
+    w("| CPUs (taskset) | on disk, delivered/s | on tmpfs, delivered/s | the disk's share of the time per change | commits on disk (changes per commit) |")
+    w("|---|---|---|---|---|")
+    for cpus, m in mem.items():
+        d = find(f"core_null_cpus_{cpus}")
+        if not m or not d:
+            continue
+        a, b = d[0]["delivered_per_second"], m[0]["delivered_per_second"]
+        per = f"{f(d[0]['commits'])} ({f(d[0]['ok'] / d[0]['commits'], 1)})" if d[0].get("commits") else "–"
+        w(f"| {len(cpus.split(','))} | {f(a)} | {f(b)} | {f((1 - a / b) * 100) if a and b else '–'} % | {per} |")
+    w("")
 
 # 4b the store backends side by side (issue 14: PostgreSQL ≥ 0.8× LMDB)
 if find("core_null_postgresql_cpus_0,1") or find("pwsync_capture_to_slapd_postgresql"):
