@@ -1,7 +1,6 @@
 // pwsyncd: the password synchronization gateway daemon.
 #include <malloc.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,37 +23,13 @@ using namespace pwsync;
 using namespace pwsync::gateway;
 
 #ifdef PWSYNC_SANITIZE
-// The same under AddressSanitizer, whose allocator ignores glibc's tunables.
+// Every freed block overwritten, as wiping_free.cpp does without the sanitizer.
 extern "C" const char* __asan_default_options() { return "max_free_fill_size=2147483647:free_fill_byte=165"; }
 #endif
 
-namespace {
-
-// libldap copies every request (a Password Modify carries the password in
-// the clear) into buffers it frees without wiping. So that freed memory never
-// holds a password, glibc is told to overwrite every block it frees
-// (perturb), with its per-thread cache off (that path skips the overwrite).
-// Tunables are read at start-up only: set them and start again, once.
-void wipe_freed_memory(char** argv) {
-    constexpr const char* kTunables = "glibc.malloc.tcache_count=0:glibc.malloc.perturb=165";
-    // Set: ours after the restart (glibc may have cut it at the first ':'
-    // while parsing), or the operator's, which are kept.
-    if (const char* now = std::getenv("GLIBC_TUNABLES"); now != nullptr && *now != '\0') return;
-    ::setenv("GLIBC_TUNABLES", kTunables, 1);
-    ::execv("/proc/self/exe", argv);
-    ::unsetenv("GLIBC_TUNABLES");  // exec failed: run without
-}
-
-// Started again through /proc/self/exe, the process would be named "exe"
-// (ps, top, pgrep pwsyncd): named back before any thread inherits it.
-void keep_name() { ::prctl(PR_SET_NAME, "pwsyncd", 0, 0, 0); }
-
-}  // namespace
 
 int main(int argc, char** argv) {
-    harden_process();
-    wipe_freed_memory(argv);
-    keep_name();
+    harden_process();  // freed memory is wiped by our own free(): wiping_free.cpp
     ::umask(077);
     // One descriptor per connection (max-connections 1024 by default) plus
     // the store, the log and outgoing connections: the soft limit is often 1024.
