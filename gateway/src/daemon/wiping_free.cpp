@@ -8,7 +8,7 @@
 //
 // Before, pwsyncd started itself again with glibc's perturb tunable and its
 // per-thread cache off: that also filled every block handed out and sent
-// every allocation through the arenas' locks (a fifth of pwsyncd's CPU).
+// every allocation through the arenas' locks.
 //
 // Under AddressSanitizer, whose allocator is its own, the same is asked of
 // it in pwsyncd.cpp (__asan_default_options).
