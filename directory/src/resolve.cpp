@@ -111,11 +111,10 @@ LdapResult<Account> resolve_account(Connection& c, const Domain& domain, std::st
 }
 
 LdapResult<std::pair<Account, std::string>> read_account_by_guid(Connection& c, std::string_view guid) {
-    const auto bytes = parse_guid(guid);
-    if (!bytes) return std::unexpected(client_error(Reason::invalid_request, "not a GUID: " + std::string(guid)));
-    const std::string text = format_guid(*bytes);  // {...}, lower case: as account_from_entry gives it
+    auto dn = guid_dn(guid);
+    if (!dn) return std::unexpected(client_error(Reason::invalid_request, "not a GUID: " + std::string(guid)));
     Search s;
-    s.base = guid_dn(text).value_or("");
+    s.base = std::move(*dn);
     s.scope = Scope::base;
     s.filter = "(objectClass=user)";
     s.attributes = kAccountAttributes;
@@ -126,7 +125,7 @@ LdapResult<std::pair<Account, std::string>> read_account_by_guid(Connection& c, 
     if (found->empty()) return std::unexpected(not_found(guid));
     Account a = account_from_entry(found->front());
     // A DC that took the base for a plain DN would not answer with this object.
-    if (a.guid != text) return std::unexpected(not_found(guid, "the directory answered with another object"));
+    if (parse_guid(a.guid) != parse_guid(guid)) return std::unexpected(not_found(guid, "the directory answered with another object"));
     PWSYNC_ASSIGN(std::string why, privileged_reason(found->front()));
     return std::pair{std::move(a), std::move(why)};
 }

@@ -69,9 +69,9 @@ TEST_F(Resolve, LdapUtilsTakeTheGuidDnForASearchAndAReset) {
     // unicodePwd: the quoted password in UTF-16LE, base64 in the LDIF (on
     // stdin, never argv).
     const std::string password = "Gu1d-Reset-" + unique_name("p");
-    std::string utf16;
-    for (char ch : "\"" + password + "\"") utf16 += {ch, '\0'};
-    auto b64 = run({"/usr/bin/base64", "-w0"}, utf16);
+    auto utf16 = dir::encode_unicode_pwd(password);
+    ASSERT_TRUE(utf16) << utf16.error().message;
+    auto b64 = run({"/usr/bin/base64", "-w0"}, std::string(utf16->view()));
     ASSERT_EQ(b64.exit_code, 0) << b64.err;
     auto reset = run({"/usr/bin/ldapmodify", "-x", "-o", "nettimeout=10", "-H", env("PWSYNC_TEST_DC_URI"), "-D",
                       env("PWSYNC_TEST_DC_ADMIN_DN"), "-y", env("PWSYNC_TEST_DC_ADMIN_PASSWORD_FILE")},

@@ -27,7 +27,6 @@ using namespace pwsync::gateway;
 extern "C" const char* __asan_default_options() { return "max_free_fill_size=2147483647:free_fill_byte=165"; }
 #endif
 
-
 int main(int argc, char** argv) {
     harden_process();  // freed memory is wiped by our own free(): wiping_free.cpp
     ::umask(077);
