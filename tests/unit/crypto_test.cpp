@@ -1,3 +1,8 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "crypto.h"
@@ -27,6 +32,41 @@ TEST(Crypto, SealOpenRoundTrip) {
     EXPECT_EQ(opened->view(), "P\xC3\xA4ssw0rd!");
     // Random nonces: sealing twice differs.
     EXPECT_NE(*seal(ring.keys[0], "x", ctx), *seal(ring.keys[0], "x", ctx));
+}
+
+std::string nonce_of(std::string_view sealed) { return std::string(sealed.substr(1 + 4, kNonceSize)); }
+
+// Nonces come from a pool drawn in one go: across several refills, none
+// repeats, and a forked child (which inherits the pool) never takes the
+// nonce its parent takes next.
+TEST(Crypto, NoncesNeverRepeatAcrossPoolsOrAFork) {
+    auto ring = ring_of(*Key::generate());
+    std::set<std::string> seen;
+    for (int i = 0; i < 500; ++i) {
+        auto sealed = seal(ring.keys[0], "x", "c");
+        ASSERT_TRUE(sealed);
+        EXPECT_TRUE(seen.insert(nonce_of(*sealed)).second) << "nonce " << i << " repeats";
+    }
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto sealed = seal(ring.keys[0], "x", "c");
+        const std::string n = sealed ? nonce_of(*sealed) : std::string(kNonceSize, '\0');
+        _exit(::write(fds[1], n.data(), n.size()) == static_cast<ssize_t>(n.size()) ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string from_child(kNonceSize, '\0');
+    EXPECT_EQ(::read(fds[0], from_child.data(), from_child.size()), static_cast<ssize_t>(kNonceSize));
+    ::close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    auto mine = seal(ring.keys[0], "x", "c");
+    ASSERT_TRUE(mine);
+    EXPECT_NE(nonce_of(*mine), from_child) << "the child reused its parent's nonce";
+    EXPECT_FALSE(seen.contains(from_child));
 }
 
 // RFC 4231's test cases 1, 2 and 6 (a key longer than the block is hashed

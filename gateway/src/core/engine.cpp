@@ -138,7 +138,10 @@ Status Engine::mark_written(store::WriteTxn& w, std::string_view account, std::s
 Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r, std::string_view account) const {
     std::vector<store::Mapping> out;
     std::set<std::pair<std::string, std::string>> seen;
+    std::set<std::string> accounts;  // known accounts read already: their mappings are all in
     for (const auto& alias : text_aliases(account)) {
+        PWSYNC_ASSIGN(auto known, r.account(alias));
+        if (known && !accounts.insert(known->guid).second) continue;
         PWSYNC_ASSIGN(auto found, r.account_mappings(alias));
         for (auto& m : found)
             if (seen.emplace(ascii_lower(m.app), ascii_lower(m.windows)).second) out.push_back(std::move(m));
