@@ -439,6 +439,10 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
     cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
     w("| core alone (null adapter), accepted and delivered/s, 1 CPU / 2 CPUs | "
       + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in cores) + " | ≥ 20,000 |")
+    many = [(find(f"core_null_senders_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
+    if any(many):
+        w("| the same with 256 senders instead of 32 (the writer's turn the limit, not the senders' wait), 1 CPU / 2 CPUs | "
+          + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in many) + " | (the ceiling on this disk) |")
     mem = [(find(f"core_null_tmpfs_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
     if any(mem):
         w("| the same, store on tmpfs beside it (the disk's flush free), 1 CPU / 2 CPUs | "
@@ -509,11 +513,12 @@ w("## The core alone (`null` adapter, durable: success only after fsync)")
 w("")
 w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s |")
 w("|---|---|---|---|")
-for cpus in ("0", "0,1"):
-    c = find(f"core_null_cpus_{cpus}")
-    if c:
-        c = c[0]
-        w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
+for name in ("core_null_cpus_", "core_null_senders_cpus_"):
+    for cpus in ("0", "0,1"):
+        c = find(f"{name}{cpus}")
+        if c:
+            c = c[0]
+            w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
 w("")
 mem = {cpus: find(f"core_null_tmpfs_cpus_{cpus}") for cpus in ("0", "0,1")}
 if any(mem.values()):

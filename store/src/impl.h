@@ -130,6 +130,11 @@ Status unindex_mapping_account(TxnState& s, const Mapping& m);
 // longer, or differently, mapped.
 Status settle_mapping_jobs(TxnState& s, WriteTxn& w, const Mapping& m, const std::string* external);
 
+// A mapping's credential: the associated data it is sealed with, and
+// storing one sealed already (under the transaction's current key).
+std::string credential_context(const MappingKey& k);
+Status put_sealed_credential(TxnState& s, WriteTxn& w, const MappingKey& key, std::string sealed);
+
 // Names of apps, adapters, groups, principals, accounts: printable UTF-8.
 Status check_name(std::string_view what, std::string_view name);
 

@@ -23,10 +23,6 @@ Result<records::MappingRecord> load_mapping(const TxnState& s, const MappingKey&
                 "no mapping for Windows account " + quote(k.windows) + " in application " + quote(k.app));
 }
 
-std::string credential_context(const MappingKey& k) {
-    return crypto::seal_context("mappings", mapping_key(k.app, k.windows), "credential");
-}
-
 bool matches(const Mapping& m, const MappingFilter& f) {
     if (f.app && ascii_lower(*f.app) != ascii_lower(m.app)) return false;
     if (f.windows && ascii_lower(*f.windows) != ascii_lower(m.windows)) return false;
@@ -163,12 +159,21 @@ Status WriteTxn::set_mapping_enabled(const MappingKey& key, bool enabled) {
                   });
 }
 
-Status WriteTxn::set_mapping_credential(const MappingKey& key, const Secret& credential) {
-    return modify(*s_, *this, key, "mapping.set-credentials", [&](records::MappingRecord& r, std::string&) -> Status {
-        PWSYNC_ASSIGN(r.sealed_credential, s_->seal(credential.view(), credential_context(key)));
-        r.mapping.credential_updated = s_->now();
+std::string credential_context(const MappingKey& k) {
+    return crypto::seal_context("mappings", mapping_key(k.app, k.windows), "credential");
+}
+
+Status put_sealed_credential(TxnState& s, WriteTxn& w, const MappingKey& key, std::string sealed) {
+    return modify(s, w, key, "mapping.set-credentials", [&](records::MappingRecord& r, std::string&) -> Status {
+        r.sealed_credential = std::move(sealed);
+        r.mapping.credential_updated = s.now();
         return {};
     });
+}
+
+Status WriteTxn::set_mapping_credential(const MappingKey& key, const Secret& credential) {
+    PWSYNC_ASSIGN(std::string sealed, s_->seal(credential.view(), credential_context(key)));
+    return put_sealed_credential(*s_, *this, key, std::move(sealed));
 }
 
 Status WriteTxn::set_mapping_status(const MappingKey& key, MappingStatus status) {

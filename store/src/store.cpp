@@ -143,6 +143,13 @@ Result<std::shared_ptr<const crypto::KeyRing>> Store::Impl::reload_keys(std::uin
     return fresh;
 }
 
+Result<std::string> Store::seal_credential(const MappingKey& key, const Secret& credential) const {
+    const auto ring = impl_->keys();
+    const crypto::Key* k = ring->find(ring->current);
+    if (k == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
+    return crypto::seal(*k, credential.view(), credential_context(key));
+}
+
 Result<Secret> TxnState::open_sealed(std::string_view sealed, std::string_view context) {
     auto id = crypto::sealed_key_id(sealed);
     if (!id) return std::unexpected(id.error());

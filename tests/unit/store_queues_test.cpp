@@ -96,6 +96,34 @@ TEST_P(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
     EXPECT_TRUE(store().verify()->problems.empty());
 }
 
+// The dispatcher seals the new credential before its outcome's write (out
+// of the writers' turn): the blob is stored as it is while its key is the
+// current one, and sealed again from the job otherwise (a key rotation in
+// between retires the key it was sealed under).
+TEST_P(QueueTest, DeliveredJobTakesACredentialSealedAheadUnderTheCurrentKeyOnly) {
+    const MappingKey key{"LINUX", "TEST\\alice"};
+    const auto a = enqueue("Queued-1");
+    auto ahead = store().seal_credential(key, Secret("Sealed-Ahead-1"));
+    ASSERT_OK(ahead);
+    {
+        auto t = w();
+        ASSERT_OK(t.job_delivered(a, *ahead));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ(r().mapping_credential(key)->view(), "Sealed-Ahead-1");
+    const auto b = enqueue("Queued-2");
+    auto stale = store().seal_credential(key, Secret("Sealed-Ahead-2"));
+    ASSERT_OK(stale);
+    ASSERT_OK(store().rotate_key("tester"));
+    {
+        auto t = w();
+        ASSERT_OK(t.job_delivered(b, *stale));
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ(r().mapping_credential(key)->view(), "Queued-2");
+    EXPECT_TRUE(store().verify()->problems.empty());
+}
+
 // A password queued for a mapping follows its external id when that changes
 // (a rename a rule allowed) and is dropped when the mapping goes (an account
 // that left a rule's scope, became privileged): it never reaches an account
