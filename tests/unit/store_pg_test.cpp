@@ -2,12 +2,16 @@
 // run without PostgreSQL there is no instance of these tests): conflicts
 // with another writer are retried, a connection killed mid-transaction and
 // a database that refuses writes are errors, never a half or false write.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <latch>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "store_fixture.h"
 
@@ -152,6 +156,47 @@ TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
     ASSERT_FALSE(w);
     EXPECT_EQ(w.error().code, Errc::busy) << w.error().message;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// A burst's connections go back to the pool (up to 64), so the next burst
+// opens none: closing all but 8 after each use cost a connection, a TLS
+// handshake and a SCRAM exchange for every other change at 32 writers.
+TEST_P(PgStoreTest, ABurstsConnectionsServeTheNextBurst) {
+    Options o = options();
+    const std::string name = "pwsync_burst_" + std::to_string(::getpid());
+    o.uri = store().info().dir + "&application_name=" + name;
+    auto s = Store::open(o);
+    ASSERT_TRUE(s) << s.error().message;
+    constexpr int kBurst = 16;
+    const auto burst = [&] {
+        std::latch all(kBurst);
+        std::atomic<int> failed{0};
+        std::vector<std::thread> ts;
+        for (int i = 0; i < kBurst; ++i)
+            ts.emplace_back([&] {
+                auto t = s->read();  // each holds a connection until all have one
+                if (!t) ++failed;
+                all.arrive_and_wait();
+            });
+        for (auto& t : ts) t.join();
+        return failed.load();
+    };
+    auto c = raw();
+    const auto count = [&](const std::string& since) -> std::string {
+        auto n = pq::exec(c.get(),
+                          "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = $1 "
+                          "AND backend_start > $2::text::timestamptz",
+                          {name, since}, "count");
+        EXPECT_TRUE(n) << n.error().message;
+        return n ? std::string(pq::value(n->get(), 0, 0)) : std::string("?");
+    };
+    ASSERT_EQ(burst(), 0);
+    EXPECT_EQ(count("-infinity"), std::to_string(kBurst)) << "the first burst's connections are not all kept";
+    auto now = pq::exec(c.get(), "SELECT clock_timestamp()::text", {}, "now");
+    ASSERT_TRUE(now) << now.error().message;
+    const std::string between(pq::value(now->get(), 0, 0));
+    ASSERT_EQ(burst(), 0);
+    EXPECT_EQ(count(between), "0") << "the second burst opened connections of its own";
 }
 
 // A batch goes in one pipeline, each statement answered as it would be
