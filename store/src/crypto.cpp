@@ -1,10 +1,12 @@
 #include "crypto.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -134,18 +136,28 @@ namespace {
 // RAND_bytes() per nonce took its locks, parameter lookups and fork check
 // at every seal (6 % of the core benchmark's CPU, inside the writer's turn).
 // The nonces stay uniformly random, as before. A pool per thread needs no
-// lock; one drawn by another process (a fork's copy) is never used.
+// lock. A forked child must never use the pool it inherited (its parent
+// may hand out the same nonces): each fork bumps a generation, and a new
+// pid also counts (a pid alone can repeat: wrapped, or in a new namespace).
+std::atomic<std::uint64_t> fork_generation{0};
+
 Status next_nonce(unsigned char* out) {
+    static std::once_flag registered;
+    std::call_once(registered, [] { ::pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }); });
     struct Pool {
         unsigned char bytes[kNonceSize * 42];
         std::size_t used = sizeof bytes;
         pid_t pid = 0;
+        std::uint64_t generation = 0;
     };
     thread_local Pool pool;
-    if (pool.used + kNonceSize > sizeof pool.bytes || pool.pid != ::getpid()) {
+    const std::uint64_t generation = fork_generation.load();
+    if (pool.used + kNonceSize > sizeof pool.bytes || pool.pid != ::getpid() || pool.generation != generation) {
+        pool.used = sizeof pool.bytes;  // nothing of the old pool is used, even if the refill fails
         PWSYNC_TRY(random_bytes(pool.bytes, sizeof pool.bytes));
         pool.used = 0;
         pool.pid = ::getpid();
+        pool.generation = generation;
     }
     std::copy_n(pool.bytes + pool.used, kNonceSize, out);
     OPENSSL_cleanse(pool.bytes + pool.used, kNonceSize);  // handed out once only

@@ -62,8 +62,8 @@ constexpr const char* kLastId =
 // the pool, up to kMaxIdle: closing all but 8 after each use meant a new
 // connection, TLS handshake and SCRAM exchange for every other change at
 // 32 concurrent writers (the core benchmark: 979 connections for 2,000
-// changes, 260 changes/s). One idle for longer than kIdleFor is closed at
-// the pool's next use, down to kKeepIdle.
+// changes, 260 changes/s). When one comes back, those idle for longer than
+// kIdleFor are closed, down to kKeepIdle with it.
 constexpr std::size_t kMaxIdle = 64;
 constexpr std::size_t kKeepIdle = 8;
 constexpr std::chrono::seconds kIdleFor{60};
@@ -367,12 +367,21 @@ public:
         {
             std::lock_guard lock(mutex_);
             // The least recently used are at the front (acquire takes the back).
-            while (idle_.size() > kKeepIdle && now - idle_.front().since > kIdleFor) {
+            while (idle_.size() >= kKeepIdle && now - idle_.front().since > kIdleFor) {
                 closing.push_back(std::move(idle_.front()));
                 idle_.erase(idle_.begin());
             }
             if (idle_.size() < kMaxIdle) idle_.push_back(Idle{std::move(c), prepared, now});
         }
+    }
+
+    // Closes every idle connection: one was found dead (the database
+    // restarted or failed over), so the others are too, and a retry must
+    // open a fresh one rather than take the next dead one.
+    void drop_idle() {
+        std::vector<Idle> closing;  // closed outside the lock
+        std::lock_guard lock(mutex_);
+        closing.swap(idle_);
     }
 
     Result<std::unique_ptr<KvTxn>> begin(bool write) override;
@@ -494,6 +503,7 @@ private:
             const bool retry = !r && pooled && attempt == 0 && r.error().code == Errc::unavailable;
             release(std::move(idle.conn), idle.prepared);
             if (!retry) return r;
+            drop_idle();
         }
     }
 
@@ -733,6 +743,7 @@ Result<std::unique_ptr<KvTxn>> PgBackend::begin(bool write) {
         // A pooled connection may have died meanwhile (server restart,
         // failover): once more on a fresh one.
         if (!pooled || attempt > 0 || st.error().code != Errc::unavailable) return std::unexpected(st.error());
+        drop_idle();
     }
 }
 

@@ -228,7 +228,7 @@ Result<std::uint64_t> WriteTxn::enqueue_job(Job job, const Secret& password, con
     return job.id;
 }
 
-Status WriteTxn::job_delivered(std::uint64_t id, std::string_view sealed_credential) {
+Status WriteTxn::job_delivered(std::uint64_t id, const SealedCredential* ahead) {
     PWSYNC_ASSIGN(auto r, load_job(*s_, id));
     PWSYNC_TRY(drop_job(*s_, r.job));
     // The mapping may have gone meanwhile; the delivery still happened. A
@@ -238,9 +238,10 @@ Status WriteTxn::job_delivered(std::uint64_t id, std::string_view sealed_credent
         PWSYNC_ASSIGN(auto m, records::decode_mapping(*mapping_there));
         if (m.mapping.credential_updated <= r.job.created) {
             const MappingKey key{r.job.app, r.job.windows};
-            const auto sealed_under = crypto::sealed_key_id(sealed_credential);
-            if (sealed_under && *sealed_under == s_->ring->current) {
-                PWSYNC_TRY(put_sealed_credential(*s_, *this, key, std::string(sealed_credential)));
+            const auto sealed_under = ahead != nullptr ? crypto::sealed_key_id(ahead->sealed) : Result<std::uint32_t>(0);
+            if (ahead != nullptr && sealed_under && *sealed_under == s_->ring->current &&
+                mapping_key(ahead->mapping.app, ahead->mapping.windows) == mapping_key(key.app, key.windows)) {
+                PWSYNC_TRY(put_sealed_credential(*s_, *this, key, ahead->sealed));
             } else {
                 PWSYNC_ASSIGN(Secret pw, s_->open_sealed(r.sealed_password, job_context(id, "password")));
                 PWSYNC_TRY(set_mapping_credential(key, pw));

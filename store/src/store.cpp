@@ -143,11 +143,17 @@ Result<std::shared_ptr<const crypto::KeyRing>> Store::Impl::reload_keys(std::uin
     return fresh;
 }
 
-Result<std::string> Store::seal_credential(const MappingKey& key, const Secret& credential) const {
-    const auto ring = impl_->keys();
-    const crypto::Key* k = ring->find(ring->current);
-    if (k == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
-    return crypto::seal(*k, credential.view(), credential_context(key));
+namespace {
+Result<std::string> seal_under_current(const crypto::KeyRing& ring, std::string_view plaintext, std::string_view context) {
+    const crypto::Key* key = ring.find(ring.current);
+    if (key == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
+    return crypto::seal(*key, plaintext, context);
+}
+}  // namespace
+
+Result<SealedCredential> Store::seal_credential(const MappingKey& key, const Secret& credential) const {
+    PWSYNC_ASSIGN(std::string sealed, seal_under_current(*impl_->keys(), credential.view(), credential_context(key)));
+    return SealedCredential{key, std::move(sealed)};
 }
 
 Result<Secret> TxnState::open_sealed(std::string_view sealed, std::string_view context) {
@@ -162,9 +168,7 @@ Result<Secret> TxnState::open_sealed(std::string_view sealed, std::string_view c
 }
 
 Result<std::string> TxnState::seal(std::string_view plaintext, std::string_view context) const {
-    const crypto::Key* key = ring->find(ring->current);
-    if (key == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
-    return crypto::seal(*key, plaintext, context);
+    return seal_under_current(*ring, plaintext, context);
 }
 
 // --------------------------------------------------------------- lifecycle

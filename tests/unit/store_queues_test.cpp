@@ -97,30 +97,30 @@ TEST_P(QueueTest, DeliveredJobUpdatesTheMappingCredential) {
 }
 
 // The dispatcher seals the new credential before its outcome's write (out
-// of the writers' turn): the blob is stored as it is while its key is the
-// current one, and sealed again from the job otherwise (a key rotation in
-// between retires the key it was sealed under).
-TEST_P(QueueTest, DeliveredJobTakesACredentialSealedAheadUnderTheCurrentKeyOnly) {
+// of the writers' turn): the blob is stored as it is when it is the job's
+// mapping's and its key is the current one, and sealed again from the job
+// otherwise (another mapping's blob; a key rotation in between, which
+// retires the key it was sealed under).
+TEST_P(QueueTest, DeliveredJobTakesACredentialSealedAheadForItsMappingUnderTheCurrentKeyOnly) {
     const MappingKey key{"LINUX", "TEST\\alice"};
-    const auto a = enqueue("Queued-1");
+    const auto deliver = [&](std::uint64_t id, const SealedCredential& ahead) {
+        auto t = w();
+        ASSERT_OK(t.job_delivered(id, &ahead));
+        ASSERT_OK(t.commit());
+    };
     auto ahead = store().seal_credential(key, Secret("Sealed-Ahead-1"));
     ASSERT_OK(ahead);
-    {
-        auto t = w();
-        ASSERT_OK(t.job_delivered(a, *ahead));
-        ASSERT_OK(t.commit());
-    }
+    deliver(enqueue("Queued-1"), *ahead);
     EXPECT_EQ(r().mapping_credential(key)->view(), "Sealed-Ahead-1");
-    const auto b = enqueue("Queued-2");
-    auto stale = store().seal_credential(key, Secret("Sealed-Ahead-2"));
+    auto elsewhere = store().seal_credential({"LINUX", "TEST\\bob"}, Secret("Sealed-For-Bob"));
+    ASSERT_OK(elsewhere);
+    deliver(enqueue("Queued-2"), *elsewhere);
+    EXPECT_EQ(r().mapping_credential(key)->view(), "Queued-2");
+    auto stale = store().seal_credential(key, Secret("Sealed-Ahead-3"));
     ASSERT_OK(stale);
     ASSERT_OK(store().rotate_key("tester"));
-    {
-        auto t = w();
-        ASSERT_OK(t.job_delivered(b, *stale));
-        ASSERT_OK(t.commit());
-    }
-    EXPECT_EQ(r().mapping_credential(key)->view(), "Queued-2");
+    deliver(enqueue("Queued-3"), *stale);
+    EXPECT_EQ(r().mapping_credential(key)->view(), "Queued-3");
     EXPECT_TRUE(store().verify()->problems.empty());
 }
 

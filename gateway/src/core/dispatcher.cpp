@@ -287,16 +287,16 @@ std::optional<Dispatcher::Finished> Dispatcher::execute(Work& work) {
         }
     }
     result.message = scrub_secrets(result.message, password, have_old ? &old : nullptr);
+    // The adapter is free for the next account's delivery while this
+    // outcome waits for its commit; this account stays claimed until then.
+    release_slot(work);
     // The mapping's new credential, sealed here rather than in the writers'
     // turn (which seals it itself when this fails).
-    std::string credential;
+    std::optional<store::SealedCredential> credential;
     if (result.outcome == Outcome::done)
         if (auto sealed = store_.seal_credential({job.app, job.windows}, password)) credential = std::move(*sealed);
     password.clear();
     old.clear();
-    // The adapter is free for the next account's delivery while this
-    // outcome waits for its commit; this account stays claimed until then.
-    release_slot(work);
     return Finished{std::move(work), std::move(result), std::move(credential)};
 }
 
@@ -306,7 +306,7 @@ Status Dispatcher::record(store::WriteTxn& w, const Finished& f) {
     const std::string& msg = result.message;
     Status st;
     if (result.outcome == Outcome::done) {
-        st = w.job_delivered(job.id, f.credential);
+        st = w.job_delivered(job.id, f.credential ? &*f.credential : nullptr);
     } else if (result.outcome == Outcome::permanent) {
         st = w.job_dead(job.id, msg);
     } else if (job.attempts + 1 > f.work.settings->retry_count) {

@@ -88,7 +88,7 @@ private:
     struct Finished {
         Work work;
         DeliveryResult result;  // message scrubbed of the passwords
-        std::string credential;  // done: the password sealed for its mapping (Store::seal_credential)
+        std::optional<store::SealedCredential> credential;  // done: the password sealed for its mapping
     };
     // A pass: scans the outbox (read transaction), then writes the outcomes
     // in `done`, the supersedes and the dead letters in one transaction (none

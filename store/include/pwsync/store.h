@@ -194,6 +194,13 @@ struct MappingKey {
     std::string windows;
 };
 
+// A mapping's credential sealed ahead of the write that stores it
+// (Store::seal_credential, WriteTxn::job_delivered).
+struct SealedCredential {
+    MappingKey mapping;
+    std::string sealed;
+};
+
 struct MappingFilter {
     std::optional<std::string> app;
     std::optional<std::string> windows;
@@ -504,10 +511,10 @@ public:
     // Gateway state. Passwords are sealed; the audit never holds them.
     Result<std::uint64_t> enqueue_job(Job job, const Secret& password, const Secret* old_password = nullptr);
     // Delivered: the job goes, and its mapping's credential becomes the
-    // password. `sealed_credential`: that password sealed ahead by
-    // Store::seal_credential for the job's mapping, used while its key is
-    // still the current one (empty, or sealed under another: sealed here).
-    Status job_delivered(std::uint64_t id, std::string_view sealed_credential = {});
+    // password. `ahead`: that password sealed by Store::seal_credential,
+    // stored as it is when it is the job's mapping's and sealed under the
+    // current key (otherwise, or when null, sealed here from the job).
+    Status job_delivered(std::uint64_t id, const SealedCredential* ahead = nullptr);
     Status job_retry(std::uint64_t id, TimePoint next_attempt, std::string_view error);
     Status job_superseded(std::uint64_t id, std::uint64_t by);
     Status job_dead(std::uint64_t id, std::string_view reason);
@@ -550,7 +557,7 @@ public:
     // A mapping's credential sealed ahead of the write that stores it
     // (WriteTxn::job_delivered): the cipher's work done by the caller,
     // outside the writers' turn.
-    Result<std::string> seal_credential(const MappingKey& key, const Secret& credential) const;
+    Result<SealedCredential> seal_credential(const MappingKey& key, const Secret& credential) const;
 
     // A unit of work: runs `fn` in a write transaction and commits it.
     // `actor` is written into every audit record `fn` makes.
