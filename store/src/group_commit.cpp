@@ -56,8 +56,15 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     req.body = &body;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
-    if (g.leader) req.wake.wait(lock, [&] { return req.done || req.lead; });
-    if (req.done) return std::move(req.result);
+    if (g.leader) {
+        lock.unlock();
+        {
+            std::unique_lock mine(req.m);
+            req.wake.wait(mine, [&] { return req.done || req.lead; });
+            if (req.done) return std::move(req.result);
+        }
+        lock.lock();
+    }
     g.leader = true;
     std::vector<GroupCommit::Request*> batch;
     batch.swap(g.queue);
@@ -70,19 +77,24 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
         GroupCommit& g;
         GroupCommit::Request& own;
         std::vector<GroupCommit::Request*>& batch;
+        static void signal(GroupCommit::Request& r, bool GroupCommit::Request::*flag) {
+            std::lock_guard l(r.m);
+            r.*flag = true;
+            r.wake.notify_one();
+        }
         ~Finish() {
-            // Notified under the lock: a woken writer returns and its
-            // request is gone, which it cannot do before the lock is free.
-            std::lock_guard l(g.mutex);
-            for (auto* r : batch) {
-                r->done = true;
-                if (r != &own) r->wake.notify_one();
+            GroupCommit::Request* next = nullptr;
+            {
+                std::lock_guard l(g.mutex);
+                g.leader = !g.queue.empty();
+                if (g.leader) next = g.queue.front();
             }
-            g.leader = !g.queue.empty();
-            if (g.leader) {
-                g.queue.front()->lead = true;
-                g.queue.front()->wake.notify_one();
-            }
+            // The next batch starts first: waking this one's writers (a
+            // system call each) runs beside it, not before it. Only this
+            // thread sets `next`'s flags, so it waits for them.
+            if (next != nullptr) signal(*next, &GroupCommit::Request::lead);
+            for (auto* r : batch)
+                if (r != &own) signal(*r, &GroupCommit::Request::done);
         }
     } finish{g, req, batch};
     // Nothing counts as written until the commit says so.

@@ -34,9 +34,14 @@ struct GroupCommit {
         std::string_view actor;
         const std::function<Status(WriteTxn&)>* body = nullptr;
         Status result;
-        bool done = false;  // under `mutex`, as is `lead`
-        bool lead = false;  // handed the next batch
+        // Its own lock, not the queue's: a finished batch's writers are woken
+        // while the next batch runs, and none of them queues for `mutex` to
+        // return. The waker holds `m` while it notifies, so the request (on
+        // its writer's stack) outlives the notification.
+        std::mutex m;
         std::condition_variable wake;
+        bool done = false;  // under `m`, as is `lead`
+        bool lead = false;  // handed the next batch
     };
     std::mutex mutex;
     std::vector<Request*> queue;

@@ -47,7 +47,7 @@ std::string describe(const Job& j) {
 // Markers are found by a keyed hash of (account, password), so the store
 // never holds anything a password could be recovered or guessed from offline
 // without the master key.
-Result<std::string> marker_key(const TxnState& s, MarkerKind kind, std::string_view account, std::string_view password) {
+Result<MarkerPlace> marker_place(const TxnState& s, std::string_view account, std::string_view password) {
     const crypto::Key* key = s.ring->find(s.ring->current);
     if (key == nullptr) return fail(Errc::internal, "the current key is missing from the key ring");
     std::string data = ascii_lower(account);
@@ -56,7 +56,11 @@ Result<std::string> marker_key(const TxnState& s, MarkerKind kind, std::string_v
     auto mac = crypto::hmac_sha256(key->marker_key(), data);
     wipe(data.data(), data.size());
     if (!mac) return std::unexpected(mac.error());
-    return std::string(1, kind == MarkerKind::damping ? 'd' : 'e') + *mac;
+    return MarkerPlace{std::move(*mac)};
+}
+
+std::string marker_key(MarkerKind kind, const MarkerPlace& place) {
+    return std::string(1, kind == MarkerKind::damping ? 'd' : 'e') + place.mac;
 }
 
 }  // namespace
@@ -195,10 +199,18 @@ Result<Secret> ReadTxn::pending_password(std::uint64_t id) const {
     return s_->open_sealed(r.sealed_password, pending_context(id));
 }
 
+Result<MarkerPlace> ReadTxn::marker_place(std::string_view account, std::string_view password) const {
+    return store::marker_place(*s_, account, password);
+}
+
 Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, std::string_view account, std::string_view password,
                                               TimePoint now) const {
-    PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
-    PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().markers, key));
+    PWSYNC_ASSIGN(auto place, marker_place(account, password));
+    return marker(kind, place, now);
+}
+
+Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, const MarkerPlace& place, TimePoint now) const {
+    PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().markers, marker_key(kind, place)));
     if (!v) return std::optional<Marker>{};
     PWSYNC_ASSIGN(auto m, records::decode_marker(*v));
     if (m.expires <= now) return std::optional<Marker>{};
@@ -312,8 +324,12 @@ Status WriteTxn::remove_pending_capture(std::uint64_t id, std::string_view why, 
 }
 
 Status WriteTxn::set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& m) {
-    PWSYNC_ASSIGN(auto key, marker_key(*s_, kind, account, password));
-    return s_->kv().put(s_->db().markers, key, records::encode(m));
+    PWSYNC_ASSIGN(auto place, marker_place(account, password));
+    return set_marker(kind, place, m);
+}
+
+Status WriteTxn::set_marker(MarkerKind kind, const MarkerPlace& place, const Marker& m) {
+    return s_->kv().put(s_->db().markers, marker_key(kind, place), records::encode(m));
 }
 
 Result<std::size_t> WriteTxn::purge_markers(TimePoint now, bool all) {

@@ -268,6 +268,36 @@ TEST_P(QueueTest, PendingCapturesAndMarkers) {
     EXPECT_FALSE(r().cursor("none")->has_value());
 }
 
+TEST_P(QueueTest, AMarkerPlaceReadsAndWritesTheMarkersOfItsPairOnly) {
+    const TimePoint until = clock_.now() + std::chrono::minutes(10);
+    {
+        auto t = w();
+        auto place = t.marker_place("TEST\\Alice", "Place-Pass-1");
+        ASSERT_OK(place);
+        EXPECT_EQ(place->mac.find("Place-Pass"), std::string::npos);
+        ASSERT_OK(t.set_marker(MarkerKind::damping, *place, Marker{"dc1", until}));
+        // Written by name, read by place: the same key.
+        ASSERT_OK(t.set_marker(MarkerKind::echo, "test\\alice", "Place-Pass-1", Marker{"ext-ldap", until}));
+        auto echo = t.marker(MarkerKind::echo, *place, clock_.now());
+        ASSERT_OK(echo);
+        ASSERT_TRUE(echo->has_value());
+        EXPECT_EQ((*echo)->origin, "ext-ldap");
+        ASSERT_OK(t.commit());
+    }
+    auto damped = r().marker(MarkerKind::damping, "test\\ALICE", "Place-Pass-1", clock_.now());
+    ASSERT_OK(damped);
+    ASSERT_TRUE(damped->has_value());
+    EXPECT_EQ((*damped)->origin, "dc1");
+    auto other_password = r().marker_place("test\\alice", "Place-Pass-2");
+    auto other_account = r().marker_place("test\\bob", "Place-Pass-1");
+    ASSERT_OK(other_password);
+    ASSERT_OK(other_account);
+    EXPECT_FALSE(r().marker(MarkerKind::damping, *other_password, clock_.now())->has_value());
+    EXPECT_FALSE(r().marker(MarkerKind::damping, *other_account, clock_.now())->has_value());
+    EXPECT_FALSE(r().marker(MarkerKind::damping, *r().marker_place("test\\alice", "Place-Pass-1"), until)->has_value());
+    EXPECT_TRUE(stored_files_containing("Place-Pass").empty());
+}
+
 TEST_P(QueueTest, RotationReSealsQueuedPasswords) {
     const Secret old("Rotate-Old-0");
     const auto a = enqueue("Rotate-Queued-1", "alice", &old);

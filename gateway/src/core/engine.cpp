@@ -265,6 +265,11 @@ Result<std::optional<AccountState>> Engine::state_of(std::string_view account, b
         }
         if (!pending) return std::nullopt;
     }
+    return ask_state(account, refused);
+}
+
+Result<std::optional<AccountState>> Engine::ask_state(std::string_view account, std::string* refused) {
+    if (!options_.account_state) return std::nullopt;
     auto s = options_.account_state(account);
     if (!s && s.error().code == Errc::not_found) return std::nullopt;
     if (!s && refused != nullptr && !outage(s.error())) {
@@ -280,11 +285,11 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
                        const Checks* checks) {
     const TimePoint t = now();
     const std::string key = canonical(w, account);
-    PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, key, password.view(), t));
+    PWSYNC_ASSIGN(const auto place, w.marker_place(key, password.view()));  // one keyed hash for the three
+    PWSYNC_ASSIGN(auto damped, w.marker(store::MarkerKind::damping, place, t));
     if (damped) return w.audit("change.damped", std::string(account), "the same change was seen within the damping window");
-    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, key, password.view(),
-                            store::Marker{origin, t + options_.damping_window}));
-    PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, key, password.view(), t));
+    PWSYNC_TRY(w.set_marker(store::MarkerKind::damping, place, store::Marker{origin, t + options_.damping_window}));
+    PWSYNC_ASSIGN(auto echo, w.marker(store::MarkerKind::echo, place, t));
     PWSYNC_ASSIGN(auto sync, w.sync_settings());
     if (!sync.windows) return w.audit("change.not-sent", std::string(account), "Windows -> External sync is disabled");
     // A mapping the change reached (queued, or it came from its adapter) is
@@ -348,9 +353,26 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     // may ask, resolves the account before it confirms the change.
     const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
     if (!pre_commit) learn(account);
+    // The account's mappings are found before the writer's turn, which only
+    // reads each again by its key (gone meanwhile: left out; changed: as it
+    // is now). A mapping made meanwhile gets the account's next change, as
+    // if this one had come first. An account with none takes no turn.
+    std::vector<store::Mapping> before;
+    {
+        auto r = store_.read();
+        if (!r) return from_error(r.error());
+        auto sync = r->sync_settings();
+        if (!sync) return from_error(sync.error());
+        if (!sync->windows) return reply(ChangeOutcome::refused, "Windows -> External sync is disabled (pwsync sync enable windows)");
+        auto found = mappings_of(*r, account);
+        if (!found) return from_error(found.error());
+        before = std::move(*found);
+    }
+    if (before.empty() && !pre_commit)
+        return reply(ChangeOutcome::no_mapping, "no mapping for Windows account '" + std::string(account) + "'");
     std::optional<AccountState> state;
     if (!pre_commit) {
-        auto s = state_of(account, false);
+        auto s = ask_state(account);
         if (!s) return reply(ChangeOutcome::unavailable, "the directory cannot tell the account's state: " + s.error().message);
         state = std::move(*s);
     }
@@ -363,7 +385,16 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             out = reply(ChangeOutcome::refused, "Windows -> External sync is disabled (pwsync sync enable windows)");
             return {};
         }
-        PWSYNC_ASSIGN(auto mappings, mappings_of(w, account));
+        std::vector<store::Mapping> mappings;
+        if (before.empty()) {
+            PWSYNC_ASSIGN(mappings, mappings_of(w, account));
+        }
+        for (const auto& m : before) {
+            auto now_there = w.mapping({m.app, m.windows});
+            if (!now_there && now_there.error().code == Errc::not_found) continue;
+            if (!now_there) return std::unexpected(now_there.error());
+            mappings.push_back(std::move(*now_there));
+        }
         bool unresolved = false;
         if (mappings.empty() && pre_commit && options_.resolve) {
             // Some mapping may name this account by another name, not resolved yet.

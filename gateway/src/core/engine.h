@@ -151,6 +151,8 @@ private:
     Result<std::string> captured_in_domain(const store::Principal& p, std::string_view account) const;
     Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only,
                                                  std::string* refused = nullptr);
+    // The account's state, asked of the directory without looking at the store.
+    Result<std::optional<AccountState>> ask_state(std::string_view account, std::string* refused = nullptr);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
     // The watcher saw a change: inside the caller's transaction.
     // `unknown`: non-empty when the directory could not tell the account's state (why).

@@ -272,6 +272,11 @@ struct Marker {
     std::string origin;          // echo: the adapter the change came from
     TimePoint expires{};
 };
+// Where one (account, password) pair's markers of every kind are kept: its
+// keyed hash, worked out once for all the markers a change reads and writes.
+struct MarkerPlace {
+    std::string mac;
+};
 
 struct StoreInfo {
     std::uint32_t schema_version = 0;
@@ -433,6 +438,8 @@ public:
     // A live marker for (account, password) at `now`, if one exists.
     Result<std::optional<Marker>> marker(MarkerKind kind, std::string_view account, std::string_view password,
                                          TimePoint now) const;
+    Result<MarkerPlace> marker_place(std::string_view account, std::string_view password) const;
+    Result<std::optional<Marker>> marker(MarkerKind kind, const MarkerPlace& place, TimePoint now) const;
     Result<std::optional<std::string>> cursor(std::string_view name) const;
 
 protected:
@@ -525,6 +532,7 @@ public:
     // Audited as "capture.<why>"; `note` is added to the audit's detail.
     Status remove_pending_capture(std::uint64_t id, std::string_view why, std::string_view note = {});
     Status set_marker(MarkerKind kind, std::string_view account, std::string_view password, const Marker& marker);
+    Status set_marker(MarkerKind kind, const MarkerPlace& place, const Marker& marker);
     // Removes expired markers (all when `all`); returns how many went.
     Result<std::size_t> purge_markers(TimePoint now, bool all = false);
     Status set_cursor(std::string_view name, std::string_view value);
