@@ -59,6 +59,16 @@ Result<MarkerPlace> marker_place(const TxnState& s, std::string_view account, st
     return MarkerPlace{std::move(*mac)};
 }
 
+// A credential the delivery worker sealed ahead is stored as it is only when
+// it is this mapping's and sealed under the current key: a key rotation may
+// have come in between.
+bool usable(const TxnState& s, const SealedCredential* ahead, const MappingKey& key) {
+    if (ahead == nullptr) return false;
+    const auto sealed_under = crypto::sealed_key_id(ahead->sealed);
+    return sealed_under && *sealed_under == s.ring->current &&
+           mapping_key(ahead->mapping.app, ahead->mapping.windows) == mapping_key(key.app, key.windows);
+}
+
 std::string marker_key(MarkerKind kind, const MarkerPlace& place) {
     return std::string(1, kind == MarkerKind::damping ? 'd' : 'e') + place.mac;
 }
@@ -250,9 +260,7 @@ Status WriteTxn::job_delivered(std::uint64_t id, const SealedCredential* ahead) 
         PWSYNC_ASSIGN(auto m, records::decode_mapping(*mapping_there));
         if (m.mapping.credential_updated <= r.job.created) {
             const MappingKey key{r.job.app, r.job.windows};
-            const auto sealed_under = ahead != nullptr ? crypto::sealed_key_id(ahead->sealed) : Result<std::uint32_t>(0);
-            if (ahead != nullptr && sealed_under && *sealed_under == s_->ring->current &&
-                mapping_key(ahead->mapping.app, ahead->mapping.windows) == mapping_key(key.app, key.windows)) {
+            if (usable(*s_, ahead, key)) {
                 PWSYNC_TRY(put_sealed_credential(*s_, *this, key, ahead->sealed));
             } else {
                 PWSYNC_ASSIGN(Secret pw, s_->open_sealed(r.sealed_password, job_context(id, "password")));
