@@ -31,7 +31,7 @@ pwsync_install() {
 
 # Configures and builds into $1 with extra CMake arguments after it.
 # -O2 -g1: line tables and function names (what perf, gdb's backtraces and
-# the sanitizers' reports use) for 30 % less compile time than -O2 -g
+# the sanitizers' reports use) for 16 % less compile time than -O2 -g
 # (testenv/README.md, "The CI's schedule"); the sanitizer build sets its own.
 pwsync_build() {
     local dir=$1
