@@ -38,6 +38,6 @@ pwsync_build() {
     shift
     say "building in $dir $*"
     cmake -S "$PWSYNC_TOP" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "$@" >/dev/null
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "$@" >/dev/null || return
     cmake --build "$dir" -- -j"$(nproc)"
 }
