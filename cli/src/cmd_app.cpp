@@ -4,13 +4,13 @@
 namespace pwsync::cli {
 namespace {
 
-void name_arg(po::options_description& d, po::positional_options_description& p) {
+void app_name_arg(po::options_description& d, po::positional_options_description& p) {
     d.add_options()("NAME", po::value<std::string>(), "application name");
     p.add("NAME", 1);
 }
 
 void app_fields(po::options_description& d, po::positional_options_description& p, bool update) {
-    name_arg(d, p);
+    app_name_arg(d, p);
     d.add_options()("description", po::value<std::string>()->value_name("TEXT"), "what the application is")
                    ("contact", po::value<std::string>()->value_name("TEXT"), "who to ask about it")
                    ("disabled", "the application takes part in no sync")
@@ -73,7 +73,7 @@ void add_app_commands(std::vector<Command>& out) {
                        c.out() << "updated application " << a.name << "\n";
                        return {};
                    }});
-    out.push_back({"app", "delete", "NAME", "delete an application that has no mappings", name_arg,
+    out.push_back({"app", "delete", "NAME", "delete an application that has no mappings", app_name_arg,
                    [](Context& c) -> Status {
                        const auto name = c.arg("NAME");
                        PWSYNC_ASSIGN(auto s, c.open_store());
@@ -103,7 +103,7 @@ void add_app_commands(std::vector<Command>& out) {
                        return {};
                    }});
     out.push_back({"app", "show", "NAME [--json]", "show one application",
-                   [](auto& d, auto& p) { name_arg(d, p); json_opt(d); },
+                   [](auto& d, auto& p) { app_name_arg(d, p); json_opt(d); },
                    [](Context& c) -> Status {
                        PWSYNC_ASSIGN(auto s, c.open_store());
                        PWSYNC_ASSIGN(auto r, s.read());

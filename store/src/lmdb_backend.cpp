@@ -157,6 +157,10 @@ private:
     std::vector<MDB_dbi> dbis_;
 };
 
+// The plug-in's entry points, named apart from the other backends' (a
+// unity build puts several backends in one translation unit).
+namespace lmdb_plugin {
+
 // Enough named databases for every table and some to spare.
 constexpr unsigned kMaxDbs = 32;
 
@@ -206,8 +210,10 @@ std::string default_key_file(const std::string& location) {
     return (config ? config->dir : location) + "/master.key";
 }
 
+}  // namespace lmdb_plugin
 }  // namespace
 
-const BackendType kLmdbBackend{"lmdb", default_key_file, check_vacant, create, open, discard};
+const BackendType kLmdbBackend{"lmdb", lmdb_plugin::default_key_file, lmdb_plugin::check_vacant,
+                               lmdb_plugin::create, lmdb_plugin::open, lmdb_plugin::discard};
 
 }  // namespace pwsync::store

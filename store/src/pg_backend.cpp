@@ -752,6 +752,10 @@ Result<pq::Conn> connect_checked(const std::string& uri) {
     return connect_session(uri);
 }
 
+// The plug-in's entry points, named apart from the other backends' (a
+// unity build puts several backends in one translation unit).
+namespace pg_plugin {
+
 Status check_vacant(const std::string& location) {
     const std::string uri = full_uri(location);
     PWSYNC_ASSIGN(auto c, connect_checked(uri));
@@ -807,9 +811,12 @@ Status discard(const std::string& location) {
 
 std::string default_key_file(const std::string&) { return kKeyFileDefault; }
 
+}  // namespace pg_plugin
 }  // namespace
 
-const BackendType kPostgresqlBackend{"postgresql", default_key_file, check_vacant, create, open, discard};
-const BackendType kPostgresBackend{"postgres", default_key_file, check_vacant, create, open, discard};
+const BackendType kPostgresqlBackend{"postgresql", pg_plugin::default_key_file, pg_plugin::check_vacant,
+                                     pg_plugin::create, pg_plugin::open, pg_plugin::discard};
+const BackendType kPostgresBackend{"postgres", pg_plugin::default_key_file, pg_plugin::check_vacant,
+                                   pg_plugin::create, pg_plugin::open, pg_plugin::discard};
 
 }  // namespace pwsync::store

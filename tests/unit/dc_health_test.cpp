@@ -11,7 +11,7 @@
 namespace pwsync::gateway {
 namespace {
 
-std::int64_t filetime(TimePoint t) {
+std::int64_t filetime_of(TimePoint t) {
     return (std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count() + 11'644'473'600LL) * 10'000'000;
 }
 
@@ -57,7 +57,7 @@ protected:
     // A change the watcher saw, made on `dc` a second ago.
     void seen(const char* account, const char* dc) {
         clock_.advance(std::chrono::seconds(1));
-        ASSERT_TRUE(engine_->watcher_page({{account, filetime(clock_.now()), 0, false, dc}}, "watcher", "c"));
+        ASSERT_TRUE(engine_->watcher_page({{account, filetime_of(clock_.now()), 0, false, dc}}, "watcher", "c"));
         clock_.advance(std::chrono::seconds(1));
     }
     void captured(const char* account, const char* dc, const std::string& pw) {
@@ -99,7 +99,7 @@ TEST_F(DcHealthTest, EachChangeCountsAgainstTheDcItWasMadeOn) {
     EXPECT_EQ(store::dc_verdict(of("dc1.test.example"), clock_.now()), store::DcVerdict::partly);
     // Replayed after a crash: counted once.
     const auto before = of("dc2.test.example").uncaptured;
-    ASSERT_TRUE(engine_->watcher_page({{"bob", filetime(clock_.now() - std::chrono::seconds(4)), 0, false, "dc2.test.example"}},
+    ASSERT_TRUE(engine_->watcher_page({{"bob", filetime_of(clock_.now() - std::chrono::seconds(4)), 0, false, "dc2.test.example"}},
                                       "watcher", "c"));
     EXPECT_EQ(of("dc2.test.example").uncaptured, before);
 }

@@ -3,8 +3,6 @@
 namespace pwsync::gateway::ldap {
 namespace {
 
-std::unexpected<Error> bad(std::string what) { return fail(Errc::protocol, std::move(what)); }
-
 constexpr ber_tag_t kSimple = 0x80;     // AuthenticationChoice simple [0]
 constexpr ber_tag_t kSasl = 0xa3;       // AuthenticationChoice sasl [3]
 constexpr ber_tag_t kExtName = 0x80;    // ExtendedRequest requestName [0]
@@ -15,45 +13,45 @@ constexpr ber_tag_t kPmUser = 0x80, kPmOld = 0x81, kPmNew = 0x82;
 
 Result<BindRequest> decode_bind(std::string_view contents) {
     auto r = BerReader::over(contents);
-    if (!r) return bad("cannot read BindRequest");
+    if (!r) return protocol_error("cannot read BindRequest");
     BindRequest req;
     const auto version = r->integer();
-    if (!version) return bad("BindRequest has no version");
+    if (!version) return protocol_error("BindRequest has no version");
     req.version = *version;
     const auto name = r->element(LBER_OCTETSTRING);
-    if (!name) return bad("BindRequest has no name");
+    if (!name) return protocol_error("BindRequest has no name");
     const auto tag = r->peek_tag();
     if (tag == kSimple) {
         const auto pw = r->element(kSimple);
-        if (!pw) return bad("BindRequest has a malformed simple password");
+        if (!pw) return protocol_error("BindRequest has a malformed simple password");
         req.auth = SimpleBind{std::string(*name), Secret(*pw)};
     } else if (tag == kSasl) {
         auto sasl = r->enter(kSasl);
-        if (!sasl) return bad("BindRequest has malformed SASL credentials");
+        if (!sasl) return protocol_error("BindRequest has malformed SASL credentials");
         const auto mech = sasl->element(LBER_OCTETSTRING);
-        if (!mech) return bad("BindRequest has no SASL mechanism");
+        if (!mech) return protocol_error("BindRequest has no SASL mechanism");
         SaslBind s{std::string(*name), std::string(*mech), std::nullopt};
         if (!sasl->at_end()) {
             const auto creds = sasl->element(LBER_OCTETSTRING);
-            if (!creds) return bad("BindRequest has malformed SASL credentials");
+            if (!creds) return protocol_error("BindRequest has malformed SASL credentials");
             s.credentials = Secret(*creds);
         }
         req.auth = std::move(s);
     } else {
-        return bad("BindRequest has an unknown authentication choice");
+        return protocol_error("BindRequest has an unknown authentication choice");
     }
     return req;
 }
 
 Result<ExtendedRequest> decode_extended(std::string_view contents) {
     auto r = BerReader::over(contents);
-    if (!r) return bad("cannot read ExtendedRequest");
+    if (!r) return protocol_error("cannot read ExtendedRequest");
     const auto name = r->element(kExtName);
-    if (!name) return bad("ExtendedRequest has no requestName");
+    if (!name) return protocol_error("ExtendedRequest has no requestName");
     ExtendedRequest req{std::string(*name), std::nullopt};
     if (!r->at_end() && r->peek_tag() == kExtValue) {
         const auto value = r->element(kExtValue);
-        if (!value) return bad("ExtendedRequest has a malformed requestValue");
+        if (!value) return protocol_error("ExtendedRequest has a malformed requestValue");
         req.value = Secret(*value);
     }
     return req;
@@ -65,10 +63,10 @@ Result<bool> decode_controls(BerReader& controls) {
     bool critical = false;
     while (!controls.at_end()) {
         auto c = controls.enter(LBER_SEQUENCE);
-        if (!c || !c->element(LBER_OCTETSTRING)) return bad("malformed control");
+        if (!c || !c->element(LBER_OCTETSTRING)) return protocol_error("malformed control");
         if (!c->at_end() && c->peek_tag() == LBER_BOOLEAN) {
             const auto flag = c->integer(LBER_BOOLEAN);
-            if (!flag) return bad("malformed control criticality");
+            if (!flag) return protocol_error("malformed control criticality");
             critical |= *flag != 0;
         }
     }
@@ -144,19 +142,19 @@ std::optional<BerReader> BerReader::enter(ber_tag_t expected) {
 
 Result<Request> decode_request(std::string_view message) {
     auto top = BerReader::over(message);
-    if (!top) return bad("cannot read the message");
+    if (!top) return protocol_error("cannot read the message");
     auto msg = top->enter(tag::message);
-    if (!msg || !top->at_end()) return bad("the message is not one LDAPMessage");
+    if (!msg || !top->at_end()) return protocol_error("the message is not one LDAPMessage");
     Request req;
     const auto id = msg->integer();
-    if (!id || *id <= 0) return bad("the message has no valid messageID");
+    if (!id || *id <= 0) return protocol_error("the message has no valid messageID");
     req.message_id = *id;
     const auto op = msg->any_element();
-    if (!op) return bad("the message has no valid protocolOp");
+    if (!op) return protocol_error("the message has no valid protocolOp");
     req.op = op->first;
     if (!msg->at_end()) {
         auto controls = msg->enter(tag::controls);
-        if (!controls) return bad("the message has malformed controls");
+        if (!controls) return protocol_error("the message has malformed controls");
         PWSYNC_ASSIGN(req.critical_control, decode_controls(*controls));
     }
     if (req.op == tag::bind_request) {
@@ -169,7 +167,7 @@ Result<Request> decode_request(std::string_view message) {
         PWSYNC_ASSIGN(auto search, decode_search(op->second));
         req.body = std::move(search);
     } else if (!is_known_request(req.op)) {
-        return bad("unknown protocolOp");
+        return protocol_error("unknown protocolOp");
     }
     return req;
 }
@@ -179,21 +177,21 @@ Result<PasswordModify> decode_password_modify(std::string_view value) {
     Secret buffer(value);
     buffer.push_back('\0');
     auto top = BerReader::over(std::string_view(buffer.data(), value.size()));
-    if (!top) return bad("cannot read the Password Modify request");
+    if (!top) return protocol_error("cannot read the Password Modify request");
     auto seq = top->enter(LBER_SEQUENCE);
-    if (!seq || !top->at_end()) return bad("the Password Modify request value is not a SEQUENCE");
+    if (!seq || !top->at_end()) return protocol_error("the Password Modify request value is not a SEQUENCE");
     PasswordModify pm;
     ber_tag_t last = 0;
     while (!seq->at_end()) {
         const auto e = seq->any_element();
-        if (!e) return bad("the Password Modify request value is malformed");
+        if (!e) return protocol_error("the Password Modify request value is malformed");
         // Fields are optional but ordered and unique.
-        if (e->first <= last) return bad("the Password Modify request value has fields out of order");
+        if (e->first <= last) return protocol_error("the Password Modify request value has fields out of order");
         last = e->first;
         if (e->first == kPmUser) pm.user_identity = std::string(e->second);
         else if (e->first == kPmOld) pm.old_password = Secret(e->second);
         else if (e->first == kPmNew) pm.new_password = Secret(e->second);
-        else return bad("the Password Modify request value has an unknown field");
+        else return protocol_error("the Password Modify request value has an unknown field");
     }
     return pm;
 }

@@ -21,6 +21,9 @@
 
 namespace pwsync::gateway::ldap {
 
+// A request that does not follow RFC 4511: the connection's protocol error.
+inline std::unexpected<Error> protocol_error(std::string why) { return fail(Errc::protocol, std::move(why)); }
+
 // protocolOp tags (RFC 4511 appendix B).
 namespace tag {
 inline constexpr ber_tag_t message = 0x30;  // LDAPMessage SEQUENCE

@@ -12,17 +12,15 @@ constexpr ber_tag_t kAnd = 0xa0, kOr = 0xa1, kNot = 0xa2, kEquality = 0xa3, kPre
 constexpr ber_tag_t kEntry = 0x64;
 constexpr int kMaxFilterDepth = 16;
 
-std::unexpected<Error> bad(std::string why) { return fail(Errc::protocol, std::move(why)); }
-
 bool same_text(std::string_view a, std::string_view b) { return ascii_lower(a) == ascii_lower(b); }
 
 Result<Filter> decode_filter(ber_tag_t tag, std::string_view contents, int depth) {
-    if (depth > kMaxFilterDepth) return bad("the search filter is nested too deeply");
+    if (depth > kMaxFilterDepth) return protocol_error("the search filter is nested too deeply");
     Filter f;
     // The next element of `r` as one more child of f (and, or, not).
     auto add_child = [&](BerReader& r, const char* malformed) -> Status {
         auto e = r.any_element();
-        if (!e) return bad(malformed);
+        if (!e) return protocol_error(malformed);
         PWSYNC_ASSIGN(auto child, decode_filter(e->first, e->second, depth + 1));
         f.children.push_back(std::move(child));
         return {};
@@ -32,25 +30,25 @@ Result<Filter> decode_filter(ber_tag_t tag, std::string_view contents, int depth
         case kOr: {
             f.kind = tag == kAnd ? Filter::Kind::all_of : Filter::Kind::any_of;
             auto set = BerReader::over(contents);
-            if (!set) return bad("cannot read the search filter");
+            if (!set) return protocol_error("cannot read the search filter");
             while (!set->at_end()) PWSYNC_TRY(add_child(*set, "the search filter is malformed"));
             return f;
         }
         case kNot: {
             f.kind = Filter::Kind::negation;
             auto inner = BerReader::over(contents);
-            if (!inner) return bad("cannot read the search filter");
+            if (!inner) return protocol_error("cannot read the search filter");
             PWSYNC_TRY(add_child(*inner, "the search filter's not is malformed"));
-            if (!inner->at_end()) return bad("the search filter's not is malformed");
+            if (!inner->at_end()) return protocol_error("the search filter's not is malformed");
             return f;
         }
         case kEquality: {
             f.kind = Filter::Kind::equality;
             auto ava = BerReader::over(contents);
-            if (!ava) return bad("cannot read the search filter");
+            if (!ava) return protocol_error("cannot read the search filter");
             auto attr = ava->element(LBER_OCTETSTRING);
             auto value = ava->element(LBER_OCTETSTRING);
-            if (!attr || !value || !ava->at_end()) return bad("the search filter's equality is malformed");
+            if (!attr || !value || !ava->at_end()) return protocol_error("the search filter's equality is malformed");
             f.attribute = std::string(*attr);
             f.value = std::string(*value);
             return f;
@@ -69,7 +67,7 @@ Result<Filter> decode_filter(ber_tag_t tag, std::string_view contents, int depth
 
 Result<SearchRequest> decode_search(std::string_view contents) {
     auto r = BerReader::over(contents);
-    if (!r) return bad("cannot read the SearchRequest");
+    if (!r) return protocol_error("cannot read the SearchRequest");
     SearchRequest req;
     const auto base = r->element(LBER_OCTETSTRING);
     const auto scope = r->integer(LBER_ENUMERATED);
@@ -77,23 +75,23 @@ Result<SearchRequest> decode_search(std::string_view contents) {
     const auto size = r->integer(LBER_INTEGER);
     const auto time = r->integer(LBER_INTEGER);
     const auto types = r->integer(LBER_BOOLEAN);
-    if (!base || !scope || !deref || !size || !time || !types) return bad("the SearchRequest is malformed");
-    if (*scope < 0 || *scope > 2) return bad("the SearchRequest has an unknown scope");
-    if (*size < 0 || *time < 0) return bad("the SearchRequest has a negative limit");
+    if (!base || !scope || !deref || !size || !time || !types) return protocol_error("the SearchRequest is malformed");
+    if (*scope < 0 || *scope > 2) return protocol_error("the SearchRequest has an unknown scope");
+    if (*size < 0 || *time < 0) return protocol_error("the SearchRequest has a negative limit");
     req.base = std::string(*base);
     req.scope = static_cast<Scope>(*scope);
     req.size_limit = *size;
     req.types_only = *types != 0;
     const auto filter = r->any_element();
-    if (!filter) return bad("the SearchRequest has no filter");
+    if (!filter) return protocol_error("the SearchRequest has no filter");
     if (auto f = decode_filter(filter->first, filter->second, 0)) req.filter = std::move(*f);
     else if (f.error().code == Errc::invalid_argument) req.unsupported = f.error().message;
     else return std::unexpected(f.error());
     auto attrs = r->enter(LBER_SEQUENCE);
-    if (!attrs || !r->at_end()) return bad("the SearchRequest's attribute list is malformed");
+    if (!attrs || !r->at_end()) return protocol_error("the SearchRequest's attribute list is malformed");
     while (!attrs->at_end()) {
         auto a = attrs->element(LBER_OCTETSTRING);
-        if (!a) return bad("the SearchRequest's attribute list is malformed");
+        if (!a) return protocol_error("the SearchRequest's attribute list is malformed");
         req.attributes.emplace_back(*a);
     }
     return req;
