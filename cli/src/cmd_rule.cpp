@@ -9,7 +9,7 @@
 namespace pwsync::cli {
 namespace {
 
-void name_arg(po::options_description& d, po::positional_options_description& p) {
+void rule_name_arg(po::options_description& d, po::positional_options_description& p) {
     d.add_options()("NAME", po::value<std::string>(), "rule name");
     p.add("NAME", 1);
 }
@@ -145,7 +145,7 @@ void add_rule_commands(std::vector<Command>& out) {
     out.push_back({"rule", "create", "NAME --app APP --scope KIND=VALUE... --external TEMPLATE [--disabled]",
                    "create a mapping rule: accounts in scope get a mapping in APP (pwsyncd keeps them current)",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        rule_options(d);
                        d.add_options()("disabled", "create the rule disabled (preview works, nothing is applied)");
                    },
@@ -166,7 +166,7 @@ void add_rule_commands(std::vector<Command>& out) {
     out.push_back({"rule", "update", "NAME [--app APP] [--scope KIND=VALUE...] [--external TEMPLATE] [--enable|--disable]",
                    "change a rule (--scope replaces the whole scope)",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        rule_options(d);
                        d.add_options()("enable", "enable the rule")("disable", "disable the rule (its mappings stay)");
                    },
@@ -194,7 +194,7 @@ void add_rule_commands(std::vector<Command>& out) {
                    "delete a rule; its mappings stay as hand-made ones, or go with it (one of the two is required "
                    "when it has any)",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        d.add_options()("keep-mappings", "keep the rule's mappings (they become hand-made)")
                                       ("delete-mappings", "delete the rule's mappings with it");
                    },
@@ -236,7 +236,7 @@ void add_rule_commands(std::vector<Command>& out) {
                    }});
     out.push_back({"rule", "show", "NAME [--json]", "one rule, its last evaluation's conflicts and its mappings",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        d.add_options()("json", "print JSON");
                    },
                    [](Context& c) -> Status {
@@ -269,14 +269,14 @@ void add_rule_commands(std::vector<Command>& out) {
     out.push_back({"rule", "preview", "NAME [--json]",
                    "what the rule would create, change and remove now, and its conflicts; writes nothing",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        d.add_options()("json", "print JSON");
                    },
                    [](Context& c) { return evaluate(c, false); }});
     out.push_back({"rule", "apply", "NAME [--json]",
                    "evaluate the rule now and carry out its plan (pwsyncd does this after directory changes)",
                    [](auto& d, auto& p) {
-                       name_arg(d, p);
+                       rule_name_arg(d, p);
                        d.add_options()("json", "print JSON");
                    },
                    [](Context& c) { return evaluate(c, true); }});
