@@ -434,6 +434,25 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
     w("|---|---|---|")
     w(f"| Windows → External arrived in slapd ÷ slapd raw, concurrency 1, 4, 16 | "
       f"{ratios('pwsync_capture_to_slapd', 'arrived_per_second', 'raw_slapd_pwmod')} | ≥ 0.9 |")
+    def ceilings():
+        # What the other processes of the same run left for pwsyncd: every
+        # CPU of the machine spent only on their share of each change
+        # (slapd's write, Samba's state check, the load generator's TLS and
+        # verifying binds), as a rate, ÷ slapd raw. pwsyncd's rate can not
+        # pass it on this machine however little pwsyncd costs.
+        cells = []
+        for c in (1, 4, 16):
+            r = (find("pwsync_capture_to_slapd", threads=c) or [None])[0]
+            b = one("raw_slapd_pwmod_beside", "per_second", threads=c) or one("raw_slapd_pwmod", "per_second", threads=c)
+            if not r or not r.get("ok") or "cpu_ms" not in r or not b:
+                cells.append("–")
+                continue
+            others = (max(r["cpu_ms"]["slapd"], 0) + max(r["cpu_ms"]["samba"], 0) + r.get("bench_cpu_ms", 0)) / r["ok"]
+            ceiling = int(r.get("nproc", 1)) * 1000 / others if others else None
+            cells.append(f"{f(ceiling, 1)} / {f(b, 1)} = {f(ceiling / b, 2)}" if ceiling else "–")
+        return ", ".join(cells)
+    w(f"| the same's ceiling on this machine with pwsyncd free: CPUs ÷ the others' CPU per change (slapd, Samba's state check, load generator), ÷ slapd raw | "
+      f"{ceilings()} | (not ours: what the others leave) |")
     w(f"| External → Windows full ÷ Samba raw, concurrency 1, 4, 16 | "
       f"{ratios('pwsync_full_to_samba', 'per_second', 'raw_samba_reset')} | ≥ 0.9 |")
     cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]

@@ -1,6 +1,5 @@
 // pwsync check, pwsync mapping resolve: the commands that talk to the
 // directory named in the [directory] section of the configuration file.
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -289,7 +288,7 @@ FoundAccounts look_up_accounts(Context& c, const std::vector<std::string>& names
     FoundAccounts found;
     const std::string path = config_path(c);
     // No configuration, or one without a directory: the store alone.
-    if (names.empty() || ::access(path.c_str(), F_OK) != 0) return found;
+    if (names.empty() || !path_exists(path)) return found;
     auto entries = read_ini(path);
     if (!entries || std::none_of(entries->begin(), entries->end(),
                                  [](const auto& e) { return e.section == "directory" || e.section.starts_with("directory "); }))

@@ -23,7 +23,7 @@ const char* env(const char* name) {
 // Reads `store` and `key` from an INI file; other keys and sections belong
 // to pwsyncd and are ignored here.
 Status read_config(const std::string& path, bool required, store::Options& o) {
-    if (!required && ::access(path.c_str(), F_OK) != 0) return {};
+    if (!required && !path_exists(path)) return {};
     PWSYNC_ASSIGN(auto entries, read_ini(path));
     for (const auto& [section, key, value] : entries) {
         if (!section.empty()) continue;

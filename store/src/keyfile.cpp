@@ -104,7 +104,7 @@ Result<crypto::KeyRing> load_key_ring(const std::string& key_file) {
     ring.keys.push_back(std::move(*k));
     // A rotation that did not finish leaves the next key beside the current one.
     const std::string next = key_file + ".new";
-    if (::access(next.c_str(), F_OK) == 0) {
+    if (path_exists(next)) {
         auto nb = read_key_file(next);
         if (!nb) return std::unexpected(nb.error());
         auto nk = crypto::Key::from_bytes(nb->view());

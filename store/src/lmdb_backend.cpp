@@ -43,8 +43,6 @@ Result<LmdbConfig> parse_location(const std::string& location) {
     return c;
 }
 
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 class LmdbTxn final : public KvTxn {
 public:
     LmdbTxn(lmdb::Txn txn, const std::vector<MDB_dbi>& dbis, bool write)
@@ -144,7 +142,7 @@ public:
     Status backup(const std::string& dest) const override {
         if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
             return fail(Errc::io, "cannot create backup folder " + dest + ": " + std::strerror(errno));
-        if (exists(dest + "/data.mdb"))
+        if (path_exists(dest + "/data.mdb"))
             return fail(Errc::already_exists, "backup folder " + dest + " already holds a store");
         return lmdb::check(mdb_env_copy2(env_.get(), dest.c_str(), MDB_CP_COMPACT),
                            "cannot back up the store to " + dest);
@@ -169,7 +167,7 @@ Status check_vacant(const std::string& location) {
     PWSYNC_ASSIGN(auto config, parse_location(location));
     if (::mkdir(config.dir.c_str(), 0700) != 0 && errno != EEXIST)
         return fail(Errc::io, "cannot create store folder " + config.dir + ": " + std::strerror(errno));
-    if (exists(config.dir + "/data.mdb")) return fail(Errc::already_exists, "a store already exists in " + config.dir);
+    if (path_exists(config.dir + "/data.mdb")) return fail(Errc::already_exists, "a store already exists in " + config.dir);
     return {};
 }
 
@@ -184,7 +182,7 @@ Result<std::unique_ptr<Backend>> create(const std::string& location) {
 
 Result<std::unique_ptr<Backend>> open(const std::string& location) {
     PWSYNC_ASSIGN(auto config, parse_location(location));
-    if (!exists(config.dir + "/data.mdb"))
+    if (!path_exists(config.dir + "/data.mdb"))
         return fail(Errc::not_found, "no store in " + config.dir + " (create one with: pwsync init)");
     PWSYNC_ASSIGN(auto env, lmdb::Env::open(config.dir, config.map_size, kMaxDbs));
     auto b = std::make_unique<LmdbBackend>(std::move(config), std::move(env));

@@ -17,8 +17,6 @@
 namespace pwsync::store {
 namespace {
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 // The backend named by the options and the store's parts that do not
 // depend on it.
 Result<std::unique_ptr<Store::Impl>> prepare(const StoreOptions& options, BackendUri& uri) {
@@ -100,10 +98,10 @@ std::string keycheck_context() { return crypto::seal_context("settings", kSettin
 // rename of the new key file: the key check value says which key the data uses.
 Status recover_rotation(Store::Impl& s) {
     const std::string next = s.key_file + ".new";
-    if (!file_exists(next)) return {};
+    if (!path_exists(next)) return {};
     KeyLock lock(s.key_file);
     if (!lock.ok()) return fail(Errc::io, "cannot lock " + s.key_file + ".lock");
-    if (!file_exists(next)) return {};
+    if (!path_exists(next)) return {};
     auto ring = load_key_ring(s.key_file);
     if (!ring) return std::unexpected(ring.error());
     auto txn = s.backend->begin(false);

@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <limits>
+#include <string>
 
 #include "pwsync/util.h"
 
@@ -69,6 +74,20 @@ TEST(Util, FiletimeCountsFrom1601) {
     EXPECT_EQ(from_filetime(134400305990000000), t);
     EXPECT_EQ(to_filetime(from_unix_micros(0)), 116444736000000000);
     EXPECT_EQ(from_filetime(std::numeric_limits<std::int64_t>::min()), from_unix_micros(std::numeric_limits<std::int64_t>::min()));
+}
+
+TEST(Util, PathExistsSeesFilesAndFolders) {
+    std::string dir = "/tmp/pwsync-util-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    const std::string file = dir + "/f";
+    EXPECT_TRUE(path_exists(dir));
+    EXPECT_FALSE(path_exists(file));
+    std::ofstream(file) << "x";
+    EXPECT_TRUE(path_exists(file));
+    ASSERT_EQ(::unlink(file.c_str()), 0);
+    EXPECT_FALSE(path_exists(file));
+    ASSERT_EQ(::rmdir(dir.c_str()), 0);
+    EXPECT_FALSE(path_exists(dir));
 }
 
 }  // namespace

@@ -176,4 +176,9 @@ bool valid_utf8(std::string_view s) noexcept;
 // Strips one trailing "\n" or "\r\n" (for values read from a file or a pipe).
 std::string_view trim_newline(std::string_view s) noexcept;
 
+// ---------------------------------------------------------------- files
+
+// True when something is at `path` (a file, a folder, a dangling link not).
+bool path_exists(const std::string& path) noexcept;
+
 }  // namespace pwsync
