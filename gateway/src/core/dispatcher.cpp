@@ -158,8 +158,8 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
             in_flight_.insert(claimed[i]);
             ++adapter_load_[ascii_lower(work[i].job.adapter)];
             queue_.push_back(std::move(work[i]));
+            work_cv_.notify_one();
         }
-        if (later.size() < work.size()) work_cv_.notify_all();
         work = std::move(later);
         claimed = std::move(later_claims);
     }
@@ -407,8 +407,12 @@ void Dispatcher::scheduler_loop() {
                     // No worker takes them any more.
                     for (const auto& w : *work) unclaim(w);
                 } else {
-                    for (auto& item : *work) queue_.push_back(std::move(item));
-                    work_cv_.notify_all();
+                    // One idle worker per job: waking all of them for one
+                    // job costs the others a wake-up and a sleep each.
+                    for (auto& item : *work) {
+                        queue_.push_back(std::move(item));
+                        work_cv_.notify_one();
+                    }
                 }
             }
             if (last) return;
