@@ -360,8 +360,10 @@ if find("run"):
     meta["commit"] = find("run")[0].get("commit") or meta["commit"]
     meta["load"] = find("run")[0].get("load_at_start", "") + " (start) / " + (
         (find("run_end") or [{}])[0].get("load_at_end", meta["load"])) + " (end)"
+# The load at the start says whether something else was running; the end's
+# is the run's own servers.
 loads = [float(x) for x in meta["load"].split() if x.replace(".", "", 1).isdigit()]
-load1 = max(loads) if loads else 0.0
+load1 = loads[0] if loads else 0.0
 contended = load1 > float(meta["nproc"] or 1)
 
 out = []
@@ -383,9 +385,9 @@ w(f"| load average (1, 5, 15 min) | {meta['load']} |")
 w(f"| total run time | {f(one('total_seconds'))} s |")
 w("")
 if contended:
-    w(f"**Measured under contention**: the load average ({meta['load']}) exceeded the")
-    w(f"{meta['nproc']} CPUs — other engineers were compiling on the same machine. Absolute")
-    w("figures are lower than on a quiet machine; ratios measured in the same run are")
+    w(f"**Not a quiet start**: the 1-minute load average at the start ({load1}) exceeded the")
+    w(f"{meta['nproc']} CPUs (work that ran just before or beside the run). Absolute")
+    w("figures may be lower than on a quiet machine; ratios measured in the same run are")
     w("more meaningful than absolute numbers.")
     w("")
 
