@@ -361,9 +361,9 @@ if find("run"):
     meta["load"] = find("run")[0].get("load_at_start", "") + " (start) / " + (
         (find("run_end") or [{}])[0].get("load_at_end", meta["load"])) + " (end)"
 # The load at the start says whether something else was running; the end's
-# is the run's own servers.
-loads = [float(x) for x in meta["load"].split() if x.replace(".", "", 1).isdigit()]
-load1 = loads[0] if loads else 0.0
+# is the run's own servers. No start recorded: no judgement.
+start = (find("run") or [{}])[0].get("load_at_start", "").split()
+load1 = float(start[0]) if start and start[0].replace(".", "", 1).isdigit() else 0.0
 contended = load1 > float(meta["nproc"] or 1)
 
 out = []
@@ -446,15 +446,17 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
         for c in (1, 4, 16):
             r = (find("pwsync_capture_to_slapd", threads=c) or [None])[0]
             b = one("raw_slapd_pwmod_beside", "per_second", threads=c) or one("raw_slapd_pwmod", "per_second", threads=c)
-            if not r or not r.get("ok") or "cpu_ms" not in r or not b:
+            cpu = (r or {}).get("cpu_ms", {})
+            # A negative figure: a process ended meanwhile, its CPU unknown.
+            if not r or not r.get("ok") or not b or any(cpu.get(k, -1) < 0 for k in ("slapd", "samba")):
                 cells.append("–")
                 continue
-            others = (max(r["cpu_ms"]["slapd"], 0) + max(r["cpu_ms"]["samba"], 0) + r.get("bench_cpu_ms", 0)) / r["ok"]
-            ceiling = int(r.get("nproc", 1)) * 1000 / others if others else None
+            others = (cpu["slapd"] + cpu["samba"] + r.get("bench_cpu_ms", 0)) / r["ok"]
+            ceiling = int(r.get("nproc") or meta["nproc"] or 1) * 1000 / others if others else None
             cells.append(f"{f(ceiling, 1)} / {f(b, 1)} = {f(ceiling / b, 2)}" if ceiling else "–")
         return ", ".join(cells)
-    w(f"| the same's ceiling on this machine with pwsyncd free: CPUs ÷ the others' CPU per change (slapd, Samba's state check, load generator), ÷ slapd raw | "
-      f"{ceilings()} | (not ours: what the others leave) |")
+    w(f"| Windows → External's ceiling on this machine with pwsyncd free: CPUs ÷ the others' CPU per change (slapd, Samba answering pwsyncd's state check, load generator), ÷ slapd raw | "
+      f"{ceilings()} | (what the others leave while the check stays) |")
     w(f"| External → Windows full ÷ Samba raw, concurrency 1, 4, 16 | "
       f"{ratios('pwsync_full_to_samba', 'per_second', 'raw_samba_reset')} | ≥ 0.9 |")
     cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]

@@ -429,7 +429,10 @@ void Dispatcher::worker_loop() {
         Work item;
         {
             std::unique_lock lock(mutex_);
-            work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            // Timed: each job wakes one worker, and a wake-up the C library
+            // loses (glibc bug 25847) must delay that job by at most
+            // idle_poll, not until the next job comes.
+            while (!stopping_ && queue_.empty()) work_cv_.wait_for(lock, options_.idle_poll);
             if (stopping_) {
                 // Not started: the jobs stay in the outbox for the next start.
                 for (const auto& w : queue_) unclaim(w);

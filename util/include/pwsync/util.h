@@ -178,7 +178,8 @@ std::string_view trim_newline(std::string_view s) noexcept;
 
 // ---------------------------------------------------------------- files
 
-// True when something is at `path` (a file, a folder, a dangling link not).
+// True when something is at `path`: a file or a folder (links are
+// followed, so a dangling link is not).
 bool path_exists(const std::string& path) noexcept;
 
 }  // namespace pwsync
