@@ -1,12 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <string>
 
+#include "helpers.h"
 #include "pwsync/util.h"
 
 namespace pwsync {
@@ -77,9 +78,11 @@ TEST(Util, FiletimeCountsFrom1601) {
 }
 
 TEST(Util, PathExistsSeesFilesAndFolders) {
-    std::string dir = "/tmp/pwsync-util-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
-    const std::string file = dir + "/f";
+    test::TempDir tmp;
+    const std::string dir = tmp / "d", file = tmp / "f", link = tmp / "l";
+    EXPECT_TRUE(path_exists(tmp.path()));
+    EXPECT_FALSE(path_exists(dir));
+    ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
     EXPECT_TRUE(path_exists(dir));
     EXPECT_FALSE(path_exists(file));
     std::ofstream(file) << "x";
@@ -88,6 +91,9 @@ TEST(Util, PathExistsSeesFilesAndFolders) {
     EXPECT_FALSE(path_exists(file));
     ASSERT_EQ(::rmdir(dir.c_str()), 0);
     EXPECT_FALSE(path_exists(dir));
+    // Links are followed: one to nothing is not there.
+    ASSERT_EQ(::symlink(file.c_str(), link.c_str()), 0);
+    EXPECT_FALSE(path_exists(link));
 }
 
 }  // namespace
