@@ -97,7 +97,11 @@ Result<std::vector<Mapping>> ReadTxn::account_mappings(std::string_view name) co
     if (acc) {
         PWSYNC_TRY(add_guid(acc->guid));
         // Made with one of its names and not resolved yet; never a mapping
-        // resolved to another account that once had the name.
+        // resolved to another account that once had the name. Every mapping
+        // without a GUID is on the unresolved list: none there, none to find
+        // by name (a scan per name form saved on every capture).
+        PWSYNC_ASSIGN(auto any_unresolved, s_->kv().last_key(s_->db().map_unresolved));
+        if (!any_unresolved) return out;
         for (const auto& n : acc->names()) {
             PWSYNC_ASSIGN(auto found, mappings_named(*this, n));
             for (auto& m : found)

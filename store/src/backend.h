@@ -8,7 +8,7 @@
 // by key (bytewise), read and written in transactions:
 //  - a read transaction is a consistent snapshot;
 //  - a write transaction sees its own writes and commits atomically and
-//    durably; a backend that serialises writers optimistically fails the
+//    durably (or, asked to, deferrably: see KvTxn::commit); a backend that serialises writers optimistically fails the
 //    commit with Errc::busy, and Store::transact runs the unit of work again;
 //  - sequences hand out increasing identifiers without a row that every
 //    writer reads and rewrites (LMDB, with one writer at a time, keeps its
@@ -119,8 +119,10 @@ public:
     // Moves the sequence on so that next_id() answers more than `past`
     // (never back; write transactions only).
     virtual Status advance(Sequence seq, std::uint64_t past) = 0;
-    // Makes the writes durable (fsync) at once; the transaction ends.
-    virtual Status commit() = 0;
+    // Commits; the transaction ends. durable: on the disk (fsync) before
+    // it returns. deferrable: later, and a system crash may undo it only
+    // together with every commit after it (commits reach the disk in order).
+    Status commit(Durability d = Durability::durable) { return do_commit(d); }
     // False once committed.
     virtual bool active() const = 0;
     // Fails (Errc::refused) unless `instance` holds the lease in `epoch`
@@ -132,6 +134,7 @@ public:
 
 protected:
     virtual Status scan_from(Table t, std::string_view prefix, const Visitor& visit, std::string_view from) const = 0;
+    virtual Status do_commit(Durability d) = 0;
 };
 
 // An open store in one backend.

@@ -33,9 +33,9 @@ const char* current_exception_text() noexcept {
 }
 }  // namespace
 
-Status Store::transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn) {
+Status Store::transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn, Durability durability) {
     for (int attempt = 1;; ++attempt) {
-        Status st = commit_group(actor, fn);
+        Status st = commit_group(actor, fn, durability);
         if (st || st.error().code != Errc::busy || attempt == kMaxAttempts) return st;
         const auto pause = std::min<std::chrono::microseconds>(kFirstPause * (1 << (attempt - 1)), kLongestPause);
         std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(pause * (0.5 + impl_->jitter())));
@@ -49,11 +49,13 @@ double Store::Impl::jitter() {
     return static_cast<double>(prng >> 11) / static_cast<double>(std::uint64_t{1} << 53);
 }
 
-Status Store::commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body) {
+Status Store::commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body,
+                           Durability durability) {
     GroupCommit& g = impl_->group;
     GroupCommit::Request req;
     req.actor = actor;
     req.body = &body;
+    req.durability = durability;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
     if (g.leader) {
@@ -137,7 +139,9 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                 continue;  // `parent` rolls back as it goes out of scope
             }
             parent->s_->in_unit = false;
-            const Status committed = parent->commit();
+            // One durable writer makes the whole commit durable.
+            const bool durable = std::ranges::any_of(live, [](const auto* r) { return r->durability == Durability::durable; });
+            const Status committed = parent->commit(durable ? Durability::durable : Durability::deferrable);
             for (auto* r : live) r->result = committed;
             return;
         }

@@ -33,6 +33,7 @@ struct GroupCommit {
     struct Request {
         std::string_view actor;
         const std::function<Status(WriteTxn&)>* body = nullptr;
+        Durability durability = Durability::durable;
         Status result;
         // Its own lock, not the queue's: a finished batch's writers are woken
         // while the next batch runs, and none of them queues for `mutex` to
@@ -61,7 +62,8 @@ struct Store::Impl {
     double jitter();  // [0, 1)
 
     GroupCommit group;
-    std::atomic<std::uint64_t> commits{0};  // Store::commits()
+    std::atomic<std::uint64_t> commits{0};          // Store::commits()
+    std::atomic<std::uint64_t> durable_commits{0};  // Store::durable_commits()
 
     mutable std::mutex key_mutex;
     mutable std::shared_ptr<const crypto::KeyRing> ring;

@@ -102,10 +102,10 @@ public:
         codec::put_varint(next, past + 1);
         return lmdb::put(txn_.get(), dbi(tables().settings), kSettingNextId, next);
     }
-    Status commit() override { return txn_.commit(); }
     bool active() const override { return txn_.get() != nullptr; }
 
 protected:
+    Status do_commit(Durability d) override { return txn_.commit(d == Durability::durable); }
     Status scan_from(Table t, std::string_view prefix, const Visitor& visit, std::string_view from) const override {
         return lmdb::scan(txn_.get(), dbi(t), prefix, visit, from);
     }

@@ -42,8 +42,12 @@ Result<Env> Env::open(const std::string& dir, std::size_t map_size, unsigned max
     if (auto st = check(mdb_env_set_maxreaders(e.env_, 4096), "cannot set the number of readers"); !st)
         return std::unexpected(st.error());
     // MDB_NOTLS: read transactions are not tied to threads (the daemon hands
-    // them around); the default sync mode makes every commit durable.
-    if (auto st = check(mdb_env_open(e.env_, dir.c_str(), MDB_NOTLS, 0600), "cannot open the store at " + dir); !st)
+    // them around). MDB_NOMETASYNC: a commit flushes the data, and
+    // Txn::commit flushes the meta page after it unless the commit is
+    // deferrable, which then costs one flush instead of two.
+    if (auto st = check(mdb_env_open(e.env_, dir.c_str(), MDB_NOTLS | MDB_NOMETASYNC, 0600),
+                        "cannot open the store at " + dir);
+        !st)
         return std::unexpected(st.error());
     return e;
 }
@@ -52,6 +56,7 @@ Txn& Txn::operator=(Txn&& o) noexcept {
     if (this != &o) {
         abort();
         txn_ = std::exchange(o.txn_, nullptr);
+        write_env_ = std::exchange(o.write_env_, nullptr);
     }
     return *this;
 }
@@ -66,13 +71,17 @@ Result<Txn> Txn::begin(MDB_env* env, bool write) {
     }
     if (auto st = check(rc, write ? "cannot begin a write transaction" : "cannot begin a read transaction"); !st)
         return std::unexpected(st.error());
+    if (write) t.write_env_ = env;
     return t;
 }
 
-Status Txn::commit() {
+Status Txn::commit(bool flush) {
     if (txn_ == nullptr) return fail(Errc::internal, "commit of a finished transaction");
-    const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
-    return check(rc, "cannot commit to the store");
+    MDB_env* env = std::exchange(write_env_, nullptr);
+    PWSYNC_TRY(check(mdb_txn_commit(std::exchange(txn_, nullptr)), "cannot commit to the store"));
+    if (!flush || env == nullptr) return {};
+    // Committed but perhaps not on the disk: the caller must not count on it.
+    return check(mdb_env_sync(env, 1), "the store committed but could not flush the commit to the disk");
 }
 
 void Txn::abort() noexcept {

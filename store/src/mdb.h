@@ -43,16 +43,21 @@ public:
     Txn() = default;
     Txn(const Txn&) = delete;
     Txn& operator=(const Txn&) = delete;
-    Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)) {}
+    Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)), write_env_(std::exchange(o.write_env_, nullptr)) {}
     Txn& operator=(Txn&& o) noexcept;
     ~Txn() { abort(); }
     static Result<Txn> begin(MDB_env* env, bool write);
-    Status commit();
+    // The environment is opened with MDB_NOMETASYNC (Env::open): LMDB's
+    // commit flushes the data but not the meta page, which this flush
+    // (mdb_env_sync) then makes durable. Without it (flush = false) a system
+    // crash may undo this transaction, and nothing before it.
+    Status commit(bool flush = true);
     void abort() noexcept;
     MDB_txn* get() const noexcept { return txn_; }
 
 private:
     MDB_txn* txn_ = nullptr;
+    MDB_env* write_env_ = nullptr;  // a write transaction's, for the flush
 };
 
 class Cursor {

@@ -590,11 +590,16 @@ public:
                                        "cannot move the id sequence"));
         return {};
     }
-    Status commit() override {
+    Status do_commit(Durability d) override {
         if (!active_) return fail(Errc::internal, "commit of a finished transaction");
         active_ = false;
         auto batch = std::move(pending_);
         pending_.clear();
+        // Deferrable: COMMIT does not wait for the WAL flush (nor for a
+        // synchronous standby). WAL is flushed in order, so a later durable
+        // commit carries this one to the disk with it.
+        if (write_ && d == Durability::deferrable)
+            batch.push_back({"SET LOCAL synchronous_commit TO off", {}, "cannot defer the commit's flush"});
         const std::size_t writes = batch.size();
         batch.push_back({"COMMIT", {}, "cannot commit to the store"});
         if (write_) batch.push_back({kWriteUnlock, {}, "cannot end the writer's turn"});

@@ -256,6 +256,11 @@ StoreInfo Store::info() const {
 }
 
 std::uint64_t Store::commits() const { return impl_->commits.load(); }
+std::uint64_t Store::durable_commits() const { return impl_->durable_commits.load(); }
+std::size_t Store::queued_writers() const {
+    std::lock_guard lock(impl_->group.mutex);
+    return impl_->group.queue.size();
+}
 
 bool Store::shared() const { return impl_->backend->shared(); }
 

@@ -12,12 +12,13 @@ WriteTxn::WriteTxn(WriteTxn&&) noexcept = default;
 WriteTxn& WriteTxn::operator=(WriteTxn&&) noexcept = default;
 WriteTxn::~WriteTxn() = default;
 
-Status WriteTxn::commit() {
+Status WriteTxn::commit(Durability d) {
     // Inside Store::transact the store commits once every body of the
     // batch has run; the contract says a body does not commit.
     if (s_->in_unit) return {};
-    PWSYNC_TRY(s_->kv().commit());
+    PWSYNC_TRY(s_->kv().commit(d));
     ++s_->store->commits;
+    if (d == Durability::durable) ++s_->store->durable_commits;
     return {};
 }
 

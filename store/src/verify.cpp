@@ -84,6 +84,10 @@ Result<VerifyReport> Store::verify() const {
         if (!m.object_guid.empty()) {
             PWSYNC_ASSIGN(bool guid_ok, exists(d.map_by_guid, guid_index_key(m.object_guid, m.app, m.windows)));
             if (!guid_ok) problem(where + ": missing from the objectGUID index");
+        } else {
+            // ReadTxn::account_mappings counts on it.
+            PWSYNC_ASSIGN(bool listed, exists(d.map_unresolved, k));
+            if (!listed) problem(where + ": has no objectGUID and is missing from the unresolved list");
         }
         if (!m.rule.empty()) {
             PWSYNC_ASSIGN(bool rule_ok, exists(d.rules, app_key(m.rule)));

@@ -169,8 +169,10 @@ TEST_F(EngineTest, AVerifiedSecretIsForgottenWhenThePrincipalGetsANewOne) {
 }
 
 TEST_F(EngineTest, WindowsChangeFansOutToEveryEnabledMapping) {
+    const std::uint64_t durable = store_->durable_commits();
     auto r = change("dc1", "alice", "New-Pass-1");  // sam: matches TEST\alice
     EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(store_->durable_commits() - durable, 1u);  // answered once on the disk
     EXPECT_EQ(queued(), (std::vector<std::string>{"ext-ldap:alice=New-Pass-1", "racf:ALICE01=New-Pass-1"}));
     EXPECT_EQ(wakes_, 1);
     // The job carries the stored credential as the old password.
@@ -445,8 +447,10 @@ TEST_F(EngineDomainsTest, FullSyncWritesTheMappedDomainsAccount) {
 
 TEST_F(EngineTest, PartialSyncUpdatesTheStoreOnly) {
     set(store::SyncMode::full, false);
+    const std::uint64_t durable = store_->durable_commits();
     auto r = change("ldap-agent", "ALICE", "Partial-Pass-1", "Linux-Old-1");
     EXPECT_EQ(r.outcome, ChangeOutcome::stored) << r.message;
+    EXPECT_EQ(store_->durable_commits() - durable, 1u);
     EXPECT_EQ(credential("LINUX", "TEST\\alice"), "Partial-Pass-1");
     EXPECT_TRUE(ad_calls_.empty());
     EXPECT_TRUE(queued().empty());

@@ -3,6 +3,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "codec.h"
 #include "store_fixture.h"
@@ -29,9 +30,8 @@ std::vector<std::string> apps_of(const std::vector<Mapping>& ms) {
     return out;
 }
 
-// LMDB's own files, without the store: drops the schema 3 databases and
-// records schema 2.
-void downgrade_lmdb(const std::string& folder, const std::string& version) {
+// Runs `edit` in a write transaction on LMDB's own files, without the store.
+void edit_lmdb(const std::string& folder, const std::function<void(MDB_txn*)>& edit) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
     ASSERT_EQ(mdb_env_set_maxdbs(env, 32), 0);
@@ -39,6 +39,13 @@ void downgrade_lmdb(const std::string& folder, const std::string& version) {
     ASSERT_EQ(mdb_env_open(env, folder.c_str(), 0, 0600), 0);
     MDB_txn* txn = nullptr;
     ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    edit(txn);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+// Drops the schema 3 databases and records schema 2.
+void downgrade_lmdb(MDB_txn* txn, const std::string& version) {
     for (const char* name : {"accounts", "account_names", "mappings_by_guid", "mappings_unresolved"}) {
         MDB_dbi dbi = 0;
         ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0) << name;
@@ -48,8 +55,6 @@ void downgrade_lmdb(const std::string& folder, const std::string& version) {
     ASSERT_EQ(mdb_dbi_open(txn, "settings", 0, &settings), 0);
     MDB_val k{6, const_cast<char*>("schema")}, val{version.size(), const_cast<char*>(version.data())};
     ASSERT_EQ(mdb_put(txn, settings, &k, &val, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
 }
 
 class AccountsTest : public StoreTest {
@@ -204,7 +209,7 @@ TEST_P(AccountsTest, AnOlderStoreOpensAndMigrates) {
             ASSERT_TRUE(pq::run(c->get(), (std::string("DROP TABLE pwsync_") + name).c_str(), "drop")) << name;
         ASSERT_TRUE(pq::exec(c->get(), "UPDATE pwsync_settings SET v = $2 WHERE k = $1", {"schema", v}, "downgrade"));
     } else {
-        downgrade_lmdb(folder, v);
+        edit_lmdb(folder, [&](MDB_txn* txn) { downgrade_lmdb(txn, v); });
     }
 
 
@@ -217,6 +222,37 @@ TEST_P(AccountsTest, AnOlderStoreOpensAndMigrates) {
     note(bob(), 4);
     EXPECT_TRUE(r().unresolved_mappings()->empty());
     for (const auto& n : forms_) EXPECT_EQ(found(n), all_) << n;
+}
+
+// A mapping without a GUID must be on the unresolved list (account_mappings
+// looks for such mappings by name only while the list is not empty): `store
+// verify` reports one that is not.
+TEST_P(AccountsTest, VerifyReportsAGuidlessMappingOffTheUnresolvedList) {
+    EXPECT_TRUE(store().verify()->problems.empty());
+    const std::string folder = store().info().dir;
+    const std::string key("a\0bob", 5);  // mapping A / bob
+    store_.reset();
+    if (backend().name == "postgresql") {
+        auto c = pq::connect(folder, {});
+        ASSERT_TRUE(c) << c.error().message;
+        ASSERT_TRUE(pq::exec(c->get(), "DELETE FROM pwsync_mappings_unresolved WHERE k = $1", {key}, "unlist"));
+    } else {
+        edit_lmdb(folder, [&](MDB_txn* txn) {
+            MDB_dbi dbi = 0;
+            ASSERT_EQ(mdb_dbi_open(txn, "mappings_unresolved", 0, &dbi), 0);
+            MDB_val k{key.size(), const_cast<char*>(key.data())};
+            ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
+        });
+    }
+    auto s = Store::open(options());
+    ASSERT_TRUE(s) << s.error().message;
+    store_.emplace(std::move(*s));
+    auto report = store().verify();
+    ASSERT_OK(report);
+    ASSERT_EQ(report->problems.size(), 1u);
+    EXPECT_NE(report->problems.front().find("mappings/A/bob: has no objectGUID and is missing from the unresolved list"),
+              std::string::npos)
+        << report->problems.front();
 }
 
 PWSYNC_STORE_SUITE(AccountsTest);

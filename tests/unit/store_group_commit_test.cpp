@@ -235,5 +235,58 @@ TEST_P(StoreTest, AGroupedBodyThatThrowsAnythingFinishesTheBatch) {
     EXPECT_TRUE(r().mapping({"LINUX", "after"}));
 }
 
+// A deferrable unit of work is committed without waiting for the disk;
+// one durable writer in its batch makes the whole commit durable; what a
+// deferrable commit wrote is read back, also by a new handle.
+TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
+    make_app("LINUX");
+    const auto mapping = [](std::string who) {
+        return [who = std::move(who)](WriteTxn& w) -> Status {
+            Mapping m;
+            m.app = "LINUX";
+            m.windows = who;
+            m.external = who;
+            return w.create_mapping(std::move(m));
+        };
+    };
+    auto commits = store().commits(), durable = store().durable_commits();
+    ASSERT_OK(store().transact("w", mapping("deferred"), Durability::deferrable));
+    EXPECT_EQ(store().commits() - commits, 1u);
+    EXPECT_EQ(store().durable_commits() - durable, 0u);
+    ASSERT_OK(store().transact("w", mapping("durable")));
+    EXPECT_EQ(store().commits() - commits, 2u);
+    EXPECT_EQ(store().durable_commits() - durable, 1u);
+
+    // A deferrable leader holds the writers' turn until a deferrable and a
+    // durable writer wait behind it; those two then share one commit.
+    commits = store().commits(), durable = store().durable_commits();
+    std::atomic<bool> leading{false}, release{false};
+    std::thread leader([&] {
+        EXPECT_TRUE(store().transact("w", [&](WriteTxn& w) -> Status {
+            leading = true;
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            return mapping("leader")(w);
+        }, Durability::deferrable));
+    });
+    while (!leading) std::this_thread::yield();
+    std::thread deferred([&] { EXPECT_TRUE(store().transact("w", mapping("mixed-deferred"), Durability::deferrable)); });
+    std::thread flushed([&] { EXPECT_TRUE(store().transact("w", mapping("mixed-durable"))); });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (store().queued_writers() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    EXPECT_EQ(store().queued_writers(), 2u);
+    release = true;
+    for (auto* t : {&leader, &deferred, &flushed}) t->join();
+    EXPECT_EQ(store().commits() - commits, 2u);          // the leader's, then the pair's
+    EXPECT_EQ(store().durable_commits() - durable, 1u);  // the pair's
+    for (const char* who : {"deferred", "durable", "leader", "mixed-deferred", "mixed-durable"})
+        EXPECT_TRUE(r().mapping({"LINUX", who})) << who;
+
+    auto again = Store::open(options());
+    ASSERT_OK(again);
+    auto rt = again->read();
+    ASSERT_OK(rt);
+    EXPECT_TRUE(rt->mapping({"LINUX", "deferred"}));
+}
+
 }  // namespace
 }  // namespace pwsync::store::testing

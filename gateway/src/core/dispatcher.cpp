@@ -175,13 +175,17 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
         for (const auto& [id, why] : dead) PWSYNC_TRY(tolerate(w.job_dead(id, why)));
         return {};
     };
+    // Deferrable: losing these records to a system crash only sends the
+    // deliveries again (at least once, as after a crash before recording);
+    // every capture's commit stays durable and carries them to the disk.
+    constexpr auto kOutcomes = store::Durability::deferrable;
     Status scan_written;
     if (!done.empty() || !superseded.empty() || !dead.empty()) {
         const Status all = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
             PWSYNC_TRY(fenced(w));
             for (const auto& f : done) PWSYNC_TRY(record(w, f));
             return write_scan(w);
-        });
+        }, kOutcomes);
         if (!all && all.error().code == Errc::refused && right) {
             // The lease is gone: nothing more is written as the active
             // gateway, and nothing the scan found is claimed.
@@ -193,7 +197,7 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
                 if (Status st = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
                         PWSYNC_TRY(fenced(w));
                         return record(w, f);
-                    });
+                    }, kOutcomes);
                     !st) {
                     log("cannot record the outcome of " + std::to_string(f.work.job.id) + ": " + st.error().message);
                     slow_down = true;
@@ -204,7 +208,7 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
                 scan_written = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
                     PWSYNC_TRY(fenced(w));
                     return write_scan(w);
-                });
+                }, kOutcomes);
         }
     }
     std::lock_guard lock(mutex_);

@@ -13,7 +13,9 @@
 //  - a read transaction is a consistent snapshot;
 //  - a unit of work commits atomically and durably, or not at all; it may
 //    be run again after a serialization conflict (Errc::busy), so it must
-//    have no effect outside the transaction;
+//    have no effect outside the transaction; a unit marked deferrable
+//    (Durability) may be undone by a system crash, but only with every
+//    commit after it: what survives is always a prefix of the commits;
 //  - identifiers (job and capture ids) come from the backend's sequences
 //    and increase; audit ids increase with the time;
 //  - errors are pwsync::Errc codes: storage for a backend failure, busy for
@@ -347,6 +349,18 @@ struct GatewayStatus {
 
 // ------------------------------------------------------------- transactions
 
+// When a commit must be on the disk (docs/ARCHITECTURE.md, "Deferrable
+// commits").
+//  - durable: before the commit returns (every commit unless said otherwise);
+//  - deferrable: later. A system crash (power, kernel; not a crash of the
+//    process) may undo it, and then also every commit after it: what
+//    survives is what a crash of the process at an earlier moment would
+//    have left. For records whose loss only repeats work that may be repeated
+//    (a delivery's outcome: the delivery is sent again, as after a crash
+//    between sending and recording). A durable commit after it makes it
+//    durable too.
+enum class Durability { durable, deferrable };
+
 class Store;
 struct TxnState;
 
@@ -454,9 +468,10 @@ public:
     WriteTxn& operator=(WriteTxn&&) noexcept;
     ~WriteTxn() override;  // aborts unless committed
 
-    // Makes every change of this transaction durable (fsync) at once.
-    // Inside Store::transact the store commits: `fn` must not.
-    Status commit();
+    // Commits every change of this transaction; durable: on the disk
+    // (fsync) before it returns. Inside Store::transact the store commits:
+    // `fn` must not.
+    Status commit(Durability d = Durability::durable);
 
     // Fencing: fails (Errc::refused) unless `instance` still holds the lease
     // in term `epoch` at this moment of the transaction, so that what the
@@ -581,7 +596,10 @@ public:
     //    transaction, each in a nested one (a failing `fn` is rolled back
     //    alone), so one commit (one fsync) makes them all durable. Returns
     //    once the commit holding this unit's writes is durable.
-    Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
+    //  - Durability::deferrable: returns once committed, without waiting
+    //    for the disk, unless a durable unit shares its commit.
+    Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn,
+                    Durability durability = Durability::durable);
     // A dry run: runs `fn` in a write transaction and rolls it back, so a
     // tool can show what a change would do (`import esso --dry-run`).
     Status rehearse(std::string_view actor, const std::function<Status(WriteTxn&)>& fn);
@@ -652,13 +670,17 @@ public:
     // Write transactions this handle has committed (a group commit counts
     // once): what a path costs in fsyncs, for tests.
     std::uint64_t commits() const;
+    // Of those, the ones made durable before they returned.
+    std::uint64_t durable_commits() const;
+    // Writers of transact() waiting for the batch being written to end.
+    std::size_t queued_writers() const;
 
     struct Impl;  // opaque
 
 private:
     explicit Store(std::unique_ptr<Impl> impl);
     // One attempt of transact(): the group commit.
-    Status commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body);
+    Status commit_group(std::string_view actor, const std::function<Status(WriteTxn&)>& body, Durability durability);
     std::unique_ptr<Impl> impl_;
 };
 
