@@ -120,8 +120,11 @@ public:
     // (never back; write transactions only).
     virtual Status advance(Sequence seq, std::uint64_t past) = 0;
     // Commits; the transaction ends. durable: on the disk (fsync) before
-    // it returns. deferrable: later, and a system crash may undo it only
-    // together with every commit after it (commits reach the disk in order).
+    // it returns. deferrable: may reach the disk later, only if the commit
+    // can be lost only together with the process that made it (a system
+    // crash; LMDB) and only with every commit after it. A backend that can
+    // lose a commit while the writer lives on (a database server's crash or
+    // failover) commits durably.
     Status commit(Durability d = Durability::durable) { return do_commit(d); }
     // False once committed.
     virtual bool active() const = 0;
@@ -149,6 +152,9 @@ public:
     virtual std::string backed_up_by() const { return {}; }
     // What `store info` shows: a folder, a connection name without password.
     virtual std::string location() const = 0;
+    // Whether a deferrable commit may reach the disk later here (see
+    // KvTxn::commit); when not, Store commits it durably.
+    virtual bool defers_commits() const { return false; }
     // Several gateways (Store::heartbeat and the rest). A backend that one
     // process holds at a time keeps these defaults: the lease is always the
     // asker's and nobody else is listed.

@@ -55,7 +55,7 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     GroupCommit::Request req;
     req.actor = actor;
     req.body = &body;
-    req.durability = durability;
+    req.durability = impl_->backend->defers_commits() ? durability : Durability::durable;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
     if (g.leader) {

@@ -148,6 +148,8 @@ public:
                            "cannot back up the store to " + dest);
     }
     std::string location() const override { return config_.dir; }
+    // In the process: a commit is lost only by a system crash, with pwsyncd.
+    bool defers_commits() const override { return true; }
 
 private:
     LmdbConfig config_;

@@ -590,16 +590,17 @@ public:
                                        "cannot move the id sequence"));
         return {};
     }
-    Status do_commit(Durability d) override {
+    // Every commit is durable (defers_commits() is false): the database can
+    // lose an unflushed commit (its crash, a failover) while pwsyncd lives
+    // on and acts on it. `synchronous_commit = off` for the dispatcher's
+    // pass lost a supersede in a failover after the newer job had been
+    // sent, and the older one went out after it (tests/integration/
+    // ha_test.sh failover; docs/ARCHITECTURE.md, "Deferrable commits").
+    Status do_commit(Durability) override {
         if (!active_) return fail(Errc::internal, "commit of a finished transaction");
         active_ = false;
         auto batch = std::move(pending_);
         pending_.clear();
-        // Deferrable: COMMIT does not wait for the WAL flush (nor for a
-        // synchronous standby). WAL is flushed in order, so a later durable
-        // commit carries this one to the disk with it.
-        if (write_ && d == Durability::deferrable)
-            batch.push_back({"SET LOCAL synchronous_commit TO off", {}, "cannot defer the commit's flush"});
         const std::size_t writes = batch.size();
         batch.push_back({"COMMIT", {}, "cannot commit to the store"});
         if (write_) batch.push_back({kWriteUnlock, {}, "cannot end the writer's turn"});

@@ -16,6 +16,7 @@ Status WriteTxn::commit(Durability d) {
     // Inside Store::transact the store commits once every body of the
     // batch has run; the contract says a body does not commit.
     if (s_->in_unit) return {};
+    if (!s_->store->backend->defers_commits()) d = Durability::durable;
     PWSYNC_TRY(s_->kv().commit(d));
     ++s_->store->commits;
     if (d == Durability::durable) ++s_->store->durable_commits;

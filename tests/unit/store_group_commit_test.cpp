@@ -235,11 +235,13 @@ TEST_P(StoreTest, AGroupedBodyThatThrowsAnythingFinishesTheBatch) {
     EXPECT_TRUE(r().mapping({"LINUX", "after"}));
 }
 
-// A deferrable unit of work is committed without waiting for the disk;
-// one durable writer in its batch makes the whole commit durable; what a
-// deferrable commit wrote is read back, also by a new handle.
+// A deferrable unit of work is committed without waiting for the disk
+// (LMDB; PostgreSQL commits it durably); one durable writer in its batch
+// makes the whole commit durable; what a deferrable commit wrote is read
+// back, also by a new handle.
 TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     make_app("LINUX");
+    const std::uint64_t deferred_durable = backend().name == "lmdb" ? 0 : 1;
     const auto mapping = [](std::string who) {
         return [who = std::move(who)](WriteTxn& w) -> Status {
             Mapping m;
@@ -252,10 +254,10 @@ TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     auto commits = store().commits(), durable = store().durable_commits();
     ASSERT_OK(store().transact("w", mapping("deferred"), Durability::deferrable));
     EXPECT_EQ(store().commits() - commits, 1u);
-    EXPECT_EQ(store().durable_commits() - durable, 0u);
+    EXPECT_EQ(store().durable_commits() - durable, deferred_durable);
     ASSERT_OK(store().transact("w", mapping("durable")));
     EXPECT_EQ(store().commits() - commits, 2u);
-    EXPECT_EQ(store().durable_commits() - durable, 1u);
+    EXPECT_EQ(store().durable_commits() - durable, 1u + deferred_durable);
 
     // A deferrable leader holds the writers' turn until a deferrable and a
     // durable writer wait behind it; those two then share one commit.
@@ -276,8 +278,8 @@ TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     EXPECT_EQ(store().queued_writers(), 2u);
     release = true;
     for (auto* t : {&leader, &deferred, &flushed}) t->join();
-    EXPECT_EQ(store().commits() - commits, 2u);          // the leader's, then the pair's
-    EXPECT_EQ(store().durable_commits() - durable, 1u);  // the pair's
+    EXPECT_EQ(store().commits() - commits, 2u);                              // the leader's, then the pair's
+    EXPECT_EQ(store().durable_commits() - durable, 1u + deferred_durable);  // the pair's
     for (const char* who : {"deferred", "durable", "leader", "mixed-deferred", "mixed-durable"})
         EXPECT_TRUE(r().mapping({"LINUX", who})) << who;
 

@@ -15,7 +15,8 @@
 //    be run again after a serialization conflict (Errc::busy), so it must
 //    have no effect outside the transaction; a unit marked deferrable
 //    (Durability) may be undone by a system crash, but only with every
-//    commit after it: what survives is always a prefix of the commits;
+//    commit after it and with the process (a backend that could lose it
+//    alone commits it durably);
 //  - identifiers (job and capture ids) come from the backend's sequences
 //    and increase; audit ids increase with the time;
 //  - errors are pwsync::Errc codes: storage for a backend failure, busy for
@@ -352,7 +353,8 @@ struct GatewayStatus {
 // When a commit must be on the disk (docs/ARCHITECTURE.md, "Deferrable
 // commits").
 //  - durable: before the commit returns (every commit unless said otherwise);
-//  - deferrable: later. A system crash (power, kernel; not a crash of the
+//  - deferrable: later, where the backend allows it (LMDB; PostgreSQL
+//    commits durably). A system crash (power, kernel; not a crash of the
 //    process) may undo it, and then also every commit after it: what
 //    survives is what a crash of the process at an earlier moment would
 //    have left. For records whose loss only repeats work that may be repeated
