@@ -8,8 +8,9 @@
 // by key (bytewise), read and written in transactions:
 //  - a read transaction is a consistent snapshot;
 //  - a write transaction sees its own writes and commits atomically and
-//    durably (or, asked to, deferrably: see KvTxn::commit); a backend that serialises writers optimistically fails the
-//    commit with Errc::busy, and Store::transact runs the unit of work again;
+//    durably (or, asked to, deferrably: see KvTxn::commit); a backend that
+//    serialises writers optimistically fails the commit with Errc::busy,
+//    and Store::transact runs the unit of work again;
 //  - sequences hand out increasing identifiers without a row that every
 //    writer reads and rewrites (LMDB, with one writer at a time, keeps its
 //    historical `next-id` row; PostgreSQL would use a SEQUENCE).

@@ -55,7 +55,7 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     GroupCommit::Request req;
     req.actor = actor;
     req.body = &body;
-    req.durability = impl_->backend->defers_commits() ? durability : Durability::durable;
+    req.durability = durability;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
     if (g.leader) {
@@ -139,7 +139,9 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                 continue;  // `parent` rolls back as it goes out of scope
             }
             parent->s_->in_unit = false;
-            // One durable writer makes the whole commit durable.
+            // One durable writer makes the whole commit durable (and
+            // WriteTxn::commit makes every commit durable where the backend
+            // does not defer).
             const bool durable = std::ranges::any_of(live, [](const auto* r) { return r->durability == Durability::durable; });
             const Status committed = parent->commit(durable ? Durability::durable : Durability::deferrable);
             for (auto* r : live) r->result = committed;

@@ -175,9 +175,10 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
         for (const auto& [id, why] : dead) PWSYNC_TRY(tolerate(w.job_dead(id, why)));
         return {};
     };
-    // Deferrable: losing these records to a system crash only sends the
-    // deliveries again (at least once, as after a crash before recording);
-    // every capture's commit stays durable and carries them to the disk.
+    // Deferrable (LMDB; PostgreSQL commits them durably): losing these
+    // records to a system crash only sends the deliveries again (at least
+    // once, as after a crash before recording); every capture's commit
+    // stays durable and carries them to the disk.
     constexpr auto kOutcomes = store::Durability::deferrable;
     Status scan_written;
     if (!done.empty() || !superseded.empty() || !dead.empty()) {

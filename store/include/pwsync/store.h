@@ -674,7 +674,8 @@ public:
     std::uint64_t commits() const;
     // Of those, the ones made durable before they returned.
     std::uint64_t durable_commits() const;
-    // Writers of transact() waiting for the batch being written to end.
+    // Writers of transact() waiting for the batch being written to end
+    // (tests use it to form a batch).
     std::size_t queued_writers() const;
 
     struct Impl;  // opaque
