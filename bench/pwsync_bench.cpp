@@ -320,10 +320,12 @@ int cmd_hookcost(const Args& a) {
 }
 
 // core --store URI [--key FILE] --principal P --users FILE(windows accounts) --threads N --workers W --count N
-//      [--deliver no]
+//      [--deliver yes|no|after]
 // The engine and dispatcher in this process over the store at DIR, whose
 // mappings point at a `null` adapter: accepted = committed (fsync'd) jobs,
-// delivered = the outbox emptied again.
+// delivered = the outbox emptied again. `after`: intake alone first, then
+// the dispatcher drains the outbox alone (drain_per_second), to tell the
+// two sides' limits apart.
 int cmd_core(const Args& a) {
     const auto users = read_lines(a.need("users"));
     const auto threads = static_cast<std::size_t>(a.num("threads", 16));
@@ -343,8 +345,10 @@ int cmd_core(const Args& a) {
     eo.damping_window = std::chrono::seconds(0);
     eo.queued = [&dispatcher] { dispatcher.wake(); };
     gateway::Engine engine(*s, std::move(eo));
-    const bool deliver = a.get("deliver", "yes") != "no";  // no: intake alone, for profiling
-    if (deliver) dispatcher.start();
+    const std::string deliver_mode = a.get("deliver", "yes");
+    const bool deliver = deliver_mode != "no";  // no: intake alone, for profiling
+    const bool drain_after = deliver_mode == "after";
+    if (deliver && !drain_after) dispatcher.start();
     std::atomic<std::size_t> next{0}, ok{0}, failed{0};
     std::string first_error;
     std::mutex m;
@@ -365,6 +369,8 @@ int cmd_core(const Args& a) {
         });
     for (auto& t : ts) t.join();
     const double accepted_s = seconds_since(t0);
+    const auto drain_t0 = Steady::now();
+    if (drain_after) dispatcher.start();
     std::size_t left = 1;
     while (deliver && seconds_since(t0) < static_cast<double>(a.num("timeout", 120))) {
         auto r = s->read();
@@ -376,12 +382,20 @@ int cmd_core(const Args& a) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     const double delivered_s = seconds_since(t0);
+    const double drain_s = seconds_since(drain_t0);
     dispatcher.stop();
     json j{{"what", a.get("what", "core")}, {"threads", threads}, {"ok", ok.load()}, {"failed", failed.load()},
            {"accepted_seconds", accepted_s}, {"accepted_per_second", static_cast<double>(ok) / accepted_s},
            {"left_in_outbox", left}, {"delivered_seconds", delivered_s},
            {"delivered_per_second", left == 0 ? static_cast<double>(ok) / delivered_s : 0},
            {"commits", s->commits()}};
+    if (drain_after && left == 0) j["drain_per_second"] = static_cast<double>(ok) / drain_s;
+    // The writer's turn (serial): its share of the run, and of that the
+    // commits' share (the pages written and flushed).
+    const auto wt = s->writer_time();
+    const auto secs = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
+    j["writer"] = {{"batches", wt.batches}, {"units", wt.units}, {"running_seconds", secs(wt.running)},
+                   {"committing_seconds", secs(wt.committing)}};
     if (!first_error.empty()) j["first_error"] = first_error;
     std::cout << j.dump() << std::endl;
     return failed == 0 && (left == 0 || !deliver) ? 0 : 1;

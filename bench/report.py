@@ -534,15 +534,39 @@ if hc:
 # 4 core
 w("## The core alone (`null` adapter, durable: success only after fsync)")
 w("")
-w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s |")
-w("|---|---|---|---|")
-for name in ("core_null_cpus_", "core_null_senders_cpus_"):
+w("The writer's turn (the group commit's leader, one at a time) is timed in every run: running the")
+w("batch's units of work (CPU), and committing them (LMDB: writing the pages and flushing them).")
+w("\"Writer busy\" is that time ÷ the run's time: near 100 %, the writer is the limit.")
+w("")
+w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s | writer busy | of it committing | running per unit | committing per batch |")
+w("|---|---|---|---|---|---|---|---|")
+for name in ("core_null_cpus_", "core_null_senders_cpus_", "core_null_tmpfs_cpus_"):
     for cpus in ("0", "0,1"):
         c = find(f"{name}{cpus}")
         if c:
             c = c[0]
-            w(f"| {len(cpus.split(','))} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} |")
+            wr, cells = c.get("writer"), ["–"] * 4
+            if wr and wr.get("units") and wr.get("batches") and c.get("delivered_seconds"):
+                turn = wr["running_seconds"] + wr["committing_seconds"]
+                cells = [f"{f(turn / c['delivered_seconds'] * 100)} %", f"{f(wr['committing_seconds'] / turn * 100)} %",
+                         f"{f(wr['running_seconds'] / wr['units'] * 1e6, 1)} µs", f"{f(wr['committing_seconds'] / wr['batches'] * 1e3, 2)} ms"]
+            where = " (tmpfs)" if "tmpfs" in name else ""
+            w(f"| {len(cpus.split(','))}{where} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} | "
+              + " | ".join(cells) + " |")
 w("")
+apart = {cpus: find(f"core_null_apart_cpus_{cpus}") for cpus in ("0", "0,1")}
+if any(apart.values()):
+    w("The two sides apart, 256 senders: the intake alone (the dispatcher stopped), then the")
+    w("dispatcher alone draining the outbox the intake filled.")
+    w("")
+    w("| CPUs (taskset) | intake alone, accepted/s | dispatcher alone, delivered/s | both at once (above), delivered/s |")
+    w("|---|---|---|---|")
+    for cpus, a in apart.items():
+        if a:
+            both = find(f"core_null_senders_cpus_{cpus}")
+            w(f"| {len(cpus.split(','))} | {f(a[0]['accepted_per_second'])} | {f(a[0].get('drain_per_second'))} | "
+              f"{f(both[0]['delivered_per_second']) if both else '–'} |")
+    w("")
 mem = {cpus: find(f"core_null_tmpfs_cpus_{cpus}") for cpus in ("0", "0,1")}
 if any(mem.values()):
     w("Beside each, the same store on tmpfs, where fdatasync returns at once: the difference is what")

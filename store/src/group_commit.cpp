@@ -112,6 +112,11 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     // again; that is their contract).
     auto lead = [&] {
         std::vector<GroupCommit::Request*> live(batch.begin(), batch.end());
+        const auto since = [](std::chrono::steady_clock::time_point t) {
+            return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - t).count());
+        };
+        auto started = std::chrono::steady_clock::now();
         while (!live.empty()) {
             auto parent = write(live.front()->actor);
             if (!parent) {
@@ -139,11 +144,16 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                 continue;  // `parent` rolls back as it goes out of scope
             }
             parent->s_->in_unit = false;
+            impl_->writer_running += since(started);
+            started = std::chrono::steady_clock::now();
             // One durable writer makes the whole commit durable (and
             // WriteTxn::commit makes every commit durable where the backend
             // does not defer).
             const bool durable = std::ranges::any_of(live, [](const auto* r) { return r->durability == Durability::durable; });
             const Status committed = parent->commit(durable ? Durability::durable : Durability::deferrable);
+            impl_->writer_committing += since(started);
+            ++impl_->writer_batches;
+            impl_->writer_units += live.size();
             for (auto* r : live) r->result = committed;
             return;
         }

@@ -64,6 +64,8 @@ struct Store::Impl {
     GroupCommit group;
     std::atomic<std::uint64_t> commits{0};          // Store::commits()
     std::atomic<std::uint64_t> durable_commits{0};  // Store::durable_commits()
+    // Store::writer_time(), in nanoseconds.
+    std::atomic<std::uint64_t> writer_batches{0}, writer_units{0}, writer_running{0}, writer_committing{0};
 
     mutable std::mutex key_mutex;
     mutable std::shared_ptr<const crypto::KeyRing> ring;

@@ -239,6 +239,29 @@ TEST_P(StoreTest, AGroupedBodyThatThrowsAnythingFinishesTheBatch) {
 // (LMDB; PostgreSQL commits it durably); one durable writer in its batch
 // makes the whole commit durable; what a deferrable commit wrote is read
 // back, also by a new handle.
+TEST_P(StoreTest, TheWritersTurnIsTimedAsRunningAndCommitting) {
+    make_app("LINUX");
+    const auto before = store().writer_time();
+    ASSERT_OK(store().transact("w", [](WriteTxn& w) -> Status {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        Mapping m;
+        m.app = "LINUX";
+        m.windows = m.external = "slow";
+        return w.create_mapping(std::move(m));
+    }));
+    const auto after = store().writer_time();
+    EXPECT_EQ(after.batches - before.batches, 1u);
+    EXPECT_EQ(after.units - before.units, 1u);
+    EXPECT_GE(after.running - before.running, std::chrono::milliseconds(20));
+    EXPECT_GT(after.committing - before.committing, std::chrono::nanoseconds(0));
+    // A unit that fails alone commits nothing: no batch, no unit counted.
+    EXPECT_FALSE(store().transact("w", [](WriteTxn&) -> Status { return fail(Errc::refused, "no"); }));
+    const auto failed = store().writer_time();
+    EXPECT_EQ(failed.batches, after.batches);
+    EXPECT_EQ(failed.units, after.units);
+    EXPECT_EQ(failed.committing, after.committing);
+}
+
 TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     make_app("LINUX");
     const std::uint64_t deferred_durable = backend().name == "lmdb" ? 0 : 1;

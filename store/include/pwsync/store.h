@@ -23,6 +23,7 @@
 //    a conflict that outlasted the retries, version/corrupt for the data.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -677,6 +678,16 @@ public:
     // Writers of transact() waiting for the batch being written to end
     // (tests use it to form a batch).
     std::size_t queued_writers() const;
+    // Where the writer's turn of transact() went since the store was
+    // opened: running the units of work, and committing them (LMDB: writing
+    // the pages and flushing them). The turn is serial, so this says
+    // whether the writer is the limit and how much of it is the disk; for
+    // benchmarks (a steady clock read twice per batch).
+    struct WriterTime {
+        std::uint64_t batches = 0, units = 0;
+        std::chrono::nanoseconds running{0}, committing{0};
+    };
+    WriterTime writer_time() const;
 
     struct Impl;  // opaque
 
