@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>  // ::rename
 #include <cstring>
 #include <random>
 

@@ -148,18 +148,22 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
         // claimed: it is not in `work`.)
         std::vector<Work> later;
         std::vector<std::string> later_claims;
-        std::lock_guard lock(mutex_);
-        for (std::size_t i = 0; i < work.size(); ++i) {
-            if (stopping_ || superseding.contains(claimed[i])) {
-                later.push_back(std::move(work[i]));
-                later_claims.push_back(std::move(claimed[i]));
-                continue;
+        std::size_t handed = 0;
+        {
+            std::lock_guard lock(mutex_);
+            for (std::size_t i = 0; i < work.size(); ++i) {
+                if (stopping_ || superseding.contains(claimed[i])) {
+                    later.push_back(std::move(work[i]));
+                    later_claims.push_back(std::move(claimed[i]));
+                    continue;
+                }
+                in_flight_.insert(claimed[i]);
+                ++adapter_load_[ascii_lower(work[i].job.adapter)];
+                queue_.push_back(std::move(work[i]));
+                ++handed;
             }
-            in_flight_.insert(claimed[i]);
-            ++adapter_load_[ascii_lower(work[i].job.adapter)];
-            queue_.push_back(std::move(work[i]));
-            work_cv_.notify_one();
         }
+        notify_workers(handed);
         work = std::move(later);
         claimed = std::move(later_claims);
     }
@@ -377,6 +381,19 @@ void Dispatcher::wake() {
     wake_scheduler();
 }
 
+void Dispatcher::notify_workers(std::size_t jobs) {
+    // Called with the lock let go, so that a worker woken does not block on
+    // it at once. One idle worker per job: waking all of them for one job
+    // costs the others a wake-up and a sleep each; at least as many jobs as
+    // workers wake them all in one call.
+    if (jobs == 0) return;
+    if (jobs >= std::max<std::size_t>(1, options_.workers)) {
+        work_cv_.notify_all();
+        return;
+    }
+    for (std::size_t i = 0; i < jobs; ++i) work_cv_.notify_one();
+}
+
 void Dispatcher::wake_scheduler() {
     // Set, the scheduler has not begun waiting since it was set: it sees it
     // before it sleeps. Every change and every delivery wakes it, so the
@@ -405,21 +422,22 @@ void Dispatcher::scheduler_loop() {
             for (auto& f : done) finish(f.work);
         }
         if (!work) log("dispatcher: " + work.error().message);
+        std::size_t handed = 0;
         {
-            std::unique_lock lock(mutex_);
+            std::lock_guard lock(mutex_);
             if (work && !work->empty()) {
                 if (stopping_) {
                     // No worker takes them any more.
                     for (const auto& w : *work) unclaim(w);
                 } else {
-                    // One idle worker per job: waking all of them for one
-                    // job costs the others a wake-up and a sleep each.
-                    for (auto& item : *work) {
-                        queue_.push_back(std::move(item));
-                        work_cv_.notify_one();
-                    }
+                    for (auto& item : *work) queue_.push_back(std::move(item));
+                    handed = work->size();
                 }
             }
+        }
+        notify_workers(handed);
+        {
+            std::unique_lock lock(mutex_);
             if (last) return;
             // The next pass: when woken (a new job, an outcome handed back)
             // or after idle_poll, which also catches retries coming due.

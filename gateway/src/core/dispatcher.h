@@ -115,6 +115,7 @@ private:
     double jitter();  // [0, 1) for the retry delay
     void scheduler_loop();
     void wake_scheduler();  // under mutex_
+    void notify_workers(std::size_t jobs);  // jobs queued; not under mutex_
     void worker_loop();
     void log(const std::string& line) const {
         if (options_.log) options_.log(line);
