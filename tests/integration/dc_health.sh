@@ -116,6 +116,7 @@ check "pwsync status: the DC is now partly capturing (1 captured, 1 not)" dc_is 
 check "  ... the last capture came from principal dc1" [ "$(dc_field last_capture_principal)" = dc1 ]
 metrics >"$W/metrics.txt" || true
 check "/metrics: the captured change is counted" grep -q "^pwsync_dc_password_changes_total{dc=\"$DC\",captured=\"true\"} 1\$" "$W/metrics.txt"
+check "/metrics: the store's writer counts the capture's commit" grep -Eq "^pwsync_store_write_batches_total [1-9][0-9]*$" "$W/metrics.txt"
 
 # ---- an unmapped account's change says nothing of the DC ----
 # Its capture is answered no_mapping and never kept: it could never count

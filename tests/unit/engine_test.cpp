@@ -686,6 +686,17 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     EXPECT_NE(text.find("pwsync_queued{adapter=\"racf\"} 1\n"), std::string::npos) << text;
     EXPECT_NE(text.find("pwsync_watcher_lag_seconds 7\n"), std::string::npos) << text;
     EXPECT_NE(text.find("# TYPE pwsync_changes_total counter"), std::string::npos);
+    // The store's writer: alice's change was at least one unit of a group
+    // commit, and the figures are the store's own.
+    const auto writer = store_->writer_time();
+    ASSERT_GE(writer.batches, 1u);
+    EXPECT_EQ(f->writer.batches, writer.batches);
+    EXPECT_GE(writer.units, writer.batches);
+    EXPECT_NE(text.find("pwsync_store_write_batches_total " + std::to_string(writer.batches) + "\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_store_write_units_total " + std::to_string(writer.units) + "\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_store_writer_seconds_total{part=\"committing\"} 0."), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_store_writer_seconds_total{part=\"running\"} "), std::string::npos) << text;
+    EXPECT_EQ(attr("cn=monitor", "pwsyncStoreWriteBatches"), std::to_string(writer.batches));
     // No password ever reaches the figures.
     for (const auto* pw : {"Monitor-Pass-1", "Monitor-Pass-2", "Monitor-Pass-3", "Monitor-Pass-4"}) {
         EXPECT_EQ(text.find(pw), std::string::npos);

@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "listener.h"
 
@@ -53,6 +54,12 @@ std::string rdn_value(std::string_view v) {
 }
 
 std::string num(std::int64_t n) { return std::to_string(n); }
+std::string seconds(std::chrono::nanoseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6f", std::chrono::duration<double>(d).count());
+    return buf;
+}
+std::int64_t millis(std::chrono::nanoseconds d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
 }  // namespace
 
@@ -122,6 +129,7 @@ Result<Figures> FigureSource::collect() {
     PWSYNC_ASSIGN(f.dcs, store::dc_health(r));
     f.now = now;
     f.awaiting_change_mappings = awaiting_;
+    f.writer = store_.writer_time();
     if (role_) {
         f.role = role_();
         // Gateways heard from in the last hour; a store that does not answer
@@ -139,6 +147,10 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                     {"cn", {"monitor"}},
                     {"description", {"pwsync gateway " PWSYNC_VERSION}},
                     {"pwsyncUptime", {num(c.uptime.count())}},
+                    {"pwsyncStoreWriteBatches", {num(static_cast<std::int64_t>(f.writer.batches))}},
+                    {"pwsyncStoreWriteUnits", {num(static_cast<std::int64_t>(f.writer.units))}},
+                    {"pwsyncStoreWriterRunningMs", {num(millis(f.writer.running))}},
+                    {"pwsyncStoreWriterCommittingMs", {num(millis(f.writer.committing))}},
                     {"pwsyncQueued", {num(static_cast<std::int64_t>(f.queued))}},
                     {"pwsyncDeadLetters", {num(static_cast<std::int64_t>(f.dead_letters))}},
                     {"pwsyncPendingCaptures", {num(static_cast<std::int64_t>(f.pending_captures))}},
@@ -281,6 +293,15 @@ std::string prometheus_text(const Figures& f) {
         for (const auto& g : r.gateways)
             line("pwsync_gateway_contact_age_seconds{gateway=\"" + escape_label(g.name) + "\"}", g.contact_age_ms / 1000);
     }
+    head("pwsync_store_write_batches_total", "counter", "Group commits of the store's single writer (one transaction each).");
+    line("pwsync_store_write_batches_total", static_cast<std::int64_t>(f.writer.batches));
+    head("pwsync_store_write_units_total", "counter", "Units of work in those commits (a change, a dispatcher pass's outcomes, ...).");
+    line("pwsync_store_write_units_total", static_cast<std::int64_t>(f.writer.units));
+    head("pwsync_store_writer_seconds_total", "counter",
+         "Time the store's single writer spent running units of work and committing them (writing and flushing pages); "
+         "a rate near 1 means the writer is the limit.");
+    out += "pwsync_store_writer_seconds_total{part=\"running\"} " + seconds(f.writer.running) + "\n";
+    out += "pwsync_store_writer_seconds_total{part=\"committing\"} " + seconds(f.writer.committing) + "\n";
     head("pwsync_uptime_seconds", "gauge", "Seconds since pwsyncd started.");
     line("pwsync_uptime_seconds", c.uptime.count());
     head("pwsync_build_info", "gauge", "The running version.");

@@ -108,6 +108,9 @@ struct Figures {
     std::vector<store::DcHealth> dcs;
     TimePoint now{};  // when collected: the DCs' 24 h window ends here
     std::uint64_t awaiting_change_mappings = 0;  // temporary passwords held for the user's own change
+    // The store's single writer since pwsyncd opened it: is it the limit,
+    // and how much of its turn is the commit (the disk)?
+    store::Store::WriterTime writer;
 };
 
 // Reads the store's side. Counting stale mappings walks every mapping, so
