@@ -501,6 +501,23 @@ if timed:
         w(f"| {r['what']} | {r['threads']} | {f(rate)} | {per(cpu['pwsyncd'])} | {per(cpu['slapd'])} | {per(cpu['samba'])} | "
           f"{per(cpu['postgres'])} | {per(r.get('bench_cpu_ms', 0))} | {f(busy * 100)} % |")
     w("")
+    with_writer = [r for r in timed if r.get("writer") and r["writer"].get("batches")]
+    if with_writer:
+        w("pwsyncd's store writer while each measurement ran (its /metrics before and after: one")
+        w("writer at a time, docs/GATEWAY.md \"Monitoring\"). \"Busy\": its turn (running units of work")
+        w("and committing them) ÷ the wall time; near 100 %, the writer is the limit.")
+        w("")
+        w("| measurement | concurrency | changes/s | writer busy | of it committing | commits | units per commit | commit, ms each |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in with_writer:
+            wr = r["writer"]
+            wall = r.get("seconds_until_all_arrived") or r["seconds"]
+            turn = wr["running_ms"] + wr["committing_ms"]
+            rate = r.get("arrived_per_second") or r["per_second"]
+            w(f"| {r['what']} | {r['threads']} | {f(rate)} | {f(turn / (wall * 1000) * 100) if wall else '–'} % | "
+              f"{f(wr['committing_ms'] / turn * 100) if turn else '–'} % | {f(wr['batches'])} | "
+              f"{f(wr['units'] / wr['batches'], 1)} | {f(wr['committing_ms'] / wr['batches'], 2)} |")
+        w("")
 
 # 3 latency
 lat = find("capture_to_external_latency")
