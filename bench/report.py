@@ -464,7 +464,7 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
       + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in cores) + " | ≥ 20,000 |")
     many = [(find(f"core_null_senders_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
     if any(many):
-        w("| the same with 256 senders instead of 32 (the writer's turn the limit, not the senders' wait), 1 CPU / 2 CPUs | "
+        w("| the same with 256 senders instead of 32 (larger batches: the commit shared by more changes), 1 CPU / 2 CPUs | "
           + " / ".join(f(c["delivered_per_second"]) if c else "–" for c in many) + " | (the ceiling on this disk) |")
     mem = [(find(f"core_null_tmpfs_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
     if any(mem):
@@ -511,7 +511,8 @@ if timed:
         w("|---|---|---|---|---|---|---|---|")
         for r in with_writer:
             wr = r["writer"]
-            wall = r.get("seconds_until_all_arrived") or r["seconds"]
+            # The time between the two reads of /metrics (the counts span it).
+            wall = wr.get("seconds") or r.get("seconds_until_all_arrived") or r["seconds"]
             turn = wr["running_ms"] + wr["committing_ms"]
             rate = r.get("arrived_per_second") or r["per_second"]
             w(f"| {r['what']} | {r['threads']} | {f(rate)} | {f(turn / (wall * 1000) * 100) if wall else '–'} % | "

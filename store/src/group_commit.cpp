@@ -116,13 +116,16 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                 std::chrono::steady_clock::now() - t).count());
         };
-        auto started = std::chrono::steady_clock::now();
         while (!live.empty()) {
             auto parent = write(live.front()->actor);
             if (!parent) {
                 for (auto* r : live) r->result = std::unexpected(parent.error());
                 return;
             }
+            // Timed from here: waiting for the write lock (another process,
+            // another gateway) is not the writer's work. A run that a failed
+            // body cuts short counts too: the writer spent it.
+            const auto started = std::chrono::steady_clock::now();
             parent->s_->in_unit = true;
             GroupCommit::Request* failed = nullptr;
             for (auto* r : live) {
@@ -139,21 +142,23 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                     break;
                 }
             }
+            impl_->writer_running += since(started);  // the bodies catch what they throw
             if (failed != nullptr) {
                 std::erase(live, failed);
                 continue;  // `parent` rolls back as it goes out of scope
             }
             parent->s_->in_unit = false;
-            impl_->writer_running += since(started);
-            started = std::chrono::steady_clock::now();
+            const auto committing = std::chrono::steady_clock::now();
             // One durable writer makes the whole commit durable (and
             // WriteTxn::commit makes every commit durable where the backend
             // does not defer).
             const bool durable = std::ranges::any_of(live, [](const auto* r) { return r->durability == Durability::durable; });
             const Status committed = parent->commit(durable ? Durability::durable : Durability::deferrable);
-            impl_->writer_committing += since(started);
-            ++impl_->writer_batches;
-            impl_->writer_units += live.size();
+            impl_->writer_committing += since(committing);
+            if (committed) {  // a commit that failed (and may run again) is not a batch
+                ++impl_->writer_batches;
+                impl_->writer_units += live.size();
+            }
             for (auto* r : live) r->result = committed;
             return;
         }

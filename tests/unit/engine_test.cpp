@@ -5,6 +5,7 @@
 #include <map>
 
 #include <algorithm>
+#include <regex>
 
 #include "engine.h"
 #include "handler.h"
@@ -694,8 +695,17 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     EXPECT_GE(writer.units, writer.batches);
     EXPECT_NE(text.find("pwsync_store_write_batches_total " + std::to_string(writer.batches) + "\n"), std::string::npos) << text;
     EXPECT_NE(text.find("pwsync_store_write_units_total " + std::to_string(writer.units) + "\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("pwsync_store_writer_seconds_total{part=\"committing\"} 0."), std::string::npos) << text;
-    EXPECT_NE(text.find("pwsync_store_writer_seconds_total{part=\"running\"} "), std::string::npos) << text;
+    for (const std::string part : {"running", "committing"}) {
+        // Seconds with six decimals; some time was spent committing.
+        const std::string head = "\npwsync_store_writer_seconds_total{part=\"" + part + "\"} ";
+        const auto at = text.find(head);
+        ASSERT_NE(at, std::string::npos) << text;
+        const std::string value = text.substr(at + head.size(), text.find('\n', at + 1) - at - head.size());
+        EXPECT_TRUE(std::regex_match(value, std::regex("[0-9]+\\.[0-9]{6}"))) << value;
+        if (part == "committing") {
+            EXPECT_GT(std::stod(value), 0.0) << value;
+        }
+    }
     EXPECT_EQ(attr("cn=monitor", "pwsyncStoreWriteBatches"), std::to_string(writer.batches));
     // No password ever reaches the figures.
     for (const auto* pw : {"Monitor-Pass-1", "Monitor-Pass-2", "Monitor-Pass-3", "Monitor-Pass-4"}) {

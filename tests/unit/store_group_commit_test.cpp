@@ -235,10 +235,8 @@ TEST_P(StoreTest, AGroupedBodyThatThrowsAnythingFinishesTheBatch) {
     EXPECT_TRUE(r().mapping({"LINUX", "after"}));
 }
 
-// A deferrable unit of work is committed without waiting for the disk
-// (LMDB; PostgreSQL commits it durably); one durable writer in its batch
-// makes the whole commit durable; what a deferrable commit wrote is read
-// back, also by a new handle.
+// The writer's turn is timed: running the units, committing them; only a
+// commit that succeeded counts as a batch.
 TEST_P(StoreTest, TheWritersTurnIsTimedAsRunningAndCommitting) {
     make_app("LINUX");
     const auto before = store().writer_time();
@@ -262,6 +260,10 @@ TEST_P(StoreTest, TheWritersTurnIsTimedAsRunningAndCommitting) {
     EXPECT_EQ(failed.committing, after.committing);
 }
 
+// A deferrable unit of work is committed without waiting for the disk
+// (LMDB; PostgreSQL commits it durably); one durable writer in its batch
+// makes the whole commit durable; what a deferrable commit wrote is read
+// back, also by a new handle.
 TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     make_app("LINUX");
     const std::uint64_t deferred_durable = backend().name == "lmdb" ? 0 : 1;

@@ -679,10 +679,13 @@ public:
     // (tests use it to form a batch).
     std::size_t queued_writers() const;
     // Where the writer's turn of transact() went since the store was
-    // opened: running the units of work, and committing them (LMDB: writing
-    // the pages and flushing them). The turn is serial, so this says
-    // whether the writer is the limit and how much of it is the disk; for
-    // benchmarks (a steady clock read twice per batch).
+    // opened: running the units of work once the write lock is granted
+    // (PostgreSQL: with each statement's round trip), and committing them
+    // (LMDB: writing the pages and flushing them; PostgreSQL: the COMMIT
+    // and its synchronous_commit wait). batches and units count commits
+    // that succeeded. The turn is serial, so this says whether the writer
+    // is the limit and how much of it is the commit (steady clock, read
+    // three times per batch).
     struct WriterTime {
         std::uint64_t batches = 0, units = 0;
         std::chrono::nanoseconds running{0}, committing{0};
