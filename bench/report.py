@@ -505,7 +505,9 @@ if timed:
     if with_writer:
         w("pwsyncd's store writer while each measurement ran (its /metrics before and after: one")
         w("writer at a time, docs/GATEWAY.md \"Monitoring\"). \"Busy\": its turn (running units of work")
-        w("and committing them) ÷ the wall time; near 100 %, the writer is the limit.")
+        w("and committing them) ÷ the time between the two reads, which includes the load generator's")
+        w("start and end (a short measurement, such as partial at 16, reads low); near 100 %, the writer")
+        w("is the limit.")
         w("")
         w("| measurement | concurrency | changes/s | writer busy | of it committing | commits | units per commit | commit, ms each |")
         w("|---|---|---|---|---|---|---|---|")
