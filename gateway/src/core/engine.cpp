@@ -188,6 +188,9 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
         auto r = store_.read();
         if (!r) return from_error(r.error());
         auto found = r->principal(principal);
+        // Only a principal that is gone is a refusal; a store that cannot
+        // answer (a database failing over) is a failure the sender retries.
+        if (!found && found.error().code != Errc::not_found) return from_error(found.error());
         if (!found) return reply(ChangeOutcome::denied, "principal '" + principal + "' no longer exists");
         p = std::move(*found);
     }
