@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "handler.h"
 #include "ldap_search.h"
+#include "raw_store_edit.h"
 #include "metrics.h"
 #include "pwsync/dc_health.h"
 #include "helpers.h"
@@ -95,6 +96,20 @@ protected:
             return fail(Errc::not_found, "no such object");
         };
         engine_.emplace(*store_, opts);
+        store_options_ = o;
+        engine_options_ = std::move(opts);
+    }
+
+    // Closes the store, edits its raw tables, opens it again under a new engine.
+    template <class F>
+    void edit_underneath(F edit) {
+        engine_.reset();
+        store_.reset();
+        store::testing::raw_edit(store_options_.uri, edit);
+        auto reopened = store::Store::open(store_options_);
+        ASSERT_TRUE(reopened) << reopened.error().message;
+        store_.emplace(std::move(*reopened));
+        engine_.emplace(*store_, engine_options_);
     }
 
     void set(store::SyncMode mode, bool on) {
@@ -127,6 +142,8 @@ protected:
 
     test::TempDir dir_;
     ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};
+    store::Options store_options_;
+    EngineOptions engine_options_;
     std::optional<store::Store> store_;
     std::optional<Engine> engine_;
     std::vector<std::string> ad_calls_;
@@ -144,6 +161,45 @@ TEST_F(EngineTest, Authenticates) {
     EXPECT_FALSE(engine_->authenticate("nobody", Secret("dc1-secret-123456")));
     EXPECT_EQ(engine_->authenticate_certificate("cn=ldap-agent,o=test"), "ldap-agent");
     EXPECT_FALSE(engine_->authenticate_certificate("CN=someone-else"));
+}
+
+// A principal's record the store cannot read is not "invalid credentials":
+// that answer (49) is counted by the bind throttle and taken as final by
+// pwsync-notify, and a change from it is not "no longer exists" (50, also
+// final). Both are failures the sender may retry; a principal that is gone
+// is still refused.
+TEST_F(EngineTest, APrincipalTheStoreCannotReadIsNeitherAFailedBindNorGone) {
+    // "n" reads as record format 110: as if a newer release wrote it.
+    edit_underneath([](store::KvTxn& t) { ASSERT_TRUE(t.put(store::tables().principals, "dc1", "not a record")); });
+    for (const char* secret : {"dc1-secret-123456", "dc1-secret-123457"}) {
+        auto bind = engine_->authenticate("dc1", Secret(secret));
+        ASSERT_FALSE(bind);
+        EXPECT_NE(bind.error().code, Errc::permission) << bind.error().message;  // the store's own error
+    }
+    auto gone = engine_->authenticate("nobody", Secret("dc1-secret-123456"));
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().code, Errc::permission);
+    EXPECT_EQ(engine_->authenticate("dc-pre", Secret("dc1-secret-123456")), "dc-pre");  // the others still bind
+    auto cert = engine_->authenticate_certificate("cn=ldap-agent,o=test");  // a scan of every principal
+    ASSERT_FALSE(cert);
+    EXPECT_NE(cert.error().code, Errc::permission);
+
+    EngineHandler handler(*engine_);
+    const Peer peer{"192.0.2.7", 40000, "", true};
+    auto unread = handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer);
+    ASSERT_FALSE(unread);
+    EXPECT_EQ(unread.error().code, ldap_code::other) << unread.error().message;
+    auto wrong = handler.bind_simple("cn=nobody,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer);
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().code, ldap_code::invalid_credentials);
+    auto by_cert = handler.bind_external({"192.0.2.7", 40000, "CN=ldap-agent,O=Test", true});
+    ASSERT_FALSE(by_cert);
+    EXPECT_EQ(by_cert.error().code, ldap_code::other);
+
+    auto r = change("dc1", "alice", "New-Pass-1");
+    EXPECT_EQ(r.outcome, ChangeOutcome::failed) << r.message;
+    EXPECT_EQ(change("nobody", "alice", "New-Pass-1").outcome, ChangeOutcome::denied);
+    EXPECT_TRUE(queued().empty());
 }
 
 // A bind proven once is not verified with scrypt again for a while; a

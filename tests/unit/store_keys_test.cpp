@@ -4,26 +4,12 @@
 
 #include <filesystem>
 
-#include "backend.h"
+#include "raw_store_edit.h"
 #include "records.h"
 #include "store_fixture.h"
 
 namespace pwsync::store::testing {
 namespace {
-
-// Edits the raw tables through the store's backend while the store is
-// closed (LMDB forbids two opens of one environment in a process).
-template <class F>
-void raw_edit(const std::string& uri, F edit) {
-    auto where = resolve_backend(uri);
-    ASSERT_TRUE(where) << where.error().message;
-    auto backend = where->type->open(where->location);
-    ASSERT_TRUE(backend) << backend.error().message;
-    auto txn = (*backend)->begin(true);
-    ASSERT_TRUE(txn) << txn.error().message;
-    edit(**txn);
-    ASSERT_TRUE((*txn)->commit());
-}
 
 class KeyTest : public StoreTest {
 protected:

@@ -28,6 +28,11 @@ ChangeResult from_error(const Error& e) {
     return reply(ChangeOutcome::failed, e.message);
 }
 
+Error invalid_credentials() { return {Errc::permission, "invalid credentials"}; }
+// not_found: the principal is gone, an answer; anything else the store
+// could not tell.
+Error cannot_tell_or_invalid(const Error& e) { return e.code == Errc::not_found ? invalid_credentials() : e; }
+
 std::string lower_trimmed(std::string_view s) { return ascii_lower(s); }
 
 // AD keeps pwdLastSet in 100 ns units since 1601-01-01.
@@ -149,32 +154,32 @@ Result<std::vector<store::Mapping>> Engine::mappings_of(const store::ReadTxn& r,
     return out;
 }
 
-std::optional<std::string> Engine::authenticate(std::string_view bind_dn, const Secret& secret) {
+Result<std::string> Engine::authenticate(std::string_view bind_dn, const Secret& secret) {
     std::string name(bind_dn);
     if (name.size() > 3 && ascii_lower(name.substr(0, 3)) == "cn=") name = name.substr(3, name.find(',') - 3);
-    auto r = store_.read();
-    if (!r) return std::nullopt;
-    auto p = r->principal(name);
+    PWSYNC_ASSIGN(auto r, store_.read());
+    auto p = r.principal(name);
     if (!p) {
-        (void)r->verify_principal_secret(name, secret.view());  // as slow as a wrong secret
-        return std::nullopt;
+        if (p.error().code != Errc::not_found) return std::unexpected(p.error());
+        (void)r.verify_principal_secret(name, secret.view());  // as slow as a wrong secret
+        return std::unexpected(invalid_credentials());
     }
-    const auto version = r->principal_secret_version(name);
+    const auto version = r.principal_secret_version(name);
     if (version && verified_.known(p->name, *version, secret, now())) return p->name;
-    auto ok = r->verify_principal_secret(name, secret.view());
-    if (!ok || !*ok) return std::nullopt;
+    auto ok = r.verify_principal_secret(name, secret.view());
+    if (!ok) return std::unexpected(cannot_tell_or_invalid(ok.error()));
+    if (!*ok) return std::unexpected(invalid_credentials());
     if (version) verified_.remember(p->name, *version, secret, now());
     return p->name;
 }
 
-std::optional<std::string> Engine::authenticate_certificate(std::string_view subject) {
-    auto r = store_.read();
-    if (!r || subject.empty()) return std::nullopt;
-    auto all = r->principals();
-    if (!all) return std::nullopt;
-    for (const auto& p : *all)
+Result<std::string> Engine::authenticate_certificate(std::string_view subject) {
+    if (subject.empty()) return std::unexpected(invalid_credentials());
+    PWSYNC_ASSIGN(auto r, store_.read());
+    PWSYNC_ASSIGN(auto all, r.principals());
+    for (const auto& p : all)
         if (!p.certificate_subject.empty() && ascii_lower(p.certificate_subject) == ascii_lower(subject)) return p.name;
-    return std::nullopt;
+    return std::unexpected(Error{Errc::permission, "no principal has this certificate"});
 }
 
 ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,

@@ -82,9 +82,13 @@ class Engine {
 public:
     Engine(store::Store& store, EngineOptions options);
 
-    // Bind DN "cn=NAME,…" or plain NAME. nullopt: invalid credentials.
-    std::optional<std::string> authenticate(std::string_view bind_dn, const Secret& secret);
-    std::optional<std::string> authenticate_certificate(std::string_view subject);
+    // Bind DN "cn=NAME,…" or plain NAME: the principal's name, or
+    // Errc::permission for invalid credentials (no such principal, a wrong
+    // secret, no principal with this certificate). Any other error is the
+    // store's: it could not tell (a database failing over, a record that
+    // does not decode), which is not a failed bind.
+    Result<std::string> authenticate(std::string_view bind_dn, const Secret& secret);
+    Result<std::string> authenticate_certificate(std::string_view subject);
 
     // Password Modify from an authenticated principal.
     ChangeResult change(const std::string& principal, std::string_view identity, const Secret* old_password,

@@ -24,17 +24,39 @@ int ldap_code_of(ChangeOutcome outcome) {
     return ldap_code::other;
 }
 
+// A bind the store could not check (a database failing over, a record that
+// does not decode) is not a failed bind: no 49, which the bind throttle
+// counts and pwsync-notify takes as final, but 52 when asking again may
+// work (the sender tries another gateway or later) and 80 otherwise.
+LdapResult store_cannot_tell(const Error& e) {
+    const bool transient = e.code == Errc::storage || e.code == Errc::io || e.code == Errc::unavailable ||
+                           e.code == Errc::timeout || e.code == Errc::busy;
+    if (transient) return {ldap_code::unavailable, "the store is unavailable: try again"};
+    return {ldap_code::other, "the store could not check this principal"};
+}
+
 }  // namespace
 
 std::expected<std::string, LdapResult> EngineHandler::bind_simple(std::string_view dn, const Secret& password,
                                                                   const Peer& peer) {
-    if (auto name = engine_.authenticate(dn, password)) return *name;
+    auto name = engine_.authenticate(dn, password);
+    if (name) return *name;
+    if (name.error().code != Errc::permission) {
+        log_error("bind as '" + std::string(dn) + "' from " + peer.address + " not checked: " + name.error().message);
+        return std::unexpected(store_cannot_tell(name.error()));
+    }
     log_warning("failed bind as '" + std::string(dn) + "' from " + peer.address);
     return std::unexpected(LdapResult{ldap_code::invalid_credentials, "invalid credentials"});
 }
 
 std::expected<std::string, LdapResult> EngineHandler::bind_external(const Peer& peer) {
-    if (auto name = engine_.authenticate_certificate(peer.client_cert_subject)) return *name;
+    auto name = engine_.authenticate_certificate(peer.client_cert_subject);
+    if (name) return *name;
+    if (name.error().code != Errc::permission) {
+        log_error("certificate '" + peer.client_cert_subject + "' from " + peer.address +
+                  " not checked: " + name.error().message);
+        return std::unexpected(store_cannot_tell(name.error()));
+    }
     log_warning("certificate '" + peer.client_cert_subject + "' from " + peer.address + " is no principal's");
     return std::unexpected(LdapResult{ldap_code::invalid_credentials, "no principal has this certificate"});
 }
@@ -57,8 +79,9 @@ std::expected<std::vector<SearchEntry>, LdapResult> EngineHandler::search_subtre
     if (!store_ || !figures_) return std::unexpected(LdapResult{ldap_code::unwilling_to_perform, "monitoring is off"});
     {
         auto r = store_->read();
-        if (!r) return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+        if (!r) return std::unexpected(store_cannot_tell(r.error()));
         auto p = r->principal(principal);
+        if (!p && p.error().code != Errc::not_found) return std::unexpected(store_cannot_tell(p.error()));
         if (!p || p->kind != store::PrincipalKind::monitor)
             return std::unexpected(LdapResult{ldap_code::insufficient_access_rights,
                                               "only monitor principals may search (pwsync principal create NAME --kind monitor)"});
