@@ -263,8 +263,9 @@ std::expected<SslCtx, ClientError> make_context(const std::string& ca_file) {
     return ctx;
 }
 
-// Connects to one gateway and binds: a refused bind is `connected` (it
-// stops the failover), every other failure is not.
+// Connects to one gateway and binds: a bind answered with an error is
+// `connected` (final unless retryable: a 52 passes to the next gateway),
+// every other failure is not.
 std::expected<Connection, ClientError> open_one(const ClientOptions& o, SSL_CTX* ctx, const std::string& uri,
                                                 const Secret& secret, int& next_id) {
     auto ep = parse_gateway_uri(uri);
@@ -358,7 +359,9 @@ std::expected<std::string, ClientError> password_modify(const ClientOptions& o, 
             conn.emplace(std::move(*c));
             break;
         }
-        if (c.error().connected) return std::unexpected(c.error());
+        // A refusal (a wrong secret) is final; a gateway that could not
+        // check the bind now (52: its store is failing over) passes to the next.
+        if (c.error().connected && !c.error().retryable) return std::unexpected(c.error());
         failures.push_back(std::move(c).error());
     }
     if (!conn) {

@@ -52,6 +52,11 @@ public:
                                                                 const gateway::Peer&) override {
         std::lock_guard lock(mutex);
         ++simple_binds;
+        if (!bind_answers.empty()) {
+            auto answer = bind_answers.front();
+            bind_answers.erase(bind_answers.begin());
+            return std::unexpected(answer);
+        }
         const auto it = secrets.find(std::string(dn));
         if (it == secrets.end() || it->second != password.view())
             return std::unexpected(gateway::LdapResult{49, "invalid credentials"});
@@ -99,6 +104,7 @@ public:
     std::vector<ModifyCall> calls;
     std::vector<gateway::Peer> external_peers;
     int simple_binds = 0;
+    std::vector<gateway::LdapResult> bind_answers;  // the next binds' answers, before the secret is checked
     gateway::LdapResult result{0, ""};
     std::function<void(const ModifyCall&)> on_modify;  // runs outside the lock, may block
     std::vector<gateway::SearchEntry> tree;           // empty: search is not offered

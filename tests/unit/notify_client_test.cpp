@@ -219,6 +219,27 @@ TEST_F(NotifyClient, ARefusedBindStopsTheFailover) {
     EXPECT_TRUE(handler_.modify_calls().empty());
 }
 
+// A gateway whose store cannot check the bind now (52, e.g. its database
+// failing over) is not a refusal: the next gateway is tried.
+TEST_F(NotifyClient, ABindTheGatewayCouldNotCheckPassesToTheNext) {
+    start();
+    handler_.bind_answers = {{52, "the store is unavailable: try again"}};
+    auto r = send(client({ldaps_uri(), ldap_uri()}));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(*r, ldap_uri());
+    EXPECT_EQ(handler_.simple_binds, 2);
+    EXPECT_EQ(handler_.modify_calls().size(), 1U);
+    // Every gateway unable to check: an outage (exit 3), not a refusal.
+    handler_.bind_answers = {{52, "the store is unavailable: try again"}, {80, "the store could not check this principal"}};
+    r = send(client({ldaps_uri(), ldap_uri()}));
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().connected);
+    EXPECT_TRUE(r.error().retryable);
+    EXPECT_EQ(r.error().result_code, 52);
+    EXPECT_NE(r.error().message.find(ldap_uri()), std::string::npos) << r.error().message;
+    EXPECT_EQ(handler_.modify_calls().size(), 1U);
+}
+
 TEST_F(NotifyClient, RefusalsAndOutagesOfTheChange) {
     start();
     handler_.result = {19, "password policy"};
