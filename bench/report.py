@@ -479,6 +479,16 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
 
 # 2c where the CPU went: every server's CPU time while each measurement ran
 timed = [r for r in rows if "cpu_ms" in r and r.get("ok")]
+def measured_wall(r):
+    """A measurement's wall time: until every change arrived, where that was checked."""
+    return r.get("seconds_until_all_arrived") or r["seconds"]
+
+
+def changes_rate(r):
+    """Changes per second: arrived where that was checked, else answered."""
+    return r.get("arrived_per_second") or r["per_second"]
+
+
 if timed:
     w("## Where the CPU went (ms of CPU per change, measured around each run)")
     w("")
@@ -491,14 +501,13 @@ if timed:
     for r in timed:
         n = r["ok"]
         cpu = r["cpu_ms"]
-        wall = r.get("seconds_until_all_arrived") or r["seconds"]
+        wall = measured_wall(r)
         total = sum(max(v, 0) for v in cpu.values()) + r.get("bench_cpu_ms", 0)
         busy = total / (wall * 1000 * int(r.get("nproc", 1))) if wall else 0
         # Negative: a process that ended meanwhile (runs before bench/run
         # counted reaped children's time): not known.
         per = lambda v: f(v / n, 2) if v >= 0 else "–"
-        rate = r.get("arrived_per_second") or r["per_second"]
-        w(f"| {r['what']} | {r['threads']} | {f(rate)} | {per(cpu['pwsyncd'])} | {per(cpu['slapd'])} | {per(cpu['samba'])} | "
+        w(f"| {r['what']} | {r['threads']} | {f(changes_rate(r))} | {per(cpu['pwsyncd'])} | {per(cpu['slapd'])} | {per(cpu['samba'])} | "
           f"{per(cpu['postgres'])} | {per(r.get('bench_cpu_ms', 0))} | {f(busy * 100)} % |")
     w("")
     with_writer = [r for r in timed if r.get("writer") and r["writer"].get("batches")]
@@ -514,10 +523,9 @@ if timed:
         for r in with_writer:
             wr = r["writer"]
             # The time between the two reads of /metrics (the counts span it).
-            wall = wr.get("seconds") or r.get("seconds_until_all_arrived") or r["seconds"]
+            wall = wr.get("seconds") or measured_wall(r)
             turn = wr["running_ms"] + wr["committing_ms"]
-            rate = r.get("arrived_per_second") or r["per_second"]
-            w(f"| {r['what']} | {r['threads']} | {f(rate)} | {f(turn / (wall * 1000) * 100) if wall else '–'} % | "
+            w(f"| {r['what']} | {r['threads']} | {f(changes_rate(r))} | {f(turn / (wall * 1000) * 100) if wall else '–'} % | "
               f"{f(wr['committing_ms'] / turn * 100) if turn else '–'} % | {f(wr['batches'])} | "
               f"{f(wr['units'] / wr['batches'], 1)} | {f(wr['committing_ms'] / wr['batches'], 2)} |")
         w("")

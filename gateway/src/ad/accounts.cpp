@@ -78,15 +78,43 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup
         PWSYNC_ASSIGN(auto r, store.read());
         PWSYNC_ASSIGN(todo, r.unresolved_mappings());
     }
+    const auto id_of = [](const store::Mapping& m) { return m.app + "/" + m.windows; };
+    // The accounts found are written a batch at a time: 20,000 mappings
+    // imported at once must not cost 20,000 commits (fsyncs) beside the
+    // captures. Deferrable: lost to a crash, they are only looked up again.
+    std::vector<std::pair<store::Mapping, store::AccountNames>> found;
     std::size_t recorded = 0;
+    const auto write_found = [&]() -> Status {
+        if (found.empty()) return {};
+        PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            for (const auto& [m, a] : found) {
+                PWSYNC_TRY(w.note_account(a));
+                // Named in a form that is not one of the account's names (an
+                // implicit UPN, DNS-domain\sam): resolved by the directory's word.
+                auto now = w.mapping({m.app, m.windows});
+                if (!now && now.error().code == Errc::not_found) continue;  // deleted meanwhile
+                if (!now) return std::unexpected(now.error());
+                if (ascii_lower(now->object_guid) != ascii_lower(a.guid))
+                    PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a.guid));
+            }
+            return {};
+        }, store::Durability::deferrable));
+        for (const auto& f : found) reported.erase(id_of(f.first));
+        recorded += found.size();
+        found.clear();
+        return {};
+    };
     std::set<std::string> done;  // names of the accounts recorded in this pass
     for (const auto& m : todo) {
-        const std::string id = m.app + "/" + m.windows;
+        const std::string id = id_of(m);
         const std::string name = m.object_guid.empty() ? m.windows : m.object_guid;
         if (done.contains(ascii_lower(name))) continue;  // recorded with an earlier mapping
         // With no transaction open: the directory may be slow.
         auto a = lookup(name);
-        if (!a && a.error().code == Errc::unavailable) return std::unexpected(a.error());
+        if (!a && a.error().code == Errc::unavailable) {
+            PWSYNC_TRY(write_found());  // what was found before the outage stays found
+            return std::unexpected(a.error());
+        }
         if (!a && a.error().code == Errc::not_found && !m.object_guid.empty()) {
             // Its account was deleted while nobody watched: not for a namesake.
             PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) { return w.forget_account(m.object_guid); }));
@@ -98,17 +126,10 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup
             continue;
         }
         for (const auto& n : a->names()) done.insert(n);
-        PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
-            PWSYNC_TRY(w.note_account(*a));
-            // Named in a form that is not one of the account's names (an implicit
-            // UPN, DNS-domain\sam): resolved by the directory's word.
-            PWSYNC_ASSIGN(auto now, w.mapping({m.app, m.windows}));
-            if (ascii_lower(now.object_guid) != ascii_lower(a->guid)) PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a->guid));
-            return {};
-        }));
-        reported.erase(id);
-        ++recorded;
+        found.emplace_back(m, std::move(*a));
+        if (found.size() == kResolvedPerCommit) PWSYNC_TRY(write_found());
     }
+    PWSYNC_TRY(write_found());
     return recorded;
 }
 

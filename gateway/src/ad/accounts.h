@@ -25,7 +25,9 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
 // directory outage (Errc::unavailable). `reported` keeps the mappings whose
 // failure was logged already, so a mapping of a missing account is logged
 // once, not at every pass. `lookup`: Ad::lookup of the account's domain.
-// Returns how many accounts were recorded.
+// Returns how many accounts were recorded. The accounts found are written
+// kResolvedPerCommit to a commit.
+inline constexpr std::size_t kResolvedPerCommit = 64;
 using Lookup = std::function<Result<store::AccountNames>(std::string_view account)>;
 Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup, std::set<std::string>& reported,
                                        const std::function<void(std::string_view)>& log);
