@@ -22,8 +22,11 @@ constexpr std::string_view kPwsyncWrote = "\x01pwsync wrote this account";
 
 ChangeResult reply(ChangeOutcome outcome, std::string message) { return {outcome, std::move(message)}; }
 
+// A store error: unavailable (52) when asking again may work (the disk, a
+// database failing over, a concurrent writer), else failed (80). The
+// directory's outages do not come here: they are handled where asked.
 ChangeResult from_error(const Error& e) {
-    if (e.code == Errc::storage || e.code == Errc::io)
+    if (store_may_answer_later(e))
         return reply(ChangeOutcome::unavailable, "the change could not be stored: " + e.message);
     return reply(ChangeOutcome::failed, e.message);
 }

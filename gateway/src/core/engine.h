@@ -78,6 +78,13 @@ struct DirectoryChange {
 // Name of the built-in dispatcher target that writes AD passwords.
 inline constexpr std::string_view kWindowsTarget = "@windows";
 
+// A store error that asking again may cure: the disk, a database failing
+// over, a concurrent writer (LDAP 52 to the sender, not 80).
+inline bool store_may_answer_later(const Error& e) {
+    return e.code == Errc::storage || e.code == Errc::io || e.code == Errc::unavailable || e.code == Errc::timeout ||
+           e.code == Errc::busy;
+}
+
 class Engine {
 public:
     Engine(store::Store& store, EngineOptions options);

@@ -29,9 +29,7 @@ int ldap_code_of(ChangeOutcome outcome) {
 // counts and pwsync-notify takes as final, but 52 when asking again may
 // work (the sender tries another gateway or later) and 80 otherwise.
 LdapResult store_cannot_tell(const Error& e) {
-    const bool transient = e.code == Errc::storage || e.code == Errc::io || e.code == Errc::unavailable ||
-                           e.code == Errc::timeout || e.code == Errc::busy;
-    if (transient) return {ldap_code::unavailable, "the store is unavailable: try again"};
+    if (store_may_answer_later(e)) return {ldap_code::unavailable, "the store is unavailable: try again"};
     return {ldap_code::other, "the store could not check this principal"};
 }
 
