@@ -41,8 +41,9 @@ struct ClientError {
 // Connects to the first gateway that answers, binds as the principal with
 // `secret`, and sends the Password Modify; returns the URI that stored it.
 // A refused bind stops the failover (trying every gateway would only add
-// failed logons); an unreachable gateway, or one lost before it answered
-// the bind, passes to the next.
+// failed logons); an unreachable gateway, one lost before it answered the
+// bind, or one that answered it with a retryable code (52: its store could
+// not check it now), passes to the next.
 std::expected<std::string, ClientError> password_modify(const ClientOptions& o, const Secret& secret,
                                                          std::string_view account, const Secret* old_password,
                                                          const Secret& new_password);

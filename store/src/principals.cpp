@@ -23,6 +23,9 @@ const char* capture_mode_name(CaptureMode m) noexcept {
 
 namespace {
 Result<records::PrincipalRecord> load_principal(const TxnState& s, std::string_view name) {
+    // A name no principal can have (empty, too long for a key) is not a
+    // question for the backend: LMDB refuses an empty key as a storage error.
+    if (!check_name("principal name", name)) return fail(Errc::not_found, "principal " + quote(name) + " does not exist");
     return load(s, s.db().principals, app_key(name), records::decode_principal,
                 "principal " + quote(name) + " does not exist");
 }

@@ -186,6 +186,12 @@ TEST_F(EngineTest, APrincipalTheStoreCannotReadIsNeitherAFailedBindNorGone) {
 
     EngineHandler handler(*engine_);
     const Peer peer{"192.0.2.7", 40000, "", true};
+    // A name no principal can have is invalid credentials, not a store error.
+    for (const char* dn : {"", "cn=,o=pwsync"}) {
+        auto none = handler.bind_simple(dn, Secret("dc1-secret-123456"), peer);
+        ASSERT_FALSE(none);
+        EXPECT_EQ(none.error().code, ldap_code::invalid_credentials) << dn;
+    }
     auto unread = handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer);
     ASSERT_FALSE(unread);
     EXPECT_EQ(unread.error().code, ldap_code::other) << unread.error().message;

@@ -83,24 +83,26 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup
     // imported at once must not cost 20,000 commits (fsyncs) beside the
     // captures. Deferrable: lost to a crash, they are only looked up again.
     std::vector<std::pair<store::Mapping, store::AccountNames>> found;
-    std::size_t recorded = 0;
+    std::size_t recorded = 0, written = 0;
     const auto write_found = [&]() -> Status {
         if (found.empty()) return {};
         PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            written = 0;
             for (const auto& [m, a] : found) {
+                auto now = w.mapping({m.app, m.windows});
+                if (!now && now.error().code == Errc::not_found) continue;  // deleted meanwhile: not kept
+                if (!now) return std::unexpected(now.error());
                 PWSYNC_TRY(w.note_account(a));
+                ++written;
                 // Named in a form that is not one of the account's names (an
                 // implicit UPN, DNS-domain\sam): resolved by the directory's word.
-                auto now = w.mapping({m.app, m.windows});
-                if (!now && now.error().code == Errc::not_found) continue;  // deleted meanwhile
-                if (!now) return std::unexpected(now.error());
                 if (ascii_lower(now->object_guid) != ascii_lower(a.guid))
                     PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a.guid));
             }
             return {};
         }, store::Durability::deferrable));
         for (const auto& f : found) reported.erase(id_of(f.first));
-        recorded += found.size();
+        recorded += written;
         found.clear();
         return {};
     };
