@@ -234,7 +234,9 @@ Status resolve_mappings(Context& c) {
     Directories dirs(c, std::move(sections));
 
     // Resolve with no store transaction open: the directory may be slow,
-    // and a write transaction would block the daemon meanwhile.
+    // and a write transaction would block the daemon meanwhile. What the
+    // daemon's watcher records after `asked` is newer than these answers.
+    const TimePoint asked = SystemClock().now();
     std::vector<std::pair<store::MappingKey, store::AccountNames>> resolved;
     std::size_t unresolved = 0;
     for (const auto& m : todo) {
@@ -252,17 +254,19 @@ Status resolve_mappings(Context& c) {
         // Its names too, so that any of them finds the mapping.
         resolved.emplace_back(store::MappingKey{m.app, m.windows}, dirs.names(*a));
     }
+    std::vector<std::string> gone;
     if (!resolved.empty()) {
         PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
+            gone.clear();
             for (const auto& [key, names] : resolved) {
-                PWSYNC_TRY(w.note_account(names));
-                PWSYNC_ASSIGN(auto now, w.mapping(key));
-                if (now.object_guid != names.guid) PWSYNC_TRY(w.set_mapping_guid(key, names.guid));
+                PWSYNC_ASSIGN(bool kept, w.record_resolution(key, names, asked));
+                if (!kept) gone.push_back(key.windows + " in " + key.app);
             }
             return {};
         }));
     }
-    c.out() << resolved.size() << " resolved, " << unresolved << " unresolved\n";
+    for (const auto& g : gone) c.out() << "deleted    " << g << ": the mapping was deleted meanwhile\n";
+    c.out() << resolved.size() - gone.size() << " resolved, " << unresolved << " unresolved\n";
     if (unresolved > 0) return fail(Errc::not_found, std::to_string(unresolved) + " mapping(s) could not be resolved");
     return {};
 }

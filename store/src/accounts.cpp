@@ -218,4 +218,18 @@ Status WriteTxn::forget_account(std::string_view guid) {
                      " mapping(s) keep the objectGUID");
 }
 
+Result<bool> WriteTxn::record_resolution(const MappingKey& key, const AccountNames& a, TimePoint asked) {
+    if (a.guid.empty()) return fail(Errc::invalid_argument, "an account needs its objectGUID");
+    auto now = mapping(key);
+    if (!now && now.error().code == Errc::not_found) return false;
+    if (!now) return std::unexpected(now.error());
+    PWSYNC_ASSIGN(auto known, account_by_guid(*s_, a.guid));
+    // Records keep microseconds: a write in the same microsecond counts as newer.
+    if (!known || to_unix_micros(known->updated) < to_unix_micros(asked)) PWSYNC_TRY(note_account(a));
+    // Named in a form that is not one of the account's names (an implicit
+    // UPN, DNS-domain\sam): resolved by the directory's word.
+    if (ascii_lower(now->object_guid) != ascii_lower(a.guid)) PWSYNC_TRY(set_mapping_guid(key, a.guid));
+    return true;
+}
+
 }  // namespace pwsync::store

@@ -3,6 +3,8 @@
 // one per account. No server: the directory's answers are a function here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <map>
 
 #include "accounts.h"
@@ -40,6 +42,11 @@ protected:
         if (down_after_ >= 0 && lookups_ > down_after_) return fail(Errc::unavailable, "Can't contact LDAP server");
         std::string sam(name.substr(name.find('\\') + 1));
         if (!sam.starts_with("user")) return fail(Errc::not_found, "no such account: " + sam);
+        auto a = account(sam);
+        if (during_lookup_) during_lookup_(a);
+        return a;
+    }
+    static store::AccountNames account(const std::string& sam) {
         store::AccountNames a;
         a.guid = "{00000000-0000-0000-0000-" + std::string(12 - (sam.size() - 4), '0') + sam.substr(4) + "}";
         a.sam = sam;
@@ -48,7 +55,7 @@ protected:
         return a;
     }
     Result<std::size_t> resolve() {
-        return resolve_unresolved(*store_, [this](std::string_view n) { return lookup(n); }, reported_,
+        return resolve_unresolved(*store_, clock_, [this](std::string_view n) { return lookup(n); }, reported_,
                                   [this](std::string_view line) { logged_.emplace_back(line); });
     }
     std::size_t unresolved() {
@@ -62,6 +69,9 @@ protected:
     std::vector<std::string> logged_;
     int lookups_ = 0;
     int down_after_ = -1;
+    // What happens while the directory answers (the answer can be changed).
+    std::function<void(store::AccountNames&)> during_lookup_;
+    SystemClock clock_;
 };
 
 TEST_F(ResolveAccounts, ABigImportIsRecordedAFewCommitsAtATime) {
@@ -102,6 +112,82 @@ TEST_F(ResolveAccounts, WhatWasFoundBeforeAnOutageIsKept) {
     ASSERT_TRUE(n) << n.error().message;
     EXPECT_EQ(*n, std::size_t(kAccounts - 70));
     EXPECT_EQ(unresolved(), 1U);
+}
+
+// One account the store refuses (here a DN too long for a key) is reported
+// once and skipped; the other 63 of its batch are written, at every pass.
+TEST_F(ResolveAccounts, AnAccountTheStoreRefusesKeepsNoOtherOut) {
+    during_lookup_ = [](store::AccountNames& a) {
+        if (a.sam == "user5") a.dn = "CN=" + std::string(600, 'x') + ",CN=Users,DC=test,DC=example";
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, std::size_t(kAccounts - 1));
+    EXPECT_EQ(unresolved(), 2U);
+    const auto mentions = [this](std::string_view what) {
+        return std::count_if(logged_.begin(), logged_.end(),
+                             [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+    EXPECT_EQ(mentions("LINUX/TEST\\user5: its account {00000000-0000-0000-0000-000000000005} cannot be recorded"), 1)
+        << ::testing::PrintToString(logged_);
+    {
+        auto r = store_->read();
+        auto a = r->account("test\\user6");  // in user5's batch
+        ASSERT_TRUE(a && *a);
+        EXPECT_FALSE(*r->account("test\\user5"));
+    }
+    // The next pass tries it again, quietly; once the directory's answer can
+    // be stored, it is.
+    n = resolve();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 0U);
+    EXPECT_EQ(mentions("user5"), 1);
+    during_lookup_ = nullptr;
+    n = resolve();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1U);
+    EXPECT_EQ(unresolved(), 1U);
+}
+
+// The watcher renames an account while its lookup is out: the rename is
+// newer than the answer, and the answer does not undo it.
+TEST_F(ResolveAccounts, ARenameRecordedDuringTheLookupStays) {
+    during_lookup_ = [this](store::AccountNames& a) {
+        if (a.sam != "user7") return;
+        auto renamed = account("user7");
+        renamed.sam = "user7-new";
+        renamed.dn = "CN=user7-new,CN=Users,DC=test,DC=example";
+        ASSERT_TRUE(store_->transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            PWSYNC_TRY(w.note_account(renamed));
+            return {};
+        }));
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    auto r = store_->read();
+    auto now = r->account("test\\user7-new");
+    ASSERT_TRUE(now && *now);
+    EXPECT_EQ((*now)->guid, "{00000000-0000-0000-0000-000000000007}");
+    EXPECT_FALSE(*r->account("test\\user7"));  // the old name no longer finds it
+    // Its mapping, made with the old name, has the account's GUID all the same.
+    auto m = r->mapping({"LINUX", "TEST\\user7"});
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->object_guid, "{00000000-0000-0000-0000-000000000007}");
+    EXPECT_EQ(unresolved(), 1U);
+}
+
+// A mapping deleted while its account is looked up is not written back.
+TEST_F(ResolveAccounts, AMappingDeletedDuringTheLookupIsNotWrittenBack) {
+    during_lookup_ = [this](store::AccountNames& a) {
+        if (a.sam != "user9") return;
+        ASSERT_TRUE(store_->transact("admin", [](store::WriteTxn& w) { return w.delete_mapping({"LINUX", "TEST\\user9"}); }));
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, std::size_t(kAccounts - 1));
+    auto r = store_->read();
+    EXPECT_FALSE(*r->account("test\\user9"));
+    EXPECT_EQ(r->mapping({"LINUX", "TEST\\user9"}).error().code, Errc::not_found);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "accounts.h"
 
 #include <algorithm>
+#include <span>
 
 namespace pwsync::gateway {
 namespace {
@@ -71,46 +72,76 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
     return seen.sam.empty() ? e.guid : ad.account_name(seen.sam);
 }
 
-Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup, std::set<std::string>& reported,
-                                       const std::function<void(std::string_view)>& log) {
+namespace {
+
+// A store error that passes (an outage, a concurrent writer): the pass stops
+// and is tried again. Any other stops only the entry that met it.
+bool store_outage(const Error& e) {
+    return e.code == Errc::unavailable || e.code == Errc::timeout || e.code == Errc::busy;
+}
+
+}  // namespace
+
+Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, const Lookup& lookup,
+                                       std::set<std::string>& reported, const std::function<void(std::string_view)>& log) {
     std::vector<store::Mapping> todo;
     {
         PWSYNC_ASSIGN(auto r, store.read());
         PWSYNC_ASSIGN(todo, r.unresolved_mappings());
     }
-    const auto id_of = [](const store::Mapping& m) { return m.app + "/" + m.windows; };
+    const auto id_of = [](const store::MappingKey& k) { return k.app + "/" + k.windows; };
+    struct Found {
+        store::MappingKey key;
+        store::AccountNames account;
+        TimePoint asked;
+    };
     // The accounts found are written a batch at a time: 20,000 mappings
     // imported at once must not cost 20,000 commits (fsyncs) beside the
     // captures. Deferrable: lost to a crash, they are only looked up again.
-    std::vector<std::pair<store::Mapping, store::AccountNames>> found;
-    std::size_t recorded = 0, written = 0;
-    const auto write_found = [&]() -> Status {
-        if (found.empty()) return {};
+    std::vector<Found> found;
+    std::size_t recorded = 0;
+    const auto write = [&](std::span<const Found> batch) -> Result<std::size_t> {
+        std::size_t written = 0;
         PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
             written = 0;
-            for (const auto& [m, a] : found) {
-                auto now = w.mapping({m.app, m.windows});
-                if (!now && now.error().code == Errc::not_found) continue;  // deleted meanwhile: not kept
-                if (!now) return std::unexpected(now.error());
-                PWSYNC_TRY(w.note_account(a));
-                ++written;
-                // Named in a form that is not one of the account's names (an
-                // implicit UPN, DNS-domain\sam): resolved by the directory's word.
-                if (ascii_lower(now->object_guid) != ascii_lower(a.guid))
-                    PWSYNC_TRY(w.set_mapping_guid({m.app, m.windows}, a.guid));
+            for (const auto& f : batch) {
+                PWSYNC_ASSIGN(bool kept, w.record_resolution(f.key, f.account, f.asked));
+                written += kept ? 1 : 0;
             }
             return {};
         }, store::Durability::deferrable));
-        for (const auto& f : found) reported.erase(id_of(f.first));
-        recorded += written;
+        for (const auto& f : batch) reported.erase(id_of(f.key));
+        return written;
+    };
+    const auto write_found = [&]() -> Status {
+        if (found.empty()) return {};
+        auto n = write(found);
+        if (!n && store_outage(n.error())) return std::unexpected(n.error());
+        if (n) recorded += *n;
+        else {
+            // One entry the store refuses (a record of a newer release, a
+            // name too long for a key) must not keep the others out at every
+            // pass: each alone, the refused one reported once.
+            for (const auto& f : found) {
+                auto one = write(std::span(&f, 1));
+                if (!one && store_outage(one.error())) return std::unexpected(one.error());
+                if (one) recorded += *one;
+                else if (reported.insert(id_of(f.key)).second)
+                    log("mapping " + id_of(f.key) + ": its account " + f.account.guid + " cannot be recorded: " +
+                        one.error().message);
+            }
+        }
         found.clear();
         return {};
     };
     std::set<std::string> done;  // names of the accounts recorded in this pass
     for (const auto& m : todo) {
-        const std::string id = id_of(m);
+        const store::MappingKey key{m.app, m.windows};
+        const std::string id = id_of(key);
         const std::string name = m.object_guid.empty() ? m.windows : m.object_guid;
         if (done.contains(ascii_lower(name))) continue;  // recorded with an earlier mapping
+        // Before the question: what the watcher records after it is newer.
+        const TimePoint asked = clock.now();
         // With no transaction open: the directory may be slow.
         auto a = lookup(name);
         if (!a && a.error().code == Errc::unavailable) {
@@ -128,7 +159,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup
             continue;
         }
         for (const auto& n : a->names()) done.insert(n);
-        found.emplace_back(m, std::move(*a));
+        found.push_back(Found{key, std::move(*a), asked});
         if (found.size() == kResolvedPerCommit) PWSYNC_TRY(write_found());
     }
     PWSYNC_TRY(write_found());

@@ -26,10 +26,12 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
 // failure was logged already, so a mapping of a missing account is logged
 // once, not at every pass. `lookup`: Ad::lookup of the account's domain.
 // Returns how many accounts were recorded. The accounts found are written
-// kResolvedPerCommit to a commit.
+// kResolvedPerCommit to a commit; an answer older than what the watcher
+// recorded meanwhile is not (`clock`: the store's); an entry the store
+// refuses is reported and skipped, the others written.
 inline constexpr std::size_t kResolvedPerCommit = 64;
 using Lookup = std::function<Result<store::AccountNames>(std::string_view account)>;
-Result<std::size_t> resolve_unresolved(store::Store& store, const Lookup& lookup, std::set<std::string>& reported,
-                                       const std::function<void(std::string_view)>& log);
+Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, const Lookup& lookup,
+                                       std::set<std::string>& reported, const std::function<void(std::string_view)>& log);
 
 }  // namespace pwsync::gateway

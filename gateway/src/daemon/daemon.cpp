@@ -340,7 +340,7 @@ void Daemon::resolve_loop() {
     std::set<std::string> reported;
     while (!active_stop_) {
         const auto lookup = [this](std::string_view account) { return parts_->domains.lookup(account, *parts_->store); };
-        auto n = resolve_unresolved(*parts_->store, lookup, reported, [](std::string_view line) { log_warning(line); });
+        auto n = resolve_unresolved(*parts_->store, parts_->clock, lookup, reported, [](std::string_view line) { log_warning(line); });
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
