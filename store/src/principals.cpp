@@ -44,6 +44,26 @@ Result<std::vector<Principal>> ReadTxn::principals() const {
     return out;
 }
 
+Result<std::string> ReadTxn::principal_with_certificate(std::string_view subject) const {
+    const std::string wanted = ascii_lower(subject);
+    std::optional<std::string> found;
+    std::optional<Error> unreadable;
+    PWSYNC_TRY(s_->kv().scan(s_->db().principals, "", [&](std::string_view, std::string_view v) -> Result<bool> {
+        auto rec = records::decode_principal(v);
+        if (!rec) {
+            if (!unreadable) unreadable = rec.error();
+            return true;
+        }
+        const auto& p = rec->principal;
+        if (p.certificate_subject.empty() || ascii_lower(p.certificate_subject) != wanted) return true;
+        found = p.name;
+        return false;
+    }));
+    if (found) return std::move(*found);
+    if (unreadable) return std::unexpected(std::move(*unreadable));
+    return fail(Errc::not_found, "no principal has this certificate");
+}
+
 Result<bool> ReadTxn::verify_principal_secret(std::string_view name, std::string_view secret) const {
     auto rec = load_principal(*s_, name);
     if (!rec) {

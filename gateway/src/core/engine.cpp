@@ -179,10 +179,9 @@ Result<std::string> Engine::authenticate(std::string_view bind_dn, const Secret&
 Result<std::string> Engine::authenticate_certificate(std::string_view subject) {
     if (subject.empty()) return std::unexpected(invalid_credentials());
     PWSYNC_ASSIGN(auto r, store_.read());
-    PWSYNC_ASSIGN(auto all, r.principals());
-    for (const auto& p : all)
-        if (!p.certificate_subject.empty() && ascii_lower(p.certificate_subject) == ascii_lower(subject)) return p.name;
-    return std::unexpected(Error{Errc::permission, "no principal has this certificate"});
+    auto name = r.principal_with_certificate(subject);
+    if (!name && name.error().code == Errc::not_found) return std::unexpected(Error{Errc::permission, name.error().message});
+    return name;
 }
 
 ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,

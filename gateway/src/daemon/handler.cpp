@@ -35,14 +35,19 @@ LdapResult store_cannot_tell(const Error& e) {
 
 }  // namespace
 
+LdapResult EngineHandler::unchecked(std::string_view what, const Peer& peer, const Error& e) {
+    // While a database fails over this comes with every sender's attempt.
+    if (auto line = unchecked_log_.admit(std::string(what) + " from " + peer.address + " not checked: " + e.message))
+        log_error(*line);
+    return store_cannot_tell(e);
+}
+
 std::expected<std::string, LdapResult> EngineHandler::bind_simple(std::string_view dn, const Secret& password,
                                                                   const Peer& peer) {
     auto name = engine_.authenticate(dn, password);
     if (name) return *name;
-    if (name.error().code != Errc::permission) {
-        log_error("bind as '" + std::string(dn) + "' from " + peer.address + " not checked: " + name.error().message);
-        return std::unexpected(store_cannot_tell(name.error()));
-    }
+    if (name.error().code != Errc::permission)
+        return std::unexpected(unchecked("bind as '" + std::string(dn) + "'", peer, name.error()));
     log_warning("failed bind as '" + std::string(dn) + "' from " + peer.address);
     return std::unexpected(LdapResult{ldap_code::invalid_credentials, "invalid credentials"});
 }
@@ -50,11 +55,8 @@ std::expected<std::string, LdapResult> EngineHandler::bind_simple(std::string_vi
 std::expected<std::string, LdapResult> EngineHandler::bind_external(const Peer& peer) {
     auto name = engine_.authenticate_certificate(peer.client_cert_subject);
     if (name) return *name;
-    if (name.error().code != Errc::permission) {
-        log_error("certificate '" + peer.client_cert_subject + "' from " + peer.address +
-                  " not checked: " + name.error().message);
-        return std::unexpected(store_cannot_tell(name.error()));
-    }
+    if (name.error().code != Errc::permission)
+        return std::unexpected(unchecked("certificate '" + peer.client_cert_subject + "'", peer, name.error()));
     log_warning("certificate '" + peer.client_cert_subject + "' from " + peer.address + " is no principal's");
     return std::unexpected(LdapResult{ldap_code::invalid_credentials, "no principal has this certificate"});
 }

@@ -4,6 +4,7 @@
 
 #include "engine.h"
 #include "listener.h"
+#include "log_limiter.h"
 #include "metrics.h"
 
 namespace pwsync::gateway {
@@ -26,10 +27,14 @@ public:
                                                                        std::string_view base) override;
 
 private:
+    // A bind the store could not check: logged (rate-limited), answered 52 or 80.
+    LdapResult unchecked(std::string_view what, const Peer& peer, const Error& e);
+
     Engine& engine_;
     store::Store* store_ = nullptr;
     Metrics* metrics_ = nullptr;
     FigureSource* figures_ = nullptr;
+    LogLimiter unchecked_log_{std::chrono::seconds(10)};
 };
 
 }  // namespace pwsync::gateway

@@ -417,6 +417,12 @@ public:
     Result<std::vector<Mapping>> rule_mappings(std::string_view rule) const;
 
     Result<Principal> principal(std::string_view name) const;
+    // The name of the principal whose TLS client certificate has this
+    // subject (compared case-insensitively). A record this release cannot
+    // read does not hide the others: its error is returned only when no
+    // readable principal has the subject (it may be the one); not_found
+    // when none has it.
+    Result<std::string> principal_with_certificate(std::string_view subject) const;
     Result<std::vector<Principal>> principals() const;
     // True when the secret matches (constant time, slow hash).
     Result<bool> verify_principal_secret(std::string_view name, std::string_view secret) const;
