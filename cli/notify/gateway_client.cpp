@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -297,7 +298,8 @@ std::expected<Connection, ClientError> open_one(const ClientOptions& o, SSL_CTX*
     if (r->result_code != ldap::kSuccess)
         return std::unexpected(ClientError{true, ldap::retryable_result(r->result_code), false, r->result_code, uri,
                                            context + ": " + ldap::result_name(r->result_code) +
-                                               (r->diagnostic.empty() ? "" : ": " + r->diagnostic)});
+                                               (r->diagnostic.empty() ? "" : ": " + r->diagnostic),
+                                           true});
     return c;
 }
 
@@ -371,7 +373,8 @@ std::expected<std::string, ClientError> password_modify(const ClientOptions& o, 
             if (failures[i].retryable) { pick = i; break; }
         ClientError e = failures[pick];
         if (failures.size() > 1) {
-            e.message = "no gateway reachable: ";
+            const bool answered = std::any_of(failures.begin(), failures.end(), [](const auto& f) { return f.at_bind; });
+            e.message = answered ? "no gateway took the bind: " : "no gateway reachable: ";
             for (std::size_t i = 0; i < failures.size(); ++i) e.message += (i ? "; " : "") + failures[i].message;
         }
         return std::unexpected(std::move(e));

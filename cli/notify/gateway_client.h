@@ -36,6 +36,7 @@ struct ClientError {
     int result_code = -1;    // the gateway's LDAP result code, -1 when it sent none
     std::string uri;         // the gateway that failed the change (when connected)
     std::string message;     // for an admin; never a secret
+    bool at_bind = false;    // the gateway answered the bind, not the change, with result_code
 };
 
 // Connects to the first gateway that answers, binds as the principal with

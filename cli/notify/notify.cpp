@@ -162,9 +162,10 @@ Outcome send(const Request& r, const std::function<Result<Secret>()>& read_passw
     auto stored = password_modify(o, *secret, account, old ? &*old : nullptr, *password);
     if (!stored) {
         const auto& e = stored.error();
-        if (!e.connected || e.result_code < 0)
+        // A bind no gateway took: its message names each gateway and answer.
+        if (!e.connected || e.result_code < 0 || e.at_bind)
             return failed(e.retryable || e.tls ? kExitUnreachable : kExitRefused,
-                          (e.connected ? "gateway " + e.uri + ": " : "gateway: ") + e.message);
+                          (e.connected && !e.at_bind ? "gateway " + e.uri + ": " : "gateway: ") + e.message);
         return failed(e.retryable ? kExitUnreachable : kExitRefused,
                       "gateway " + e.uri + " refused the change (" + std::to_string(e.result_code) + "): " + e.message);
     }

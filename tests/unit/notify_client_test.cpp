@@ -236,8 +236,27 @@ TEST_F(NotifyClient, ABindTheGatewayCouldNotCheckPassesToTheNext) {
     EXPECT_TRUE(r.error().connected);
     EXPECT_TRUE(r.error().retryable);
     EXPECT_EQ(r.error().result_code, 52);
+    EXPECT_TRUE(r.error().at_bind);
+    EXPECT_NE(r.error().message.find("no gateway took the bind"), std::string::npos) << r.error().message;
     EXPECT_NE(r.error().message.find(ldap_uri()), std::string::npos) << r.error().message;
     EXPECT_EQ(handler_.modify_calls().size(), 1U);
+}
+
+// The bind throttle's 51 (another sender's failed binds slowed this
+// principal down) passes to the next gateway too; that gateway's refusal
+// (49) is final, and said to be the bind's.
+TEST_F(NotifyClient, ABusyBindPassesOnAndARefusedOneEndsTheFailover) {
+    start();
+    handler_.bind_answers = {{51, "too many failed binds: try again later"}, {49, "invalid credentials"}};
+    auto r = send(client({ldaps_uri(), ldap_uri(), ldaps_uri()}));
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().connected);
+    EXPECT_FALSE(r.error().retryable);
+    EXPECT_TRUE(r.error().at_bind);
+    EXPECT_EQ(r.error().result_code, 49);
+    EXPECT_EQ(r.error().uri, ldap_uri());
+    EXPECT_EQ(handler_.simple_binds, 2);  // the third gateway is not asked
+    EXPECT_TRUE(handler_.modify_calls().empty());
 }
 
 TEST_F(NotifyClient, RefusalsAndOutagesOfTheChange) {
