@@ -204,6 +204,10 @@ struct BackendUri {
     std::string location;
 };
 Result<BackendUri> resolve_backend(std::string_view uri);
+// Adds a backend type that is not built in, found by resolve_backend after
+// the built-in ones (tests: a backend that injects faults). Call it before
+// any store is opened; `type` must outlive every store.
+void register_backend_type(const BackendType& type);
 
 extern const BackendType kLmdbBackend;
 // PostgreSQL (store/src/pg_backend.cpp), under both of libpq's URI schemes.

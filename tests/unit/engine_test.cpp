@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "handler.h"
 #include "ldap_search.h"
+#include "faulty_backend.h"
 #include "raw_store_edit.h"
 #include "metrics.h"
 #include "pwsync/dc_health.h"
@@ -19,9 +20,10 @@ namespace {
 
 class EngineTest : public ::testing::Test {
 protected:
+    virtual std::string store_uri() { return "lmdb:" + (dir_ / "store") + "?map_size=1073741824"; }  // 1 GiB: tests stay small
     void SetUp() override {
         store::Options o;
-        o.uri = "lmdb:" + (dir_ / "store") + "?map_size=1073741824";  // 1 GiB: tests stay small
+        o.uri = store_uri();
         o.clock = &clock_;
         store_.emplace(std::move(*store::Store::init(o)));
         auto w = std::move(*store_->write("admin"));
@@ -210,6 +212,47 @@ TEST_F(EngineTest, APrincipalTheStoreCannotReadIsNeitherAFailedBindNorGone) {
     EXPECT_EQ(r.outcome, ChangeOutcome::failed) << r.message;
     EXPECT_EQ(change("nobody", "alice", "New-Pass-1").outcome, ChangeOutcome::denied);
     EXPECT_TRUE(queued().empty());
+}
+
+// The same engine on a store that fails on demand (faulty_backend.h).
+class EngineOutageTest : public EngineTest {
+protected:
+    std::string store_uri() override { return store::testing::faulty_store_uri(dir_ / "store"); }
+    void TearDown() override { store::testing::clear_fault(); }
+};
+
+// A store that may answer later (a database failing over, a concurrent
+// writer) is an outage for the sender, 52, whatever it asked: a bind with a
+// right or wrong secret, by certificate, or a change. Not 49 (which the
+// throttle counts and pwsync-notify takes as final), not 80; and nothing is
+// queued. Once the store answers again, so does the gateway.
+TEST_F(EngineOutageTest, AStoreThatMayAnswerLaterIsAnOutageForBindsAndChanges) {
+    EngineHandler handler(*engine_);
+    const Peer peer{"192.0.2.7", 40000, "", true};
+    ASSERT_TRUE(handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer));
+    for (const Errc code : {Errc::unavailable, Errc::timeout, Errc::busy}) {
+        SCOPED_TRACE(errc_name(code));
+        store::testing::fail_reads(store::tables().principals, code);
+        for (const char* secret : {"dc1-secret-123456", "dc1-secret-000000"}) {
+            auto bind = handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret(secret), peer);
+            ASSERT_FALSE(bind);
+            EXPECT_EQ(bind.error().code, ldap_code::unavailable) << bind.error().message;
+        }
+        auto by_cert = handler.bind_external({"192.0.2.7", 40000, "CN=ldap-agent,O=Test", true});
+        ASSERT_FALSE(by_cert);
+        EXPECT_EQ(by_cert.error().code, ldap_code::unavailable);
+        const auto r = handler.password_modify("dc1", "alice", std::nullopt, Secret("Outage-Pass-1"), peer);
+        EXPECT_EQ(r.code, ldap_code::unavailable) << r.message;
+        EXPECT_EQ(r.message.find("Outage-Pass-1"), std::string::npos);
+    }
+    store::testing::clear_fault();
+    EXPECT_TRUE(queued().empty());
+    EXPECT_TRUE(handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer));
+    EXPECT_TRUE(handler.bind_external({"192.0.2.7", 40000, "CN=ldap-agent,O=Test", true}));
+    auto wrong = handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-000000"), peer);
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().code, ldap_code::invalid_credentials);
+    EXPECT_EQ(handler.password_modify("dc1", "alice", std::nullopt, Secret("Outage-Pass-1"), peer).code, ldap_code::success);
 }
 
 // A bind proven once is not verified with scrypt again for a while; a
