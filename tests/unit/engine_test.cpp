@@ -255,6 +255,33 @@ TEST_F(EngineOutageTest, AStoreThatMayAnswerLaterIsAnOutageForBindsAndChanges) {
     EXPECT_EQ(handler.password_modify("dc1", "alice", std::nullopt, Secret("Outage-Pass-1"), peer).code, ldap_code::success);
 }
 
+// cn=monitor read from a store that cannot answer: 52 when it may later,
+// 80 when it cannot (a record of a newer release), and served again after.
+TEST_F(EngineOutageTest, AMonitorSearchTheStoreCannotAnswer) {
+    {
+        auto w = std::move(*store_->write("admin"));
+        store::Principal mon;
+        mon.name = "nagios";
+        mon.kind = store::PrincipalKind::monitor;
+        ASSERT_TRUE(w.create_principal(mon, Secret("monitor-secret-123")));
+        ASSERT_TRUE(w.commit());
+    }
+    Metrics metrics(clock_);
+    FigureSource figures(*store_, metrics, true);
+    EngineHandler handler(*engine_, *store_, metrics, figures);
+    for (const auto& [table, code, answer] : {std::tuple{store::tables().principals, Errc::unavailable, ldap_code::unavailable},
+                                              std::tuple{store::tables().adapters, Errc::timeout, ldap_code::unavailable},
+                                              std::tuple{store::tables().adapters, Errc::version, ldap_code::other}}) {
+        SCOPED_TRACE(errc_name(code));
+        store::testing::fail_reads(table, code);
+        auto r = handler.search_subtree("nagios", "cn=monitor");
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, answer) << r.error().message;
+    }
+    store::testing::clear_fault();
+    EXPECT_TRUE(handler.search_subtree("nagios", "cn=monitor"));
+}
+
 // A bind proven once is not verified with scrypt again for a while; a
 // principal re-created with another secret (the same name, even at the same
 // instant) is not let in with the old one.

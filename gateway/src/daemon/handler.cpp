@@ -28,9 +28,9 @@ int ldap_code_of(ChangeOutcome outcome) {
 // does not decode) is not a failed bind: no 49, which the bind throttle
 // counts and pwsync-notify takes as final, but 52 when asking again may
 // work (the sender tries another gateway or later) and 80 otherwise.
-LdapResult store_cannot_tell(const Error& e) {
+LdapResult store_cannot_tell(const Error& e, std::string_view what = "the store could not check this principal") {
     if (store_may_answer_later(e)) return {ldap_code::unavailable, "the store is unavailable: try again"};
-    return {ldap_code::other, "the store could not check this principal"};
+    return {ldap_code::other, std::string(what)};
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ std::expected<std::vector<SearchEntry>, LdapResult> EngineHandler::search_subtre
     auto figures = figures_->collect();
     if (!figures) {
         log_error("monitor: " + figures.error().message);
-        return std::unexpected(LdapResult{ldap_code::unavailable, "the store is unavailable"});
+        return std::unexpected(store_cannot_tell(figures.error(), "the figures could not be read"));
     }
     auto entries = monitor_entries(*figures);
     const std::string wanted = ldap::normalize_dn(base);
