@@ -114,6 +114,16 @@ protected:
         engine_.emplace(*store_, engine_options_);
     }
 
+    // A monitor principal (`adapter`: one it may not have).
+    Status add_monitor(const char* name, const char* adapter = "") {
+        return store_->transact("admin", [&](store::WriteTxn& w) {
+            store::Principal mon;
+            mon.name = name;
+            mon.kind = store::PrincipalKind::monitor;
+            mon.adapter = adapter;
+            return w.create_principal(mon, Secret("monitor-secret-123"));
+        });
+    }
     void set(store::SyncMode mode, bool on) {
         auto w = std::move(*store_->write("admin"));
         ASSERT_TRUE(w.set_sync(mode, on));
@@ -258,14 +268,7 @@ TEST_F(EngineOutageTest, AStoreThatMayAnswerLaterIsAnOutageForBindsAndChanges) {
 // cn=monitor read from a store that cannot answer: 52 when it may later,
 // 80 when it cannot (a record of a newer release), and served again after.
 TEST_F(EngineOutageTest, AMonitorSearchTheStoreCannotAnswer) {
-    {
-        auto w = std::move(*store_->write("admin"));
-        store::Principal mon;
-        mon.name = "nagios";
-        mon.kind = store::PrincipalKind::monitor;
-        ASSERT_TRUE(w.create_principal(mon, Secret("monitor-secret-123")));
-        ASSERT_TRUE(w.commit());
-    }
+    ASSERT_TRUE(add_monitor("nagios"));
     Metrics metrics(clock_);
     FigureSource figures(*store_, metrics, true);
     EngineHandler handler(*engine_, *store_, metrics, figures);
@@ -761,17 +764,8 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
 // The handler counts each answer by mode and result, and serves cn=monitor
 // to monitor principals only.
 TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
-    {
-        auto w = std::move(*store_->write("admin"));
-        store::Principal mon;
-        mon.name = "nagios";
-        mon.kind = store::PrincipalKind::monitor;
-        ASSERT_TRUE(w.create_principal(mon, Secret("monitor-secret-123")));
-        mon.name = "bad-monitor";
-        mon.adapter = "racf";
-        EXPECT_FALSE(w.create_principal(mon, Secret("monitor-secret-123")));
-        ASSERT_TRUE(w.commit());
-    }
+    ASSERT_TRUE(add_monitor("nagios"));
+    EXPECT_FALSE(add_monitor("bad-monitor", "racf"));
     Metrics metrics(clock_);
     FigureSource figures(*store_, metrics, true);
     EngineHandler handler(*engine_, *store_, metrics, figures);
