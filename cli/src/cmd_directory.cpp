@@ -237,7 +237,12 @@ Status resolve_mappings(Context& c) {
     // and a write transaction would block the daemon meanwhile. What the
     // daemon's watcher records after `asked` is newer than these answers.
     const TimePoint asked = SystemClock().now();
-    std::vector<std::pair<store::MappingKey, store::AccountNames>> resolved;
+    struct Resolved {
+        store::MappingKey key;
+        std::string guid_before;
+        store::AccountNames names;
+    };
+    std::vector<Resolved> resolved;
     std::size_t unresolved = 0;
     for (const auto& m : todo) {
         auto a = dirs.resolve(m.windows);
@@ -252,20 +257,22 @@ Status resolve_mappings(Context& c) {
         if (acc.guid == m.object_guid) c.out() << "unchanged  " << m.windows << " in " << m.app << ": " << acc.guid << "\n";
         else c.out() << "resolved   " << m.windows << " in " << m.app << ": " << acc.guid << " " << acc.dn << "\n";
         // Its names too, so that any of them finds the mapping.
-        resolved.emplace_back(store::MappingKey{m.app, m.windows}, dirs.names(*a));
+        resolved.push_back(Resolved{{m.app, m.windows}, m.object_guid, dirs.names(*a)});
     }
     std::vector<std::string> gone;
     if (!resolved.empty()) {
         PWSYNC_TRY(s.transact(c.actor(), [&](store::WriteTxn& w) -> Status {
             gone.clear();
-            for (const auto& [key, names] : resolved) {
-                PWSYNC_ASSIGN(bool kept, w.record_resolution(key, names, asked));
-                if (!kept) gone.push_back(key.windows + " in " + key.app);
+            for (const auto& r : resolved) {
+                auto kept = w.record_resolution(r.key, r.guid_before, r.names, asked);
+                if (!kept)
+                    return fail(kept.error().code, "mapping " + r.key.windows + " in " + r.key.app + ": " + kept.error().message);
+                if (!*kept) gone.push_back(r.key.windows + " in " + r.key.app);
             }
             return {};
         }));
     }
-    for (const auto& g : gone) c.out() << "deleted    " << g << ": the mapping was deleted meanwhile\n";
+    for (const auto& g : gone) c.out() << "skipped    " << g << ": deleted or resolved otherwise meanwhile\n";
     c.out() << resolved.size() - gone.size() << " resolved, " << unresolved << " unresolved\n";
     if (unresolved > 0) return fail(Errc::not_found, std::to_string(unresolved) + " mapping(s) could not be resolved");
     return {};

@@ -218,11 +218,15 @@ Status WriteTxn::forget_account(std::string_view guid) {
                      " mapping(s) keep the objectGUID");
 }
 
-Result<bool> WriteTxn::record_resolution(const MappingKey& key, const AccountNames& a, TimePoint asked) {
+Result<bool> WriteTxn::record_resolution(const MappingKey& key, std::string_view guid_before, const AccountNames& a,
+                                         TimePoint asked) {
     if (a.guid.empty()) return fail(Errc::invalid_argument, "an account needs its objectGUID");
     auto now = mapping(key);
     if (!now && now.error().code == Errc::not_found) return false;
     if (!now) return std::unexpected(now.error());
+    // Resolved meanwhile (the watcher recorded its account under one of its
+    // names, an administrator re-resolved it): that answer is the newer one.
+    if (ascii_lower(now->object_guid) != ascii_lower(guid_before)) return false;
     PWSYNC_ASSIGN(auto known, account_by_guid(*s_, a.guid));
     // Records keep microseconds: a write in the same microsecond counts as newer.
     if (!known || to_unix_micros(known->updated) < to_unix_micros(asked)) PWSYNC_TRY(note_account(a));

@@ -255,6 +255,10 @@ TEST_F(EngineOutageTest, AStoreThatMayAnswerLaterIsAnOutageForBindsAndChanges) {
         EXPECT_EQ(r.code, ldap_code::unavailable) << r.message;
         EXPECT_EQ(r.message.find("Outage-Pass-1"), std::string::npos);
     }
+    // Past the principal: the account's mappings cannot be read.
+    store::testing::fail_reads(store::tables().mappings, Errc::unavailable);
+    const auto r = handler.password_modify("dc1", "alice", std::nullopt, Secret("Outage-Pass-1"), peer);
+    EXPECT_EQ(r.code, ldap_code::unavailable) << r.message;
     store::testing::clear_fault();
     EXPECT_TRUE(queued().empty());
     EXPECT_TRUE(handler.bind_simple("cn=dc1,ou=principals,o=pwsync", Secret("dc1-secret-123456"), peer));

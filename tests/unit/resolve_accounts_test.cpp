@@ -55,7 +55,7 @@ protected:
         return a;
     }
     Result<std::size_t> resolve() {
-        return resolve_unresolved(*store_, clock_, [this](std::string_view n) { return lookup(n); }, reported_,
+        return resolve_unresolved(*store_, clock_, &events_, [this](std::string_view n) { return lookup(n); }, reported_,
                                   [this](std::string_view line) { logged_.emplace_back(line); });
     }
     std::size_t unresolved() {
@@ -72,6 +72,7 @@ protected:
     // What happens while the directory answers (the answer can be changed).
     std::function<void(store::AccountNames&)> during_lookup_;
     SystemClock clock_;
+    AccountEvents events_;
 };
 
 TEST_F(ResolveAccounts, ABigImportIsRecordedAFewCommitsAtATime) {
@@ -188,6 +189,74 @@ TEST_F(ResolveAccounts, AMappingDeletedDuringTheLookupIsNotWrittenBack) {
     auto r = store_->read();
     EXPECT_FALSE(*r->account("test\\user9"));
     EXPECT_EQ(r->mapping({"LINUX", "TEST\\user9"}).error().code, Errc::not_found);
+}
+
+// The watcher sees an account while its lookup is out (deleted or renamed
+// there, not recorded as no mapping named it yet): the answer may be out of
+// date and is not written; the next pass asks again.
+TEST_F(ResolveAccounts, AnAccountTheWatcherSawDuringTheLookupIsAskedAgain) {
+    during_lookup_ = [this](store::AccountNames& a) {
+        if (a.sam == "user9") events_.note("{00000000-0000-0000-0000-000000000009}");
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, std::size_t(kAccounts - 1));
+    {
+        auto r = store_->read();
+        EXPECT_FALSE(*r->account("test\\user9"));
+        EXPECT_TRUE(r->mapping({"LINUX", "TEST\\user9"})->object_guid.empty());
+    }
+    during_lookup_ = nullptr;
+    lookups_ = 0;
+    n = resolve();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1U);
+    EXPECT_EQ(lookups_, 2);  // user9 and the ghost
+    EXPECT_EQ(unresolved(), 1U);
+}
+
+// A mapping resolved otherwise while its lookup is out keeps that GUID.
+TEST_F(ResolveAccounts, AMappingResolvedMeanwhileKeepsItsGuid) {
+    const std::string other = "{11111111-0000-0000-0000-000000000011}";
+    during_lookup_ = [&](store::AccountNames& a) {
+        if (a.sam != "user11") return;
+        ASSERT_TRUE(store_->transact("admin", [&](store::WriteTxn& w) {
+            return w.set_mapping_guid({"LINUX", "TEST\\user11"}, other);
+        }));
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, std::size_t(kAccounts - 1));
+    auto r = store_->read();
+    EXPECT_EQ(r->mapping({"LINUX", "TEST\\user11"})->object_guid, other);
+    EXPECT_FALSE(*r->account("test\\user11"));
+}
+
+// A store that refuses every entry of a batch alike (full) stops the pass
+// with one error, instead of one line per mapping.
+TEST_F(ResolveAccounts, AStoreThatRefusesEveryEntryStopsThePass) {
+    during_lookup_ = [](store::AccountNames& a) { a.dn = "CN=" + std::string(600, 'x') + ",CN=Users,DC=test,DC=example"; };
+    auto n = resolve();
+    ASSERT_FALSE(n);
+    EXPECT_TRUE(logged_.empty()) << ::testing::PrintToString(logged_);
+    EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1));
+    EXPECT_EQ(lookups_, int(kResolvedPerCommit));  // stopped at the first batch
+}
+
+// Bounded: past its size the oldest events are forgotten, and an answer
+// asked before them counts as outdated.
+TEST(AccountEvents, ForgetsTheOldestAsOutdated) {
+    AccountEvents events(2);
+    const auto before = events.mark();
+    events.note("{A}");
+    EXPECT_TRUE(events.since("{a}", before));
+    const auto after_a = events.mark();
+    EXPECT_FALSE(events.since("{a}", after_a));
+    EXPECT_FALSE(events.since("{b}", before));
+    events.note("{B}");
+    events.note("{C}");  // over the bound: A and B forgotten
+    EXPECT_TRUE(events.since("{b}", before));  // asked before what was forgotten
+    EXPECT_FALSE(events.since("{z}", events.mark()));
 }
 
 }  // namespace

@@ -24,8 +24,10 @@ Status record(store::Store& store, const store::AccountNames& a) {
 
 }  // namespace
 
-Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e) {
+Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e, AccountEvents* events) {
     if (e.guid.empty()) return ad.account_name(e.sam);
+    // Before the store is read: a resolution that reads it afterwards is told.
+    if (events) events->note(e.guid);
     store::AccountNames seen;
     seen.guid = e.guid;
     seen.sam = e.sam;
@@ -82,8 +84,9 @@ bool store_outage(const Error& e) {
 
 }  // namespace
 
-Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, const Lookup& lookup,
-                                       std::set<std::string>& reported, const std::function<void(std::string_view)>& log) {
+Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, AccountEvents* events,
+                                       const Lookup& lookup, std::set<std::string>& reported,
+                                       const std::function<void(std::string_view)>& log) {
     std::vector<store::Mapping> todo;
     {
         PWSYNC_ASSIGN(auto r, store.read());
@@ -92,8 +95,10 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
     const auto id_of = [](const store::MappingKey& k) { return k.app + "/" + k.windows; };
     struct Found {
         store::MappingKey key;
+        std::string guid_before;
         store::AccountNames account;
         TimePoint asked;
+        std::uint64_t mark;  // the watcher's events before the lookup
     };
     // The accounts found are written a batch at a time: 20,000 mappings
     // imported at once must not cost 20,000 commits (fsyncs) beside the
@@ -105,7 +110,10 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
             written = 0;
             for (const auto& f : batch) {
-                PWSYNC_ASSIGN(bool kept, w.record_resolution(f.key, f.account, f.asked));
+                // The watcher saw the account since the question: this
+                // answer may be out of date; asked again at the next pass.
+                if (events && events->since(f.account.guid, f.mark)) continue;
+                PWSYNC_ASSIGN(bool kept, w.record_resolution(f.key, f.guid_before, f.account, f.asked));
                 written += kept ? 1 : 0;
             }
             return {};
@@ -121,15 +129,23 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         else {
             // One entry the store refuses (a record of a newer release, a
             // name too long for a key) must not keep the others out at every
-            // pass: each alone, the refused one reported once.
+            // pass: each alone, the refused ones reported once. When every
+            // one is refused as the batch was, the trouble is the store's
+            // (full): the pass stops there, with one error.
+            std::vector<std::pair<const Found*, Error>> refused;
             for (const auto& f : found) {
                 auto one = write(std::span(&f, 1));
                 if (!one && store_outage(one.error())) return std::unexpected(one.error());
                 if (one) recorded += *one;
-                else if (reported.insert(id_of(f.key)).second)
-                    log("mapping " + id_of(f.key) + ": its account " + f.account.guid + " cannot be recorded: " +
-                        one.error().message);
+                else refused.emplace_back(&f, std::move(one).error());
             }
+            const bool all_alike = found.size() > 1 && refused.size() == found.size() &&
+                                   std::all_of(refused.begin(), refused.end(),
+                                               [&](const auto& r) { return r.second.code == n.error().code; });
+            if (all_alike) return std::unexpected(n.error());
+            for (const auto& [f, e] : refused)
+                if (reported.insert(id_of(f->key)).second)
+                    log("mapping " + id_of(f->key) + ": its account " + f->account.guid + " cannot be recorded: " + e.message);
         }
         found.clear();
         return {};
@@ -142,6 +158,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         if (done.contains(ascii_lower(name))) continue;  // recorded with an earlier mapping
         // Before the question: what the watcher records after it is newer.
         const TimePoint asked = clock.now();
+        const std::uint64_t mark = events ? events->mark() : 0;
         // With no transaction open: the directory may be slow.
         auto a = lookup(name);
         if (!a && a.error().code == Errc::unavailable) {
@@ -159,7 +176,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
             continue;
         }
         for (const auto& n : a->names()) done.insert(n);
-        found.push_back(Found{key, std::move(*a), asked});
+        found.push_back(Found{key, m.object_guid, std::move(*a), asked, mark});
         if (found.size() == kResolvedPerCommit) PWSYNC_TRY(write_found());
     }
     PWSYNC_TRY(write_found());

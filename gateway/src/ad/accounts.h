@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "account_events.h"
 #include "ad.h"
 #include "pwsync/store.h"
 
@@ -18,7 +19,8 @@ namespace pwsync::gateway {
 // mapping names are not kept. Returns the account's sAMAccountName (DOMAIN\sam
 // with several domains; its GUID when that is unknown), the name the engine
 // is told a change under.
-Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e);
+// `events` (may be null): told of every account an event names.
+Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Event& e, AccountEvents* events = nullptr);
 
 // Resolves the mappings whose account the store does not know yet (none
 // resolved, or resolved before the store kept names). Stops at the first
@@ -26,12 +28,15 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
 // failure was logged already, so a mapping of a missing account is logged
 // once, not at every pass. `lookup`: Ad::lookup of the account's domain.
 // Returns how many accounts were recorded. The accounts found are written
-// kResolvedPerCommit to a commit; an answer older than what the watcher
-// recorded meanwhile is not (`clock`: the store's); an entry the store
-// refuses is reported and skipped, the others written.
+// kResolvedPerCommit to a commit; an answer is not written when the watcher
+// saw its account after the question (`events`, may be null), nor over
+// what the store recorded after it (`clock`: the one the store's records
+// are stamped with); an entry the store refuses is reported and skipped,
+// the others written.
 inline constexpr std::size_t kResolvedPerCommit = 64;
 using Lookup = std::function<Result<store::AccountNames>(std::string_view account)>;
-Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, const Lookup& lookup,
-                                       std::set<std::string>& reported, const std::function<void(std::string_view)>& log);
+Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, AccountEvents* events,
+                                       const Lookup& lookup, std::set<std::string>& reported,
+                                       const std::function<void(std::string_view)>& log);
 
 }  // namespace pwsync::gateway

@@ -62,7 +62,7 @@ void follow(directory::Watcher& watcher, store::Store& store, Ad& ad, std::strin
             std::vector<DirectoryChange> changes;
             for (const auto& e : b.events) {
                 // The store's account names follow renames and deletions.
-                PWSYNC_ASSIGN(const std::string account, note_event(store, ad, e));
+                PWSYNC_ASSIGN(const std::string account, note_event(store, ad, e, hooks.events));
                 if (e.kind != directory::EventKind::password_changed) continue;
                 changes.push_back({account, e.pwd_last_set, e.password_changed_at, e.temporary_password, e.origin_dc});
             }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string_view>
 
+#include "account_events.h"
 #include "ad.h"
 #include "engine.h"
 #include "pwsync/store.h"
@@ -19,6 +20,7 @@ struct WatchHooks {
     std::function<void()> down;    // the directory could not be watched
     std::function<void(std::string_view)> info;
     std::function<void(std::string_view)> error;
+    AccountEvents* events = nullptr;  // told of every account an event names
 };
 
 // The store cursor the watcher resumes from.

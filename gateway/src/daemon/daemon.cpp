@@ -28,13 +28,14 @@ namespace pwsync::gateway {
 static_assert(Metrics::kMaxWatchers >= directory::kMaxDirectories, "a watcher's figures for every domain");
 
 struct Daemon::Parts {
+    SystemClock clock;  // first: the store and the rest keep a pointer to it
+    AccountEvents account_events;  // the watchers' events, for the background resolution
     std::optional<store::Store> store;
     Domains domains;  // one per [directory] section; none: no directory
     std::optional<Engine> engine;
     std::optional<Dispatcher> dispatcher;
     std::optional<EngineHandler> handler;
     std::optional<Listener> listener;
-    SystemClock clock;
     std::optional<Metrics> metrics;
     std::optional<FigureSource> figures;
     std::optional<MetricsServer> metrics_server;
@@ -104,6 +105,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
     store::Options so;
     so.uri = config.store;
     so.key_file = config.key;
+    so.clock = &p.clock;
     PWSYNC_ASSIGN(auto s, store::Store::open(so));
     p.store.emplace(std::move(s));
 
@@ -340,7 +342,7 @@ void Daemon::resolve_loop() {
     std::set<std::string> reported;
     while (!active_stop_) {
         const auto lookup = [this](std::string_view account) { return parts_->domains.lookup(account, *parts_->store); };
-        auto n = resolve_unresolved(*parts_->store, parts_->clock, lookup, reported, [](std::string_view line) { log_warning(line); });
+        auto n = resolve_unresolved(*parts_->store, parts_->clock, &parts_->account_events, lookup, reported, [](std::string_view line) { log_warning(line); });
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
@@ -386,6 +388,7 @@ void Daemon::watch_loop(std::size_t domain) {
     hooks.down = [&p, domain] { p.metrics->watcher_down(domain); };
     hooks.info = [](std::string_view line) { log_info(line); };
     hooks.error = [](std::string_view line) { log_error(line); };
+    hooks.events = &p.account_events;
     Ad& ad = p.domains[domain];
     watch_directory(*p.store, ad, watcher_cursors(ad, p.domains.several(), domain == 0), *p.engine, hooks, active_stop_);
 }

@@ -534,12 +534,16 @@ public:
     // more; its mappings keep the GUID (and are not given to a namesake).
     Status forget_account(std::string_view guid);
     // A lookup's answer for a mapping's account, asked at `asked` (the
-    // store's clock): the account's names recorded (note_account) unless the
-    // store heard of the account at or after `asked` (a watcher's rename or
-    // deletion is newer than the answer, and stays), and the mapping given
-    // its GUID. False when the mapping is gone (deleted meanwhile): nothing
-    // is written.
-    Result<bool> record_resolution(const MappingKey& key, const AccountNames& account, TimePoint asked);
+    // clock of the store's writers, which the hosts keep in step as the
+    // audit's times need): the account's names recorded (note_account)
+    // unless the store heard of the account at or after `asked` (a watcher's
+    // rename or deletion is newer than the answer, and stays), and the
+    // mapping given its GUID. `guid_before`: the mapping's objectGUID when
+    // it was read for the lookup. False when the mapping is gone or was
+    // resolved otherwise meanwhile (its GUID is no longer `guid_before`):
+    // nothing is written.
+    Result<bool> record_resolution(const MappingKey& key, std::string_view guid_before, const AccountNames& account,
+                                   TimePoint asked);
     // Reads the credential and records in the audit that it was revealed.
     Result<Secret> reveal_mapping_credential(const MappingKey& key);
 
