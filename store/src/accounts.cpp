@@ -224,9 +224,11 @@ Result<bool> WriteTxn::record_resolution(const MappingKey& key, std::string_view
     auto now = mapping(key);
     if (!now && now.error().code == Errc::not_found) return false;
     if (!now) return std::unexpected(now.error());
-    // Resolved meanwhile (the watcher recorded its account under one of its
-    // names, an administrator re-resolved it): that answer is the newer one.
-    if (ascii_lower(now->object_guid) != ascii_lower(guid_before)) return false;
+    // Resolved meanwhile to another account (an administrator re-resolved
+    // it): that answer is the newer one. To this one (an earlier answer for
+    // another of its names recorded it in this very transaction): agreed.
+    const std::string current = ascii_lower(now->object_guid);
+    if (current != ascii_lower(guid_before) && current != ascii_lower(a.guid)) return false;
     PWSYNC_ASSIGN(auto known, account_by_guid(*s_, a.guid));
     // Records keep microseconds: a write in the same microsecond counts as newer.
     if (!known || to_unix_micros(known->updated) < to_unix_micros(asked)) PWSYNC_TRY(note_account(a));

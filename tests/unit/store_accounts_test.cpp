@@ -255,6 +255,40 @@ TEST_P(AccountsTest, VerifyReportsAGuidlessMappingOffTheUnresolvedList) {
         << report->problems.front();
 }
 
+// What a lookup answered, recorded (WriteTxn::record_resolution): answers
+// for mappings naming one account by different names, in one transaction,
+// agree with each other; an answer for a mapping resolved to another
+// account meanwhile, or deleted, is not written; an answer asked before the
+// account's record was stamped leaves the record as it is.
+TEST_P(AccountsTest, RecordResolutionAgreesSkipsAndKeepsNewerRecords) {
+    const TimePoint asked = clock_.now();
+    AccountNames other = bob();
+    other.guid = "{00000000-1111-2222-3333-444444444444}";
+    {
+        auto t = w();
+        EXPECT_EQ(t.record_resolution({"A", "bob"}, "", bob(), asked), true);
+        // B is resolved by the first answer already (one of bob's names).
+        EXPECT_EQ(t.record_resolution({"B", "TEST\\bob"}, "", bob(), asked), true);
+        EXPECT_EQ(t.record_resolution({"C", "Bob@Test.Example"}, "", other, asked), false);
+        EXPECT_EQ(t.record_resolution({"A", "nobody"}, "", bob(), asked), false);
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ(r().mapping({"C", "Bob@Test.Example"})->object_guid, kGuid);
+    EXPECT_FALSE(*r().account(other.guid));
+    // Renamed after the question: the answer does not undo it.
+    clock_.advance(std::chrono::seconds(1));
+    AccountNames robert = bob();
+    robert.sam = "robert";
+    note(robert, 0);
+    {
+        auto t = w();
+        EXPECT_EQ(t.record_resolution({"E", "CN=bob,CN=Users,DC=test,DC=example"}, "", bob(), asked), true);
+        ASSERT_OK(t.commit());
+    }
+    EXPECT_EQ((*r().account("TEST\\robert"))->guid, kGuid);
+    EXPECT_FALSE(*r().account("TEST\\bob"));
+}
+
 PWSYNC_STORE_SUITE(AccountsTest);
 
 }  // namespace

@@ -540,8 +540,8 @@ public:
     // rename or deletion is newer than the answer, and stays), and the
     // mapping given its GUID. `guid_before`: the mapping's objectGUID when
     // it was read for the lookup. False when the mapping is gone or was
-    // resolved otherwise meanwhile (its GUID is no longer `guid_before`):
-    // nothing is written.
+    // resolved to another account meanwhile (its GUID neither `guid_before`
+    // nor the answer's): nothing is written.
     Result<bool> record_resolution(const MappingKey& key, std::string_view guid_before, const AccountNames& account,
                                    TimePoint asked);
     // Reads the credential and records in the audit that it was revealed.
