@@ -194,11 +194,20 @@ constexpr const char* kGatewayList =
 // A wait for a lock (the writers' turn included) ends after lock_timeout
 // with Errc::busy, a statement running past statement_timeout with
 // Errc::timeout: a stuck session gives a clear, retryable error instead of
-// a hang. Only where the URI (options=-c...), the role or the database set
-// none; the values are documented in docs/ARCHITECTURE.md.
+// a hang. And the server notices a gateway that vanished without closing
+// its connection (its host lost, a network cut) within ~10 s, as the
+// gateway notices the server (connect_defaults): else a session cut while
+// it held the writers' turn keeps that lock until the server's kernel gives
+// up on the connection (up to two hours idle), and no other gateway can
+// write meanwhile (found by ha_partition). Only where the URI
+// (options=-c...), the role, the database or the server's configuration
+// set none; the values are documented in docs/ARCHITECTURE.md.
 constexpr const char* kSessionTimeouts =
     "SELECT CASE WHEN current_setting('lock_timeout') = '0' THEN set_config('lock_timeout', '30s', false) END, "
-    "CASE WHEN current_setting('statement_timeout') = '0' THEN set_config('statement_timeout', '60s', false) END";
+    "CASE WHEN current_setting('statement_timeout') = '0' THEN set_config('statement_timeout', '60s', false) END, "
+    "(SELECT count(set_config(name, v, false)) FROM pg_settings JOIN (VALUES ('tcp_keepalives_idle', '5'), "
+    "('tcp_keepalives_interval', '2'), ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '10000')) AS d(n, v) "
+    "ON name = n WHERE source = 'default')";
 
 Result<pq::Conn> connect_session(const std::string& uri) {
     PWSYNC_ASSIGN(auto c, pq::connect(uri, connect_defaults()));

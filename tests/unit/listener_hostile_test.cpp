@@ -412,6 +412,33 @@ TEST_F(ListenerHostileTest, FailedBindsSlowThatPrincipalNotOthers) {
                             [](const std::string& l) { return l.find("slowed down") != std::string::npos; }));
 }
 
+// A bind the store could not check (52: a database failing over) is not a
+// failed bind: however many, they do not slow the principal or the address,
+// and the next bind goes through at once.
+TEST_F(ListenerHostileTest, BindsTheStoreCouldNotCheckAreNotCountedAsFailures) {
+    auto o = options();
+    o.clock = nullptr;  // throttling waits in real time
+    o.throttle.per_principal = {.free_failures = 1, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
+    o.throttle.per_peer = {.free_failures = 1, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
+    start(o);
+    {
+        std::lock_guard lock(handler_.mutex);
+        handler_.bind_answers.assign(4, gateway::LdapResult{52, "the store is unavailable: try again"});
+    }
+    for (int i = 0; i < 4; ++i) {
+        const auto [took, code] = timed_bind(kHookDn, kHookSecret);
+        EXPECT_EQ(code, 52);
+        EXPECT_LT(took, 300ms);
+    }
+    auto [took, code] = timed_bind(kHookDn, kHookSecret);
+    EXPECT_EQ(code, 0);
+    EXPECT_LT(took, 300ms);
+    // Whereas two 49s in a row are slowed (the throttle is on).
+    for (int i = 0; i < 2; ++i) std::tie(took, code) = timed_bind(kHookDn, std::string(kWrongSecret));
+    EXPECT_EQ(code, 49);
+    EXPECT_GE(took, 350ms);
+}
+
 TEST_F(ListenerHostileTest, FailedBindsSlowThePeerAddress) {
     auto o = options();
     o.clock = nullptr;

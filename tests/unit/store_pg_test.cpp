@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <latch>
 #include <map>
@@ -156,6 +157,64 @@ TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
     ASSERT_FALSE(w);
     EXPECT_EQ(w.error().code, Errc::busy) << w.error().message;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// The server notices a gateway that vanished without closing its session
+// (a network cut while it held the writers' turn) within seconds, not when
+// its kernel gives up (two hours idle): each session of the store asks for
+// keepalive probes every few seconds, seen on the server's end of the
+// connection (ss). Another client's session keeps the system's timing.
+TEST_P(PgStoreTest, TheServerProbesTheStoresSessionsWithinSeconds) {
+    Options o = options();
+    const std::string name = "pwsync_probe_" + std::to_string(::getpid());
+    o.uri = store().info().dir + "&application_name=" + name;
+    auto s = Store::open(o);
+    ASSERT_TRUE(s) << s.error().message;
+    auto held = s->read();  // a session of the store, open while we look
+    ASSERT_TRUE(held) << held.error().message;
+    auto c = raw();
+    const auto one = [&](const char* sql, std::vector<std::string> params) -> std::string {
+        std::vector<std::string_view> views(params.begin(), params.end());
+        auto r = pq::exec(c.get(), sql, views, "ask");
+        EXPECT_TRUE(r) << r.error().message;
+        return r && PQntuples(r->get()) == 1 ? std::string(pq::value(r->get(), 0, 0)) : std::string();
+    };
+    const std::string server_port = one("SELECT inet_server_port()::text", {});
+    const std::string store_port =
+        one("SELECT client_port::text FROM pg_stat_activity WHERE application_name = $1 LIMIT 1", {name});
+    const std::string raw_port = one("SELECT client_port::text FROM pg_stat_activity WHERE pid = pg_backend_pid()", {});
+    ASSERT_FALSE(server_port.empty() || store_port.empty() || raw_port.empty()) << "not TCP sessions";
+    // The keepalive timer of the server's socket to that client port, in
+    // seconds (once the last answer is acknowledged: until then the timer
+    // shown is the retransmission's).
+    const auto probe_in = [&](const std::string& port) -> double {
+        const std::string cmd = "ss -tnoH state established '( sport = :" + server_port + " and dport = :" + port + " )'";
+        std::string out;
+        std::size_t at = std::string::npos;
+        for (int attempt = 0; attempt < 50 && at == std::string::npos; ++attempt) {
+            if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            out.clear();
+            if (FILE* f = ::popen(cmd.c_str(), "r")) {
+                char buf[512];
+                while (std::fgets(buf, sizeof buf, f) != nullptr) out += buf;
+                ::pclose(f);
+            }
+            at = out.find("timer:(keepalive,");
+        }
+        if (at == std::string::npos) {
+            ADD_FAILURE() << "no keepalive timer in: " << out;
+            return -1;
+        }
+        std::size_t used = 0;
+        const std::string rest = out.substr(at + 17);
+        const double n = std::stod(rest, &used);
+        const std::string unit = rest.substr(used, rest.find(',') - used);
+        return unit == "ms" ? n / 1000 : unit == "sec" ? n : unit == "min" ? n * 60 : n * 3600;
+    };
+    const double store_probe = probe_in(store_port), raw_probe = probe_in(raw_port);
+    EXPECT_GE(store_probe, 0);
+    EXPECT_LE(store_probe, 5.5);
+    EXPECT_GT(raw_probe, 60);  // the system's default (7,200 s): the setting is the store's doing
 }
 
 // A burst's connections go back to the pool (up to 64), so the next burst
