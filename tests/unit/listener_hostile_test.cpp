@@ -36,6 +36,15 @@ protected:
         EXPECT_EQ(r->code, code);
         EXPECT_TRUE(c.closed_within(3));
     }
+    // Failed binds slowed in real time: `principal` and `peer` failures
+    // free, then 400 ms doubling up to 5 s.
+    gateway::ListenerOptions throttled(unsigned principal, unsigned peer) {
+        auto o = options();
+        o.clock = nullptr;  // throttling waits in real time
+        o.throttle.per_principal = {.free_failures = principal, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
+        o.throttle.per_peer = {.free_failures = peer, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
+        return o;
+    }
     // Microseconds a bind takes on a fresh TLS connection, and its result.
     std::pair<std::chrono::milliseconds, int> timed_bind(const std::string& dn, const std::string& secret) {
         auto c = tls_client();
@@ -378,11 +387,7 @@ TEST_F(ListenerHostileTest, StalledTlsHandshakeTimesOut) {
 }
 
 TEST_F(ListenerHostileTest, FailedBindsSlowThatPrincipalNotOthers) {
-    auto o = options();
-    o.clock = nullptr;  // throttling waits in real time
-    o.throttle.per_principal = {.free_failures = 2, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    o.throttle.per_peer = {.free_failures = 100, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    start(o);
+    start(throttled(2, 100));
     for (int i = 0; i < 2; ++i) {
         const auto [took, code] = timed_bind(kHookDn, std::string(kWrongSecret));
         EXPECT_EQ(code, 49);
@@ -416,11 +421,7 @@ TEST_F(ListenerHostileTest, FailedBindsSlowThatPrincipalNotOthers) {
 // failed bind: however many, they do not slow the principal or the address,
 // and the next bind goes through at once.
 TEST_F(ListenerHostileTest, BindsTheStoreCouldNotCheckAreNotCountedAsFailures) {
-    auto o = options();
-    o.clock = nullptr;  // throttling waits in real time
-    o.throttle.per_principal = {.free_failures = 1, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    o.throttle.per_peer = {.free_failures = 1, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    start(o);
+    start(throttled(1, 1));
     {
         std::lock_guard lock(handler_.mutex);
         handler_.bind_answers.assign(4, gateway::LdapResult{52, "the store is unavailable: try again"});
@@ -440,11 +441,7 @@ TEST_F(ListenerHostileTest, BindsTheStoreCouldNotCheckAreNotCountedAsFailures) {
 }
 
 TEST_F(ListenerHostileTest, FailedBindsSlowThePeerAddress) {
-    auto o = options();
-    o.clock = nullptr;
-    o.throttle.per_principal = {.free_failures = 100, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    o.throttle.per_peer = {.free_failures = 2, .window = 600s, .base_delay = 400ms, .max_delay = 5s};
-    start(o);
+    start(throttled(100, 2));
     EXPECT_EQ(timed_bind("cn=a", std::string(kWrongSecret)).second, 49);
     EXPECT_EQ(timed_bind("cn=b", std::string(kWrongSecret)).second, 49);
     const auto [took, code] = timed_bind(kOtherDn, kOtherSecret);  // same address, other name
