@@ -1,7 +1,8 @@
 // A store backend for tests that fails on demand: LMDB underneath, and the
 // reads of one table answered with a chosen error (a database failing over:
-// Errc::unavailable, timeout, busy) until the test clears it. Stores named
-// "faulty:FOLDER" use it (faulty_store_uri).
+// Errc::unavailable, timeout, busy) until the test clears it; or the lease
+// lost (check_lease refuses, as PostgreSQL's does once another gateway took
+// it). Stores named "faulty:FOLDER" use it (faulty_store_uri).
 #pragma once
 
 #include <atomic>
@@ -17,6 +18,7 @@ struct ReadFault {
     std::atomic<bool> on{false};
     std::atomic<unsigned> table{0};
     std::atomic<Errc> code{Errc::unavailable};
+    std::atomic<bool> lease_lost{false};
 };
 
 inline ReadFault& read_fault() {
@@ -30,7 +32,12 @@ inline void fail_reads(Table t, Errc code) {
     read_fault().code = code;
     read_fault().on = true;
 }
-inline void clear_fault() { read_fault().on = false; }
+// WriteTxn::require_lease fails from now on, in every faulty store.
+inline void lose_lease() { read_fault().lease_lost = true; }
+inline void clear_fault() {
+    read_fault().on = false;
+    read_fault().lease_lost = false;
+}
 
 namespace faulty {
 
@@ -64,6 +71,7 @@ public:
     Status advance(Sequence s, std::uint64_t past) override { return in_->advance(s, past); }
     bool active() const override { return in_->active(); }
     Status check_lease(std::string_view instance, std::uint64_t epoch) const override {
+        if (read_fault().lease_lost) return fail(Errc::refused, "injected: another gateway holds the lease");
         return in_->check_lease(instance, epoch);
     }
 

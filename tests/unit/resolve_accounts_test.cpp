@@ -8,6 +8,7 @@
 #include <map>
 
 #include "accounts.h"
+#include "faulty_backend.h"
 #include "helpers.h"
 
 namespace pwsync::gateway {
@@ -19,7 +20,8 @@ class ResolveAccounts : public ::testing::Test {
 protected:
     void SetUp() override {
         store::Options o;
-        o.uri = "lmdb:" + (dir_ / "store") + "?map_size=67108864";
+        // LMDB underneath; the lease can be lost (faulty_backend.h).
+        o.uri = store::testing::faulty_store_uri(dir_ / "store") + "?map_size=67108864";
         store_.emplace(std::move(*store::Store::init(o)));
         ASSERT_TRUE(store_->transact("admin", [](store::WriteTxn& w) -> Status {
             store::App app;
@@ -35,6 +37,7 @@ protected:
             return {};
         }));
     }
+    void TearDown() override { store::testing::clear_fault(); }
     // The directory: userN is an account, anything else is not; after
     // `down_after` lookups it cannot be reached.
     Result<store::AccountNames> lookup(std::string_view name) {
@@ -56,7 +59,7 @@ protected:
     }
     Result<std::size_t> resolve() {
         return resolve_unresolved(*store_, clock_, &events_, [this](std::string_view n) { return lookup(n); }, reported_,
-                                  [this](std::string_view line) { logged_.emplace_back(line); });
+                                  [this](std::string_view line) { logged_.emplace_back(line); }, guard_);
     }
     std::size_t unresolved() {
         auto r = store_->read();
@@ -73,6 +76,7 @@ protected:
     std::function<void(store::AccountNames&)> during_lookup_;
     SystemClock clock_;
     AccountEvents events_;
+    ResolveGuard guard_;
 };
 
 TEST_F(ResolveAccounts, ABigImportIsRecordedAFewCommitsAtATime) {
@@ -241,6 +245,47 @@ TEST_F(ResolveAccounts, AStoreThatRefusesEveryEntryStopsThePass) {
     EXPECT_TRUE(logged_.empty()) << ::testing::PrintToString(logged_);
     EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1));
     EXPECT_EQ(lookups_, int(kResolvedPerCommit));  // stopped at the first batch
+}
+
+// The gateway stops being the active one in the middle of a long pass: no
+// lookup after that, and what was found before is written.
+TEST_F(ResolveAccounts, APassEndsWithTheGatewaysTurn) {
+    guard_.stopped = [this] { return lookups_ >= 70; };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, 70U);
+    EXPECT_EQ(lookups_, 70);
+    EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1 - 70));
+}
+
+// Several gateways: the answers are written under the active gateway's
+// lease. Lost in the middle of the pass (another gateway took it), the
+// next batch is refused and the pass ends there, without a line per
+// mapping; with no right at all, nothing is written.
+TEST_F(ResolveAccounts, AGatewayThatLostTheLeaseWritesNoMore) {
+    bool right = true;
+    guard_.fence = [&right]() -> std::optional<Fence> {
+        if (!right) return std::nullopt;
+        return Fence{"gw1", 7, std::chrono::steady_clock::now() + std::chrono::seconds(30)};
+    };
+    during_lookup_ = [this](store::AccountNames&) {
+        if (lookups_ == 70) store::testing::lose_lease();
+    };
+    auto n = resolve();
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().code, Errc::refused) << n.error().message;
+    EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1 - kResolvedPerCommit));  // the first batch only
+    EXPECT_EQ(lookups_, int(2 * kResolvedPerCommit));
+    EXPECT_TRUE(logged_.empty()) << ::testing::PrintToString(logged_);
+
+    store::testing::clear_fault();
+    during_lookup_ = nullptr;
+    right = false;  // no right at all
+    lookups_ = 0;
+    n = resolve();
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().code, Errc::refused);
+    EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1 - kResolvedPerCommit));
 }
 
 // Bounded: past its size the oldest events are forgotten, and an answer

@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <latch>
 #include <map>
+#include <optional>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "store_fixture.h"
@@ -26,6 +29,17 @@ protected:
         auto c = pq::connect(store().info().dir, {});
         EXPECT_TRUE(c) << c.error().message;
         return c ? std::move(*c) : pq::Conn{};
+    }
+    // Another store on the test's database, its sessions named `prefix` and
+    // this process (to be told apart in pg_stat_activity).
+    std::pair<std::string, std::optional<Store>> open_named(const std::string& prefix) {
+        Options o = options();
+        std::string name = prefix + std::to_string(::getpid());
+        o.uri = store().info().dir + "&application_name=" + name;
+        auto s = Store::open(o);
+        EXPECT_TRUE(s) << s.error().message;
+        if (!s) return {std::move(name), std::nullopt};
+        return {std::move(name), std::move(*s)};
     }
     static App app(const std::string& name) {
         App a;
@@ -165,11 +179,8 @@ TEST_P(PgStoreTest, AStuckLockIsARetryableErrorNotAHang) {
 // keepalive probes every few seconds, seen on the server's end of the
 // connection (ss). Another client's session keeps the system's timing.
 TEST_P(PgStoreTest, TheServerProbesTheStoresSessionsWithinSeconds) {
-    Options o = options();
-    const std::string name = "pwsync_probe_" + std::to_string(::getpid());
-    o.uri = store().info().dir + "&application_name=" + name;
-    auto s = Store::open(o);
-    ASSERT_TRUE(s) << s.error().message;
+    auto [name, s] = open_named("pwsync_probe_");
+    ASSERT_TRUE(s);
     auto held = s->read();  // a session of the store, open while we look
     ASSERT_TRUE(held) << held.error().message;
     auto c = raw();
@@ -221,11 +232,8 @@ TEST_P(PgStoreTest, TheServerProbesTheStoresSessionsWithinSeconds) {
 // opens none: closing all but 8 after each use cost a connection, a TLS
 // handshake and a SCRAM exchange for every other change at 32 writers.
 TEST_P(PgStoreTest, ABurstsConnectionsServeTheNextBurst) {
-    Options o = options();
-    const std::string name = "pwsync_burst_" + std::to_string(::getpid());
-    o.uri = store().info().dir + "&application_name=" + name;
-    auto s = Store::open(o);
-    ASSERT_TRUE(s) << s.error().message;
+    auto [name, s] = open_named("pwsync_burst_");
+    ASSERT_TRUE(s);
     constexpr int kBurst = 16;
     const auto burst = [&] {
         std::latch all(kBurst);

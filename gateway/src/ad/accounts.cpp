@@ -86,7 +86,7 @@ bool store_outage(const Error& e) {
 
 Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, AccountEvents* events,
                                        const Lookup& lookup, std::set<std::string>& reported,
-                                       const std::function<void(std::string_view)>& log) {
+                                       const std::function<void(std::string_view)>& log, const ResolveGuard& guard) {
     std::vector<store::Mapping> todo;
     {
         PWSYNC_ASSIGN(auto r, store.read());
@@ -105,9 +105,30 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
     // captures. Deferrable: lost to a crash, they are only looked up again.
     std::vector<Found> found;
     std::size_t recorded = 0;
+    // Every write is the active gateway's: refused once its lease is gone
+    // (`lease_lost` tells that refusal from one entry's).
+    bool lease_lost = false;
+    const auto transact = [&](const std::function<Status(store::WriteTxn&)>& body, store::Durability d) -> Status {
+        std::optional<Fence> right;
+        if (guard.fence) {
+            right = guard.fence();
+            if (!right) {
+                lease_lost = true;
+                return fail(Errc::refused, "not the active gateway any more: the resolution is left to the new one");
+            }
+        }
+        return store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+            if (right) {
+                auto held = w.require_lease(right->instance, right->epoch);
+                if (!held) lease_lost = true;
+                PWSYNC_TRY(held);
+            }
+            return body(w);
+        }, d);
+    };
     const auto write = [&](std::span<const Found> batch) -> Result<std::size_t> {
         std::size_t written = 0;
-        PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+        PWSYNC_TRY(transact([&](store::WriteTxn& w) -> Status {
             written = 0;
             for (const auto& f : batch) {
                 // The watcher saw the account since the question: this
@@ -124,7 +145,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
     const auto write_found = [&]() -> Status {
         if (found.empty()) return {};
         auto n = write(found);
-        if (!n && store_outage(n.error())) return std::unexpected(n.error());
+        if (!n && (store_outage(n.error()) || lease_lost)) return std::unexpected(n.error());
         if (n) recorded += *n;
         else {
             // One entry the store refuses (a record of a newer release, a
@@ -135,7 +156,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
             std::vector<std::pair<const Found*, Error>> refused;
             for (const auto& f : found) {
                 auto one = write(std::span(&f, 1));
-                if (!one && store_outage(one.error())) return std::unexpected(one.error());
+                if (!one && (store_outage(one.error()) || lease_lost)) return std::unexpected(one.error());
                 if (one) recorded += *one;
                 else refused.emplace_back(&f, std::move(one).error());
             }
@@ -156,6 +177,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         const std::string id = id_of(key);
         const std::string name = m.object_guid.empty() ? m.windows : m.object_guid;
         if (done.contains(ascii_lower(name))) continue;  // recorded with an earlier mapping
+        if (guard.stopped && guard.stopped()) break;
         // Before the question: what the watcher records after it is newer.
         const TimePoint asked = clock.now();
         const std::uint64_t mark = events ? events->mark() : 0;
@@ -167,7 +189,7 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         }
         if (!a && a.error().code == Errc::not_found && !m.object_guid.empty()) {
             // Its account was deleted while nobody watched: not for a namesake.
-            PWSYNC_TRY(store.transact("pwsyncd", [&](store::WriteTxn& w) { return w.forget_account(m.object_guid); }));
+            PWSYNC_TRY(transact([&](store::WriteTxn& w) { return w.forget_account(m.object_guid); }, store::Durability::durable));
             log("mapping " + id + ": its account " + m.object_guid + " is no longer in the directory");
             continue;
         }

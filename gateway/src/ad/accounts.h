@@ -9,6 +9,7 @@
 
 #include "account_events.h"
 #include "ad.h"
+#include "dispatcher.h"  // Fence
 #include "pwsync/store.h"
 
 namespace pwsync::gateway {
@@ -32,11 +33,25 @@ Result<std::string> note_event(store::Store& store, Ad& ad, const directory::Eve
 // saw its account after the question (`events`, may be null), nor over
 // what the store recorded after it (`clock`: the one the store's records
 // are stamped with); an entry the store refuses is reported and skipped,
-// the others written.
+// the others written. `guard`: when the pass ends early, and under whose
+// right it writes.
 inline constexpr std::size_t kResolvedPerCommit = 64;
 using Lookup = std::function<Result<store::AccountNames>(std::string_view account)>;
+struct ResolveGuard {
+    // Asked before each lookup: true ends the pass (what was found is
+    // written). A long pass (an import of thousands) must not outlive the
+    // gateway's turn as the active one.
+    std::function<bool()> stopped;
+    // Several gateways on one store: the active gateway's right, checked in
+    // every write's transaction (WriteTxn::require_lease). Without it (or
+    // when the lease is gone) the pass fails with Errc::refused and writes
+    // nothing more: the new active gateway's watcher, not this one's, sees
+    // the renames its answers must not overwrite.
+    std::function<std::optional<Fence>()> fence;
+};
 Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, AccountEvents* events,
                                        const Lookup& lookup, std::set<std::string>& reported,
-                                       const std::function<void(std::string_view)>& log);
+                                       const std::function<void(std::string_view)>& log,
+                                       const ResolveGuard& guard = {});
 
 }  // namespace pwsync::gateway

@@ -95,6 +95,13 @@ void warn_bare_mappings(const store::Store& store) {
                 (bare.size() > 5 ? ", ..." : "") + "), which several domains make ambiguous: create them again as DOMAIN\\sam");
 }
 
+// Several gateways: this one's right to write as the active one, as the
+// dispatcher sees it; one gateway: none needed.
+std::function<std::optional<Fence>()> lease_fence(Daemon::Parts& p) {
+    if (!p.leadership) return {};
+    return [l = &*p.leadership] { return l->fence(); };
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool check_only) {
@@ -172,8 +179,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config, bool c
         lo.info = [](std::string_view line) { log_info(line); };
         lo.warn = [](std::string_view line) { log_warning(line); };
         p.leadership.emplace(*p.store, std::move(me), std::move(lo));
-        Leadership* leadership = &*p.leadership;
-        dopts.fence = [leadership] { return leadership->fence(); };
+        dopts.fence = lease_fence(p);
         // Jobs queued by the other gateways wake nobody here: look often.
         dopts.idle_poll = std::chrono::milliseconds(250);
     }
@@ -340,9 +346,13 @@ void Daemon::stop() {
 // every minute (a mapping created while the directory was unreachable).
 void Daemon::resolve_loop() {
     std::set<std::string> reported;
+    // A pass ends with the gateway's turn as the active one, and writes only
+    // under its lease.
+    const ResolveGuard guard{[this] { return active_stop_.load(); }, lease_fence(*parts_)};
     while (!active_stop_) {
         const auto lookup = [this](std::string_view account) { return parts_->domains.lookup(account, *parts_->store); };
-        auto n = resolve_unresolved(*parts_->store, parts_->clock, &parts_->account_events, lookup, reported, [](std::string_view line) { log_warning(line); });
+        auto n = resolve_unresolved(*parts_->store, parts_->clock, &parts_->account_events, lookup, reported,
+                                    [](std::string_view line) { log_warning(line); }, guard);
         if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
@@ -352,8 +362,7 @@ void Daemon::resolve_loop() {
 // Mapping rules (rule_keeper.h): a look every rule-interval, an evaluation
 // when the directory or a rule changed.
 void Daemon::rules_loop() {
-    std::function<std::optional<Fence>()> fence;
-    if (parts_->leadership) fence = [l = &*parts_->leadership] { return l->fence(); };
+    const auto fence = lease_fence(*parts_);
     // One keeper per domain, each with the rules whose scope lies in it.
     const Domains& domains = parts_->domains;
     std::vector<std::unique_ptr<RuleKeeper>> keepers;
