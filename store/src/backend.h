@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -99,6 +100,13 @@ public:
     // per statement sends them together.
     virtual Status put_many(Table t, const std::vector<std::pair<std::string, std::string>>& rows) {
         for (const auto& [k, v] : rows) PWSYNC_TRY(put(t, k, v));
+        return {};
+    }
+    // Reads these records ahead, for get() to answer from: a backend with a
+    // round trip per statement asks for them in one (a hint: the others
+    // do nothing). Errors are the reads'.
+    virtual Status prefetch(std::span<const std::pair<Table, std::string>> keys) const {
+        (void)keys;
         return {};
     }
     // Deleting an absent key is not an error.

@@ -37,6 +37,7 @@
 // that never fails that way, and never waits for the writers' lock.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <bitset>
 #include <charconv>
 #include <chrono>
@@ -259,7 +260,11 @@ std::vector<TableSql> make_sql() {
 }
 
 // The id sequence's next value.
-const Query kNextId{"SELECT nextval('pwsync_ids')::text", "pwsync_qnext", kMaxQueries - 1};
+// A block of ids (PgTxn::next_id): the sequence moved on by kIdBlock, its
+// last one answered.
+constexpr std::uint64_t kIdBlock = 64;
+const Query kNextIds{"SELECT setval('pwsync_ids', nextval('pwsync_ids') + " + std::to_string(kIdBlock - 1) + ")::text",
+                     "pwsync_qnext", kMaxQueries - 1};
 // Fencing (KvTxn::check_lease): the lease as this transaction finds it now.
 const Query kLeaseCheck{"SELECT 1 FROM pwsync_lease WHERE holder = $1 AND epoch = $2::text::bigint "
                         "AND expires > clock_timestamp()",
@@ -552,6 +557,33 @@ public:
         memo_.emplace(std::move(mk), v);
         return v;
     }
+    Status prefetch(std::span<const std::pair<Table, std::string>> keys) const override {
+        std::vector<MemoKey> want;
+        for (const auto& [t, k] : keys) {
+            MemoKey mk{static_cast<unsigned>(t), k};
+            if (!memo_.contains(mk) && std::find(want.begin(), want.end(), mk) == want.end()) want.push_back(std::move(mk));
+        }
+        if (want.size() < 2) return {};  // get() takes one round trip for one record anyway
+        for (std::size_t at = 0; at < want.size(); at += kMaxDeferred) {
+            const std::size_t n = std::min(kMaxDeferred, want.size() - at);
+            auto batch = std::move(pending_);
+            pending_.clear();
+            const std::size_t first = batch.size();
+            for (std::size_t i = at; i < at + n; ++i)
+                batch.push_back(statement(sql(static_cast<Table>(want[i].first)).get, {want[i].second},
+                                          "cannot read from the store"));
+            auto answers = send(batch);
+            for (auto& a : answers)
+                if (!a) return std::unexpected(a.error());
+            for (std::size_t i = 0; i < n; ++i) {
+                auto& r = *answers[first + i];
+                std::optional<std::string_view> v;
+                if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
+                memo_.emplace(std::move(want[at + i]), v);
+            }
+        }
+        return {};
+    }
     Status put(Table t, std::string_view key, std::string_view value) override {
         return defer(t, key, statement(sql(t).put, {std::string(key), std::string(value)}, "cannot write to the store"));
     }
@@ -579,10 +611,20 @@ public:
         PWSYNC_ASSIGN(auto n, as_u64(pq::value(r.get(), 0, 0), "a count"));
         return static_cast<std::size_t>(n);
     }
+    // Ids are drawn kIdBlock at a time, one round trip for a batch of
+    // changes instead of one per job. Only write transactions draw them,
+    // and they hold the writers' turn, so the ids stay in the order the
+    // transactions commit; an unused rest of a block is a gap, as a
+    // rolled-back nextval leaves.
     Result<std::uint64_t> next_id(Sequence) override {
         if (!write_) return fail(Errc::internal, "an identifier was asked for in a read transaction");
-        PWSYNC_ASSIGN(auto r, ask(kNextId, {}, "cannot draw an id"));
-        return as_u64(pq::value(r.get(), 0, 0), "the next id");
+        if (ids_next_ == ids_end_) {
+            PWSYNC_ASSIGN(auto r, ask(kNextIds, {}, "cannot draw an id"));
+            PWSYNC_ASSIGN(const std::uint64_t last, as_u64(pq::value(r.get(), 0, 0), "the next id"));
+            ids_next_ = last - (kIdBlock - 1);
+            ids_end_ = last + 1;
+        }
+        return ids_next_++;
     }
     Result<std::uint64_t> last_id(Sequence) const override {
         PWSYNC_ASSIGN(auto r, pq::exec(conn(), kLastId, {}, "cannot read the id sequence"));
@@ -728,6 +770,7 @@ private:
     bool write_;
     bool active_ = true;
     bool locked_ = true;  // holds the writers' turn (write transactions)
+    std::uint64_t ids_next_ = 0, ids_end_ = 0;  // the rest of the block drawn (next_id)
     mutable std::vector<pq::Statement> pending_;
     mutable std::map<MemoKey, std::optional<std::string_view>> memo_;
 };

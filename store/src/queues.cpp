@@ -104,6 +104,16 @@ Result<Job> ReadTxn::job(std::uint64_t id) const {
     return std::move(r.job);
 }
 
+Status ReadTxn::prefetch_jobs(std::span<const Job> jobs) const {
+    std::vector<std::pair<Table, std::string>> keys;
+    keys.reserve(2 * jobs.size());
+    for (const Job& j : jobs) {
+        keys.emplace_back(s_->db().outbox, id_key(j.id));
+        keys.emplace_back(s_->db().mappings, mapping_key(j.app, j.windows));
+    }
+    return s_->kv().prefetch(keys);
+}
+
 Result<std::vector<Job>> ReadTxn::jobs(std::string_view adapter) const {
     std::vector<Job> out;
     const std::string want = ascii_lower(adapter);
@@ -220,6 +230,10 @@ Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, std::string_view 
 }
 
 Result<std::optional<Marker>> ReadTxn::marker(MarkerKind kind, const MarkerPlace& place, TimePoint now) const {
+    // A change reads both kinds of its place: one round trip for the two.
+    const std::pair<Table, std::string> both[] = {{s_->db().markers, marker_key(MarkerKind::damping, place)},
+                                                  {s_->db().markers, marker_key(MarkerKind::echo, place)}};
+    PWSYNC_TRY(s_->kv().prefetch(both));
     PWSYNC_ASSIGN(auto v, s_->kv().get(s_->db().markers, marker_key(kind, place)));
     if (!v) return std::optional<Marker>{};
     PWSYNC_ASSIGN(auto m, records::decode_marker(*v));

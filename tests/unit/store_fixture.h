@@ -139,6 +139,16 @@ protected:
         PWSYNC_TRY(t.create_mapping(m));
         return t.commit();
     }
+    // A job for LINUX/TEST\alice through adapter ldap1, captured from dc1.
+    static Job alice_job(const std::string& external = "alice") {
+        Job j;
+        j.adapter = "ldap1";
+        j.app = "LINUX";
+        j.windows = "TEST\\alice";
+        j.external = external;
+        j.origin = "dc1";
+        return j;
+    }
 
     test::TempDir dir_;
     ManualClock clock_{from_unix_micros(1'790'000'000'000'000)};

@@ -31,12 +31,7 @@ protected:
         ASSERT_OK(map("LINUX", "TEST\\alice", "alice"));
         auto t = w();
         ASSERT_OK(t.set_mapping_credential({kOddApp, kOddWindows}, Secret("Migrated-Secret-1")));
-        Job j;
-        j.adapter = "ldap1";
-        j.app = "LINUX";
-        j.windows = "TEST\\alice";
-        j.external = "alice";
-        j.origin = "dc1";
+        const Job j = alice_job();
         auto a = t.enqueue_job(j, Secret("Queued-Secret-2"));
         ASSERT_OK(a);
         auto b = t.enqueue_job(j, Secret("Queued-Secret-3"));

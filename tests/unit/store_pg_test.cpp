@@ -310,6 +310,38 @@ TEST_P(PgStoreTest, APipelinedBatchAnswersEachStatementAndLeavesTheConnectionUsa
 
 // Several gateways (docs/HA.md). The lease: one holder at a time; renewed
 // in the same epoch; taken by another only once expired, in a new epoch.
+// Job ids are drawn a block at a time (one round trip per transaction, not
+// per job). Two gateways on one database writing in turn still get ids in
+// the order their transactions commit: a block is the transaction's, and
+// the writers' turn is held while it is drawn.
+TEST_P(PgStoreTest, IdsDrawnInBlocksFollowTheOrderOfCommitsAcrossGateways) {
+    auto [name, other] = open_named("pwsync_ids_");
+    ASSERT_TRUE(other);
+    const auto enqueue = [](Store& s, int jobs) {
+        std::vector<std::uint64_t> ids;
+        auto st = s.transact("tester", [&](WriteTxn& w) -> Status {
+            ids.clear();
+            for (int i = 0; i < jobs; ++i) {
+                PWSYNC_ASSIGN(auto id, w.enqueue_job(alice_job(), Secret("Block-Password-1"), nullptr));
+                ids.push_back(id);
+            }
+            return {};
+        });
+        EXPECT_TRUE(st) << st.error().message;
+        return ids;
+    };
+    std::vector<std::uint64_t> all;
+    for (auto* s : {&store(), &*other, &store(), &*other, &store()})
+        for (auto id : enqueue(*s, 3)) all.push_back(id);
+    ASSERT_EQ(all.size(), 15u);
+    EXPECT_TRUE(std::is_sorted(all.begin(), all.end()) && std::adjacent_find(all.begin(), all.end()) == all.end())
+        << ::testing::PrintToString(all);
+    auto listed = r().jobs();
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed->size(), 15u);
+    for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ((*listed)[i].id, all[i]);
+}
+
 TEST_P(PgStoreTest, OneGatewayHoldsTheLeaseAndAnotherTakesItOnlyOnceItExpires) {
     using std::chrono::milliseconds;
     const GatewayIdentity a{"inst-a", "gw-a", "host1", 101}, b{"inst-b", "gw-b", "host2", 202};

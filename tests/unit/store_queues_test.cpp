@@ -13,13 +13,7 @@ protected:
     }
     std::uint64_t enqueue(const std::string& pw, const std::string& external = "alice", const Secret* old = nullptr) {
         auto t = w();
-        Job j;
-        j.adapter = "ldap1";
-        j.app = "LINUX";
-        j.windows = "TEST\\alice";
-        j.external = external;
-        j.origin = "dc1";
-        auto id = t.enqueue_job(j, Secret(pw), old);
+        auto id = t.enqueue_job(alice_job(external), Secret(pw), old);
         EXPECT_TRUE(id) << id.error().message;
         EXPECT_TRUE(t.commit());
         return id.value_or(0);
@@ -122,6 +116,38 @@ TEST_P(QueueTest, DeliveredJobTakesACredentialSealedAheadForItsMappingUnderTheCu
     deliver(enqueue("Queued-3"), *stale);
     EXPECT_EQ(r().mapping_credential(key)->view(), "Queued-3");
     EXPECT_TRUE(store().verify()->problems.empty());
+}
+
+// The dispatcher reads ahead what recording a pass's outcomes reads (one
+// round trip on PostgreSQL): what it gets is the records as they are in the
+// transaction, its own writes included, and nothing for what is not there.
+TEST_P(QueueTest, OutcomesReadAheadAreTheRecordsAsTheTransactionHasThem) {
+    const auto queued = enqueue("Queued-Earlier-1");
+    auto t = w();
+    const Job j = alice_job();
+    auto fresh = t.enqueue_job(j, Secret("Queued-In-This-Txn-2"), nullptr);  // not sent to the server yet
+    ASSERT_OK(fresh);
+    ASSERT_OK(t.set_mapping_external({"LINUX", "TEST\\alice"}, "alice-renamed"));  // written after: still to be sent
+    // What the dispatcher knows of its jobs: their ids and mappings.
+    Job earlier = j, now_queued = j, gone = j, unmapped = j;
+    earlier.id = queued;
+    now_queued.id = *fresh;
+    gone.id = *fresh + 1000;
+    unmapped.id = queued;
+    unmapped.windows = "TEST\\nobody";
+    std::vector<Job> ahead{earlier, now_queued, gone, unmapped};
+    ASSERT_OK(t.prefetch_jobs(ahead));
+    auto now = t.job(*fresh);
+    ASSERT_OK(now);
+    EXPECT_EQ(now->origin, "dc1");
+    EXPECT_ERRC(t.job(gone.id), Errc::not_found);
+    EXPECT_EQ(t.mapping({"LINUX", "TEST\\alice"})->external, "alice-renamed");
+    EXPECT_ERRC(t.mapping({"LINUX", "TEST\\nobody"}), Errc::not_found);
+    ASSERT_OK(t.job_delivered(*fresh));
+    ASSERT_OK(t.commit());
+    EXPECT_EQ(r().mapping_credential({"LINUX", "TEST\\alice"})->view(), "Queued-In-This-Txn-2");
+    EXPECT_EQ(r().queued_jobs().value_or(99), 1u);  // the earlier one
+    EXPECT_EQ(r().mapping({"LINUX", "TEST\\alice"})->external, "alice-renamed");
 }
 
 // A password queued for a mapping follows its external id when that changes

@@ -186,8 +186,12 @@ Result<std::vector<Dispatcher::Work>> Dispatcher::plan(std::vector<Finished>& do
     constexpr auto kOutcomes = store::Durability::deferrable;
     Status scan_written;
     if (!done.empty() || !superseded.empty() || !dead.empty()) {
+        std::vector<store::Job> recorded;  // read ahead in one round trip (PostgreSQL)
+        recorded.reserve(done.size());
+        for (const auto& f : done) recorded.push_back(f.work.job);
         const Status all = store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
             PWSYNC_TRY(fenced(w));
+            PWSYNC_TRY(w.prefetch_jobs(recorded));
             for (const auto& f : done) PWSYNC_TRY(record(w, f));
             return write_scan(w);
         }, kOutcomes);
