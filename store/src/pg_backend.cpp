@@ -264,7 +264,7 @@ std::vector<TableSql> make_sql() {
 // last one answered.
 constexpr std::uint64_t kIdBlock = 64;
 const Query kNextIds{"SELECT setval('pwsync_ids', nextval('pwsync_ids') + " + std::to_string(kIdBlock - 1) + ")::text",
-                     "pwsync_qnext", kMaxQueries - 1};
+                     "pwsync_qnextblock", kMaxQueries - 1};
 // Fencing (KvTxn::check_lease): the lease as this transaction finds it now.
 const Query kLeaseCheck{"SELECT 1 FROM pwsync_lease WHERE holder = $1 AND epoch = $2::text::bigint "
                         "AND expires > clock_timestamp()",
@@ -564,6 +564,8 @@ public:
             if (!memo_.contains(mk) && std::find(want.begin(), want.end(), mk) == want.end()) want.push_back(std::move(mk));
         }
         if (want.size() < 2) return {};  // get() takes one round trip for one record anyway
+        // Each round trip: the deferred writes (fewer than kMaxDeferred),
+        // then up to kMaxDeferred reads.
         for (std::size_t at = 0; at < want.size(); at += kMaxDeferred) {
             const std::size_t n = std::min(kMaxDeferred, want.size() - at);
             auto batch = std::move(pending_);
@@ -634,6 +636,7 @@ public:
     // is discarded if its transaction fails) moves it.
     Status advance(Sequence seq, std::uint64_t past) override {
         if (!write_) return fail(Errc::internal, "a sequence was moved in a read transaction");
+        ids_next_ = ids_end_;  // the rest of a block drawn before may not be above `past`
         PWSYNC_ASSIGN(auto last, last_id(seq));
         if (last >= past) return {};
         const std::string n = std::to_string(past);

@@ -19,6 +19,7 @@ struct ReadFault {
     std::atomic<unsigned> table{0};
     std::atomic<Errc> code{Errc::unavailable};
     std::atomic<bool> lease_lost{false};
+    std::atomic<int> lease_busy{0};  // lease checks still to answer busy (a conflict)
 };
 
 inline ReadFault& read_fault() {
@@ -34,9 +35,12 @@ inline void fail_reads(Table t, Errc code) {
 }
 // WriteTxn::require_lease fails from now on, in every faulty store.
 inline void lose_lease() { read_fault().lease_lost = true; }
+// The next `times` lease checks answer busy (a conflict the store retries).
+inline void lease_busy(int times) { read_fault().lease_busy = times; }
 inline void clear_fault() {
     read_fault().on = false;
     read_fault().lease_lost = false;
+    read_fault().lease_busy = 0;
 }
 
 namespace faulty {
@@ -72,6 +76,7 @@ public:
     bool active() const override { return in_->active(); }
     Status check_lease(std::string_view instance, std::uint64_t epoch) const override {
         if (read_fault().lease_lost) return fail(Errc::refused, "injected: another gateway holds the lease");
+        if (read_fault().lease_busy.fetch_sub(1) > 0) return fail(Errc::busy, "injected: could not serialize access");
         return in_->check_lease(instance, epoch);
     }
 

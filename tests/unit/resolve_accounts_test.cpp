@@ -288,6 +288,24 @@ TEST_F(ResolveAccounts, AGatewayThatLostTheLeaseWritesNoMore) {
     EXPECT_EQ(unresolved(), std::size_t(kAccounts + 1 - kResolvedPerCommit));
 }
 
+// A lease check that met a conflict (busy, retried by the store) is not a
+// lost lease: a later batch with one entry the store refuses still writes
+// the others.
+TEST_F(ResolveAccounts, AConflictAtTheLeaseCheckIsNotALostLease) {
+    guard_.fence = []() -> std::optional<Fence> {
+        return Fence{"gw1", 7, std::chrono::steady_clock::now() + std::chrono::seconds(30)};
+    };
+    store::testing::lease_busy(1);
+    during_lookup_ = [this](store::AccountNames& a) {
+        if (lookups_ == 100) a.dn = "CN=" + std::string(600, 'x') + ",CN=Users,DC=test,DC=example";
+    };
+    auto n = resolve();
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, std::size_t(kAccounts - 1));
+    EXPECT_EQ(unresolved(), 2U);
+    EXPECT_EQ(logged_.size(), 2U) << ::testing::PrintToString(logged_);  // the refused one and the ghost
+}
+
 // Bounded: past its size the oldest events are forgotten, and an answer
 // asked before them counts as outdated.
 TEST(AccountEvents, ForgetsTheOldestAsOutdated) {

@@ -119,8 +119,11 @@ Result<std::size_t> resolve_unresolved(store::Store& store, const Clock& clock, 
         }
         return store.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
             if (right) {
+                // Refused is the lease's answer; another error here (the
+                // unsent writes of the batch it shares) is not, and a retry
+                // that passes clears it.
                 auto held = w.require_lease(right->instance, right->epoch);
-                if (!held) lease_lost = true;
+                lease_lost = !held && held.error().code == Errc::refused;
                 PWSYNC_TRY(held);
             }
             return body(w);

@@ -347,13 +347,16 @@ void Daemon::stop() {
 void Daemon::resolve_loop() {
     std::set<std::string> reported;
     // A pass ends with the gateway's turn as the active one, and writes only
-    // under its lease.
-    const ResolveGuard guard{[this] { return active_stop_.load(); }, lease_fence(*parts_)};
+    // under its lease: once the right is gone (before the lease thread
+    // stops the active parts) no lookup is asked in vain.
+    const auto fence = lease_fence(*parts_);
+    const ResolveGuard guard{[this, fence] { return active_stop_.load() || (fence && !fence()); }, fence};
     while (!active_stop_) {
         const auto lookup = [this](std::string_view account) { return parts_->domains.lookup(account, *parts_->store); };
         auto n = resolve_unresolved(*parts_->store, parts_->clock, &parts_->account_events, lookup, reported,
                                     [](std::string_view line) { log_warning(line); }, guard);
-        if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
+        if (!n && n.error().code == Errc::refused) log_info("resolving mappings' accounts: " + n.error().message);
+        else if (!n) log_warning("resolving mappings' accounts: " + n.error().message + " (tried again in a minute)");
         else if (*n > 0) log_info("resolved the accounts of " + std::to_string(*n) + " mapping(s)");
         sleep_unless_stopped(active_stop_, std::chrono::minutes(1));
     }
