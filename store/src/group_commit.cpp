@@ -21,6 +21,19 @@ constexpr int kMaxAttempts = 8;
 constexpr auto kFirstPause = std::chrono::microseconds(2000);
 constexpr auto kLongestPause = std::chrono::microseconds(100'000);
 
+// Writers that queue while a batch runs join it before its commit. Without
+// that, writers that came back together (answered by one commit) split in
+// two halves that take turns: each commit carried half of them. When the
+// last commit carried at least kGatherFrom units, a leader holding fewer
+// also waits for the rest, at most half that commit's time (half a flush on
+// a disk, microseconds on tmpfs) and kLongestGather. Below kGatherFrom the
+// writers come one by one (a gateway's captures, spread out behind the DC's
+// answers) and a wait would only delay them. One commit holds at most
+// kMostUnitsPerCommit units.
+constexpr std::size_t kGatherFrom = 8;
+constexpr auto kLongestGather = std::chrono::microseconds(1000);
+constexpr std::size_t kMostUnitsPerCommit = 1024;
+
 // What the exception being handled says; allocates nothing.
 const char* current_exception_text() noexcept {
     try {
@@ -58,6 +71,7 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
     req.durability = durability;
     std::unique_lock lock(g.mutex);
     g.queue.push_back(&req);
+    if (g.want != 0 && g.queue.size() >= g.want) g.gathered.notify_one();
     if (g.leader) {
         lock.unlock();
         {
@@ -116,6 +130,32 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                 std::chrono::steady_clock::now() - t).count());
         };
+        // Takes in the writers that queued since; false when there are none.
+        // The wait for them (once per batch) is not counted as running.
+        bool waited = false;
+        std::chrono::nanoseconds waiting{0};
+        const auto join_late = [&] {
+            std::unique_lock glock(g.mutex);
+            if (live.size() >= kMostUnitsPerCommit) return false;
+            if (g.queue.empty() && !waited && g.last_units >= kGatherFrom && live.size() < g.last_units) {
+                waited = true;
+                const auto from = std::chrono::steady_clock::now();
+                g.want = g.last_units - live.size();
+                g.gathered.wait_for(glock, std::min<std::chrono::nanoseconds>(g.last_commit / 2, kLongestGather),
+                                    [&] { return g.queue.size() >= g.want; });
+                g.want = 0;
+                waiting += std::chrono::steady_clock::now() - from;
+            }
+            if (g.queue.empty()) return false;
+            const auto n = std::min(g.queue.size(), kMostUnitsPerCommit - live.size());
+            for (std::size_t i = 0; i < n; ++i) {
+                g.queue[i]->result = fail(Errc::internal, "the grouped write did not run");
+                batch.push_back(g.queue[i]);
+                live.push_back(g.queue[i]);
+            }
+            g.queue.erase(g.queue.begin(), g.queue.begin() + static_cast<std::ptrdiff_t>(n));
+            return true;
+        };
         while (!live.empty()) {
             auto parent = write(live.front()->actor);
             if (!parent) {
@@ -126,9 +166,12 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             // another gateway) is not the writer's work. A run that a failed
             // body cuts short counts too: the writer spent it.
             const auto started = std::chrono::steady_clock::now();
+            waiting = {};
             parent->s_->in_unit = true;
             GroupCommit::Request* failed = nullptr;
-            for (auto* r : live) {
+            for (std::size_t i = 0; failed == nullptr; ++i) {
+                if (i == live.size() && !join_late()) break;
+                auto* r = live[i];
                 parent->s_->actor = r->actor;  // its audit records carry its own actor
                 Status st;
                 try {
@@ -142,7 +185,7 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                     break;
                 }
             }
-            impl_->writer_running += since(started);  // the bodies catch what they throw
+            impl_->writer_running += since(started) - static_cast<std::uint64_t>(waiting.count());  // the bodies catch what they throw
             if (failed != nullptr) {
                 std::erase(live, failed);
                 continue;  // `parent` rolls back as it goes out of scope
@@ -154,10 +197,14 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             // does not defer).
             const bool durable = std::ranges::any_of(live, [](const auto* r) { return r->durability == Durability::durable; });
             const Status committed = parent->commit(durable ? Durability::durable : Durability::deferrable);
-            impl_->writer_committing += since(committing);
+            const auto took = since(committing);
+            impl_->writer_committing += took;
             if (committed) {  // a commit that failed (and may run again) is not a batch
                 ++impl_->writer_batches;
                 impl_->writer_units += live.size();
+                std::lock_guard glock(g.mutex);
+                g.last_units = live.size();
+                g.last_commit = std::chrono::nanoseconds(took);
             }
             for (auto* r : live) r->result = committed;
             return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -47,6 +48,13 @@ struct GroupCommit {
     std::mutex mutex;
     std::vector<Request*> queue;
     bool leader = false;  // a thread runs a batch or has been handed the next
+    // The leader gathering late writers before its commit (store/src/
+    // group_commit.cpp): woken once `queue` holds `want` writers; 0: not
+    // gathering. Under `mutex`, as are the two figures of the last commit.
+    std::condition_variable gathered;
+    std::size_t want = 0;
+    std::size_t last_units = 0;               // units in the last commit
+    std::chrono::nanoseconds last_commit{0};  // how long it took
 };
 
 struct Store::Impl {
