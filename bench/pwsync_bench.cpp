@@ -395,7 +395,7 @@ int cmd_core(const Args& a) {
     const auto wt = s->writer_time();
     const auto secs = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
     j["writer"] = {{"batches", wt.batches}, {"units", wt.units}, {"running_seconds", secs(wt.running)},
-                   {"committing_seconds", secs(wt.committing)}};
+                   {"committing_seconds", secs(wt.committing)}, {"gathering_seconds", secs(wt.gathering)}};
     if (!first_error.empty()) j["first_error"] = first_error;
     std::cout << j.dump() << std::endl;
     return failed == 0 && (left == 0 || !deliver) ? 0 : 1;

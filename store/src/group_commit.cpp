@@ -1,7 +1,7 @@
-// Units of work and group commit: writers that arrive while a batch is
-// being written wait and go together into the next one, so a burst of N
-// changes costs one fsync instead of N. A caller is answered only after the
-// commit (fsync) that holds its writes.
+// Units of work and group commit: writers that arrive while a batch runs
+// join it, and those that arrive while it is being committed go together
+// into the next one, so a burst of N changes costs one fsync instead of N.
+// A caller is answered only after the commit (fsync) that holds its writes.
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -21,12 +21,13 @@ constexpr int kMaxAttempts = 8;
 constexpr auto kFirstPause = std::chrono::microseconds(2000);
 constexpr auto kLongestPause = std::chrono::microseconds(100'000);
 
-// Writers that queue while a batch runs join it before its commit. Without
-// that, writers that came back together (answered by one commit) split in
-// two halves that take turns: each commit carried half of them. When the
-// last commit carried at least kGatherFrom units, a leader holding fewer
-// also waits for the rest, at most half that commit's time (half a flush on
-// a disk, microseconds on tmpfs) and kLongestGather. Below kGatherFrom the
+// Writers that queue while a batch's units run join it before its commit.
+// Without that, writers that came back together (answered by one commit)
+// split in two halves that take turns: each commit carried half of them.
+// When the last commit carried at least kGatherFrom units, a leader holding
+// fewer also waits, with its transaction open, until it holds as many with
+// those queued, or half that commit's time (half a flush on a disk,
+// microseconds on tmpfs), at most kLongestGather. Below kGatherFrom the
 // writers come one by one (a gateway's captures, spread out behind the DC's
 // answers) and a wait would only delay them. One commit holds at most
 // kMostUnitsPerCommit units.
@@ -82,8 +83,11 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
         lock.lock();
     }
     g.leader = true;
-    std::vector<GroupCommit::Request*> batch;
-    batch.swap(g.queue);
+    // At most kMostUnitsPerCommit; this writer's own request is the first
+    // (handed the lead) or the only one (the queue was empty).
+    const auto take = static_cast<std::ptrdiff_t>(std::min(g.queue.size(), kMostUnitsPerCommit));
+    std::vector<GroupCommit::Request*> batch(g.queue.begin(), g.queue.begin() + take);
+    g.queue.erase(g.queue.begin(), g.queue.begin() + take);
     lock.unlock();
 
     // Whatever happens below, the batch finishes: every writer is answered
@@ -131,29 +135,34 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                 std::chrono::steady_clock::now() - t).count());
         };
         // Takes in the writers that queued since; false when there are none.
-        // The wait for them (once per batch) is not counted as running.
+        // The wait for them (once per batch) counts as gathering, not running.
         bool waited = false;
         std::chrono::nanoseconds waiting{0};
         const auto join_late = [&] {
             std::unique_lock glock(g.mutex);
             if (live.size() >= kMostUnitsPerCommit) return false;
-            if (g.queue.empty() && !waited && g.last_units >= kGatherFrom && live.size() < g.last_units) {
+            const std::size_t last_units = g.last_units;
+            if (g.queue.empty() && !waited && last_units >= kGatherFrom && live.size() < last_units) {
                 waited = true;
                 const auto from = std::chrono::steady_clock::now();
-                g.want = g.last_units - live.size();
-                g.gathered.wait_for(glock, std::min<std::chrono::nanoseconds>(g.last_commit / 2, kLongestGather),
-                                    [&] { return g.queue.size() >= g.want; });
+                const auto longest = std::min<std::chrono::nanoseconds>(std::chrono::nanoseconds(g.last_commit / 2), kLongestGather);
+                g.want = last_units - live.size();
+                g.gathered.wait_for(glock, longest, [&] { return g.queue.size() >= g.want; });
                 g.want = 0;
                 waiting += std::chrono::steady_clock::now() - from;
             }
             if (g.queue.empty()) return false;
             const auto n = std::min(g.queue.size(), kMostUnitsPerCommit - live.size());
-            for (std::size_t i = 0; i < n; ++i) {
-                g.queue[i]->result = fail(Errc::internal, "the grouped write did not run");
-                batch.push_back(g.queue[i]);
-                live.push_back(g.queue[i]);
-            }
-            g.queue.erase(g.queue.begin(), g.queue.begin() + static_cast<std::ptrdiff_t>(n));
+            // Room first: a request is either still queued or in `batch`
+            // (answered by Finish), never both, even if allocating throws.
+            batch.reserve(batch.size() + n);
+            live.reserve(live.size() + n);
+            const auto taken = g.queue.begin() + static_cast<std::ptrdiff_t>(n);
+            batch.insert(batch.end(), g.queue.begin(), taken);
+            live.insert(live.end(), g.queue.begin(), taken);
+            g.queue.erase(g.queue.begin(), taken);
+            for (auto it = live.end() - static_cast<std::ptrdiff_t>(n); it != live.end(); ++it)
+                (*it)->result = fail(Errc::internal, "the grouped write did not run");
             return true;
         };
         while (!live.empty()) {
@@ -185,7 +194,9 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                     break;
                 }
             }
-            impl_->writer_running += since(started) - static_cast<std::uint64_t>(waiting.count());  // the bodies catch what they throw
+            // the bodies catch what they throw
+            impl_->writer_running += since(started) - static_cast<std::uint64_t>(waiting.count());
+            impl_->writer_gathering += static_cast<std::uint64_t>(waiting.count());
             if (failed != nullptr) {
                 std::erase(live, failed);
                 continue;  // `parent` rolls back as it goes out of scope
@@ -202,9 +213,8 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             if (committed) {  // a commit that failed (and may run again) is not a batch
                 ++impl_->writer_batches;
                 impl_->writer_units += live.size();
-                std::lock_guard glock(g.mutex);
                 g.last_units = live.size();
-                g.last_commit = std::chrono::nanoseconds(took);
+                g.last_commit = static_cast<std::int64_t>(took);
             }
             for (auto* r : live) r->result = committed;
             return;

@@ -50,11 +50,14 @@ struct GroupCommit {
     bool leader = false;  // a thread runs a batch or has been handed the next
     // The leader gathering late writers before its commit (store/src/
     // group_commit.cpp): woken once `queue` holds `want` writers; 0: not
-    // gathering. Under `mutex`, as are the two figures of the last commit.
+    // gathering. Under `mutex`.
     std::condition_variable gathered;
     std::size_t want = 0;
-    std::size_t last_units = 0;               // units in the last commit
-    std::chrono::nanoseconds last_commit{0};  // how long it took
+    // The last commit's units and how long it took (ns). Atomics, written
+    // after the commit without taking `mutex` (nothing after a commit may
+    // fail), read by the next leader.
+    std::atomic<std::size_t> last_units{0};
+    std::atomic<std::int64_t> last_commit{0};
 };
 
 struct Store::Impl {
@@ -73,7 +76,8 @@ struct Store::Impl {
     std::atomic<std::uint64_t> commits{0};          // Store::commits()
     std::atomic<std::uint64_t> durable_commits{0};  // Store::durable_commits()
     // Store::writer_time(), in nanoseconds.
-    std::atomic<std::uint64_t> writer_batches{0}, writer_units{0}, writer_running{0}, writer_committing{0};
+    std::atomic<std::uint64_t> writer_batches{0}, writer_units{0}, writer_running{0}, writer_committing{0},
+        writer_gathering{0};
 
     mutable std::mutex key_mutex;
     mutable std::shared_ptr<const crypto::KeyRing> ring;

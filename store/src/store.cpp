@@ -260,7 +260,8 @@ std::uint64_t Store::commits() const { return impl_->commits.load(); }
 std::uint64_t Store::durable_commits() const { return impl_->durable_commits.load(); }
 Store::WriterTime Store::writer_time() const {
     return {impl_->writer_batches.load(), impl_->writer_units.load(),
-            std::chrono::nanoseconds(impl_->writer_running.load()), std::chrono::nanoseconds(impl_->writer_committing.load())};
+            std::chrono::nanoseconds(impl_->writer_running.load()), std::chrono::nanoseconds(impl_->writer_committing.load()),
+            std::chrono::nanoseconds(impl_->writer_gathering.load())};
 }
 std::size_t Store::queued_writers() const {
     std::lock_guard lock(impl_->group.mutex);

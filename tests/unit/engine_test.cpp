@@ -828,7 +828,7 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     EXPECT_GE(writer.units, writer.batches);
     EXPECT_NE(text.find("pwsync_store_write_batches_total " + std::to_string(writer.batches) + "\n"), std::string::npos) << text;
     EXPECT_NE(text.find("pwsync_store_write_units_total " + std::to_string(writer.units) + "\n"), std::string::npos) << text;
-    for (const std::string part : {"running", "committing"}) {
+    for (const std::string part : {"running", "committing", "gathering"}) {
         // Seconds with six decimals; some time was spent committing.
         const std::string head = "\npwsync_store_writer_seconds_total{part=\"" + part + "\"} ";
         const auto at = text.find(head);
@@ -850,6 +850,7 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
         }
     }
     EXPECT_EQ(attr("cn=monitor", "pwsyncStoreWriteBatches"), std::to_string(writer.batches));
+    EXPECT_EQ(attr("cn=monitor", "pwsyncStoreWriterGatheringMs"), "0");  // one writer at a time here
     // No password ever reaches the figures.
     for (const auto* pw : {"Monitor-Pass-1", "Monitor-Pass-2", "Monitor-Pass-3", "Monitor-Pass-4"}) {
         EXPECT_EQ(text.find(pw), std::string::npos);

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "store_fixture.h"
 
@@ -260,39 +262,102 @@ TEST_P(StoreTest, TheWritersTurnIsTimedAsRunningAndCommitting) {
     EXPECT_EQ(failed.committing, after.committing);
 }
 
+// A unit of work creating the mapping LINUX/`who`.
+std::function<Status(WriteTxn&)> create(std::string who) {
+    return [who = std::move(who)](WriteTxn& w) -> Status {
+        Mapping m;
+        m.app = "LINUX";
+        m.windows = m.external = who;
+        return w.create_mapping(std::move(m));
+    };
+}
+
+// Runs `unit` as a leader that holds its batch open until `writers` more
+// are queued, each on its own thread (`refused` fails its body instead).
+// Returns what each of them got, the leader's first.
+std::vector<Status> batch_with_late_writers(Store& store, const std::function<Status(WriteTxn&)>& unit,
+                                            const std::vector<std::string>& writers,
+                                            const std::string& refused = {}) {
+    std::vector<Status> got(writers.size() + 1);
+    std::atomic<bool> leading{false};
+    std::thread leader([&] {
+        got[0] = store.transact("w", [&](WriteTxn& w) -> Status {
+            // Held on its first run only: when a late unit fails, the batch
+            // runs again without it, this unit too.
+            if (!leading.exchange(true)) {
+                const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+                while (store.queued_writers() < writers.size() && std::chrono::steady_clock::now() < until)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                EXPECT_EQ(store.queued_writers(), writers.size()) << "the late writers did not queue";
+            }
+            return unit(w);
+        });
+    });
+    while (!leading) std::this_thread::yield();
+    std::vector<std::thread> late;
+    for (std::size_t i = 0; i < writers.size(); ++i)
+        late.emplace_back([&, i] {
+            got[i + 1] = writers[i] == refused
+                             ? store.transact("w", [](WriteTxn&) -> Status { return fail(Errc::refused, "not this one"); })
+                             : store.transact("w", create(writers[i]));
+        });
+    leader.join();
+    for (auto& t : late) t.join();
+    return got;
+}
+
 // Writers that queue while a batch runs join it: writers answered by one
 // commit come back together and do not split into halves that take turns.
 TEST_P(StoreTest, WritersThatQueueWhileABatchRunsJoinItsCommit) {
     make_app("LINUX");
-    const auto mapping = [](std::string who) {
-        return [who = std::move(who)](WriteTxn& w) -> Status {
-            Mapping m;
-            m.app = "LINUX";
-            m.windows = m.external = who;
-            return w.create_mapping(std::move(m));
-        };
-    };
     const auto before = store().writer_time();
-    std::atomic<bool> leading{false};
-    std::thread leader([&] {
-        EXPECT_TRUE(store().transact("w", [&](WriteTxn& w) -> Status {
-            leading = true;
-            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-            while (store().queued_writers() < 3 && std::chrono::steady_clock::now() < until)
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            return mapping("first")(w);
-        }));
-    });
-    while (!leading) std::this_thread::yield();
-    std::vector<std::thread> late;
-    for (const char* who : {"late-1", "late-2", "late-3"})
-        late.emplace_back([&, who] { EXPECT_TRUE(store().transact("w", mapping(who))); });
-    leader.join();
-    for (auto& t : late) t.join();
+    for (const auto& st : batch_with_late_writers(store(), create("first"), {"late-1", "late-2", "late-3"}))
+        EXPECT_TRUE(st) << st.error().message;
     const auto after = store().writer_time();
     EXPECT_EQ(after.batches - before.batches, 1u);
     EXPECT_EQ(after.units - before.units, 4u);
     for (const char* who : {"first", "late-1", "late-2", "late-3"}) EXPECT_TRUE(r().mapping({"LINUX", who})) << who;
+}
+
+// A late writer whose unit fails is rolled back alone: the others run again
+// without it and share one commit; it gets its own error.
+TEST_P(StoreTest, ALateWriterThatFailsLeavesTheOthersCommitted) {
+    make_app("LINUX");
+    const auto before = store().writer_time();
+    const auto got = batch_with_late_writers(store(), create("first"), {"late-1", "refused", "late-2"}, "refused");
+    EXPECT_TRUE(got[0]);
+    EXPECT_TRUE(got[1]);
+    ASSERT_FALSE(got[2]);
+    EXPECT_EQ(got[2].error().code, Errc::refused);
+    EXPECT_EQ(got[2].error().message, "not this one");
+    EXPECT_TRUE(got[3]);
+    const auto after = store().writer_time();
+    EXPECT_EQ(after.batches - before.batches, 1u);
+    EXPECT_EQ(after.units - before.units, 3u);
+    for (const char* who : {"first", "late-1", "late-2"}) EXPECT_TRUE(r().mapping({"LINUX", who})) << who;
+    EXPECT_FALSE(r().mapping({"LINUX", "refused"}));
+}
+
+// After a commit of many units the next leader, alone, waits a little for
+// the others to come back (gathering, its turn held), then commits alone;
+// after a small commit it does not wait.
+TEST_P(StoreTest, AfterALargeCommitALoneLeaderWaitsBrieflyForMore) {
+    make_app("LINUX");
+    std::vector<std::string> late;
+    for (int i = 1; i <= 8; ++i) late.push_back("late-" + std::to_string(i));
+    const auto before = store().writer_time();
+    for (const auto& st : batch_with_late_writers(store(), create("first"), late)) EXPECT_TRUE(st) << st.error().message;
+    const auto large = store().writer_time();
+    ASSERT_EQ(large.units - before.units, 9u);
+    EXPECT_EQ(large.gathering, before.gathering);  // its leader held all it could
+    ASSERT_OK(store().transact("w", create("alone")));
+    const auto alone = store().writer_time();
+    EXPECT_EQ(alone.batches - large.batches, 1u);
+    EXPECT_GT(alone.gathering, large.gathering);
+    EXPECT_LT(alone.gathering - large.gathering, std::chrono::seconds(1));  // bounded (1 ms; slack for a loaded machine)
+    ASSERT_OK(store().transact("w", create("after-one")));
+    EXPECT_EQ(store().writer_time().gathering, alone.gathering);  // the last commit held one unit
+    EXPECT_TRUE(r().mapping({"LINUX", "alone"}));
 }
 
 // A deferrable unit of work is committed without waiting for the disk
@@ -302,20 +367,11 @@ TEST_P(StoreTest, WritersThatQueueWhileABatchRunsJoinItsCommit) {
 TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
     make_app("LINUX");
     const std::uint64_t deferred_durable = backend().name == "lmdb" ? 0 : 1;
-    const auto mapping = [](std::string who) {
-        return [who = std::move(who)](WriteTxn& w) -> Status {
-            Mapping m;
-            m.app = "LINUX";
-            m.windows = who;
-            m.external = who;
-            return w.create_mapping(std::move(m));
-        };
-    };
     auto commits = store().commits(), durable = store().durable_commits();
-    ASSERT_OK(store().transact("w", mapping("deferred"), Durability::deferrable));
+    ASSERT_OK(store().transact("w", create("deferred"), Durability::deferrable));
     EXPECT_EQ(store().commits() - commits, 1u);
     EXPECT_EQ(store().durable_commits() - durable, deferred_durable);
-    ASSERT_OK(store().transact("w", mapping("durable")));
+    ASSERT_OK(store().transact("w", create("durable")));
     EXPECT_EQ(store().commits() - commits, 2u);
     EXPECT_EQ(store().durable_commits() - durable, 1u + deferred_durable);
 
@@ -328,12 +384,12 @@ TEST_P(StoreTest, ADeferrableUnitIsFlushedOnlyWithADurableOne) {
         EXPECT_TRUE(store().transact("w", [&](WriteTxn& w) -> Status {
             leading = true;
             while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            return mapping("leader")(w);
+            return create("leader")(w);
         }, Durability::deferrable));
     });
     while (!leading) std::this_thread::yield();
-    std::thread deferred([&] { EXPECT_TRUE(store().transact("w", mapping("mixed-deferred"), Durability::deferrable)); });
-    std::thread flushed([&] { EXPECT_TRUE(store().transact("w", mapping("mixed-durable"))); });
+    std::thread deferred([&] { EXPECT_TRUE(store().transact("w", create("mixed-deferred"), Durability::deferrable)); });
+    std::thread flushed([&] { EXPECT_TRUE(store().transact("w", create("mixed-durable"))); });
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (store().queued_writers() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     EXPECT_EQ(store().queued_writers(), 2u);

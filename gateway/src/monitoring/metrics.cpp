@@ -151,6 +151,7 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
                     {"pwsyncStoreWriteUnits", {num(static_cast<std::int64_t>(f.writer.units))}},
                     {"pwsyncStoreWriterRunningMs", {num(millis(f.writer.running))}},
                     {"pwsyncStoreWriterCommittingMs", {num(millis(f.writer.committing))}},
+                    {"pwsyncStoreWriterGatheringMs", {num(millis(f.writer.gathering))}},
                     {"pwsyncQueued", {num(static_cast<std::int64_t>(f.queued))}},
                     {"pwsyncDeadLetters", {num(static_cast<std::int64_t>(f.dead_letters))}},
                     {"pwsyncPendingCaptures", {num(static_cast<std::int64_t>(f.pending_captures))}},
@@ -298,10 +299,12 @@ std::string prometheus_text(const Figures& f) {
     head("pwsync_store_write_units_total", "counter", "Units of work in those commits (a change, a dispatcher pass's outcomes, ...).");
     line("pwsync_store_write_units_total", static_cast<std::int64_t>(f.writer.units));
     head("pwsync_store_writer_seconds_total", "counter",
-         "Time the store's single writer spent running units of work and committing them (writing and flushing pages); "
+         "Time the store's single writer spent running units of work, committing them (writing and flushing pages), "
+         "and gathering (holding its turn, idle, while more writers join a large commit); "
          "a rate near 1 means the writer is the limit.");
     out += "pwsync_store_writer_seconds_total{part=\"running\"} " + seconds(f.writer.running) + "\n";
     out += "pwsync_store_writer_seconds_total{part=\"committing\"} " + seconds(f.writer.committing) + "\n";
+    out += "pwsync_store_writer_seconds_total{part=\"gathering\"} " + seconds(f.writer.gathering) + "\n";
     head("pwsync_uptime_seconds", "gauge", "Seconds since pwsyncd started.");
     line("pwsync_uptime_seconds", c.uptime.count());
     head("pwsync_build_info", "gauge", "The running version.");

@@ -618,9 +618,10 @@ public:
     //  - `fn` must not commit. When it fails, its writes are rolled back and
     //    its error returned.
     //  - Group commit: units arriving at the same moment share one write
-    //    transaction, each in a nested one (a failing `fn` is rolled back
-    //    alone), so one commit (one fsync) makes them all durable. Returns
-    //    once the commit holding this unit's writes is durable.
+    //    transaction, none nested (when one `fn` fails the transaction is
+    //    dropped and the others run again without it), so one commit (one
+    //    fsync) makes them all durable. Returns once the commit holding this
+    //    unit's writes is durable.
     //  - Durability::deferrable: returns once committed, without waiting
     //    for the disk, unless a durable unit shares its commit.
     Status transact(std::string_view actor, const std::function<Status(WriteTxn&)>& fn,
@@ -697,8 +698,9 @@ public:
     std::uint64_t commits() const;
     // Of those, the ones made durable before they returned.
     std::uint64_t durable_commits() const;
-    // Writers of transact() waiting for the batch being written to end
-    // (tests use it to form a batch).
+    // Writers of transact() queued for a batch: the running batch takes them
+    // in before its commit, or the next one does (tests use it to form a
+    // batch).
     std::size_t queued_writers() const;
     // Where the writer's turn of transact() went since the store was
     // opened: running the units of work once the write lock is granted
@@ -707,10 +709,12 @@ public:
     // and its synchronous_commit wait). batches and units count commits
     // that succeeded. The turn is serial, so this says whether the writer
     // is the limit and how much of it is the commit (steady clock, read
-    // three times per batch).
+    // three times per batch). gathering: the batch's leader waiting, with
+    // the write transaction open, for more writers to join its commit
+    // (after a commit of many units); the turn is held but idle.
     struct WriterTime {
         std::uint64_t batches = 0, units = 0;
-        std::chrono::nanoseconds running{0}, committing{0};
+        std::chrono::nanoseconds running{0}, committing{0}, gathering{0};
     };
     WriterTime writer_time() const;
 
