@@ -552,17 +552,16 @@ public:
         MemoKey mk{static_cast<unsigned>(t), std::string(key)};
         if (auto it = memo_.find(mk); it != memo_.end()) return it->second;
         PWSYNC_ASSIGN(auto r, ask(sql(t).get, {key}, "cannot read from the store"));
-        std::optional<std::string_view> v;
-        if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
-        memo_.emplace(std::move(mk), v);
-        return v;
+        return remember(std::move(mk), std::move(r));
     }
     Status prefetch(std::span<const std::pair<Table, std::string>> keys) const override {
         std::vector<MemoKey> want;
         for (const auto& [t, k] : keys) {
             MemoKey mk{static_cast<unsigned>(t), k};
-            if (!memo_.contains(mk) && std::find(want.begin(), want.end(), mk) == want.end()) want.push_back(std::move(mk));
+            if (!memo_.contains(mk)) want.push_back(std::move(mk));
         }
+        std::ranges::sort(want);
+        want.erase(std::unique(want.begin(), want.end()), want.end());
         if (want.size() < 2) return {};  // get() takes one round trip for one record anyway
         // Each round trip: the deferred writes (fewer than kMaxDeferred),
         // then up to kMaxDeferred reads.
@@ -577,12 +576,7 @@ public:
             auto answers = send(batch);
             for (auto& a : answers)
                 if (!a) return std::unexpected(a.error());
-            for (std::size_t i = 0; i < n; ++i) {
-                auto& r = *answers[first + i];
-                std::optional<std::string_view> v;
-                if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
-                memo_.emplace(std::move(want[at + i]), v);
-            }
+            for (std::size_t i = 0; i < n; ++i) remember(std::move(want[at + i]), std::move(*answers[first + i]));
         }
         return {};
     }
@@ -721,6 +715,14 @@ private:
     std::string_view keep(pq::ResultPtr r, int row, int col) const {
         const auto v = pq::value(r.get(), row, col);
         s_->kept.push_back(std::move(r));
+        return v;
+    }
+    // A record's answer (no row: absent) kept for the rest of the
+    // transaction, and returned.
+    std::optional<std::string_view> remember(MemoKey mk, pq::ResultPtr r) const {
+        std::optional<std::string_view> v;
+        if (PQntuples(r.get()) != 0) v = keep(std::move(r), 0, 0);
+        memo_.emplace(std::move(mk), v);
         return v;
     }
     // A statement of `q`, prepared first if this connection has not yet.
