@@ -513,20 +513,21 @@ if timed:
     with_writer = [r for r in timed if r.get("writer") and r["writer"].get("batches")]
     if with_writer:
         w("pwsyncd's store writer while each measurement ran (its /metrics before and after: one")
-        w("writer at a time, docs/GATEWAY.md \"Monitoring\"). \"Busy\": its turn (running units of work")
-        w("and committing them) ÷ the time between the two reads, which includes the load generator's")
-        w("start and end (a short measurement, such as partial at 16, reads low); near 100 %, the writer")
-        w("is the limit.")
+        w("writer at a time, docs/GATEWAY.md \"Monitoring\"). \"Busy\": its turn (running units of work,")
+        w("committing them, and gathering: waiting, the turn held, for more writers to join a large")
+        w("commit) ÷ the time between the two reads, which includes the load generator's start and end")
+        w("(a short measurement, such as partial at 16, reads low); near 100 %, the writer is the limit.")
         w("")
-        w("| measurement | concurrency | changes/s | writer busy | of it committing | commits | units per commit | commit, ms each |")
-        w("|---|---|---|---|---|---|---|---|")
+        w("| measurement | concurrency | changes/s | writer busy | of it committing | of it gathering | commits | units per commit | commit, ms each |")
+        w("|---|---|---|---|---|---|---|---|---|")
         for r in with_writer:
             wr = r["writer"]
             # The time between the two reads of /metrics (the counts span it).
             wall = wr.get("seconds") or measured_wall(r)
-            turn = wr["running_ms"] + wr["committing_ms"]
+            turn = wr["running_ms"] + wr["committing_ms"] + wr.get("gathering_ms", 0)
             w(f"| {r['what']} | {r['threads']} | {f(changes_rate(r))} | {f(turn / (wall * 1000) * 100) if wall else '–'} % | "
-              f"{f(wr['committing_ms'] / turn * 100) if turn else '–'} % | {f(wr['batches'])} | "
+              f"{f(wr['committing_ms'] / turn * 100) if turn else '–'} % | "
+              f"{f(wr['gathering_ms'] / turn * 100) + ' %' if turn and 'gathering_ms' in wr else '–'} | {f(wr['batches'])} | "
               f"{f(wr['units'] / wr['batches'], 1)} | {f(wr['committing_ms'] / wr['batches'], 2)} |")
         w("")
 
@@ -563,20 +564,22 @@ if hc:
 w("## The core alone (`null` adapter, durable: success only after fsync)")
 w("")
 w("The writer's turn (the group commit's leader, one at a time) is timed in every run: running the")
-w("batch's units of work (CPU), and committing them (LMDB: writing the pages and flushing them).")
+w("batch's units of work (CPU), committing them (LMDB: writing the pages and flushing them), and")
+w("gathering (after a commit of 8 units or more, waiting for more writers to join the next).")
 w("\"Writer busy\" is that time ÷ the run's time: near 100 %, the writer is the limit.")
 w("")
-w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s | writer busy | of it committing | running per unit | committing per batch |")
-w("|---|---|---|---|---|---|---|---|")
+w("| CPUs (taskset) | client threads | accepted/s | accepted and delivered/s | writer busy | of it committing | of it gathering | running per unit | committing per batch |")
+w("|---|---|---|---|---|---|---|---|---|")
 for name in ("core_null_cpus_", "core_null_senders_cpus_", "core_null_tmpfs_cpus_"):
     for cpus in ("0", "0,1"):
         c = find(f"{name}{cpus}")
         if c:
             c = c[0]
-            wr, cells = c.get("writer"), ["–"] * 4
+            wr, cells = c.get("writer"), ["–"] * 5
             if wr and wr.get("units") and wr.get("batches") and c.get("delivered_seconds"):
-                turn = wr["running_seconds"] + wr["committing_seconds"]
+                turn = wr["running_seconds"] + wr["committing_seconds"] + wr.get("gathering_seconds", 0)
                 cells = [f"{f(turn / c['delivered_seconds'] * 100)} %", f"{f(wr['committing_seconds'] / turn * 100)} %",
+                         f"{f(wr['gathering_seconds'] / turn * 100)} %" if "gathering_seconds" in wr else "–",
                          f"{f(wr['running_seconds'] / wr['units'] * 1e6, 1)} µs", f"{f(wr['committing_seconds'] / wr['batches'] * 1e3, 2)} ms"]
             where = " (tmpfs)" if "tmpfs" in name else ""
             w(f"| {len(cpus.split(','))}{where} | {c['threads']} | {f(c['accepted_per_second'])} | {f(c['delivered_per_second'])} | "
