@@ -29,11 +29,20 @@ constexpr auto kLongestPause = std::chrono::microseconds(100'000);
 // those queued, or half that commit's time (half a flush on a disk,
 // microseconds on tmpfs), at most kLongestGather. Below kGatherFrom the
 // writers come one by one (a gateway's captures, spread out behind the DC's
-// answers) and a wait would only delay them. One commit holds at most
-// kMostUnitsPerCommit units.
+// answers) and a wait would only delay them. Late writers join until the
+// batch holds kMostUnitsPerCommit units (it starts with every writer that
+// queued during the last commit, at most one per writing thread).
 constexpr std::size_t kGatherFrom = 8;
 constexpr auto kLongestGather = std::chrono::microseconds(1000);
 constexpr std::size_t kMostUnitsPerCommit = 1024;
+
+// A request's result as its writer gets it: one never answered (its default,
+// an error without a message: set without allocating) says so.
+Status answer(Status result) {
+    if (!result && result.error().code == Errc::internal && result.error().message.empty())
+        result.error().message = "the grouped write did not run";
+    return result;
+}
 
 // What the exception being handled says; allocates nothing.
 const char* current_exception_text() noexcept {
@@ -78,16 +87,15 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
         {
             std::unique_lock mine(req.m);
             req.wake.wait(mine, [&] { return req.done || req.lead; });
-            if (req.done) return std::move(req.result);
+            if (req.done) return answer(std::move(req.result));
         }
         lock.lock();
     }
     g.leader = true;
-    // At most kMostUnitsPerCommit; this writer's own request is the first
-    // (handed the lead) or the only one (the queue was empty).
-    const auto take = static_cast<std::ptrdiff_t>(std::min(g.queue.size(), kMostUnitsPerCommit));
-    std::vector<GroupCommit::Request*> batch(g.queue.begin(), g.queue.begin() + take);
-    g.queue.erase(g.queue.begin(), g.queue.begin() + take);
+    // Every writer queued (this one among them), without allocating: nothing
+    // may throw before `finish` below exists.
+    std::vector<GroupCommit::Request*> batch;
+    batch.swap(g.queue);
     lock.unlock();
 
     // Whatever happens below, the batch finishes: every writer is answered
@@ -117,8 +125,8 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
                 if (r != &own) signal(*r, &GroupCommit::Request::done);
         }
     } finish{g, req, batch};
-    // Nothing counts as written until the commit says so.
-    for (auto* r : batch) r->result = fail(Errc::internal, "the grouped write did not run");
+    // Nothing counts as written until the commit says so: every request's
+    // result starts as "not answered" (GroupCommit::Request).
     // A lambda, not a free function: it needs the store's private parts.
     //
     // Every body of the batch runs in the one write transaction, none nested:
@@ -161,8 +169,6 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
             batch.insert(batch.end(), g.queue.begin(), taken);
             live.insert(live.end(), g.queue.begin(), taken);
             g.queue.erase(g.queue.begin(), taken);
-            for (auto it = live.end() - static_cast<std::ptrdiff_t>(n); it != live.end(); ++it)
-                (*it)->result = fail(Errc::internal, "the grouped write did not run");
             return true;
         };
         while (!live.empty()) {
@@ -226,7 +232,7 @@ Status Store::commit_group(std::string_view actor, const std::function<Status(Wr
         // Only what committed stays a success; nothing after the commit throws.
         for (auto* r : batch) r->result = fail(Errc::internal, std::string("the grouped write failed: ") + current_exception_text());
     }
-    return std::move(req.result);
+    return answer(std::move(req.result));
 }
 
 }  // namespace pwsync::store

@@ -35,7 +35,9 @@ struct GroupCommit {
         std::string_view actor;
         const std::function<Status(WriteTxn&)>* body = nullptr;
         Durability durability = Durability::durable;
-        Status result;
+        // Not answered until the leader sets it: an error with no message
+        // (none allocated), which the writer reads as "did not run".
+        Status result = std::unexpected(Error{Errc::internal, {}});
         // Its own lock, not the queue's: a finished batch's writers are woken
         // while the next batch runs, and none of them queues for `mutex` to
         // return. The waker holds `m` while it notifies, so the request (on
