@@ -60,8 +60,13 @@ private:
     Status unreachable_recently() const;
     void note_unreachable(const std::string& why);
     // Full-sync writes of different accounts run side by side, each on a
-    // connection of its own (the engine keeps one account's changes in order).
-    static constexpr std::size_t kMaxConnections = 4;
+    // connection of its own (the engine keeps one account's changes in order),
+    // and so do the state checks of captures arriving together. With 4, 16
+    // captures at once queued for a connection: a futex sleep and wake-up
+    // per capture (1.3 context switches per change) and ~0.1 ms of the
+    // gateway's CPU (docs/BENCHMARKS.md, fourteenth part); now they wait in
+    // the DC's own queue, which a gateway could not shorten anyway.
+    static constexpr std::size_t kMaxConnections = 16;
     std::mutex pool_mutex_;
     std::condition_variable pool_cv_;
     std::vector<directory::Connection> idle_;
