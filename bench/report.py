@@ -530,6 +530,27 @@ if timed:
               f"{f(wr['gathering_ms'] / turn * 100) + ' %' if turn and 'gathering_ms' in wr else '–'} | {f(wr['batches'])} | "
               f"{f(wr['units'] / wr['batches'], 1)} | {f(wr['committing_ms'] / wr['batches'], 2)} |")
         w("")
+    with_times = [r for r in timed if r.get("change_times")]
+    if with_times:
+        w("Where a change's time went, in ms per change: the sender's (the load generator's threads ×")
+        w("the run's time ÷ the changes answered), and pwsyncd's own clocks around each change")
+        w("(`pwsync_change_seconds_total`, its /metrics before and after): from the request to the")
+        w("answer, and in it asking the directory (for a capture, the DC's answer to the state check;")
+        w("for full sync, also the AD write) and the store (waiting for the writer's turn, and the")
+        w("commit's flush). \"Engine, the rest\": pwsyncd's own work between them. \"Outside\": the")
+        w("sender's time that pwsyncd's clock does not see (TLS, the loopback, reading the request).")
+        w("")
+        w("| measurement | concurrency | mode | changes | sender, per change | pwsyncd, request to answer | asking the directory | the store | engine, the rest | outside |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for r in with_times:
+            sender = r["seconds"] * 1000 * r["threads"] / r["ok"] if r.get("ok") else 0
+            for mode, t in r["change_times"].items():
+                n = t["changes"]
+                per = lambda v: f(v / n, 3)
+                rest = t["all_ms"] - t["directory_ms"] - t["store_ms"]
+                w(f"| {r['what']} | {r['threads']} | {mode} | {f(n)} | {f(sender, 3) if sender else '–'} | {per(t['all_ms'])} | "
+                  f"{per(t['directory_ms'])} | {per(t['store_ms'])} | {per(rest)} | {f(sender - t['all_ms'] / n, 3) if sender else '–'} |")
+        w("")
 
 # 3 latency
 lat = find("capture_to_external_latency")

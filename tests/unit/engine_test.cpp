@@ -2,7 +2,10 @@
 // (the integration tests use the real Samba DC).
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <algorithm>
 
@@ -76,6 +79,7 @@ protected:
         opts.domain = "TEST";
         opts.ad_writer = [this](std::string_view account, const Secret& pw) -> Status {
             ad_calls_.emplace_back(std::string(account) + "=" + std::string(pw.view()));
+            clock_.advance(ad_write_takes_);
             if (ad_mode_ == "refuse") return fail(Errc::refused, "0000052D: the password does not meet the complexity criteria!");
             if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
             return {};
@@ -85,6 +89,7 @@ protected:
         // ordinary enabled account.
         opts.account_state = [this](std::string_view account) -> Result<AccountState> {
             ++state_calls_;
+            clock_.advance(state_takes_);
             if (ad_mode_ == "down") return fail(Errc::unavailable, "Can't contact LDAP server");
             if (const auto e = state_errors_.find(ascii_lower(account)); e != state_errors_.end())
                 return std::unexpected(e->second);
@@ -164,6 +169,8 @@ protected:
     std::map<std::string, AccountState> states_;  // lower(account) -> what the directory says
     std::map<std::string, Error> state_errors_;   // lower(account) -> the directory's error instead
     int state_calls_ = 0;
+    // How long the directory takes to answer, on clock_.
+    std::chrono::microseconds state_takes_{0}, ad_write_takes_{0};
 };
 
 TEST_F(EngineTest, Authenticates) {
@@ -767,6 +774,90 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
 
 // The handler counts each answer by mode and result, and serves cn=monitor
 // to monitor principals only.
+// Where a change's time went: the directory's answers (the account's
+// state, full sync's AD write) apart from the store's, per mode, on the
+// injected clock.
+TEST_F(EngineTest, MonitorTimesWhereAChangesTimeWent) {
+    Metrics metrics(clock_);
+    FigureSource figures(*store_, metrics, false);
+    EngineHandler handler(*engine_, *store_, metrics, figures);
+    const Peer peer{"127.0.0.1", 1, "", true};
+    state_takes_ = std::chrono::milliseconds(7);
+    ad_write_takes_ = std::chrono::milliseconds(11);
+    EXPECT_EQ(handler.password_modify("dc1", "alice", std::nullopt, Secret("Timed-Pass-1"), peer).code, 0);
+    EXPECT_EQ(handler.password_modify("ldap-agent", "alice", Secret("Linux-Old-1"), Secret("Timed-Pass-2"), peer).code, 0);
+    ASSERT_EQ(ad_calls_.size(), 1u);
+    auto f = figures.collect();
+    ASSERT_TRUE(f);
+    const auto& windows = f->counters.times[0];
+    const auto& full = f->counters.times[1];
+    using std::chrono::milliseconds;
+    // The capture asked for the account's state once; the store's turn took
+    // no time on a clock that only the directory moves.
+    EXPECT_EQ(windows.directory, milliseconds(7));
+    EXPECT_EQ(windows.store, milliseconds(0));
+    EXPECT_EQ(windows.all, milliseconds(7));
+    // Full sync: the state, then the AD write.
+    EXPECT_EQ(full.directory, milliseconds(18));
+    EXPECT_EQ(full.all, milliseconds(18));
+    EXPECT_EQ(f->counters.times[2].all, milliseconds(0));
+    const auto text = prometheus_text(*f);
+    EXPECT_NE(text.find("pwsync_change_seconds_total{mode=\"windows\",part=\"directory\"} 0.007000\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_change_seconds_total{mode=\"full\",part=\"all\"} 0.018000\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("pwsync_change_seconds_total{mode=\"full\",part=\"store\"} 0.000000\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("# TYPE pwsync_change_seconds_total counter"), std::string::npos);
+    for (const auto* pw : {"Timed-Pass-1", "Timed-Pass-2", "Linux-Old-1"}) EXPECT_EQ(text.find(pw), std::string::npos);
+}
+
+// The store's part is the wait for the writer too: a change that finds the
+// store's write lock held counts the wait as the store's (real time).
+TEST_F(EngineTest, AChangeWaitingForTheWriterCountsAsTheStores) {
+    SystemClock wall;
+    EngineOptions opts = engine_options_;
+    opts.clock = &wall;
+    std::mutex m;
+    std::condition_variable cv;
+    bool asked = false;
+    opts.account_state = [&](std::string_view) -> Result<AccountState> {
+        std::lock_guard lock(m);
+        asked = true;
+        cv.notify_one();
+        return AccountState{};
+    };
+    Engine engine(*store_, opts);
+    Metrics metrics(wall);
+    FigureSource figures(*store_, metrics, false);
+    EngineHandler handler(engine, *store_, metrics, figures);
+    const Peer peer{"127.0.0.1", 1, "", true};
+    constexpr auto kHeld = std::chrono::milliseconds(200);
+    int code = -1;
+    {
+        std::optional<store::WriteTxn> held;
+        {
+            auto w = store_->write("test");
+            ASSERT_TRUE(w) << w.error().message;
+            held.emplace(std::move(*w));
+        }
+        std::thread capture([&] { code = handler.password_modify("dc1", "alice", std::nullopt, Secret("Held-Pass-1"), peer).code; });
+        {
+            // The capture asked the directory: next it wants the writer.
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return asked; });
+        }
+        std::this_thread::sleep_for(kHeld);
+        held.reset();  // rolls back: the writer may go
+        capture.join();
+    }
+    EXPECT_EQ(code, 0);
+    auto f = figures.collect();
+    ASSERT_TRUE(f);
+    const auto& windows = f->counters.times[0];
+    // Most of the hold: the capture reached the writer a moment after it asked.
+    EXPECT_GE(windows.store, kHeld / 2);
+    EXPECT_LT(windows.directory, kHeld / 2);
+    EXPECT_GE(windows.all, windows.store + windows.directory);
+}
+
 TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     ASSERT_TRUE(add_monitor("nagios"));
     EXPECT_FALSE(add_monitor("bad-monitor", "racf"));

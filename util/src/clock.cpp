@@ -7,6 +7,7 @@
 namespace pwsync {
 
 TimePoint SystemClock::now() const { return std::chrono::system_clock::now(); }
+std::chrono::nanoseconds SystemClock::elapsed() const { return std::chrono::steady_clock::now().time_since_epoch(); }
 
 std::int64_t to_unix_micros(TimePoint t) noexcept {
     return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();

@@ -98,7 +98,7 @@ std::string Engine::canonical(const store::ReadTxn& r, std::string_view account)
     return slash == std::string::npos ? acc : acc.substr(slash + 1);
 }
 
-void Engine::learn(std::string_view account) {
+void Engine::learn(std::string_view account, ChangeTimes& t) {
     if (!options_.resolve) return;
     {
         auto r = store_.read();
@@ -106,10 +106,10 @@ void Engine::learn(std::string_view account) {
         for (const auto& n : text_aliases(account))
             if (auto known = r->account(n); !known || *known) return;  // known (or the store cannot tell)
     }
-    auto a = options_.resolve(account);
+    auto a = timed(t.directory, [&] { return options_.resolve(account); });
     if (!a) return;  // unknown to the directory too, or it cannot be asked: match by the text
     // Only accounts the mappings name are kept: not every account of the domain.
-    (void)store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
+    (void)timed(t.store, [&] { return store_.transact("pwsyncd", [&](store::WriteTxn& w) -> Status {
         for (const auto& n : a->names()) {
             PWSYNC_ASSIGN(auto found, w.account_mappings(n));
             if (!found.empty()) {
@@ -118,7 +118,7 @@ void Engine::learn(std::string_view account) {
             }
         }
         return {};
-    });
+    }); });
 }
 
 // Whether the change is pwsync's own write (full sync), which explains one
@@ -186,6 +186,14 @@ Result<std::string> Engine::authenticate_certificate(std::string_view subject) {
 
 ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
                             const Secret& new_password) {
+    ChangeTimes t;
+    auto r = change(principal, identity, old_password, new_password, t);
+    r.times = t;
+    return r;
+}
+
+ChangeResult Engine::change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                            const Secret& new_password, ChangeTimes& t) {
     if (new_password.empty()) return reply(ChangeOutcome::incomplete, "a new password is required");
     if (!valid_utf8(new_password.view()) || new_password.size() > 1024)
         return reply(ChangeOutcome::bad_password, "the new password is not valid UTF-8 or is too long");
@@ -223,17 +231,17 @@ ChangeResult Engine::change(const std::string& principal, std::string_view ident
                 }
             }
         }
-        auto account = windows_account(named, search);
+        auto account = timed(t.directory, [&] { return windows_account(named, search); });
         if (account && options_.several_domains) {
             auto in_domain = captured_in_domain(p, *account);
             if (!in_domain) return reply(ChangeOutcome::refused, in_domain.error().message);
             account = std::move(*in_domain);
         }
-        auto r = account ? from_windows(p, *account, new_password) : reply(account.error().outcome, account.error().message);
+        auto r = account ? from_windows(p, *account, new_password, t) : reply(account.error().outcome, account.error().message);
         r.mode = "windows";
         return r;
     }
-    return from_adapter(p, identity, old_password, new_password);
+    return from_adapter(p, identity, old_password, new_password, t);
 }
 
 // Several domains: a capture principal reports its own domain's accounts.
@@ -353,7 +361,8 @@ Status Engine::fan_out(store::WriteTxn& w, std::string_view account, const Secre
     return {};
 }
 
-ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password) {
+ChangeResult Engine::from_windows(const store::Principal& p, std::string_view account, const Secret& password,
+                                  ChangeTimes& t) {
     // Group commit: concurrent captures share one transaction and one fsync;
     // each sender is answered only after the commit holding its change.
     // A name the store does not know is asked of the directory first, with
@@ -362,7 +371,7 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
     // its hook returns. Such a capture waits as pending; the watcher, which
     // may ask, resolves the account before it confirms the change.
     const bool pre_commit = p.capture == store::CaptureMode::pre_commit;
-    if (!pre_commit) learn(account);
+    if (!pre_commit) learn(account, t);
     // The account's mappings are found before the writer's turn, which only
     // reads each again by its key (gone meanwhile: left out; changed: as it
     // is now). A mapping made meanwhile gets the account's next change, as
@@ -382,13 +391,13 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
         return reply(ChangeOutcome::no_mapping, "no mapping for Windows account '" + std::string(account) + "'");
     std::optional<AccountState> state;
     if (!pre_commit) {
-        auto s = ask_state(account);
+        auto s = timed(t.directory, [&] { return ask_state(account); });
         if (!s) return reply(ChangeOutcome::unavailable, "the directory cannot tell the account's state: " + s.error().message);
         state = std::move(*s);
     }
     ChangeResult out;
     std::size_t queued = 0;
-    auto st = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
+    auto st = timed(t.store, [&] { return store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;
         PWSYNC_ASSIGN(auto sync, w.sync_settings());
         if (!sync.windows) {
@@ -431,14 +440,14 @@ ChangeResult Engine::from_windows(const store::Principal& p, std::string_view ac
             out = reply(ChangeOutcome::stored, "stored; queued for " + std::to_string(queued) + " application(s)");
         }
         return {};
-    });
+    }); });
     if (!st) return from_error(st.error());
     if (queued > 0 && options_.queued) options_.queued();
     return out;
 }
 
 ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
-                                  const Secret& password) {
+                                  const Secret& password, ChangeTimes& t) {
     store::Adapter adapter;
     std::string external;  // the user id `identity` names
     store::SyncSettings sync;
@@ -519,7 +528,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         for (const auto& m : mappings) {
             auto& st = states[ascii_lower(m.windows)];
             if (!st) {
-                auto s = state_of(m.windows, false);
+                auto s = timed(t.directory, [&] { return state_of(m.windows, false); });
                 if (!s && !outage(s.error())) return from_error(s.error());
                 if (s) st = std::move(*s);
             }
@@ -538,7 +547,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         {
             // Markers first: the DC's capture of our own write may come back
             // before this change is committed, and must not bounce to `adapter`.
-            auto st = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
+            auto st = timed(t.store, [&] { return store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
                 for (const auto& m : mappings) {
                     PWSYNC_TRY(mark_written(w, m.windows, password.view(), adapter.name, now() + options_.echo_window));
                     // An AD write still queued from an earlier change is older than
@@ -547,7 +556,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
                     for (const auto& j : queued) PWSYNC_TRY(w.job_superseded(j.id, 0));
                 }
                 return {};
-            });
+            }); });
             if (!st) return from_error(st.error());
         }
         std::set<std::string> written;
@@ -555,7 +564,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
             if (!written.insert(ascii_lower(m.windows)).second) continue;
             if (!options_.ad_writer) { ad_queue.push_back(m.windows); continue; }
             // No store transaction is open here: AD's capture hook calls back into us.
-            auto st = options_.ad_writer(m.windows, password);
+            auto st = timed(t.directory, [&] { return options_.ad_writer(m.windows, password); });
             if (st) continue;
             if (st.error().code == Errc::refused || st.error().code == Errc::invalid_argument) {
                 // Nothing was written: the markers must not hide a real change.
@@ -572,7 +581,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
     // Sent on to the account's other applications with the states read
     // before AD was written: the safe-scope checks apply.
     std::size_t queued = 0;
-    auto stored = store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
+    auto stored = timed(t.store, [&] { return store_.transact(p.name, [&](store::WriteTxn& w) -> Status {
         queued = 0;  // a retried run counts afresh
         for (const auto& m : mappings) PWSYNC_TRY(w.set_mapping_credential({m.app, m.windows}, password));
         if (full) {
@@ -604,7 +613,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         return w.audit(full ? "change.full" : "change.partial", adapter.name + ":" + std::string(external),
                        std::to_string(mappings.size()) + " mapping(s)" +
                            (ad_queue.empty() ? "" : "; AD write queued for retry"));
-    });
+    }); });
     if (!stored) return from_error(stored.error());
     if (queued > 0 && options_.queued) options_.queued();
     auto done = reply(ChangeOutcome::stored, full ? (ad_queue.empty() ? "stored and set in Active Directory"

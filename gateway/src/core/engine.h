@@ -4,11 +4,13 @@
 // told success — only once it is committed to the store.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "account_locks.h"
@@ -135,9 +137,20 @@ public:
     std::vector<std::string> aliases(const store::ReadTxn& r, std::string_view account) const;
 
 private:
-    ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password);
+    // `t`: where the change's time goes (ChangeTimes), added to as it runs.
+    ChangeResult change(const std::string& principal, std::string_view identity, const Secret* old_password,
+                        const Secret& new_password, ChangeTimes& t);
+    ChangeResult from_windows(const store::Principal& p, std::string_view account, const Secret& password, ChangeTimes& t);
     ChangeResult from_adapter(const store::Principal& p, std::string_view identity, const Secret* old_password,
-                              const Secret& password);
+                              const Secret& password, ChangeTimes& t);
+    // Runs `f`, adding the time it took to `into` (the injected clock).
+    template <class F>
+    auto timed(std::chrono::nanoseconds& into, F&& f) {
+        const auto from = clock_->elapsed();
+        auto r = std::forward<F>(f)();
+        into += std::max(clock_->elapsed() - from, std::chrono::nanoseconds{0});
+        return r;
+    }
     // Damping, echo, fan-out; inside the caller's transaction. `known`: the
     // account's mappings when the caller read them in this transaction (a
     // read less per change: a round trip on PostgreSQL).
@@ -175,7 +188,7 @@ private:
     // A name the store does not know: ask the directory, and keep the
     // account's names when a mapping names it (by another name, not
     // resolved yet) or the store knows it by older names (a rename).
-    void learn(std::string_view account);
+    void learn(std::string_view account, ChangeTimes& t);
     // DOMAIN\sam <-> sam, and a GUID in its one spelling.
     std::vector<std::string> text_aliases(std::string_view account) const;
     Status mark_written(store::WriteTxn& w, std::string_view account, std::string_view password,

@@ -2,6 +2,7 @@
 // handler turns these into LDAP result codes; the engine knows no protocol.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -21,12 +22,21 @@ enum class ChangeOutcome {
     failed,             // anything else
 };
 
+// Where a change's time went inside the engine, for the monitoring figures:
+// asking the directory (a name, the account's state, full sync's AD write)
+// and the store (waiting for the writer's turn, running, the commit's flush).
+struct ChangeTimes {
+    std::chrono::nanoseconds directory{0};
+    std::chrono::nanoseconds store{0};
+};
+
 struct ChangeResult {
     ChangeOutcome outcome = ChangeOutcome::stored;
     std::string message;  // for the sender and the log: never a password
     // For the counters: windows, full, partial, or external when an
     // adapter's change was refused before its mode was known.
     std::string_view mode = "external";
+    ChangeTimes times{};
 };
 
 }  // namespace pwsync::gateway

@@ -63,14 +63,24 @@ std::int64_t millis(std::chrono::nanoseconds d) { return std::chrono::duration_c
 
 }  // namespace
 
-void Metrics::change(std::string_view mode, ChangeOutcome outcome) noexcept {
-    changes_[mode_index(mode)][result_index(outcome)].fetch_add(1, std::memory_order_relaxed);
+void Metrics::change(std::string_view mode, ChangeOutcome outcome, std::chrono::nanoseconds took,
+                     ChangeTimes parts) noexcept {
+    const std::size_t m = mode_index(mode);
+    changes_[m][result_index(outcome)].fetch_add(1, std::memory_order_relaxed);
+    times_[m].all.fetch_add(took.count(), std::memory_order_relaxed);
+    times_[m].directory.fetch_add(parts.directory.count(), std::memory_order_relaxed);
+    times_[m].store.fetch_add(parts.store.count(), std::memory_order_relaxed);
 }
 
 Metrics::Snapshot Metrics::snapshot(bool watcher_configured) const {
     Snapshot s;
     for (std::size_t m = 0; m < kModes.size(); ++m)
         for (std::size_t r = 0; r < kResults.size(); ++r) s.changes[m][r] = changes_[m][r].load(std::memory_order_relaxed);
+    for (std::size_t m = 0; m < kModes.size(); ++m) {
+        s.times[m].all = std::chrono::nanoseconds(times_[m].all.load(std::memory_order_relaxed));
+        s.times[m].directory = std::chrono::nanoseconds(times_[m].directory.load(std::memory_order_relaxed));
+        s.times[m].store = std::chrono::nanoseconds(times_[m].store.load(std::memory_order_relaxed));
+    }
     const TimePoint now = clock_.now();
     s.uptime = std::chrono::duration_cast<std::chrono::seconds>(now - started_);
     s.watcher_configured = watcher_configured;
@@ -171,6 +181,9 @@ std::vector<SearchEntry> monitor_entries(const Figures& f) {
             attr[6] = static_cast<char>(attr[6] - 'a' + 'A');
             e.attributes.push_back({attr, {num(static_cast<std::int64_t>(c.changes[m][r]))}});
         }
+        e.attributes.push_back({"pwsyncChangeMs", {num(millis(c.times[m].all))}});
+        e.attributes.push_back({"pwsyncDirectoryMs", {num(millis(c.times[m].directory))}});
+        e.attributes.push_back({"pwsyncStoreMs", {num(millis(c.times[m].store))}});
         out.push_back(std::move(e));
     }
     const auto& r = f.role;
@@ -229,6 +242,16 @@ std::string prometheus_text(const Figures& f) {
         for (std::size_t r = 0; r < kResults.size(); ++r)
             line("pwsync_changes_total{mode=\"" + std::string(kModes[m]) + "\",result=\"" + std::string(kResults[r]) + "\"}",
                  static_cast<std::int64_t>(c.changes[m][r]));
+    head("pwsync_change_seconds_total", "counter",
+         "Time the listener's password changes took, by sync mode: from the request to the answer (all), and within it "
+         "asking the directory (a name, the account's state, full sync's AD write) and in the store (waiting for the "
+         "writer's turn and its commit). Divided by pwsync_changes_total: where a change's time goes.");
+    for (std::size_t m = 0; m < kModes.size(); ++m) {
+        const std::string mode = "pwsync_change_seconds_total{mode=\"" + std::string(kModes[m]) + "\",part=\"";
+        out += mode + "all\"} " + seconds(c.times[m].all) + "\n";
+        out += mode + "directory\"} " + seconds(c.times[m].directory) + "\n";
+        out += mode + "store\"} " + seconds(c.times[m].store) + "\n";
+    }
     head("pwsync_queued", "gauge", "Changes waiting for delivery, by adapter.");
     for (const auto& [name, a] : f.adapters)
         line("pwsync_queued{adapter=\"" + escape_label(name) + "\"}", static_cast<std::int64_t>(a.queued));

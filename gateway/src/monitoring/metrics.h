@@ -31,8 +31,10 @@ class Metrics {
 public:
     explicit Metrics(const Clock& clock) : clock_(clock), started_(clock.now()) {}
 
-    // A Password Modify for a change in `mode` that came to `outcome`.
-    void change(std::string_view mode, ChangeOutcome outcome) noexcept;
+    // A Password Modify for a change in `mode` that came to `outcome`;
+    // `took`: from the request to the answer, `parts` of it.
+    void change(std::string_view mode, ChangeOutcome outcome, std::chrono::nanoseconds took = {},
+                ChangeTimes parts = {}) noexcept;
     // Several domains: one watcher each, named (before they start; at most
     // kMaxWatchers). One: unnamed.
     static constexpr std::size_t kMaxWatchers = 32;  // directory::kMaxDirectories
@@ -50,6 +52,12 @@ public:
 
     struct Snapshot {
         std::array<std::array<std::uint64_t, kResults.size()>, kModes.size()> changes{};
+        // Per mode, the time its changes took in all, and asking the
+        // directory and the store within it (ChangeTimes).
+        struct Times {
+            std::chrono::nanoseconds all{0}, directory{0}, store{0};
+        };
+        std::array<Times, kModes.size()> times{};
         bool watcher_configured = false;
         bool watcher_up = false;               // every domain's watcher
         std::chrono::seconds watcher_lag{-1};  // since the last successful poll (the longest); -1: never
@@ -69,6 +77,10 @@ private:
     const Clock& clock_;
     TimePoint started_;
     std::array<std::array<std::atomic<std::uint64_t>, kResults.size()>, kModes.size()> changes_{};
+    struct TimeSums {
+        std::atomic<std::int64_t> all{0}, directory{0}, store{0};  // ns
+    };
+    std::array<TimeSums, kModes.size()> times_{};
     struct WatcherSlot {
         std::atomic<TimePoint::rep> last_poll{0};
         std::atomic<bool> up{false};

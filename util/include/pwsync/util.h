@@ -138,11 +138,16 @@ class Clock {
 public:
     virtual ~Clock() = default;
     virtual TimePoint now() const = 0;
+    // A reading for measuring how long something took: it never steps back
+    // when the wall clock is set. Only differences between readings mean
+    // anything. A manual clock's is its now().
+    virtual std::chrono::nanoseconds elapsed() const { return now().time_since_epoch(); }
 };
 
 class SystemClock final : public Clock {
 public:
     TimePoint now() const override;
+    std::chrono::nanoseconds elapsed() const override;
 };
 
 // A clock that only moves when told to (tests).
