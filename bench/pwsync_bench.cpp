@@ -4,6 +4,7 @@
 //
 //   pwmod    Password Modify (RFC 3062) to slapd or to the gateway
 //   reset    admin unicodePwd resets to the AD DC
+//   check    the DC answering pwsyncd's state check alone (read_account_by_guid)
 //   latency  AD change committed -> new password binds on the external LDAP
 //   hookcost an AD reset with the capture hook / without it, interleaved
 //   core     engine + store + dispatcher in-process with the `null` adapter
@@ -231,6 +232,37 @@ int cmd_reset(const Args& a) {
                              return st ? "" : st.error().message;
                          });
     std::cout << result_json(a.get("what", "reset"), threads, r).dump() << std::endl;
+    return r.failed == 0 ? 0 : 1;
+}
+
+// check --uri DC --ca CA --bind-dn D --bind-pw-file F --users FILE(dns) --threads N
+// What a capture asks the DC before it is stored (Ad::state with the
+// account's GUID known): one base search of <GUID=...> with tokenGroups.
+// The GUIDs are read first, untimed.
+int cmd_check(const Args& a) {
+    const auto users = read_lines(a.need("users"));
+    const auto threads = static_cast<std::size_t>(a.num("threads", 1));
+    const auto opts = connect(a, "uri", "bind-dn", "bind-pw-file");
+    std::vector<std::string> guids;
+    {
+        auto c = directory::Connection::open(opts.clone());
+        if (!c) throw std::runtime_error("connect " + opts.uris.front() + ": " + c.error().message);
+        for (const auto& dn : users) {
+            directory::Search s;
+            s.base = dn;
+            s.scope = directory::Scope::base;
+            s.attributes = {"objectGUID"};
+            auto found = c->search(s);
+            if (!found || found->empty()) throw std::runtime_error("read the objectGUID of " + dn);
+            guids.push_back(directory::format_guid(found->front().first("objectGUID")));
+        }
+    }
+    auto r = run_threads(opts, guids.size(), threads, [&](directory::Connection& c, std::size_t i) -> std::string {
+        auto st = directory::read_account_by_guid(c, guids[i]);
+        if (!st) return st.error().message;
+        return st->first.dn.empty() ? "no account read" : "";
+    });
+    std::cout << result_json(a.get("what", "check"), threads, r).dump() << std::endl;
     return r.failed == 0 ? 0 : 1;
 }
 
@@ -523,6 +555,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "pwmod") return cmd_pwmod(a);
         if (cmd == "reset") return cmd_reset(a);
+        if (cmd == "check") return cmd_check(a);
         if (cmd == "latency") return cmd_latency(a);
         if (cmd == "hookcost") return cmd_hookcost(a);
         if (cmd == "core") return cmd_core(a);

@@ -457,6 +457,9 @@ if find("pwsync_capture_to_slapd") or find("hook_cost") or find("core_null_cpus_
         return ", ".join(cells)
     w(f"| Windows → External's ceiling on this machine with pwsyncd free: CPUs ÷ the others' CPU per change (slapd, Samba answering pwsyncd's state check, load generator), ÷ slapd raw | "
       f"{ceilings()} | (what the others leave while the check stays) |")
+    if find("raw_samba_check_beside"):
+        w(f"| The DC answering pwsyncd's state check alone (a base search of the account with tokenGroups, pwsyncd stopped) ÷ slapd raw, concurrency 1, 4, 16 | "
+          f"{ratios('raw_samba_check_beside', 'per_second', 'raw_slapd_pwmod')} | (no gateway that asks the DC first captures faster) |")
     w(f"| External → Windows full ÷ Samba raw, concurrency 1, 4, 16 | "
       f"{ratios('pwsync_full_to_samba', 'per_second', 'raw_samba_reset')} | ≥ 0.9 |")
     cores = [(find(f"core_null_cpus_{c}") or [None])[0] for c in ("0", "0,1")]
