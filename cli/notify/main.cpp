@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     Request r;
     try {
         r = parse(argc, argv, help);
+        if (argc > 0) pwsync::notify::as_program(argv[0], r);
     } catch (const UsageError& u) {
         std::cerr << "pwsync-notify: error: " << u.message << " (see pwsync-notify --help)\n";
         return pwsync::notify::kExitUsage;

@@ -199,4 +199,11 @@ Outcome run(const Request& r, const std::function<Result<Secret>()>& read_passwo
     return {};
 }
 
+void as_program(std::string_view argv0, Request& r) {
+    const auto slash = argv0.rfind('/');
+    if (argv0.substr(slash == std::string_view::npos ? 0 : slash + 1) != kSambaHookName) return;
+    r.samba_hook = true;
+    if (!r.config) r.config = kSambaHookConfig;
+}
+
 }  // namespace pwsync::notify

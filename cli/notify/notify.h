@@ -10,6 +10,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pwsync/util.h"
@@ -33,6 +34,14 @@ struct Request {
     bool samba_hook = false;
     bool quiet = false;
 };
+
+// The package links /usr/lib/pwsync/samba-check-password to pwsync-notify,
+// so that the DC's check password script is one process, not a shell that
+// starts it. Run under that name, it is a Samba hook (--samba-hook) with
+// kSambaHookConfig unless --config names another file.
+inline constexpr const char* kSambaHookName = "samba-check-password";
+inline constexpr const char* kSambaHookConfig = "/etc/pwsync/hook.conf";
+void as_program(std::string_view argv0, Request& r);
 
 struct Outcome {
     int exit_code = kExitOk;

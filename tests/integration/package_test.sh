@@ -60,8 +60,10 @@ lintian --fail-on error --tag-display-limit 0 --display-info "$debdir"/pwsync_*.
 sed 's/^/# lintian: /' "$tmp/lintian.log"
 check "lintian: no errors" test "$rc" = 0
 dpkg-deb -c "$deb" >"$tmp/contents"
+check "the DC's hook is a link to pwsync-notify (one process per change)" \
+    grep -q " ./usr/lib/pwsync/samba-check-password -> ../../bin/pwsync-notify\$" "$tmp/contents"
 for f in ./usr/bin/pwsync ./usr/bin/pwsync-notify ./usr/sbin/pwsyncd ./lib/systemd/system/pwsyncd.service ./etc/pwsync/pwsyncd.conf \
-         ./etc/pwsync/hook.conf ./usr/lib/pwsync/samba-check-password ./usr/share/man/man8/pwsync.8.gz ./usr/share/man/man8/pwsync-notify.8.gz \
+         ./etc/pwsync/hook.conf ./usr/share/man/man8/pwsync.8.gz ./usr/share/man/man8/pwsync-notify.8.gz \
          ./usr/share/man/man8/pwsyncd.8.gz ./usr/share/man/man5/pwsyncd.conf.5.gz \
          ./usr/share/bash-completion/completions/pwsync; do
     check "package holds $f" grep -q " $f\$" "$tmp/contents"

@@ -7,6 +7,7 @@
 
 #include "cli_fixture.h"
 #include "helpers.h"
+#include "notify.h"
 #include "pwsync/store.h"
 
 namespace pwsync::cli::testing {
@@ -415,6 +416,43 @@ TEST_F(Cli, NotifyExitCodes) {
         EXPECT_EQ(r.exit_code, 1);
         EXPECT_NE(r.err.find("group or others"), std::string::npos) << r.err;
     }
+}
+
+// The package's /usr/lib/pwsync/samba-check-password is a link to
+// pwsync-notify: under that name it is Samba's hook (one process per
+// change, no shell), with /etc/pwsync/hook.conf unless --config says.
+TEST_F(Cli, NotifyAsSambaCheckPassword) {
+    test::write_file(dir_ / "secret", "Principal-Secret-9");
+    ::chmod((dir_ / "secret").c_str(), 0600);
+    const std::string conf = dir_ / "hook.conf";
+    test::write_file(conf, "[notify]\ngateway = ldaps://127.0.0.1:1\nprincipal = dc1\nsecret-file = " +
+                               std::string(dir_ / "secret") + "\ntimeout = 1\n");
+    const std::string link = dir_ / "samba-check-password";
+    std::filesystem::create_symlink(lean_notify(), link);
+    // A hook: the account from Samba's environment, the gateway unreachable
+    // does not stop the change, a password AD would refuse does.
+    auto r = test::run({link, "--config", conf}, "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("not stored"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("Hook-Pass"), std::string::npos);
+    r = test::run({link, "--config", conf}, "alicealice", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    // Under its own name the same line is no hook: it needs --account.
+    r = test::run({lean_notify(), "--config", conf}, "Hook-Pass.2024x", {"SAMBA_CPS_ACCOUNT_NAME=alice"});
+    EXPECT_NE(r.exit_code, 0);
+    // Without options, the package's configuration file.
+    pwsync::notify::Request req;
+    pwsync::notify::as_program("/usr/lib/pwsync/samba-check-password", req);
+    EXPECT_TRUE(req.samba_hook);
+    EXPECT_EQ(req.config, std::optional<std::string>("/etc/pwsync/hook.conf"));
+    req = {};
+    req.config = "/elsewhere.conf";
+    pwsync::notify::as_program("samba-check-password", req);
+    EXPECT_EQ(req.config, std::optional<std::string>("/elsewhere.conf"));
+    req = {};
+    pwsync::notify::as_program("/usr/bin/pwsync-notify", req);
+    EXPECT_FALSE(req.samba_hook);
+    EXPECT_FALSE(req.config);
 }
 
 // The hook's own options file: [notify] read without Boost, bad keys refused.
