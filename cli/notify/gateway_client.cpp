@@ -252,10 +252,6 @@ private:
 };
 
 std::expected<SslCtx, ClientError> make_context(const std::string& ca_file) {
-    // The hook starts once per password change: OpenSSL's legacy tables of
-    // cipher and digest names (EVP_get_cipherbyname), which TLS does not
-    // use, cost it 0.3 ms of every start. A later call cannot undo this.
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS, nullptr);
     SslCtx ctx(SSL_CTX_new(TLS_client_method()));
     if (!ctx) return std::unexpected(tls_error("TLS: " + openssl_text()));
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
