@@ -36,8 +36,9 @@ struct Request {
 };
 
 // The package links /usr/lib/pwsync/samba-check-password to pwsync-notify,
-// so that the DC's check password script is one process, not a shell that
-// starts it. Run under that name, it is a Samba hook (--samba-hook) with
+// so that no wrapper script (a second shell) stands between the `sh -c`
+// Samba runs the check password script with and the hook. Run under that
+// name, it is a Samba hook (--samba-hook) with
 // kSambaHookConfig unless --config names another file.
 inline constexpr const char* kSambaHookName = "samba-check-password";
 inline constexpr const char* kSambaHookConfig = "/etc/pwsync/hook.conf";

@@ -60,7 +60,7 @@ lintian --fail-on error --tag-display-limit 0 --display-info "$debdir"/pwsync_*.
 sed 's/^/# lintian: /' "$tmp/lintian.log"
 check "lintian: no errors" test "$rc" = 0
 dpkg-deb -c "$deb" >"$tmp/contents"
-check "the DC's hook is a link to pwsync-notify (one process per change)" \
+check "the DC's hook is a link to pwsync-notify (no wrapper script)" \
     grep -q " ./usr/lib/pwsync/samba-check-password -> ../../bin/pwsync-notify\$" "$tmp/contents"
 for f in ./usr/bin/pwsync ./usr/bin/pwsync-notify ./usr/sbin/pwsyncd ./lib/systemd/system/pwsyncd.service ./etc/pwsync/pwsyncd.conf \
          ./etc/pwsync/hook.conf ./usr/share/man/man8/pwsync.8.gz ./usr/share/man/man8/pwsync-notify.8.gz \
@@ -154,6 +154,16 @@ check "a captured change for alice is stored by the installed daemon" \
              --principal pkg-dc --secret-file '$work/pkgdc.secret' --ca '$PWSYNC_TEST_CA' --quiet <'$tmp/new.pw'"
 ms=$(wait_for 15 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "uid=alice,$PWSYNC_TEST_LDAP_PEOPLE" 'Deb-Install-Pw.7!') || ms=
 check "slapd accepts alice's new password (${ms:-never} ms)" test -n "$ms"
+# The same as the DC's hook, through the package's link (Samba's input: the
+# account in SAMBA_CPS_ACCOUNT_NAME, the password on stdin). The hook fails
+# open, so only slapd can tell that it stored the change.
+printf '[notify]\ngateway = ldaps://127.0.0.1:1636\nprincipal = pkg-dc\nsecret-file = %s\nca = %s\n' \
+    "$work/pkgdc.secret" "$PWSYNC_TEST_CA" >"$work/hook.conf"
+printf '%s' 'Deb-Hook-Pw.8!' >"$tmp/hook.pw"
+check "the package's samba-check-password runs as the hook" \
+    bash -c "env -i PATH=/usr/bin:/bin SAMBA_CPS_ACCOUNT_NAME=alice /usr/lib/pwsync/samba-check-password --config '$work/hook.conf' <'$tmp/hook.pw'"
+ms=$(wait_for 15 ldap_bind_ok "$PWSYNC_TEST_LDAP_URI" "uid=alice,$PWSYNC_TEST_LDAP_PEOPLE" 'Deb-Hook-Pw.8!') || ms=
+check "slapd accepts the password the hook sent (${ms:-never} ms)" test -n "$ms"
 
 # Monitoring: cn=monitor for the monitor principal, and /metrics.
 ldapsearch -LLL -x -H ldaps://127.0.0.1:1636 -D cn=nagios -y "$work/monitor.secret" -b cn=monitor \

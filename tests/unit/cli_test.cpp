@@ -419,8 +419,8 @@ TEST_F(Cli, NotifyExitCodes) {
 }
 
 // The package's /usr/lib/pwsync/samba-check-password is a link to
-// pwsync-notify: under that name it is Samba's hook (one process per
-// change, no shell), with /etc/pwsync/hook.conf unless --config says.
+// pwsync-notify: under that name it is Samba's hook (no wrapper script),
+// with /etc/pwsync/hook.conf unless --config says.
 TEST_F(Cli, NotifyAsSambaCheckPassword) {
     test::write_file(dir_ / "secret", "Principal-Secret-9");
     ::chmod((dir_ / "secret").c_str(), 0600);

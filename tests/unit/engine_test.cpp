@@ -772,8 +772,6 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     EXPECT_NE(r.message.find("[directory]"), std::string::npos);
 }
 
-// The handler counts each answer by mode and result, and serves cn=monitor
-// to monitor principals only.
 // Where a change's time went: the directory's answers (the account's
 // state, full sync's AD write) apart from the store's, per mode, on the
 // injected clock.
@@ -807,6 +805,20 @@ TEST_F(EngineTest, MonitorTimesWhereAChangesTimeWent) {
     EXPECT_NE(text.find("pwsync_change_seconds_total{mode=\"full\",part=\"store\"} 0.000000\n"), std::string::npos) << text;
     EXPECT_NE(text.find("# TYPE pwsync_change_seconds_total counter"), std::string::npos);
     for (const auto* pw : {"Timed-Pass-1", "Timed-Pass-2", "Linux-Old-1"}) EXPECT_EQ(text.find(pw), std::string::npos);
+    // The same on cn=monitor, in milliseconds, per mode.
+    const auto entries = monitor_entries(*f);
+    auto attr = [&](std::string_view dn, std::string_view name) -> std::string {
+        for (const auto& e : entries)
+            if (e.dn == dn)
+                for (const auto& [n, v] : e.attributes)
+                    if (n == name && !v.empty()) return v.front();
+        return "(none)";
+    };
+    EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncChangeMs"), "7");
+    EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncDirectoryMs"), "7");
+    EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncStoreMs"), "0");
+    EXPECT_EQ(attr("cn=full,cn=changes,cn=monitor", "pwsyncDirectoryMs"), "18");
+    EXPECT_EQ(attr("cn=partial,cn=changes,cn=monitor", "pwsyncChangeMs"), "0");
 }
 
 // The store's part is the wait for the writer too: a change that finds the
@@ -839,14 +851,16 @@ TEST_F(EngineTest, AChangeWaitingForTheWriterCountsAsTheStores) {
             held.emplace(std::move(*w));
         }
         std::thread capture([&] { code = handler.password_modify("dc1", "alice", std::nullopt, Secret("Held-Pass-1"), peer).code; });
+        bool reached = false;
         {
             // The capture asked the directory: next it wants the writer.
             std::unique_lock lock(m);
-            cv.wait(lock, [&] { return asked; });
+            reached = cv.wait_for(lock, std::chrono::seconds(30), [&] { return asked; });
         }
-        std::this_thread::sleep_for(kHeld);
+        if (reached) std::this_thread::sleep_for(kHeld);
         held.reset();  // rolls back: the writer may go
         capture.join();
+        ASSERT_TRUE(reached) << "the capture never asked the directory";
     }
     EXPECT_EQ(code, 0);
     auto f = figures.collect();
@@ -858,6 +872,8 @@ TEST_F(EngineTest, AChangeWaitingForTheWriterCountsAsTheStores) {
     EXPECT_GE(windows.all, windows.store + windows.directory);
 }
 
+// The handler counts each answer by mode and result, and serves cn=monitor
+// to monitor principals only.
 TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
     ASSERT_TRUE(add_monitor("nagios"));
     EXPECT_FALSE(add_monitor("bad-monitor", "racf"));

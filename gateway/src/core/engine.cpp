@@ -269,7 +269,8 @@ Result<std::string> Engine::captured_in_domain(const store::Principal& p, std::s
     return netbios_form(named.empty() ? std::string() : domain);
 }
 
-Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused) {
+Result<std::optional<AccountState>> Engine::state_of(std::string_view account, bool pending_only, std::string* refused,
+                                                     std::chrono::nanoseconds* asking) {
     if (!options_.account_state) return std::nullopt;
     {
         PWSYNC_ASSIGN(auto r, store_.read());
@@ -283,6 +284,7 @@ Result<std::optional<AccountState>> Engine::state_of(std::string_view account, b
         }
         if (!pending) return std::nullopt;
     }
+    if (asking != nullptr) return timed(*asking, [&] { return ask_state(account, refused); });
     return ask_state(account, refused);
 }
 
@@ -528,7 +530,7 @@ ChangeResult Engine::from_adapter(const store::Principal& p, std::string_view id
         for (const auto& m : mappings) {
             auto& st = states[ascii_lower(m.windows)];
             if (!st) {
-                auto s = timed(t.directory, [&] { return state_of(m.windows, false); });
+                auto s = state_of(m.windows, false, nullptr, &t.directory);
                 if (!s && !outage(s.error())) return from_error(s.error());
                 if (s) st = std::move(*s);
             }

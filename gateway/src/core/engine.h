@@ -173,8 +173,9 @@ private:
     // not mend (not an outage) is put there, with nullopt, instead of failing.
     Result<bool> our_write(store::WriteTxn& w, const std::string& key, const DirectoryChange& c);
     Result<std::string> captured_in_domain(const store::Principal& p, std::string_view account) const;
+    // `asking`: the time spent asking the directory is added there (not the store's reads).
     Result<std::optional<AccountState>> state_of(std::string_view account, bool pending_only,
-                                                 std::string* refused = nullptr);
+                                                 std::string* refused = nullptr, std::chrono::nanoseconds* asking = nullptr);
     // The account's state, asked of the directory without looking at the store.
     Result<std::optional<AccountState>> ask_state(std::string_view account, std::string* refused = nullptr);
     Result<std::vector<store::Mapping>> mappings_of(const store::ReadTxn& r, std::string_view account) const;
