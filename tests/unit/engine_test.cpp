@@ -772,6 +772,15 @@ TEST_F(EngineTest, FullSyncWithoutADirectoryIsRefused) {
     EXPECT_NE(r.message.find("[directory]"), std::string::npos);
 }
 
+// The first value of attribute `name` of the cn=monitor entry `dn`.
+std::string monitor_attr(const std::vector<SearchEntry>& entries, std::string_view dn, std::string_view name) {
+    for (const auto& e : entries)
+        if (e.dn == dn)
+            for (const auto& [n, v] : e.attributes)
+                if (n == name && !v.empty()) return v.front();
+    return "(none)";
+}
+
 // Where a change's time went: the directory's answers (the account's
 // state, full sync's AD write) apart from the store's, per mode, on the
 // injected clock.
@@ -807,13 +816,7 @@ TEST_F(EngineTest, MonitorTimesWhereAChangesTimeWent) {
     for (const auto* pw : {"Timed-Pass-1", "Timed-Pass-2", "Linux-Old-1"}) EXPECT_EQ(text.find(pw), std::string::npos);
     // The same on cn=monitor, in milliseconds, per mode.
     const auto entries = monitor_entries(*f);
-    auto attr = [&](std::string_view dn, std::string_view name) -> std::string {
-        for (const auto& e : entries)
-            if (e.dn == dn)
-                for (const auto& [n, v] : e.attributes)
-                    if (n == name && !v.empty()) return v.front();
-        return "(none)";
-    };
+    auto attr = [&](std::string_view dn, std::string_view name) { return monitor_attr(entries, dn, name); };
     EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncChangeMs"), "7");
     EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncDirectoryMs"), "7");
     EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncStoreMs"), "0");
@@ -896,13 +899,7 @@ TEST_F(EngineTest, MonitorCountsChangesAndServesOnlyMonitorPrincipals) {
 
     auto entries = handler.search_subtree("nagios", "CN=Monitor");
     ASSERT_TRUE(entries);
-    auto attr = [&](std::string_view dn, std::string_view name) -> std::string {
-        for (const auto& e : *entries)
-            if (e.dn == dn)
-                for (const auto& [n, v] : e.attributes)
-                    if (n == name && !v.empty()) return v.front();
-        return "(none)";
-    };
+    auto attr = [&](std::string_view dn, std::string_view name) { return monitor_attr(*entries, dn, name); };
     EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncStored"), "1");
     EXPECT_EQ(attr("cn=windows,cn=changes,cn=monitor", "pwsyncRefused"), "1");
     EXPECT_EQ(attr("cn=external,cn=changes,cn=monitor", "pwsyncDenied"), "2");  // wrong old password, monitor
