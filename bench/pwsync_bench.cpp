@@ -315,16 +315,18 @@ int cmd_latency(const Args& a) {
 }
 
 // hookcost --uri DC --ca CA --bind-dn ADMIN --bind-pw-file F --users FILE(sam) --dn-template
-//          'CN=%s,CN=Users,…' --hook-link PATH --hook-target PATH --count N --tag T
+//          'CN=%s,CN=Users,…' --hook-link PATH --hook-target PATH [--bare-target PATH] --count N --tag T
 // What the capture hook costs inside every AD password change: admin resets
 // on one connection, alternately with the hook in place (PATH -> target)
-// and without it (PATH absent: the DC's dispatcher exits 0, like
-// `check password script = /bin/true`), so load drifts hit both alike.
+// and without it, so load drifts hit both alike. Without it PATH points to
+// --bare-target (bench/run: PATH is the DC's check password script itself,
+// swapped between the hook and /bin/true), or is absent (the test DC's
+// dispatcher then exits 0).
 int cmd_hookcost(const Args& a) {
     const auto users = read_lines(a.need("users"));
     const auto count = static_cast<std::size_t>(a.num("count", 100));
     const std::string tag = a.need("tag"), link = a.need("hook-link"), target = a.need("hook-target"),
-                      dn_templ = a.need("dn-template");
+                      bare = a.get("bare-target", ""), dn_templ = a.need("dn-template");
     auto dc = directory::Connection::open(connect(a, "uri", "bind-dn", "bind-pw-file"));
     if (!dc) throw std::runtime_error("DC: " + dc.error().message);
     std::vector<double> with_hook, without;
@@ -332,7 +334,7 @@ int cmd_hookcost(const Args& a) {
         const bool hook = n % 2 == 0;
         std::error_code ec;
         std::filesystem::remove(link, ec);
-        if (hook) std::filesystem::create_symlink(target, link);
+        if (hook || !bare.empty()) std::filesystem::create_symlink(hook ? target : bare, link);
         const std::size_t i = (n / 2) % users.size();
         Secret pw = password_for(tag + "H" + std::to_string(n), i);
         const auto t0 = Steady::now();
@@ -342,6 +344,7 @@ int cmd_hookcost(const Args& a) {
     }
     std::error_code ec;
     std::filesystem::remove(link, ec);
+    if (!bare.empty()) std::filesystem::create_symlink(bare, link);
     const auto h = percentiles(with_hook), b = percentiles(without);
     std::cout << json{{"what", a.get("what", "hook_cost")}, {"changes", count},
                       {"hook_p50_ms", h.p50}, {"hook_p99_ms", h.p99}, {"bare_p50_ms", b.p50}, {"bare_p99_ms", b.p99},

@@ -576,7 +576,7 @@ if hc:
     w("## The capture hook's cost inside every AD password change")
     w("")
     w(f"{f(h['changes'])} admin resets each way on one connection, interleaved: with pwsync's hook as the DC's")
-    w("check password script, and without one (the DC's dispatcher exits 0, as `/bin/true` would)."
+    w("check password script (through a `sh` wrapper), and with `/bin/true` as that script."
       + (f" The gateway stored {f(h['stored'])} of the hook's {f(h['changes'])} changes (a hook that fails open"
          " would look cheap: bench/run stops when one is missing)." if "stored" in h else ""))
     w("")
